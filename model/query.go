@@ -84,6 +84,12 @@ func (s *Snapshot) Where(name string) WhereAnswer {
 			ans.Matches = append(ans.Matches, Match{Kind: KindInstance, Name: name})
 			addInstances(list)
 			rscs = append(rscs, PrimitiveOf(name))
+		} else if r, ok := s.Resource(PrimitiveOf(name)); ok && r.Kind == KindPrimitive {
+			// "rsc:N" of an anonymous clone: crm_mon does not show which
+			// instance number runs where, so answer for every instance.
+			ans.Matches = append(ans.Matches, Match{Kind: KindInstance, Name: name, Note: "anonymous clone instance of " + r.ID})
+			addInstances(s.InstancesOf(r.ID))
+			rscs = append(rscs, r.ID)
 		}
 		if sv, ok := s.Service(name); ok {
 			note := "configured"

@@ -1,0 +1,106 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"mgmtd/model"
+)
+
+// events streams model events as server-sent events. Each event has its
+// sequence as id and its type as event name. A client resumes with the
+// Last-Event-ID header (or last_event_id query parameter); when events it
+// asks for were already dropped from the bounded buffer, it first gets an
+// event named "gap" so it knows to reload the state.
+func (s *Server) events(c *gin.Context) {
+	if s.opts.Events == nil {
+		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "no event stream"})
+		return
+	}
+	last := s.opts.Events.Last()
+	resume := c.GetHeader("Last-Event-ID")
+	if resume == "" {
+		resume = c.Query("last_event_id")
+	}
+	if resume != "" {
+		v, err := strconv.ParseUint(resume, 10, 64)
+		if err != nil {
+			s.problem(c, BadRequest("Last-Event-ID must be an event sequence number"))
+			return
+		}
+		last = v
+	}
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	sn := s.opts.Store.Snapshot()
+	var buf bytes.Buffer
+	buf.WriteString(": mgmtd event stream, view " + sn.View + ", generation " + strconv.FormatUint(sn.Generation, 10) + "\nretry: 2000\n\n")
+	if _, err := c.Writer.Write(buf.Bytes()); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	ctx := c.Request.Context()
+	hb := time.NewTicker(s.opts.Heartbeat)
+	defer hb.Stop()
+	for {
+		evs, missed := s.opts.Events.Since(last)
+		buf.Reset()
+		if missed {
+			buf.WriteString("event: gap\ndata: {\"detail\":\"events after " + strconv.FormatUint(last, 10) + " were dropped; reload the state\"}\n\n")
+		}
+		for _, e := range evs {
+			writeEvent(&buf, e)
+			last = e.Seq
+		}
+		if buf.Len() > 0 {
+			if _, err := c.Writer.Write(buf.Bytes()); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		wait := make(chan error, 1)
+		wctx, cancel := context.WithCancel(ctx)
+		go func() { wait <- s.opts.Events.Wait(wctx, last) }()
+		select {
+		case <-ctx.Done():
+			cancel()
+			<-wait
+			return
+		case <-hb.C:
+			cancel()
+			<-wait
+			if _, err := c.Writer.Write([]byte(": keep-alive\n\n")); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case <-wait:
+			cancel()
+		}
+	}
+}
+
+func writeEvent(buf *bytes.Buffer, e model.Event) {
+	data, _ := json.Marshal(e)
+	buf.WriteString("id: ")
+	buf.WriteString(strconv.FormatUint(e.Seq, 10))
+	buf.WriteString("\nevent: ")
+	buf.WriteString(string(e.Type))
+	buf.WriteString("\ndata: ")
+	buf.Write(data)
+	buf.WriteString("\n\n")
+}

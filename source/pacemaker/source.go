@@ -1,0 +1,268 @@
+// Package pacemaker is mgmtd's Pacemaker source: it runs crm_mon and
+// cibadmin (live on a cluster node, or offline against a CIB file through
+// CIB_file), parses their output with the pure parsers in crmmon and cib,
+// and reports a complete model.PacemakerPart to the model's store. It also
+// asks Pacemaker's scheduler (crm_simulate, on a private copy of the CIB)
+// what would happen if a node went into standby or failed.
+//
+// Every tool runs through one exec point with a context, a timeout and an
+// output limit: a missing, hanging or garbage-printing tool makes the
+// source stale with the error; it never crashes the daemon, and the last
+// good picture stays served. It imports model and its own parsers only.
+package pacemaker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"mgmtd/model"
+	"mgmtd/source/pacemaker/cib"
+	"mgmtd/source/pacemaker/crmmon"
+)
+
+// Name is the source name in the model's source status.
+const Name = "pacemaker"
+
+// Options configures the source.
+type Options struct {
+	// CIBFile, when set, makes every tool work offline on that file.
+	CIBFile string
+	// Interval between refreshes; 0 means 5 s.
+	Interval time.Duration
+	// Timeout for one tool run; 0 means 30 s.
+	Timeout time.Duration
+	// ToolDir, when set, is where crm_mon, cibadmin, crm_simulate and
+	// crm_attribute are looked up instead of $PATH.
+	ToolDir string
+	// ReadConfigFiles lets the source read VirtualDomain config files to
+	// learn the libvirt domain name.
+	ReadConfigFiles bool
+	// MaxOutput bounds what one tool may print; 0 means 256 MiB.
+	MaxOutput int64
+}
+
+func (o *Options) defaults() {
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = 256 << 20
+	}
+}
+
+// Reporter takes refresh results; *model.Store implements it.
+type Reporter interface {
+	Report(model.Report) *model.Snapshot
+}
+
+// Source refreshes the Pacemaker part of the model.
+type Source struct {
+	opts    Options
+	rep     Reporter
+	log     *slog.Logger
+	trigger chan struct{}
+	simMu   sync.Mutex // crm_simulate runs one at a time: it is CPU-heavy
+}
+
+// New returns a source; call Run to start refreshing.
+func New(opts Options, rep Reporter, log *slog.Logger) *Source {
+	opts.defaults()
+	return &Source{opts: opts, rep: rep, log: log.With("source", Name), trigger: make(chan struct{}, 1)}
+}
+
+// Run refreshes at the configured interval and whenever Trigger is called,
+// until ctx is done.
+func (s *Source) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opts.Interval)
+	defer t.Stop()
+	for {
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("refresh failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.trigger:
+		}
+	}
+}
+
+// Trigger asks for a refresh now; it never blocks.
+func (s *Source) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Refresh runs the tools once and reports the result (or the error) to the
+// store.
+func (s *Source) Refresh(ctx context.Context) error {
+	part, err := s.Load(ctx)
+	s.rep.Report(model.Report{Source: Name, Pacemaker: part, Err: err})
+	return err
+}
+
+// Load runs crm_mon and cibadmin once and builds the Pacemaker part.
+func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
+	monOut, err := s.run(ctx, "crm_mon", "--output-as=xml", "--inactive", "--include=all")
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 64 {
+		// Pacemaker before 2.0.3 has no --include (64 = usage error).
+		monOut, err = s.run(ctx, "crm_mon", "--output-as=xml", "--inactive")
+	}
+	if err != nil && len(monOut) == 0 {
+		return nil, err
+	}
+	mon, perr := crmmon.Parse(monOut)
+	if perr != nil {
+		if err != nil {
+			return nil, fmt.Errorf("%w (%v)", err, perr)
+		}
+		return nil, perr
+	}
+	var cibOut []byte
+	if s.opts.CIBFile != "" {
+		cibOut, err = readLimited(s.opts.CIBFile, s.opts.MaxOutput)
+	} else {
+		cibOut, err = s.run(ctx, "cibadmin", "--query", "--local")
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := cib.Parse(cibOut)
+	if err != nil {
+		return nil, err
+	}
+	var rd DomainReader
+	if s.opts.ReadConfigFiles {
+		rd = ReadDomainName
+	}
+	return Build(mon, doc, rd), nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cib: %w", err)
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("read cib: %s has %d bytes, more than the limit of %d", path, fi.Size(), limit)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cib: %w", err)
+	}
+	return b, nil
+}
+
+var domainName = regexp.MustCompile(`<name>\s*([^<\s]+)\s*</name>`)
+
+// ReadDomainName returns the libvirt domain name in a VirtualDomain config
+// file: the first <name> element, as the VirtualDomain agent itself reads
+// it.
+func ReadDomainName(path string) (string, error) {
+	b, err := readLimited(path, 1<<20)
+	if err != nil {
+		return "", err
+	}
+	m := domainName.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("%s: no <name> element", path)
+	}
+	return string(m[1]), nil
+}
+
+// ToolError is a cluster tool that failed: it is missing, timed out,
+// exited non-zero or printed too much.
+type ToolError struct {
+	Tool   string
+	Err    error
+	Stderr string
+}
+
+func (e *ToolError) Error() string {
+	msg := "run " + e.Tool + ": " + e.Err.Error()
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+func (e *ToolError) Unwrap() error { return e.Err }
+
+// ErrTooMuchOutput is wrapped when a tool prints more than MaxOutput.
+var ErrTooMuchOutput = errors.New("output exceeds limit")
+
+type limitedBuffer struct {
+	buf   bytes.Buffer
+	limit int64
+	over  bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if int64(l.buf.Len())+int64(len(p)) > l.limit {
+		l.over = true
+		return 0, ErrTooMuchOutput
+	}
+	return l.buf.Write(p)
+}
+
+// run is the one exec point: tool looked up in ToolDir or $PATH, CIB_file
+// set when offline, a timeout, and a bounded output. It returns stdout
+// even when the tool exits non-zero (crm_mon prints an XML error status).
+func (s *Source) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
+	return s.runEnv(ctx, nil, tool, args...)
+}
+
+func (s *Source) runEnv(ctx context.Context, env []string, tool string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	path := tool
+	if s.opts.ToolDir != "" {
+		path = filepath.Join(s.opts.ToolDir, tool)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = os.Environ()
+	if s.opts.CIBFile != "" {
+		abs, err := filepath.Abs(s.opts.CIBFile)
+		if err != nil {
+			return nil, &ToolError{Tool: tool, Err: err}
+		}
+		cmd.Env = append(cmd.Env, "CIB_file="+abs)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.WaitDelay = 2 * time.Second
+	out := &limitedBuffer{limit: s.opts.MaxOutput}
+	errb := &limitedBuffer{limit: 64 << 10}
+	cmd.Stdout, cmd.Stderr = out, errb
+	start := time.Now()
+	err := cmd.Run()
+	s.log.Debug("tool", "tool", tool, "args", args, "seconds", time.Since(start).Seconds(), "err", err)
+	stderr := string(bytes.TrimSpace(errb.buf.Bytes()))
+	if len(stderr) > 500 {
+		stderr = stderr[:500] + "..."
+	}
+	switch {
+	case out.over:
+		return nil, &ToolError{Tool: tool, Err: ErrTooMuchOutput}
+	case ctx.Err() == context.DeadlineExceeded:
+		return nil, &ToolError{Tool: tool, Err: fmt.Errorf("timed out after %s", s.opts.Timeout)}
+	case err != nil:
+		return out.buf.Bytes(), &ToolError{Tool: tool, Err: err, Stderr: stderr}
+	}
+	return out.buf.Bytes(), nil
+}
