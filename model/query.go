@@ -309,6 +309,7 @@ type SimAction struct {
 	Resource string `json:"resource"`
 	Source   string `json:"source,omitempty"`
 	Dest     string `json:"dest,omitempty"`
+	Node     string `json:"node,omitempty"` // for actions on one node (start, stop, restart, promote, ...)
 	Role     string `json:"role,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Blocked  bool   `json:"blocked,omitempty"`

@@ -84,10 +84,19 @@ func ParseSimulation(out []byte) ([]model.SimAction, error) {
 	}
 	acts := make([]model.SimAction, 0, len(r.Actions))
 	for _, a := range r.Actions {
-		acts = append(acts, model.SimAction{
-			Action: a.Action, Resource: a.Resource, Source: a.Source, Dest: a.Dest,
+		sa := model.SimAction{
+			Action: a.Action, Resource: a.Resource, Source: a.Source, Dest: a.Dest, Node: a.Node,
 			Role: a.Role, Reason: a.Reason, Blocked: crmmon.Bool(a.Blocked),
-		})
+		}
+		if sa.Node != "" && sa.Source == "" && sa.Dest == "" {
+			switch sa.Action {
+			case "stop", "demote":
+				sa.Source = sa.Node
+			default: // start, promote, restart, recover, reload, ...
+				sa.Dest = sa.Node
+			}
+		}
+		acts = append(acts, sa)
 	}
 	for _, a := range r.NodeActions {
 		act := a.Task

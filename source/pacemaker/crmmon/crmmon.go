@@ -28,7 +28,7 @@ type Result struct {
 	XMLName        xml.Name      `xml:"pacemaker-result"`
 	APIVersion     string        `xml:"api-version,attr"`
 	Request        string        `xml:"request,attr"`
-	Summary        Summary       `xml:"summary"`
+	Summary        *Summary      `xml:"summary"`
 	Nodes          []Node        `xml:"nodes>node"`
 	Resources      Resources     `xml:"resources"`
 	NodeAttributes []NodeAttrs   `xml:"node_attributes>node"`
@@ -301,6 +301,17 @@ func Parse(data []byte) (*Result, error) {
 	if r.Status.Code == "" {
 		return nil, &ParseError{Msg: "no status element (truncated output?)"}
 	}
+	if r.Status.Code == "0" && len(r.Status.Errors) > 0 {
+		// crm_mon exits 0 with code 0 and only an error list when it
+		// cannot read the CIB (a missing or invalid CIB_file).
+		return &r, fmt.Errorf("%w: %s", ErrStatus, strings.Join(r.Status.Errors, "; "))
+	}
+	if r.Status.Code == "0" && r.Summary == nil && r.ClusterStatus == nil {
+		return nil, &ParseError{Msg: "no cluster status in the document (request " + strconvQuote(r.Request) + ")"}
+	}
+	if r.Summary == nil {
+		r.Summary = &Summary{}
+	}
 	if r.Status.Code != "0" {
 		msg := r.Status.Message
 		if len(r.Status.Errors) > 0 {
@@ -362,3 +373,5 @@ func Time(s string) time.Time {
 	}
 	return time.Time{}
 }
+
+func strconvQuote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,212 @@
+package pacemaker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mgmtd/model"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestLiveToolsOnCIBFile runs the real crm_mon and reads the CIB file, as
+// `mgmtd serve --cib` does, and compares with the recorded fixture.
+func TestLiveToolsOnCIBFile(t *testing.T) {
+	if _, err := exec.LookPath("crm_mon"); err != nil {
+		t.Fatalf("crm_mon is not installed (scripts/deps.d/pacemaker.sh installs it): %v", err)
+	}
+	for _, fx := range []string{"guest", "bundle", "promotable"} {
+		t.Run(fx, func(t *testing.T) {
+			st := model.NewStore(model.StoreOptions{View: "test"})
+			src := New(Options{CIBFile: filepath.Join("testdata", fx, "cib.xml")}, st, quiet())
+			if err := src.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := st.Snapshot()
+			want := loadFixture(t, filepath.Join("testdata", fx))
+			if len(got.Instances) != len(want.Instances) || len(got.Nodes) != len(want.Nodes) {
+				t.Fatalf("live: %d instances %d nodes; recorded: %d instances %d nodes",
+					len(got.Instances), len(got.Nodes), len(want.Instances), len(want.Nodes))
+			}
+			for i := range got.Instances {
+				g, w := got.Instances[i], want.Instances[i]
+				if g.Resource != w.Resource || g.Node != w.Node || g.Role != w.Role || g.Host != w.Host {
+					t.Errorf("instance %d: live %+v, recorded %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+// fakeTools writes shell scripts named like the Pacemaker tools.
+func fakeTools(t *testing.T, scripts map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBadTools: a missing binary, a hanging crm_mon, garbage, truncated
+// XML, "Not connected" and too much output each make the source stale with
+// the error; the last good picture stays served, marked stale; nothing
+// panics. A later good refresh recovers it.
+func TestBadTools(t *testing.T) {
+	good, err := filepath.Abs("testdata/guest/crm_mon.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cibFile, _ := filepath.Abs("testdata/guest/cib.xml")
+	truncated, _ := filepath.Abs("testdata/garbage/crm_mon-truncated-1500.xml")
+	notConn, _ := filepath.Abs("testdata/garbage/crm_mon-not-connected.xml")
+	cases := []struct {
+		name, script, want string
+	}{
+		{"missing", "", "no such file"},
+		{"hang", "sleep 30", "timed out"},
+		{"garbage", "echo 'Segmentation fault (core dumped)'", "crm_mon xml"},
+		{"truncated", "cat " + truncated, "crm_mon xml"},
+		{"not-connected", "cat " + notConn + "; exit 102", "Not connected"},
+		{"huge", "yes '<x/>' | head -c 3000000", "output exceeds limit"},
+		{"exit-nonzero-empty", "echo oops >&2; exit 1", "exit status 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := model.NewStore(model.StoreOptions{View: "test"})
+			okDir := fakeTools(t, map[string]string{"crm_mon": "cat " + good})
+			src := New(Options{CIBFile: cibFile, ToolDir: okDir, Timeout: 2 * time.Second, MaxOutput: 1 << 20}, st, quiet())
+			if err := src.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			before := st.Snapshot()
+			if before.Stale() || len(before.Instances) == 0 {
+				t.Fatalf("good refresh: stale=%v instances=%d", before.Stale(), len(before.Instances))
+			}
+			scripts := map[string]string{}
+			if c.script != "" {
+				scripts["crm_mon"] = c.script
+			}
+			src.opts.ToolDir = fakeTools(t, scripts)
+			start := time.Now()
+			err := src.Refresh(context.Background())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("refresh error = %v, want it to mention %q", err, c.want)
+			}
+			if c.name == "hang" && time.Since(start) > 20*time.Second {
+				t.Fatalf("hanging tool was not killed at its timeout (%s)", time.Since(start))
+			}
+			after := st.Snapshot()
+			if !after.Stale() {
+				t.Fatal("snapshot not marked stale")
+			}
+			stt, _ := after.Source(Name)
+			if stt.State != model.SourceStale || !strings.Contains(stt.LastError, c.want) || stt.LastSuccess.IsZero() {
+				t.Fatalf("source status = %+v", stt)
+			}
+			if len(after.Instances) != len(before.Instances) || len(after.Nodes) != len(before.Nodes) {
+				t.Fatal("last good picture was not kept")
+			}
+			var ev []model.Event
+			ev, _ = st.Events().Since(0)
+			if !hasEvent(ev, model.EventSourceStale) {
+				t.Fatal("no source.stale event")
+			}
+			src.opts.ToolDir = okDir
+			if err := src.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if st.Snapshot().Stale() {
+				t.Fatal("not recovered")
+			}
+			ev, _ = st.Events().Since(0)
+			if !hasEvent(ev, model.EventSourceRecovered) {
+				t.Fatal("no source.recovered event")
+			}
+		})
+	}
+}
+
+func hasEvent(evs []model.Event, typ model.EventType) bool {
+	for _, e := range evs {
+		if e.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNeverSucceeded: a source whose tool never worked is an error, with
+// no picture.
+func TestNeverSucceeded(t *testing.T) {
+	st := model.NewStore(model.StoreOptions{})
+	st.Register(Name)
+	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: t.TempDir()}, st, quiet())
+	err := src.Refresh(context.Background())
+	var te *ToolError
+	if !errors.As(err, &te) {
+		t.Fatalf("want a ToolError, got %v", err)
+	}
+	s, _ := st.Snapshot().Source(Name)
+	if s.State != model.SourceError {
+		t.Fatalf("state %s", s.State)
+	}
+}
+
+// TestImpactSimulatesOnCopy runs crm_simulate on a copy and never changes
+// the CIB file.
+func TestImpactSimulatesOnCopy(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/guest/cib.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "cib.xml")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := New(Options{CIBFile: file}, nil, quiet())
+	sims := src.Impact(context.Background(), "node1")
+	if len(sims) != 2 {
+		t.Fatalf("%d simulations", len(sims))
+	}
+	for _, s := range sims {
+		if s.Error != "" {
+			t.Fatalf("%s: %s", s.Scenario, s.Error)
+		}
+	}
+	found := false
+	for _, a := range sims[0].Actions {
+		if a.Action == "migrate" && a.Resource == "vm-app" && a.Source == "node1" && a.Dest == "node2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("standby of node1 should live-migrate vm-app to node2, got %+v", sims[0].Actions)
+	}
+	after, _ := os.ReadFile(file)
+	if string(after) != string(data) {
+		t.Fatal("the CIB file was modified")
+	}
+	// Compare with the recorded simulation of the same scenario.
+	rec, err := os.ReadFile("testdata/guest/simulate-node1-standby.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ParseSimulation(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(sims[0].Actions) {
+		t.Fatalf("live simulation %v, recorded %v", sims[0].Actions, want)
+	}
+}
