@@ -220,7 +220,7 @@ func uuidOf(name string) string {
 
 // Reporter takes the demo's reports; *model.Store implements it.
 type Reporter interface {
-	Report(model.Report) *model.Snapshot
+	ReportAll(...model.Report) *model.Snapshot
 }
 
 // Player plays the story to a store on a loop.
@@ -243,8 +243,7 @@ func NewPlayer(steps []Step, rep Reporter, speed float64) *Player {
 func (p *Player) Show(i int) {
 	st := p.steps[i%len(p.steps)]
 	p.cur.Store(int64(i % len(p.steps)))
-	p.rep.Report(model.Report{Source: PacemakerSource, Pacemaker: st.Part})
-	p.rep.Report(model.Report{Source: VirtSource, Virt: st.Virt})
+	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt})
 }
 
 // Current returns the step being shown.

@@ -264,7 +264,7 @@ func (d *differ) failures(a, b *Snapshot) {
 			msg += ": " + f.RCText
 		}
 		d.add(EventResourceFailed, SeverityCritical, KindResource, PrimitiveOf(f.Resource), msg,
-			func(e *Event) { e.Node = f.Node })
+			func(e *Event) { e.Node, e.Data = f.Node, f })
 	}
 	now := make(map[string]bool, len(b.Failures))
 	for _, f := range b.Failures {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,10 @@ type Store struct {
 	virt      map[string]*VirtPart
 	services  *ServicesPart
 	sources   map[string]SourceStatus
+	// reported remembers failures already announced (by resource, node,
+	// operation, call and time), so that a failure hidden for a while (its
+	// node offline) and shown again is not announced twice.
+	reported map[string]uint64
 }
 
 // NewStore returns a Store holding an empty generation-0 snapshot.
@@ -64,10 +69,11 @@ func NewStore(opts StoreOptions) *Store {
 		opts.EventBuffer = 4096
 	}
 	s := &Store{
-		opts:    opts,
-		events:  NewEventLog(opts.EventBuffer),
-		virt:    map[string]*VirtPart{},
-		sources: map[string]SourceStatus{},
+		opts:     opts,
+		events:   NewEventLog(opts.EventBuffer),
+		virt:     map[string]*VirtPart{},
+		sources:  map[string]SourceStatus{},
+		reported: map[string]uint64{},
 	}
 	empty := &Snapshot{Time: opts.Now(), View: opts.View, Cluster: Cluster{Name: opts.Cluster}}
 	empty.buildIndex()
@@ -95,10 +101,25 @@ func (s *Store) Register(source string) {
 // Report takes a source's refresh result, builds and publishes the next
 // snapshot, and appends the events of the diff. It returns the published
 // snapshot.
-func (s *Store) Report(r Report) *Snapshot {
+func (s *Store) Report(r Report) *Snapshot { return s.ReportAll(r) }
+
+// ReportAll applies several reports at once and publishes one snapshot, so
+// that sources refreshed together (a replayed recording, a test) never show
+// the half-way picture between them.
+func (s *Store) ReportAll(rs ...Report) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := r.Time
+	now := s.opts.Now()
+	for _, r := range rs {
+		if !r.Time.IsZero() {
+			now = r.Time
+		}
+		s.apply(r, now)
+	}
+	return s.publishLocked(now)
+}
+
+func (s *Store) apply(r Report, now time.Time) {
 	if now.IsZero() {
 		now = s.opts.Now()
 	}
@@ -131,7 +152,6 @@ func (s *Store) Report(r Report) *Snapshot {
 		}
 	}
 	s.sources[r.Source] = st
-	return s.publishLocked(now)
 }
 
 func (s *Store) publishLocked(now time.Time) *Snapshot {
@@ -144,7 +164,7 @@ func (s *Store) publishLocked(now time.Time) *Snapshot {
 	}
 	s.cur.Store(next)
 	if next.Generation != old.Generation {
-		s.events.Append(Diff(old, next))
+		s.events.Append(s.dedupFailures(Diff(old, next), next))
 	}
 	return next
 }
@@ -371,9 +391,20 @@ func (s *Store) linkVMs(snap *Snapshot) {
 			}
 		}
 	}
+	rank := map[string]int{"mapping": 3, "config": 2, "name": 1}
 	for i := range snap.VMs {
 		v := &snap.VMs[i]
-		cs := claims[v.Name]
+		// Only the strongest rule that matched counts: an explicit mapping
+		// beats the config file, which beats a name match.
+		var cs []cand
+		for _, c := range claims[v.Name] {
+			switch {
+			case len(cs) == 0 || rank[c.how] > rank[cs[0].how]:
+				cs = []cand{c}
+			case rank[c.how] == rank[cs[0].how]:
+				cs = append(cs, c)
+			}
+		}
 		switch {
 		case len(cs) == 1:
 			r, _ := snap.Resource(cs[0].rsc)
@@ -491,4 +522,37 @@ func addressOf(snap *Snapshot, ids []string) (string, AddressMethod) {
 		}
 	}
 	return "", ""
+}
+
+// failureMemory is how many generations an announced failure is
+// remembered after it was last seen.
+const failureMemory = 1000
+
+func failureID(f Failure) string {
+	return f.Key() + "\x00" + strconv.Itoa(f.Call) + "\x00" + f.Time.UTC().Format(time.RFC3339Nano)
+}
+
+func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
+	for _, f := range snap.Failures {
+		if _, ok := s.reported[failureID(f)]; ok {
+			s.reported[failureID(f)] = snap.Generation
+		}
+	}
+	out := evs[:0]
+	for _, e := range evs {
+		if f, ok := e.Data.(Failure); ok && e.Type == EventResourceFailed {
+			id := failureID(f)
+			if _, seen := s.reported[id]; seen {
+				continue
+			}
+			s.reported[id] = snap.Generation
+		}
+		out = append(out, e)
+	}
+	for id, g := range s.reported {
+		if snap.Generation-g > failureMemory {
+			delete(s.reported, id)
+		}
+	}
+	return out
 }

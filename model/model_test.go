@@ -1,0 +1,178 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestEventLog(t *testing.T) {
+	l := NewEventLog(3)
+	if evs, missed := l.Since(0); len(evs) != 0 || missed {
+		t.Fatal("empty log")
+	}
+	l.Append([]Event{{Type: EventNodeJoined}, {Type: EventNodeLeft}})
+	evs, missed := l.Since(0)
+	if len(evs) != 2 || missed || evs[0].Seq != 1 || evs[1].Seq != 2 {
+		t.Fatalf("%+v %v", evs, missed)
+	}
+	l.Append([]Event{{Type: EventFencing}, {Type: EventDCChanged}})
+	evs, missed = l.Since(0)
+	if !missed || len(evs) != 3 || evs[0].Seq != 2 {
+		t.Fatalf("overwritten: %+v %v", evs, missed)
+	}
+	if evs, missed = l.Since(1); missed || len(evs) != 3 {
+		t.Fatalf("resume after 1: %d %v", len(evs), missed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.Wait(ctx, l.Last()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait = %v", err)
+	}
+	done := make(chan error)
+	go func() { done <- l.Wait(context.Background(), 4) }()
+	l.Publish(Event{Type: EventTask})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pcmk(nodes []Node, rs []Resource, ins []Instance) *PacemakerPart {
+	return &PacemakerPart{Cluster: Cluster{Name: "c", Quorate: true, DC: "n1"}, Nodes: nodes, Resources: rs, Instances: ins}
+}
+
+func TestGenerationOnlyOnChange(t *testing.T) {
+	st := NewStore(StoreOptions{})
+	p := pcmk([]Node{{Name: "n1", Online: true, State: NodeOnline}}, nil, nil)
+	g1 := st.Report(Report{Source: "pacemaker", Pacemaker: p}).Generation
+	g2 := st.Report(Report{Source: "pacemaker", Pacemaker: p}).Generation
+	if g1 != g2 {
+		t.Fatalf("unchanged refresh bumped generation %d -> %d", g1, g2)
+	}
+	g3 := st.Report(Report{Source: "pacemaker", Err: errors.New("boom")}).Generation
+	if g3 == g2 || !st.Snapshot().Stale() {
+		t.Fatal("failure not a new generation marked stale")
+	}
+}
+
+func TestLinkVMs(t *testing.T) {
+	nodes := []Node{{Name: "h1", Online: true, State: NodeOnline}, {Name: "h2", Online: true, State: NodeOnline},
+		{Name: "g1", Type: NodeGuest, Container: "vm-a", Online: true}}
+	rs := []Resource{
+		{ID: "vm-a", Kind: KindPrimitive, Agent: "ocf:heartbeat:VirtualDomain", Domain: "alpha", GuestNode: "g1"},
+		{ID: "vm-b", Kind: KindPrimitive, Agent: "ocf:heartbeat:VirtualDomain", Params: map[string]string{"config": "/etc/libvirt/qemu/beta.xml"}},
+		{ID: "vm-c", Kind: KindPrimitive, Agent: "ocf:heartbeat:VirtualDomain", Params: map[string]string{"config": "/x/dup.xml"}},
+		{ID: "vm-d", Kind: KindPrimitive, Agent: "ocf:heartbeat:VirtualDomain", Params: map[string]string{"config": "/y/dup.xml"}},
+		{ID: "svc", Kind: KindPrimitive, Agent: "ocf:pacemaker:Dummy"},
+	}
+	ins := []Instance{
+		{Resource: "vm-a", Primitive: "vm-a", Node: "h1", Role: RoleStarted, Active: true},
+		{Resource: "vm-b", Primitive: "vm-b", Node: "h2", Role: RoleStarted, Active: true},
+		{Resource: "svc", Primitive: "svc", Node: "g1", Role: RoleStarted, Active: true},
+	}
+	st := NewStore(StoreOptions{})
+	sn := st.ReportAll(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)}, Report{Source: "virt", Virt: &VirtPart{
+		Hosts: []Host{{Name: "h1", Reachable: true}, {Name: "h2", Reachable: true}},
+		VMs: []VM{{Name: "alpha", Host: "h1", State: VMRunning}, {Name: "beta", Host: "h1", State: VMRunning},
+			{Name: "dup", Host: "h2", State: VMShutoff}, {Name: "lonely", Host: "h2", State: VMRunning}},
+	}})
+	by := map[string]VM{}
+	for _, v := range sn.VMs {
+		by[v.Name] = v
+	}
+	if v := by["alpha"]; v.Resource != "vm-a" || v.Link != "config" || v.GuestNode != "g1" {
+		t.Errorf("alpha %+v", v)
+	}
+	if v := by["beta"]; v.Resource != "vm-b" || v.Link != "name" {
+		t.Errorf("beta %+v", v)
+	}
+	if v := by["dup"]; v.Resource != "" || v.Managed {
+		t.Errorf("ambiguous dup was linked: %+v", v)
+	}
+	if v := by["lonely"]; v.Managed || v.Link != "unmanaged" {
+		t.Errorf("lonely %+v", v)
+	}
+	types := map[string]bool{}
+	for _, c := range sn.Conflicts {
+		types[c.Type+" "+c.VM] = true
+	}
+	if !types["ambiguous dup"] || !types["misplaced beta"] {
+		t.Errorf("conflicts %+v", sn.Conflicts)
+	}
+	// svc runs in guest g1 inside VM alpha on h1.
+	w := sn.Where("svc")
+	if len(w.Instances) != 1 || w.Instances[0].Host != "h1" || w.Instances[0].VM != "alpha" {
+		t.Fatalf("where svc %+v", w.Instances)
+	}
+	if w := sn.Where("lonely"); len(w.VMs) != 1 {
+		t.Fatalf("where lonely %+v", w)
+	}
+	// Explicit mapping wins.
+	st2 := NewStore(StoreOptions{VMMappings: []VMMapping{{Resource: "vm-c", Domain: "dup"}}})
+	sn2 := st2.ReportAll(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)},
+		Report{Source: "virt", Virt: &VirtPart{VMs: []VM{{Name: "dup", Host: "h2", State: VMShutoff}}}})
+	if sn2.VMs[0].Resource != "vm-c" || sn2.VMs[0].Link != "mapping" {
+		t.Fatalf("mapping %+v", sn2.VMs[0])
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	rs := []Resource{
+		{ID: "vip", Kind: KindPrimitive, Agent: "ocf:heartbeat:IPaddr2", Params: map[string]string{"ip": "10.0.0.1"}},
+		{ID: "cip-clone", Kind: KindClone, Children: []string{"cip"}, Unique: true},
+		{ID: "cip", Kind: KindPrimitive, Parent: "cip-clone", Agent: "ocf:heartbeat:IPaddr2", Params: map[string]string{"ip": "10.0.0.2", "clusterip_hash": "sourceip"}},
+		{ID: "dns", Kind: KindPrimitive, Agent: "ocf:heartbeat:dnsupdate", Params: map[string]string{"hostname": "web.example.org"}},
+		{ID: "rt", Kind: KindPrimitive, Agent: "ocf:heartbeat:Route", Params: map[string]string{"destination": "10.9.0.0/16"}},
+	}
+	st := NewStore(StoreOptions{})
+	sn := st.ReportAll(Report{Source: "pacemaker", Pacemaker: pcmk(nil, rs, nil)},
+		Report{Source: "catalog", Services: &ServicesPart{Services: []Service{{Name: "shop", Resources: []string{"vip", "dns"}}}}})
+	want := map[string]AddressMethod{"vip": MethodIPTakeover, "cip": MethodClusterIP, "dns": MethodDNS, "rt": MethodRoute}
+	for id, m := range want {
+		r, _ := sn.Resource(id)
+		if r.Method != m || r.Address == "" {
+			t.Errorf("%s: %s %q", id, r.Method, r.Address)
+		}
+	}
+	sv, ok := sn.Service("shop")
+	if !ok || sv.Address != "10.0.0.1" || sv.Method != MethodIPTakeover || sv.Derived {
+		t.Fatalf("shop %+v", sv)
+	}
+	if w := sn.Where("shop"); len(w.Addresses) != 2 {
+		t.Fatalf("where shop addresses %+v", w.Addresses)
+	}
+	if w := sn.Where("10.0.0.2"); len(w.Matches) == 0 || w.Matches[0].Name != "cip" {
+		t.Fatalf("where by address %+v", w.Matches)
+	}
+}
+
+func TestDiffQuorumDC(t *testing.T) {
+	a := &Snapshot{Generation: 1, Cluster: Cluster{Name: "c", Quorate: true, DC: "n1"}, Nodes: []Node{{Name: "n1"}}}
+	b := &Snapshot{Generation: 2, Cluster: Cluster{Name: "c", Quorate: false, DC: "n2"}, Nodes: []Node{{Name: "n1"}}}
+	a.buildIndex()
+	b.buildIndex()
+	evs := Diff(a, b)
+	got := map[EventType]bool{}
+	for _, e := range evs {
+		got[e.Type] = true
+	}
+	if !got[EventQuorumLost] || !got[EventDCChanged] {
+		t.Fatalf("%+v", evs)
+	}
+	if evs := Diff(b, a); evs[0].Type != EventQuorumGained {
+		t.Fatalf("%+v", evs)
+	}
+}
+
+func TestPhysicalNodeCycle(t *testing.T) {
+	// Two guests hosting each other must not hang.
+	nodes := []Node{{Name: "g1", Type: NodeGuest, Container: "c2"}, {Name: "g2", Type: NodeGuest, Container: "c1"}}
+	ins := []Instance{{Resource: "c1", Primitive: "c1", Node: "g1", Active: true}, {Resource: "c2", Primitive: "c2", Node: "g2", Active: true}}
+	st := NewStore(StoreOptions{})
+	sn := st.Report(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, nil, ins)})
+	if h := sn.PhysicalNode("g1"); h != "" {
+		t.Fatalf("cycle resolved to %q", h)
+	}
+	_ = sn.Where("c1")
+}
