@@ -1,12 +1,14 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -50,17 +52,68 @@ func (s *Server) snap(c *gin.Context) (*model.Snapshot, bool) {
 			}
 		}
 	}
+	if body, ok := s.cache.get(sn.Generation, cacheKey(c)); ok {
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		c.Status(http.StatusOK)
+		_, _ = c.Writer.Write(body)
+		return nil, false
+	}
 	return sn, true
 }
 
-func (s *Server) write(c *gin.Context, sn *model.Snapshot, data any) {
-	s.writeEnv(c, Envelope{Cluster: sn.Cluster.Name, View: sn.View, Generation: sn.Generation, Stale: sn.Stale(), Time: sn.Time, Data: data})
+// CacheScopeKey is the gin context key under which the guard stores a
+// string naming what the caller may see; cached answers are kept apart per
+// value, so that a caller never gets an answer filtered for another scope.
+const CacheScopeKey = "mgmtd.cache_scope"
+
+func cacheKey(c *gin.Context) string {
+	return c.GetString(CacheScopeKey) + "\x00" + c.Request.URL.RequestURI()
 }
 
-func (s *Server) writeEnv(c *gin.Context, env Envelope) {
+func (s *Server) write(c *gin.Context, sn *model.Snapshot, data any) {
+	s.writeEnv(c, sn.Generation, Envelope{Cluster: sn.Cluster.Name, View: sn.View, Generation: sn.Generation, Stale: sn.Stale(), Time: sn.Time, Data: data})
+}
+
+// writeEnv encodes the answer, keeps it for the rest of this generation
+// (an immutable snapshot answers the same URL the same way) and sends it.
+func (s *Server) writeEnv(c *gin.Context, gen uint64, env Envelope) {
+	var buf bytes.Buffer
+	_ = jsonEncode(&buf, env)
+	s.cache.put(gen, cacheKey(c), buf.Bytes())
 	c.Header("Content-Type", "application/json; charset=utf-8")
 	c.Status(http.StatusOK)
-	_ = jsonEncode(c.Writer, env)
+	_, _ = c.Writer.Write(buf.Bytes())
+}
+
+// respCache holds encoded answers of the current generation only.
+type respCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string][]byte
+}
+
+// maxCached bounds the answers kept per generation.
+const maxCached = 1024
+
+func (rc *respCache) get(gen uint64, key string) ([]byte, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.gen != gen || rc.m == nil {
+		return nil, false
+	}
+	b, ok := rc.m[key]
+	return b, ok
+}
+
+func (rc *respCache) put(gen uint64, key string, body []byte) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.gen != gen || rc.m == nil {
+		rc.gen, rc.m = gen, make(map[string][]byte)
+	}
+	if len(rc.m) < maxCached {
+		rc.m[key] = body
+	}
 }
 
 func (s *Server) table() []Route {
@@ -199,7 +252,7 @@ func writePage[T any](s *Server, c *gin.Context, sn *model.Snapshot, items []T) 
 	if out == nil {
 		out = []T{}
 	}
-	s.writeEnv(c, Envelope{Cluster: sn.Cluster.Name, View: sn.View, Generation: sn.Generation, Stale: sn.Stale(), Time: sn.Time,
+	s.writeEnv(c, sn.Generation, Envelope{Cluster: sn.Cluster.Name, View: sn.View, Generation: sn.Generation, Stale: sn.Stale(), Time: sn.Time,
 		Data: out, Total: &total, Offset: &offset, Limit: &limit})
 }
 

@@ -97,6 +97,7 @@ type Server struct {
 	opts   Options
 	engine *gin.Engine
 	routes []Route
+	cache  respCache
 }
 
 // New builds the API and its router.

@@ -276,6 +276,7 @@ func Parse(data []byte) (*CIB, error) {
 		return nil, &ParseError{Msg: "empty document"}
 	}
 	var c CIB
+	data = withoutStatus(data)
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	if err := d.Decode(&c); err != nil {
@@ -324,4 +325,23 @@ func Values(sets []NVSet) map[string]string {
 func (c *CIB) Property(name string) (string, bool) {
 	v, ok := Values(c.Configuration.CrmConfig)[name]
 	return v, ok
+}
+
+// withoutStatus drops the status section, which is most of a live CIB and
+// which mgmtd reads through crm_mon instead: the configuration is decoded
+// from the document up to </configuration>, closed with </cib>. A document
+// without exactly that shape is decoded whole.
+func withoutStatus(data []byte) []byte {
+	const endConf = "</configuration>"
+	i := bytes.Index(data, []byte(endConf))
+	if i < 0 || bytes.Contains(data[i+len(endConf):], []byte(endConf)) {
+		return data
+	}
+	rest := bytes.TrimSpace(data[i+len(endConf):])
+	if !bytes.HasSuffix(rest, []byte("</cib>")) || !bytes.HasPrefix(rest, []byte("<status")) && !bytes.HasPrefix(rest, []byte("</cib>")) {
+		return data
+	}
+	out := make([]byte, 0, i+len(endConf)+6)
+	out = append(out, data[:i+len(endConf)]...)
+	return append(out, "</cib>"...)
 }
