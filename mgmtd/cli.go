@@ -3,12 +3,14 @@ package mgmtd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -101,6 +103,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	cibFile := fs.String("cib", "", "serve a CIB file instead of the live cluster")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	speed := fs.Float64("speed", 1, "demo: play the story this many times faster")
+	credFile := fs.String("credentials", "", "demo: also write the demo credentials (JSON) to this file")
+	plain := fs.Bool("plain-http", false, "serve plain HTTP (only on a loopback address)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,6 +139,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	if *stateDir != "" {
 		cfg.StateDir = *stateDir
 	}
+	if *plain {
+		cfg.PlainHTTP = true
+	}
 	if *cibFile != "" {
 		cfg.Pacemaker.CIBFile = *cibFile
 		off := false
@@ -154,8 +161,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 		select {
 		case <-d.Ready:
 			fmt.Fprintf(stdout, "mgmtd %s: serving %s\n", name, d.URL)
-			fmt.Fprintf(stdout, "  API:     %s/api/v1/clusters\n  events:  %s/api/v1/events\n  OpenAPI: %s/api/v1/openapi.json\n  state:   %s\n",
-				d.URL, d.URL, d.URL, cfg.StateDir)
+			fmt.Fprintf(stdout, "  API:     %s/api/v1/clusters\n  events:  %s/api/v1/events\n  OpenAPI: %s/api/v1/openapi.json\n  socket:  %s\n  state:   %s\n",
+				d.URL, d.URL, d.URL, d.Socket, cfg.StateDir)
+			if d.TLS != nil {
+				fmt.Fprintf(stdout, "  TLS certificate %s, SHA-256 fingerprint %s\n", d.TLS.CertFile(), d.TLS.Fingerprint())
+			}
+			if d.DemoCredentials != nil {
+				fmt.Fprintln(stdout, "demo credentials (one per role; bearer token or Basic user/password):")
+				_ = d.DemoCredentials.Print(stdout)
+				if *credFile != "" {
+					if err := d.DemoCredentials.WriteFile(*credFile); err != nil {
+						fmt.Fprintln(stderr, "mgmtd:", err)
+					} else {
+						fmt.Fprintf(stdout, "  (also written to %s)\n", *credFile)
+					}
+				}
+			}
 		case <-ctx.Done():
 		}
 	}()
@@ -164,16 +185,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 
 // queryFlags are the flags of where, impact and status.
 type queryFlags struct {
-	cib, server, output string
-	insecure            bool
-	timeout             time.Duration
+	cib, server, output, ca string
+	insecure                bool
+	timeout                 time.Duration
 }
 
 func cmdQuery(ctx context.Context, what string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(what, flag.ContinueOnError)
 	var q queryFlags
 	fs.StringVar(&q.cib, "cib", "", "answer offline from this CIB file (runs crm_mon with CIB_file)")
-	fs.StringVar(&q.server, "server", "", "ask a running daemon at this URL")
+	fs.StringVar(&q.server, "server", "", "ask a running daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN)")
+	fs.StringVar(&q.ca, "ca", "", "trust this CA (or the daemon's self-signed certificate) file")
 	fs.StringVar(&q.output, "o", "table", "output: table or json")
 	fs.BoolVar(&q.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
 	fs.DurationVar(&q.timeout, "timeout", 60*time.Second, "give up after this long")
@@ -284,7 +306,26 @@ func online(ctx context.Context, what, name string, q queryFlags) (any, error) {
 	default:
 		path = "/api/v1/snapshot"
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: q.insecure}}} //nolint:gosec // an explicit operator choice
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: q.insecure}} //nolint:gosec // an explicit operator choice
+	if sock, ok := strings.CutPrefix(q.server, "unix:"); ok {
+		// The local socket: mgmtd knows the caller by its peer credentials.
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}
+		base = "http://mgmtd"
+	} else if q.ca != "" {
+		pem, err := os.ReadFile(q.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca: no certificate in %s", q.ca)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	client := &http.Client{Transport: tr}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err

@@ -6,16 +6,17 @@
 package mgmtd
 
 import (
-	"errors"
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"strings"
+	"regexp"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"mgmtd/auth"
 	"mgmtd/model"
 )
 
@@ -23,52 +24,60 @@ import (
 // default; an empty file is a valid configuration for a cluster node.
 type Config struct {
 	// Cluster names the cluster when Pacemaker does not (no cluster-name).
-	Cluster string `yaml:"cluster"`
+	Cluster string `json:"cluster,omitempty"`
 	// View is the name of the node mgmtd runs on; default: the host name.
-	View string `yaml:"view"`
+	View string `json:"view,omitempty"`
 	// Listen is the REST and web page address; default 127.0.0.1:8443.
-	Listen string `yaml:"listen"`
+	Listen string `json:"listen,omitempty"`
 	// StateDir keeps mgmtd's state (certificate, tokens, journal).
-	StateDir string `yaml:"state_dir"`
+	StateDir string `json:"state_dir,omitempty"`
 
-	Pacemaker PacemakerConfig `yaml:"pacemaker"`
-	Corosync  CorosyncConfig  `yaml:"corosync"`
+	Pacemaker PacemakerConfig `json:"pacemaker,omitempty"`
+	Corosync  CorosyncConfig  `json:"corosync,omitempty"`
 
 	// Services is the service catalog: operator-facing names for sets of
 	// resources, with an address and how it moves when not derivable.
-	Services []ServiceConfig `yaml:"services"`
+	Services []ServiceConfig `json:"services,omitempty"`
 	// VMMappings link VirtualDomain resources to libvirt domains.
-	VMMappings []model.VMMapping `yaml:"vm_mappings"`
+	VMMappings []model.VMMapping `json:"vm_mappings,omitempty"`
 	// EventBuffer is how many events are kept for resuming streams.
-	EventBuffer int `yaml:"event_buffer"`
+	EventBuffer int `json:"event_buffer,omitempty"`
+	// PlainHTTP serves REST without TLS; allowed only on a loopback
+	// address.
+	PlainHTTP bool `json:"plain_http,omitempty"`
+	// Auth configures TLS, OIDC, PAM, bindings and login limits.
+	Auth auth.Config `json:"auth,omitzero"`
 }
 
 // PacemakerConfig configures the Pacemaker source.
 type PacemakerConfig struct {
-	CIBFile         string        `yaml:"cib_file"`
-	Interval        time.Duration `yaml:"interval"`
-	Timeout         time.Duration `yaml:"timeout"`
-	ToolDir         string        `yaml:"tool_dir"`
-	ReadConfigFiles *bool         `yaml:"read_config_files"`
+	CIBFile         string        `json:"cib_file,omitempty"`
+	Interval        time.Duration `json:"interval,omitempty"`
+	Timeout         time.Duration `json:"timeout,omitempty"`
+	ToolDir         string        `json:"tool_dir,omitempty"`
+	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
 }
 
 // CorosyncConfig configures the Corosync source.
 type CorosyncConfig struct {
 	// Enabled defaults to true on a live cluster and false with a CIB file.
-	Enabled  *bool         `yaml:"enabled"`
-	Interval time.Duration `yaml:"interval"`
-	ToolDir  string        `yaml:"tool_dir"`
+	Enabled  *bool         `json:"enabled,omitempty"`
+	Interval time.Duration `json:"interval,omitempty"`
+	ToolDir  string        `json:"tool_dir,omitempty"`
 }
 
 // ServiceConfig is one entry of the service catalog.
 type ServiceConfig struct {
-	Name      string   `yaml:"name"`
-	Resources []string `yaml:"resources"`
-	Address   string   `yaml:"address"`
-	Method    string   `yaml:"method"`
+	Name      string   `json:"name,omitempty"`
+	Resources []string `json:"resources,omitempty"`
+	Address   string   `json:"address,omitempty"`
+	Method    string   `json:"method,omitempty"`
 }
 
-// LoadConfig reads a configuration file; a missing path means defaults.
+// LoadConfig reads a configuration file (YAML); a missing path means
+// defaults. Keys are those of the json tags; durations are written as Go
+// durations ("5s", "15m") under keys ending in interval, timeout, window,
+// lockout or ttl. Unknown keys are errors.
 func LoadConfig(path string) (*Config, error) {
 	c := &Config{}
 	if path != "" {
@@ -76,14 +85,66 @@ func LoadConfig(path string) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		if err := decodeConfig(b, c); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	c.defaults()
 	return c, c.Validate()
+}
+
+func decodeConfig(b []byte, c *Config) error {
+	var raw any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		return nil
+	}
+	raw, err := durations(raw, "")
+	if err != nil {
+		return err
+	}
+	js, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(c)
+}
+
+var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl)$`)
+
+// durations turns duration strings into nanoseconds under duration keys.
+func durations(v any, key string) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			y, err := durations(x, k)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = y
+		}
+	case []any:
+		for i, x := range t {
+			y, err := durations(x, key)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = y
+		}
+	case string:
+		if durationKey.MatchString(key) {
+			d, err := time.ParseDuration(t)
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", key, err)
+			}
+			return int64(d), nil
+		}
+	}
+	return v, nil
 }
 
 func (c *Config) defaults() {
@@ -136,6 +197,14 @@ func (c *Config) Validate() error {
 		}
 		if !validMethods[s.Method] {
 			return fmt.Errorf("config key services[%d].method: %q is not one of ip-takeover, clusterip, dns, route, unknown", i, s.Method)
+		}
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return fmt.Errorf("config key auth: %w", err)
+	}
+	if c.PlainHTTP {
+		if err := auth.CheckPlainHTTP(c.Listen); err != nil {
+			return fmt.Errorf("config key plain_http: %w", err)
 		}
 	}
 	for i, m := range c.VMMappings {

@@ -2,16 +2,21 @@ package mgmtd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"mgmtd/auth"
+	"mgmtd/auth/pamauth"
 	"mgmtd/demo"
 	"mgmtd/model"
 	"mgmtd/rest"
@@ -33,6 +38,13 @@ type Daemon struct {
 	// Ready is closed when the listener is bound; URL is then valid.
 	Ready chan struct{}
 	URL   string
+	// Socket is the local unix socket for the command line.
+	Socket string
+
+	Auth            *auth.Service
+	TLS             *auth.TLS // nil with plain HTTP
+	DemoCredentials auth.DemoCredentials
+	authRecorder    auth.Recorder
 }
 
 // options for a daemon that the subcommands set.
@@ -79,8 +91,67 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 			d.runners = append(d.runners, cs.Run)
 		}
 	}
-	d.REST = rest.New(rest.Options{Store: d.Store, Events: d.Store.Events(), Simulator: d.sim, Log: log.With("component", "rest")})
+	if err := d.buildAuth(o); err != nil {
+		return nil, err
+	}
+	d.REST = rest.New(rest.Options{Store: d.Store, Events: d.Store.Events(), Simulator: d.sim, Log: log.With("component", "rest"),
+		Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
+	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
+		d.REST.Handle(r)
+	}
 	return d, nil
+}
+
+// buildAuth opens the token store, the TLS material and the password
+// checkers (demo users, PAM) and builds the one auth service every
+// front-end uses.
+func (d *Daemon) buildAuth(o daemonOptions) error {
+	cfg := d.cfg
+	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
+	if err != nil {
+		return err
+	}
+	var passwords []auth.PasswordChecker
+	if o.demo {
+		users := auth.NewUserStore(0)
+		creds, err := auth.CreateDemoCredentials(tokens, users, 7*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		d.DemoCredentials = creds
+		passwords = append(passwords, users)
+	}
+	pam, err := pamauth.FromConfig(cfg.Auth.PAM, d.log.With("component", "pam"))
+	if err != nil {
+		return err
+	}
+	if pam != nil {
+		passwords = append(passwords, pam)
+	}
+	var oidc *auth.OIDC
+	if cfg.Auth.OIDC != nil {
+		if oidc, err = auth.NewOIDC(*cfg.Auth.OIDC, nil, nil); err != nil {
+			return err
+		}
+	}
+	bindings := cfg.Auth.Bindings
+	if o.demo && bindings == nil {
+		// Demo users and tokens carry their grants; root on the local
+		// socket stays admin.
+		bindings = auth.DefaultBindings()
+	}
+	d.Auth, err = auth.New(auth.Options{Bindings: bindings, Tokens: tokens, OIDC: oidc, Passwords: passwords,
+		Limits: cfg.Auth.Limits, Recorder: d.authRecorder, Logger: d.log.With("component", "auth")})
+	if err != nil {
+		return err
+	}
+	if !cfg.PlainHTTP {
+		d.TLS, err = auth.NewTLS(cfg.Auth.TLS, cfg.StateDir, time.Now())
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run binds the listener, starts the sources and serves until ctx is done.
@@ -93,9 +164,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.listener = ln
 	d.URL = "http://" + ln.Addr().String()
-	d.server = &http.Server{Handler: d.REST, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	d.server = d.httpServer()
+	if d.TLS != nil {
+		d.URL = "https://" + ln.Addr().String()
+		d.server.TLSConfig = d.TLS.ServerConfig()
+		ln = tls.NewListener(ln, d.server.TLSConfig)
+		auth.ReloadOnSignal(ctx, d.log, d.TLS)
+	}
+	// The local socket: callers are identified by their peer credentials.
+	d.Socket = filepath.Join(d.cfg.StateDir, "mgmtd.sock")
+	_ = os.Remove(d.Socket)
+	uln, err := net.Listen("unix", d.Socket)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s: %w", d.Socket, err)
+	}
+	if err := os.Chmod(d.Socket, 0o666); err != nil {
+		ln.Close()
+		uln.Close()
+		return err
+	}
+	usrv := d.httpServer()
+	usrv.ConnContext = auth.ConnContext
 	close(d.Ready)
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSources()
@@ -103,17 +193,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, r := range d.runners {
 		g.Go(func() error { return r(gctx) })
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- d.server.Serve(ln) }()
+	go func() { serveErr <- usrv.Serve(uln) }()
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 	}
 	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if serr := d.server.Shutdown(shCtx); serr != nil {
-		_ = d.server.Close()
+	for _, srv := range []*http.Server{d.server, usrv} {
+		if serr := srv.Shutdown(shCtx); serr != nil {
+			_ = srv.Close()
+		}
 	}
+	_ = os.Remove(d.Socket)
 	stopSources()
 	if gerr := g.Wait(); gerr != nil && err == nil {
 		err = gerr
@@ -122,6 +216,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+func (d *Daemon) httpServer() *http.Server {
+	return &http.Server{Handler: d.REST, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -59,9 +59,16 @@ func (s *Server) events(c *gin.Context) {
 		if missed {
 			buf.WriteString("event: gap\ndata: {\"detail\":\"events after " + strconv.FormatUint(last, 10) + " were dropped; reload the state\"}\n\n")
 		}
+		var view *model.Snapshot
+		if v, ok := c.Get(restrictKey); ok && len(evs) > 0 {
+			view = v.(func(*model.Snapshot) *model.Snapshot)(s.opts.Store.Snapshot())
+		}
 		for _, e := range evs {
-			writeEvent(&buf, e)
 			last = e.Seq
+			if view != nil && !eventVisible(view, e) {
+				continue
+			}
+			writeEvent(&buf, e)
 		}
 		if buf.Len() > 0 {
 			if _, err := c.Writer.Write(buf.Bytes()); err != nil {
@@ -103,4 +110,26 @@ func writeEvent(buf *bytes.Buffer, e model.Event) {
 	buf.WriteString("\ndata: ")
 	buf.Write(data)
 	buf.WriteString("\n\n")
+}
+
+// eventVisible reports whether a scoped caller may see an event: cluster
+// and source events are for everyone who may read; the others follow
+// their object in the caller's restricted view.
+func eventVisible(view *model.Snapshot, e model.Event) bool {
+	switch e.Object.Kind {
+	case model.KindCluster, model.KindSource:
+		return true
+	case model.KindNode, model.KindHost:
+		_, ok := view.Node(e.Object.Name)
+		if !ok {
+			_, ok = view.Host(e.Object.Name)
+		}
+		return ok
+	case model.KindResource:
+		_, ok := view.Resource(e.Object.Name)
+		return ok
+	case model.KindVM:
+		return len(view.VMsNamed(e.Object.Name)) > 0
+	}
+	return false
 }

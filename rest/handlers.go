@@ -58,6 +58,9 @@ func (s *Server) snap(c *gin.Context) (*model.Snapshot, bool) {
 		_, _ = c.Writer.Write(body)
 		return nil, false
 	}
+	if v, ok := c.Get(restrictKey); ok {
+		sn = v.(func(*model.Snapshot) *model.Snapshot)(sn)
+	}
 	return sn, true
 }
 

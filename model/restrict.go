@@ -1,0 +1,102 @@
+package model
+
+import "slices"
+
+// Visible decides whether the caller may see an object of a kind by name.
+type Visible func(kind Kind, name string) bool
+
+// Restrict returns a copy of the snapshot holding only what visible
+// allows, for callers whose roles are scoped to some nodes, resources, VMs
+// or services. A resource is visible when it or an ancestor is, or when it
+// has an instance on a visible node; an instance when its resource or its
+// node is; a VM when it, its host node or its resource is; failures,
+// constraints and fencing follow their resource or node. Cluster facts and
+// source status stay: they say how fresh the picture is.
+func (s *Snapshot) Restrict(visible Visible) *Snapshot {
+	out := &Snapshot{Generation: s.Generation, Time: s.Time, View: s.View, Cluster: s.Cluster, Sources: s.Sources}
+	nodeOK := map[string]bool{}
+	for _, n := range s.Nodes {
+		if visible(KindNode, n.Name) {
+			nodeOK[n.Name] = true
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	rscOK := map[string]bool{}
+	for _, r := range s.Resources {
+		for id := r.ID; id != ""; {
+			if visible(KindResource, id) {
+				rscOK[r.ID] = true
+				break
+			}
+			p, ok := s.Resource(id)
+			if !ok {
+				break
+			}
+			id = p.Parent
+		}
+	}
+	for _, sv := range s.Services {
+		if visible(KindService, sv.Name) {
+			for _, id := range sv.Resources {
+				for _, d := range s.descendants(id) {
+					rscOK[d] = true
+				}
+			}
+		}
+	}
+	for _, in := range s.Instances {
+		if rscOK[in.Primitive] || rscOK[in.Resource] || (in.Node != "" && nodeOK[in.Node]) {
+			out.Instances = append(out.Instances, in)
+			rscOK[in.Primitive] = true
+		}
+	}
+	for _, r := range s.Resources {
+		if rscOK[r.ID] {
+			out.Resources = append(out.Resources, r)
+		}
+	}
+	for _, f := range s.Failures {
+		if rscOK[PrimitiveOf(f.Resource)] || nodeOK[f.Node] {
+			out.Failures = append(out.Failures, f)
+		}
+	}
+	for _, c := range s.Constraints {
+		if rscOK[c.Resource] || rscOK[c.With] {
+			out.Constraints = append(out.Constraints, c)
+		}
+	}
+	for _, f := range s.Fencing {
+		if nodeOK[f.Target] {
+			out.Fencing = append(out.Fencing, f)
+		}
+	}
+	out.Membership = s.Membership
+	out.Membership.Members = nil
+	for _, m := range s.Membership.Members {
+		if nodeOK[m.Name] {
+			out.Membership.Members = append(out.Membership.Members, m)
+		}
+	}
+	for _, h := range s.Hosts {
+		if nodeOK[h.Name] || nodeOK[h.Node] || visible(KindHost, h.Name) {
+			out.Hosts = append(out.Hosts, h)
+		}
+	}
+	for _, v := range s.VMs {
+		if visible(KindVM, v.Name) || nodeOK[v.Host] || (v.Resource != "" && rscOK[v.Resource]) {
+			out.VMs = append(out.VMs, v)
+		}
+	}
+	for _, sv := range s.Services {
+		if visible(KindService, sv.Name) || slices.ContainsFunc(sv.Resources, func(id string) bool { return rscOK[id] }) {
+			out.Services = append(out.Services, sv)
+		}
+	}
+	for _, c := range s.Conflicts {
+		if visible(KindVM, c.VM) || rscOK[c.Resource] {
+			out.Conflicts = append(out.Conflicts, c)
+		}
+	}
+	out.buildIndex()
+	return out
+}
