@@ -44,6 +44,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	default:
+		if cmd, ok := extraCommands[args[0]]; ok {
+			err = cmd(ctx, args[1:], stdout, stderr)
+			break
+		}
 		fmt.Fprintf(stderr, "mgmtd: unknown command %q\n", args[0])
 		usage(stderr)
 		return 2
@@ -62,6 +66,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// extraCommands are subcommands defined in other files of this package
+// (actions, audit), registered from their init functions.
+var extraCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{}
 
 type usageError struct{ msg string }
 
