@@ -18,6 +18,7 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/model"
+	"mgmtd/source/virt"
 )
 
 // Config is the daemon's configuration file (YAML). Every field has a
@@ -32,8 +33,10 @@ type Config struct {
 	// StateDir keeps mgmtd's state (certificate, tokens, journal).
 	StateDir string `json:"state_dir,omitempty"`
 
-	Pacemaker PacemakerConfig `json:"pacemaker,omitempty"`
-	Corosync  CorosyncConfig  `json:"corosync,omitempty"`
+	Pacemaker PacemakerConfig `json:"pacemaker,omitzero"`
+	// Virt lists the libvirt hypervisor hosts; none means no virt source.
+	Virt     VirtConfig     `json:"virt,omitzero"`
+	Corosync CorosyncConfig `json:"corosync,omitzero"`
 
 	// Services is the service catalog: operator-facing names for sets of
 	// resources, with an address and how it moves when not derivable.
@@ -56,6 +59,35 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+}
+
+// VirtConfig configures the libvirt source.
+type VirtConfig struct {
+	Hosts             []VirtHost    `json:"hosts,omitempty"`
+	RefreshInterval   time.Duration `json:"refresh_interval,omitempty"`
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+	HeartbeatTimeout  time.Duration `json:"heartbeat_timeout,omitempty"`
+	CallTimeout       time.Duration `json:"call_timeout,omitempty"`
+	SSHCommand        string        `json:"ssh_command,omitempty"`
+}
+
+// VirtHost is one hypervisor: its name (the Pacemaker node name, never
+// libvirt's hostname), its libvirt URI, and optionally the cluster node
+// it is when the names differ.
+type VirtHost struct {
+	Name       string `json:"name"`
+	URI        string `json:"uri"`
+	Node       string `json:"node,omitempty"`
+	MigrateURI string `json:"migrate_uri,omitempty"`
+}
+
+func (v VirtConfig) options() virt.Options {
+	o := virt.Options{RefreshInterval: v.RefreshInterval, HeartbeatInterval: v.HeartbeatInterval,
+		HeartbeatTimeout: v.HeartbeatTimeout, CallTimeout: v.CallTimeout, SSHCommand: v.SSHCommand}
+	for _, h := range v.Hosts {
+		o.Hosts = append(o.Hosts, virt.HostConfig{Name: h.Name, URI: h.URI, Node: h.Node, MigrateURI: h.MigrateURI})
+	}
+	return o
 }
 
 // CorosyncConfig configures the Corosync source.
@@ -197,6 +229,11 @@ func (c *Config) Validate() error {
 		}
 		if !validMethods[s.Method] {
 			return fmt.Errorf("config key services[%d].method: %q is not one of ip-takeover, clusterip, dns, route, unknown", i, s.Method)
+		}
+	}
+	if len(c.Virt.Hosts) > 0 {
+		if err := c.Virt.options().Validate(); err != nil {
+			return fmt.Errorf("config key %w", err)
 		}
 	}
 	if err := c.Auth.Validate(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"mgmtd/rest"
 	"mgmtd/source/corosync"
 	"mgmtd/source/pacemaker"
+	"mgmtd/source/virt"
 )
 
 // Daemon is one running mgmtd: the store, its sources and its listeners.
@@ -40,6 +41,9 @@ type Daemon struct {
 	URL   string
 	// Socket is the local unix socket for the command line.
 	Socket string
+
+	// Virt is the libvirt source, nil without configured hosts.
+	Virt *virt.Source
 
 	Auth            *auth.Service
 	TLS             *auth.TLS // nil with plain HTTP
@@ -85,6 +89,11 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles}, d.Store, log)
 		d.sim = pm
 		d.runners = append(d.runners, pm.Run)
+		if len(cfg.Virt.Hosts) > 0 {
+			d.Store.Register(virt.SourceName)
+			d.Virt = virt.New(cfg.Virt.options(), d.Store, log)
+			d.runners = append(d.runners, d.Virt.Run)
+		}
 		if *cfg.Corosync.Enabled {
 			d.Store.Register(corosync.Name)
 			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, log)

@@ -376,14 +376,7 @@ func (d *differ) vms(a, b *Snapshot) {
 	}
 }
 
-func hostHas(s *Snapshot, host, name string) (VM, bool) {
-	for _, v := range s.VMsOn(host) {
-		if v.Name == name {
-			return v, true
-		}
-	}
-	return VM{}, false
-}
+func hostHas(s *Snapshot, host, name string) (VM, bool) { return s.VMOn(host, name) }
 
 func stateActive(s *Snapshot, host, name string) bool {
 	v, ok := hostHas(s, host, name)

@@ -51,6 +51,7 @@ type index struct {
 	byTop      map[string][]int
 	vmsByName  map[string][]int
 	vmsByHost  map[string][]int
+	vmByKey    map[string]int // host/name
 	hosts      map[string]int
 	services   map[string]int
 	byAddress  map[string][]int    // address -> resources
@@ -67,6 +68,7 @@ func (s *Snapshot) buildIndex() {
 		byTop:      make(map[string][]int),
 		vmsByName:  make(map[string][]int, len(s.VMs)),
 		vmsByHost:  make(map[string][]int, len(s.Hosts)),
+		vmByKey:    make(map[string]int, len(s.VMs)),
 		hosts:      make(map[string]int, len(s.Hosts)),
 		services:   make(map[string]int, len(s.Services)),
 		byAddress:  make(map[string][]int),
@@ -100,6 +102,7 @@ func (s *Snapshot) buildIndex() {
 	for i, v := range s.VMs {
 		ix.vmsByName[v.Name] = append(ix.vmsByName[v.Name], i)
 		ix.vmsByHost[v.Host] = append(ix.vmsByHost[v.Host], i)
+		ix.vmByKey[v.Key()] = i
 	}
 	for i, h := range s.Hosts {
 		ix.hosts[h.Name] = i
@@ -185,6 +188,15 @@ func (s *Snapshot) VMsNamed(name string) []VM { return pick(s.VMs, s.idx.vmsByNa
 
 // VMsOn returns the VMs on a host.
 func (s *Snapshot) VMsOn(host string) []VM { return pick(s.VMs, s.idx.vmsByHost[host]) }
+
+// VMOn returns the VM with a domain name on a host.
+func (s *Snapshot) VMOn(host, name string) (VM, bool) {
+	i, ok := s.idx.vmByKey[host+"/"+name]
+	if !ok {
+		return VM{}, false
+	}
+	return s.VMs[i], true
+}
 
 // FailuresOf returns the failed operations of a resource (primitive id).
 func (s *Snapshot) FailuresOf(id string) []Failure {

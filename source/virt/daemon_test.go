@@ -1,0 +1,151 @@
+package virt
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// libvirtd is one libvirt daemon started for a test: its own config,
+// socket directory, pid file and log, and an empty LIBVIRT_DRIVER_DIR so
+// that only the built-in test and remote drivers load (no KVM, no
+// systemd, no D-Bus needed). See shared/research/virt-corosync.md §1.4.
+type libvirtd struct {
+	t      testing.TB
+	dir    string
+	sock   string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	listen bool
+}
+
+// requireTools fails the test (never skips) when the libvirt tools are
+// missing.
+func requireTools(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"libvirtd", "virsh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found (%v): run scripts/deps.d/virt.sh (installs libvirt-daemon and libvirt-clients)", tool, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("the libvirtd integration tests run libvirtd in system mode and need root")
+	}
+}
+
+// startLibvirtd starts a daemon in a new directory under dir.
+func startLibvirtd(t testing.TB, dir string) *libvirtd {
+	t.Helper()
+	return startLibvirtdWith(t, dir, "")
+}
+
+// startLibvirtdWith starts a daemon with extra configuration lines; a
+// non-empty extra also passes --listen (for listen_tls / listen_tcp).
+func startLibvirtdWith(t testing.TB, dir, extra string) *libvirtd {
+	t.Helper()
+	requireTools(t)
+	d := &libvirtd{t: t, dir: dir, sock: filepath.Join(dir, "run", "libvirt-sock"), listen: extra != ""}
+	for _, sub := range []string{"run", "nodrivers"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// extra goes first: libvirtd keeps the first value of a repeated key.
+	conf := extra + fmt.Sprintf(`unix_sock_dir = %q
+unix_sock_group = "root"
+unix_sock_rw_perms = "0700"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+listen_tls = 0
+listen_tcp = 0
+log_outputs = "3:file:%s"
+max_clients = 100
+max_anonymous_clients = 100
+max_workers = 4
+`, filepath.Join(dir, "run"), filepath.Join(dir, "libvirtd.log"))
+	if err := os.WriteFile(filepath.Join(dir, "libvirtd.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	t.Cleanup(d.kill)
+	return d
+}
+
+// start (re)starts the daemon and waits until its socket accepts.
+func (d *libvirtd) start() {
+	d.t.Helper()
+	out, err := os.OpenFile(filepath.Join(d.dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer out.Close()
+	_ = os.Remove(d.sock)
+	args := []string{"-f", filepath.Join(d.dir, "libvirtd.conf"), "-p", filepath.Join(d.dir, "libvirtd.pid")}
+	if d.listen {
+		args = append(args, "--listen")
+	}
+	cmd := exec.Command("libvirtd", args...)
+	cmd.Env = append(os.Environ(), "LIBVIRT_DRIVER_DIR="+filepath.Join(d.dir, "nodrivers"))
+	cmd.Stdout, cmd.Stderr = out, out
+	// The daemon dies with the test binary, even when a test panics.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatalf("start libvirtd: %v", err)
+	}
+	d.cmd = cmd
+	d.done = make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(d.done)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("unix", d.sock); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-d.done:
+			log, _ := os.ReadFile(filepath.Join(d.dir, "stderr.log"))
+			d.t.Fatalf("libvirtd exited during start: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("libvirtd socket %s not ready after 10 s", d.sock)
+		}
+	}
+}
+
+// uri returns a test+unix URI served by this daemon; path is
+// "/default" or an absolute host-description file.
+func (d *libvirtd) uri(path string) string { return "test+unix://" + path + "?socket=" + d.sock }
+
+func (d *libvirtd) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatalf("signal libvirtd: %v", err)
+	}
+}
+
+// kill kills the daemon with SIGKILL and reaps it (no-op when it is gone).
+func (d *libvirtd) kill() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGCONT)
+	_ = d.cmd.Process.Kill()
+	<-d.done
+	d.cmd = nil
+}
+
+// virsh runs virsh against uri and returns its output.
+func virsh(t testing.TB, uri string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-q", "-c", uri}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("virsh %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

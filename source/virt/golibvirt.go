@@ -1,0 +1,386 @@
+package virt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"golang.org/x/sync/errgroup"
+)
+
+// lvConnector connects with go-libvirt over a net.Conn this package dials
+// itself (unix, tcp, tls, or an ssh child process).
+type lvConnector struct {
+	callTimeout time.Duration
+	sshCommand  string
+	parallel    int
+}
+
+// ErrMigrationUnsupported is returned by MigrateDomain when the source
+// host's libvirt driver cannot migrate (the test driver, for one).
+var ErrMigrationUnsupported = errors.New("live migration is not supported by this libvirt driver")
+
+// lvConn is one go-libvirt connection.
+type lvConn struct {
+	l           *libvirt.Libvirt
+	nc          net.Conn
+	callTimeout time.Duration
+	parallel    int
+	evs         chan lifecycleEvent
+	stopEvents  context.CancelFunc
+	pump        sync.WaitGroup
+	closeOnce   sync.Once
+}
+
+// call runs one libvirt RPC under ctx and timeout. go-libvirt calls take
+// no context, so when the deadline passes first the connection is closed:
+// that fails the call (and every other pending call on the connection)
+// with go-libvirt's ErrInterrupted, and call returns the deadline error.
+func call(ctx context.Context, timeout time.Duration, nc net.Conn, what string, fn func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// Closing the socket ends go-libvirt's reader, which fails every
+		// pending call with ErrInterrupted; waiting for fn keeps its
+		// writes to the caller's variables ordered before the return.
+		_ = nc.Close()
+		<-done
+		return fmt.Errorf("%s: %w (connection closed)", what, ctx.Err())
+	}
+}
+
+func (c lvConnector) connect(ctx context.Context, h HostConfig) (conn, error) {
+	t, err := ParseURI(h.URI)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	nc, err := dial(dctx, t, c.sshCommand)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", redact(h.URI), err)
+	}
+	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(nc))
+	if err := call(ctx, c.callTimeout, nc, "open "+t.Remote, func() error {
+		return l.ConnectToURI(libvirt.ConnectURI(t.Remote))
+	}); err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	lc := &lvConn{l: l, nc: nc, callTimeout: c.callTimeout, parallel: c.parallel, evs: make(chan lifecycleEvent, 64)}
+	evCtx, stop := context.WithCancel(context.Background())
+	lc.stopEvents = stop
+	var ch <-chan libvirt.DomainEventLifecycleMsg
+	if err := call(ctx, c.callTimeout, nc, "subscribe to lifecycle events", func() (err error) {
+		ch, err = l.LifecycleEvents(evCtx)
+		return err
+	}); err != nil {
+		stop()
+		_ = nc.Close()
+		return nil, err
+	}
+	lc.pump.Add(1)
+	go func() {
+		defer lc.pump.Done()
+		defer close(lc.evs)
+		// Drain until go-libvirt closes the channel: its sender blocks
+		// otherwise and would leak.
+		for m := range ch {
+			select {
+			case lc.evs <- lifecycleEvent{Domain: m.Dom.Name, Event: m.Event, Detail: m.Detail}:
+			default: // a refresh is already pending
+			}
+		}
+	}()
+	return lc, nil
+}
+
+func (c *lvConn) call(ctx context.Context, what string, fn func() error) error {
+	return call(ctx, c.callTimeout, c.nc, what, fn)
+}
+
+func (c *lvConn) hostInfo(ctx context.Context) (hostInfo, error) {
+	var hi hostInfo
+	if err := c.call(ctx, "get libvirt version", func() (err error) {
+		hi.LibVersion, err = c.l.ConnectGetLibVersion()
+		return err
+	}); err != nil {
+		return hi, err
+	}
+	if err := c.call(ctx, "get hypervisor type", func() (err error) {
+		hi.Hypervisor, err = c.l.ConnectGetType()
+		return err
+	}); err != nil {
+		return hi, err
+	}
+	err := c.call(ctx, "get node info", func() error {
+		_, mem, cpus, _, _, _, _, _, err := c.l.NodeGetInfo()
+		hi.MemoryKiB, hi.CPUs = mem, int(cpus)
+		return err
+	})
+	return hi, err
+}
+
+func (c *lvConn) ping(ctx context.Context) error {
+	return c.call(ctx, "get libvirt version", func() error {
+		_, err := c.l.ConnectGetLibVersion()
+		return err
+	})
+}
+
+func (c *lvConn) list(ctx context.Context, flags libvirt.ConnectListAllDomainsFlags) ([]libvirt.Domain, error) {
+	var doms []libvirt.Domain
+	err := c.call(ctx, "list domains", func() (err error) {
+		doms, _, err = c.l.ConnectListAllDomains(1, flags)
+		return err
+	})
+	return doms, err
+}
+
+func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
+	all, err := c.list(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	persistent, err := c.list(ctx, libvirt.ConnectListDomainsPersistent)
+	if err != nil {
+		return nil, err
+	}
+	autostart, err := c.list(ctx, libvirt.ConnectListDomainsAutostart)
+	if err != nil {
+		return nil, err
+	}
+	in := func(doms []libvirt.Domain) map[libvirt.UUID]bool {
+		m := make(map[libvirt.UUID]bool, len(doms))
+		for _, d := range doms {
+			m[d.UUID] = true
+		}
+		return m
+	}
+	isPersistent, isAutostart := in(persistent), in(autostart)
+	stats, err := c.stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domainInfo, len(all))
+	gone := make([]bool, len(all))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.parallel)
+	for i, d := range all {
+		di := domainInfo{Name: d.Name, UUID: formatUUID(d.UUID), Persistent: isPersistent[d.UUID], Autostart: isAutostart[d.UUID]}
+		st := stats[d.UUID]
+		if st.complete() {
+			di.State, di.Reason, di.CPUTime, di.MemoryKiB, di.VCPUs = st.state, st.reason, time.Duration(st.cpuTime), st.balloon, st.vcpus
+			out[i] = di
+			continue
+		}
+		// The driver's bulk statistics lack something (the test driver
+		// reports only the state group): ask per domain for the rest.
+		g.Go(func() error {
+			var err error
+			if st.hasState {
+				di.State, di.Reason = st.state, st.reason
+			} else {
+				err = c.call(gctx, "get state of "+d.Name, func() (err error) {
+					di.State, di.Reason, err = c.l.DomainGetState(d, 0)
+					return err
+				})
+			}
+			if err == nil {
+				err = c.call(gctx, "get info of "+d.Name, func() error {
+					_, _, mem, vcpus, cpuTime, err := c.l.DomainGetInfo(d)
+					di.MemoryKiB, di.VCPUs, di.CPUTime = mem, int(vcpus), time.Duration(cpuTime)
+					return err
+				})
+			}
+			if libvirt.IsNotFound(err) {
+				gone[i] = true
+				return nil
+			}
+			out[i] = di
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	res := out[:0]
+	for i := range out {
+		if !gone[i] {
+			res = append(res, out[i])
+		}
+	}
+	return res, nil
+}
+
+// domainStats is what virConnectGetAllDomainStats said about one domain.
+type domainStats struct {
+	state, reason                      int32
+	cpuTime, balloon                   uint64
+	vcpus                              int
+	hasState, hasCPU, hasMem, hasVCPUs bool
+}
+
+func (s domainStats) complete() bool { return s.hasState && s.hasCPU && s.hasMem && s.hasVCPUs }
+
+// stats reads the state, CPU, balloon and vCPU statistics of all domains
+// in one call. A daemon without the call (libvirt < 1.2.8) yields no
+// statistics, and the caller asks per domain.
+func (c *lvConn) stats(ctx context.Context) (map[libvirt.UUID]domainStats, error) {
+	var recs []libvirt.DomainStatsRecord
+	err := c.call(ctx, "get domain statistics", func() (err error) {
+		recs, err = c.l.ConnectGetAllDomainStats(nil,
+			uint32(libvirt.DomainStatsState|libvirt.DomainStatsCPUTotal|libvirt.DomainStatsBalloon|libvirt.DomainStatsVCPU), 0)
+		return err
+	})
+	var le libvirt.Error
+	if errors.As(err, &le) && (le.Code == uint32(libvirt.ErrNoSupport) || le.Code == uint32(libvirt.ErrOperationUnsupported)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return statsByUUID(recs), nil
+}
+
+// statsByUUID picks the fields this package uses out of bulk statistics.
+func statsByUUID(recs []libvirt.DomainStatsRecord) map[libvirt.UUID]domainStats {
+	out := make(map[libvirt.UUID]domainStats, len(recs))
+	for _, r := range recs {
+		var st domainStats
+		for _, p := range r.Params {
+			v, ok := paramUint(p.Value)
+			if !ok {
+				continue
+			}
+			switch p.Field {
+			case "state.state":
+				st.state, st.hasState = int32(v), true
+			case "state.reason":
+				st.reason = int32(v)
+			case "cpu.time":
+				st.cpuTime, st.hasCPU = v, true
+			case "balloon.current":
+				st.balloon, st.hasMem = v, true
+			case "vcpu.current":
+				st.vcpus, st.hasVCPUs = int(v), true
+			}
+		}
+		out[r.Dom.UUID] = st
+	}
+	return out
+}
+
+// paramUint reads a numeric typed parameter.
+func paramUint(v libvirt.TypedParamValue) (uint64, bool) {
+	switch x := v.I.(type) {
+	case int32:
+		return uint64(max(x, 0)), true
+	case uint32:
+		return uint64(x), true
+	case int64:
+		return uint64(max(x, 0)), true
+	case uint64:
+		return x, true
+	}
+	return 0, false
+}
+
+func (c *lvConn) events() <-chan lifecycleEvent { return c.evs }
+func (c *lvConn) done() <-chan struct{}         { return c.l.Disconnected() }
+
+// migrate runs a peer-to-peer live migration: this host's daemon connects
+// to destURI itself. The call has no timeout (migrations take as long as
+// they take); when ctx ends first the job is aborted.
+func (c *lvConn) migrate(ctx context.Context, domain, destURI string) error {
+	var dom libvirt.Domain
+	if err := c.call(ctx, "look up domain "+domain, func() (err error) {
+		dom, err = c.l.DomainLookupByName(domain)
+		return err
+	}); err != nil {
+		return err
+	}
+	flags := libvirt.MigrateLive | libvirt.MigratePeer2peer
+	var persistent int32
+	if err := c.call(ctx, "check persistence of "+domain, func() (err error) {
+		persistent, err = c.l.DomainIsPersistent(dom)
+		return err
+	}); err != nil {
+		return err
+	}
+	if persistent == 1 {
+		// Move the definition with the domain, so it is not left behind.
+		flags |= libvirt.MigratePersistDest | libvirt.MigrateUndefineSource
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.l.DomainMigratePerform3Params(dom, libvirt.OptString{destURI}, nil, nil, flags)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var le libvirt.Error
+		if errors.As(err, &le) && (le.Code == uint32(libvirt.ErrNoSupport) || le.Code == uint32(libvirt.ErrOperationUnsupported)) {
+			return fmt.Errorf("%w: %s", ErrMigrationUnsupported, le.Message)
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		abortErr := c.call(context.Background(), "abort migration of "+domain, func() error { return c.l.DomainAbortJob(dom) })
+		return errors.Join(fmt.Errorf("migrate %s: %w", domain, ctx.Err()), abortErr)
+	}
+}
+
+// close says goodbye to the daemon (bounded by the call timeout), closes
+// the socket and waits for the event pump.
+func (c *lvConn) close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		select {
+		case <-c.l.Disconnected():
+		default:
+			err = c.call(context.Background(), "disconnect", c.l.Disconnect)
+		}
+		_ = c.nc.Close()
+		c.stopEvents()
+		c.pump.Wait()
+	})
+	return err
+}
+
+func formatUUID(u libvirt.UUID) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, 36)
+	for i, x := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hex[x>>4], hex[x&0xf])
+	}
+	return string(b)
+}
+
+// redact drops a password from a URI for messages.
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,143 @@
+package virt
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"mgmtd/model"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and generated testdata")
+
+// testLogger logs to the test at debug level when -v is given.
+func testLogger(t testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// running is a Source started by runSource.
+type running struct {
+	src   *Source
+	store *model.Store
+	stop  func() // cancels Run and waits for it
+}
+
+// runSource starts src's Run and registers its shutdown; stop may also be
+// called early. After Run returned it checks that no goroutine of this
+// package or of go-libvirt is left.
+func runSource(t testing.TB, src *Source, store *model.Store) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
+	stopped := false
+	r := &running{src: src, store: store}
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Run did not return within 10 s after cancel")
+		}
+		checkNoLeaks(t)
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+// checkNoLeaks fails when goroutines started by this package or by
+// go-libvirt are still alive 5 s after their owner stopped.
+func checkNoLeaks(t testing.TB) {
+	t.Helper()
+	var leaked []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		leaked = leaked[:0]
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			own := strings.Contains(g, "created by mgmtd/source/virt.") &&
+				!strings.Contains(g, "created by mgmtd/source/virt.Test") && !strings.Contains(g, "created by mgmtd/source/virt.Benchmark") &&
+				!strings.Contains(g, "created by mgmtd/source/virt.(*libvirtd)")
+			if own || strings.Contains(g, "created by github.com/digitalocean/go-libvirt") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+	}
+	t.Errorf("%d goroutines leaked after Run returned:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+}
+
+// waitSnapshot polls the store until cond holds, for at most limit.
+func waitSnapshot(t testing.TB, store *model.Store, limit time.Duration, what string, cond func(*model.Snapshot) bool) *model.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		s := store.Snapshot()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s not reached; hosts=%+v vms=%+v", limit, what, s.Hosts, s.VMs)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func vmIn(s *model.Snapshot, host, name string) (model.VM, bool) {
+	for _, v := range s.VMsOn(host) {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return model.VM{}, false
+}
+
+func hostIn(s *model.Snapshot, name string) model.Host {
+	h, _ := s.Host(name)
+	return h
+}
+
+// eventSince returns the first event after seq matching typ and object name.
+func eventSince(store *model.Store, seq uint64, typ model.EventType, name string) (model.Event, bool) {
+	evs, _ := store.Events().Since(seq)
+	for _, e := range evs {
+		if e.Type == typ && e.Object.Name == name {
+			return e, true
+		}
+	}
+	return model.Event{}, false
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
