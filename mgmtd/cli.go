@@ -113,6 +113,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	speed := fs.Float64("speed", 1, "demo: play the story this many times faster")
 	credFile := fs.String("credentials", "", "demo: also write the demo credentials (JSON) to this file")
 	plain := fs.Bool("plain-http", false, "serve plain HTTP (only on a loopback address)")
+	agentx := fs.String("agentx", "", "serve SNMP as an AgentX subagent of the master at unix:PATH or tcp:HOST:PORT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,6 +150,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	}
 	if *plain {
 		cfg.PlainHTTP = true
+	}
+	if *agentx != "" {
+		cfg.SNMP.AgentX = *agentx
 	}
 	if *cibFile != "" {
 		cfg.Pacemaker.CIBFile = *cibFile

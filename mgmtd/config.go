@@ -45,6 +45,8 @@ type Config struct {
 	VMMappings []model.VMMapping `json:"vm_mappings,omitempty"`
 	// EventBuffer is how many events are kept for resuming streams.
 	EventBuffer int `json:"event_buffer,omitempty"`
+	// SNMP configures the AgentX subagent; empty AgentX disables it.
+	SNMP SNMPConfig `json:"snmp,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback
 	// address.
 	PlainHTTP bool `json:"plain_http,omitempty"`
@@ -59,6 +61,12 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+}
+
+// SNMPConfig configures the AgentX subagent.
+type SNMPConfig struct {
+	// AgentX is the master agent's socket: unix:PATH or tcp:HOST:PORT.
+	AgentX string `json:"agentx,omitempty"`
 }
 
 // VirtConfig configures the libvirt source.

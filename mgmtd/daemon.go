@@ -20,6 +20,7 @@ import (
 	"mgmtd/demo"
 	"mgmtd/model"
 	"mgmtd/rest"
+	"mgmtd/snmp"
 	"mgmtd/source/corosync"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
@@ -99,6 +100,13 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, log)
 			d.runners = append(d.runners, cs.Run)
 		}
+	}
+	if cfg.SNMP.AgentX != "" {
+		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log.With("component", "snmp"))
+		if err != nil {
+			return nil, err
+		}
+		d.runners = append(d.runners, srv.Run)
 	}
 	if err := d.buildAuth(o); err != nil {
 		return nil, err

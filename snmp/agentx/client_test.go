@@ -1,0 +1,244 @@
+package agentx
+
+import (
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// master is a scripted AgentX master for protocol-level tests of the
+// client; the integration tests in package snmp use net-snmp's snmpd.
+type master struct {
+	t  testing.TB
+	ln net.Listener
+	c  net.Conn
+}
+
+func newMaster(t testing.TB) (*master, string) {
+	path := filepath.Join(t.TempDir(), "agentx.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &master{t: t, ln: ln}, "unix:" + path
+}
+
+func (m *master) read() *PDU {
+	m.t.Helper()
+	_ = m.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, HeaderLen)
+	if _, err := io.ReadFull(m.c, hdr); err != nil {
+		m.t.Fatalf("master read: %v", err)
+	}
+	h, err := ParseHeader(hdr)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	b := make([]byte, HeaderLen+int(h.PayloadLength))
+	copy(b, hdr)
+	if _, err := io.ReadFull(m.c, b[HeaderLen:]); err != nil {
+		m.t.Fatal(err)
+	}
+	p, err := DecodePDU(b)
+	if err != nil {
+		m.t.Fatalf("master decode: %v", err)
+	}
+	return p
+}
+
+// send writes p little-endian, the byte order the client does not use.
+func (m *master) send(p *PDU) {
+	m.t.Helper()
+	b, err := AppendPDU(nil, p)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if _, err := m.c.Write(b); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *master) respond(req *PDU, session uint32) {
+	m.send(&PDU{Header: Header{Type: TypeResponse, SessionID: session, TransactionID: req.TransactionID, PacketID: req.PacketID}})
+}
+
+// accept takes the client's connection and completes Open and Register.
+func (m *master) accept(session uint32, subtrees int) {
+	m.t.Helper()
+	c, err := m.ln.Accept()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.c = c
+	open := m.read()
+	if open.Type != TypeOpen || open.Flags&FlagNetworkByteOrder == 0 {
+		m.t.Fatalf("first PDU %v flags %#x, want Open in network byte order", open.Type, open.Flags)
+	}
+	m.respond(open, session)
+	for range subtrees {
+		reg := m.read()
+		if reg.Type != TypeRegister || reg.SessionID != session {
+			m.t.Fatalf("got %v session %d, want Register session %d", reg.Type, reg.SessionID, session)
+		}
+		m.respond(reg, session)
+	}
+}
+
+func runClient(t testing.TB, addr string, tb *Table) *Client {
+	c, err := NewClient(Config{Addr: addr, ID: ent, Subtrees: []OID{ent, {1, 3, 6, 1, 2, 1, 236}},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTable(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func TestClientProtocol(t *testing.T) {
+	m, addr := newMaster(t)
+	tb := testTable(t)
+	c := runClient(t, addr, tb)
+	const sess = 42
+	m.accept(sess, 2)
+	col := ent.Append(2, 1, 1, 2)
+	h := func(typ PDUType, id uint32) Header {
+		return Header{Type: typ, SessionID: sess, TransactionID: id, PacketID: id}
+	}
+
+	// A Get with several ranges gets one varbind per range, in order.
+	m.send(&PDU{Header: h(TypeGet, 1), Ranges: []SearchRange{{Start: col.Append(2)}, {Start: col.Append(9)}, {Start: OID{1, 3, 6, 1, 9}}}})
+	r := m.read()
+	if r.Type != TypeResponse || r.PacketID != 1 || len(r.VarBinds) != 3 ||
+		r.VarBinds[0].Value.Int() != 2 || r.VarBinds[1].Value.Type != VarNoSuchInstance || r.VarBinds[2].Value.Type != VarNoSuchObject {
+		t.Fatalf("Get answer %+v", r)
+	}
+
+	// GetNext of every range; the second ends at its bound.
+	m.send(&PDU{Header: h(TypeGetNext, 2), Ranges: []SearchRange{{Start: col}, {Start: col.Append(3), End: ent.Append(3)}}})
+	r = m.read()
+	if len(r.VarBinds) != 2 || Compare(r.VarBinds[0].Name, col.Append(1)) != 0 || r.VarBinds[1].Value.Type != VarEndOfMibView {
+		t.Fatalf("GetNext answer %+v", r.VarBinds)
+	}
+
+	// GetBulk.
+	m.send(&PDU{Header: h(TypeGetBulk, 3), MaxRepetitions: 5, Ranges: []SearchRange{{Start: col}}})
+	if r = m.read(); len(r.VarBinds) != 4 || r.VarBinds[3].Value.Type != VarEndOfMibView {
+		t.Fatalf("GetBulk answer %+v", r.VarBinds)
+	}
+
+	// SET: TestSet refused with notWritable at index 1, Undo answered,
+	// Cleanup not answered (RFC 2741 7.2.4.4), so the next answer is the
+	// Ping's.
+	m.send(&PDU{Header: h(TypeTestSet, 4), VarBinds: []VarBind{{Name: col.Append(1), Value: Integer(5)}}})
+	if r = m.read(); r.Error != ErrNotWritable || r.Index != 1 {
+		t.Fatalf("TestSet answer error %d index %d", r.Error, r.Index)
+	}
+	m.send(&PDU{Header: h(TypeUndoSet, 5)})
+	if r = m.read(); r.PacketID != 5 || r.Error != 0 {
+		t.Fatalf("UndoSet answer %+v", r)
+	}
+	m.send(&PDU{Header: h(TypeCleanupSet, 6)})
+	m.send(&PDU{Header: h(TypePing, 7)})
+	if r = m.read(); r.PacketID != 7 {
+		t.Fatalf("answer to packet %d, want the Ping's (7): CleanupSet must not be answered", r.PacketID)
+	}
+
+	// A non-default context is refused cleanly.
+	ctxH := h(TypeGet, 8)
+	ctxH.Flags = FlagNonDefaultContext
+	m.send(&PDU{Header: ctxH, Context: []byte("vrf1"), Ranges: []SearchRange{{Start: col.Append(1)}}})
+	if r = m.read(); r.Error != ErrUnsupportedContext {
+		t.Fatalf("context answer error %d", r.Error)
+	}
+
+	// A request for another session.
+	m.send(&PDU{Header: Header{Type: TypeGet, SessionID: 7, PacketID: 9}, Ranges: []SearchRange{{Start: col.Append(1)}}})
+	if r = m.read(); r.Error != ErrNotOpen {
+		t.Fatalf("foreign session answer error %d", r.Error)
+	}
+
+	// An undecodable request gets parseError and the session survives.
+	bad, _ := AppendPDU(nil, &PDU{Header: h(TypeGet, 10), Ranges: []SearchRange{{Start: col}}})
+	bad[HeaderLen] = 200 // n_subid beyond 128
+	if _, err := m.c.Write(bad); err != nil {
+		t.Fatal(err)
+	}
+	if r = m.read(); r.Error != ErrParseError || r.PacketID != 10 {
+		t.Fatalf("parse error answer %+v", r)
+	}
+
+	// Notify, acknowledged by the master.
+	if !c.Notify(ent.Append(0, 1), []VarBind{{Name: ent.Append(1, 1, 0), Value: OctetString("x")}}) {
+		t.Fatal("Notify refused")
+	}
+	n := m.read()
+	if n.Type != TypeNotify || len(n.VarBinds) != 2 || Compare(n.VarBinds[0].Name, SnmpTrapOID) != 0 ||
+		Compare(n.VarBinds[0].Value.OID, ent.Append(0, 1)) != 0 {
+		t.Fatalf("Notify PDU %+v", n)
+	}
+	m.respond(n, sess)
+	waitStat(t, c, func(s Stats) bool { return s.NotifiesSent == 1 })
+
+	// The master closes the session: the client reconnects and
+	// registers again on a new connection.
+	m.send(&PDU{Header: h(TypeClose, 11), Reason: ReasonShutdown})
+	old := m.c
+	m.accept(sess+1, 2)
+	old.Close()
+	waitStat(t, c, func(s Stats) bool { return s.Connects == 2 && s.Registered })
+	m.send(&PDU{Header: Header{Type: TypeGet, SessionID: sess + 1, PacketID: 12}, Ranges: []SearchRange{{Start: col.Append(3)}}})
+	if r = m.read(); r.VarBinds[0].Value.Int() != 3 {
+		t.Fatalf("after reconnect: %+v", r)
+	}
+}
+
+func TestClientRegisterRefused(t *testing.T) {
+	m, addr := newMaster(t)
+	c := runClient(t, addr, testTable(t))
+	for attempt := range 2 {
+		conn, err := m.ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.c = conn
+		m.respond(m.read(), 5)
+		reg := m.read()
+		m.send(&PDU{Header: Header{Type: TypeResponse, SessionID: 5, PacketID: reg.PacketID}, Error: ErrDuplicateRegistration})
+		if attempt == 0 {
+			// The client must drop this connection and retry.
+			buf := make([]byte, 1)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Read(buf); err == nil {
+				t.Fatal("client kept the connection after a refused registration")
+			}
+		}
+		conn.Close()
+	}
+	if c.Stats().Connects != 0 {
+		t.Fatal("counted a refused registration as a connect")
+	}
+}
+
+func waitStat(t *testing.T, c *Client, ok func(Stats) bool) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case <-timeout:
+			t.Fatal("timed out waiting for client stats")
+		default:
+		}
+		if ok(c.Stats()) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
