@@ -17,7 +17,9 @@ import (
 )
 
 // startDemo runs a demo daemon over TLS on a free loopback port.
-func startDemo(t *testing.T) *Daemon {
+func startDemo(t *testing.T) *Daemon { return startDemoB(t) }
+
+func startDemoB(t testing.TB) *Daemon {
 	t.Helper()
 	cfg, err := LoadConfig("")
 	if err != nil {
