@@ -45,6 +45,8 @@ type Config struct {
 	VMMappings []model.VMMapping `json:"vm_mappings,omitempty"`
 	// EventBuffer is how many events are kept for resuming streams.
 	EventBuffer int `json:"event_buffer,omitempty"`
+	// Audit configures the audit log (PostgreSQL, or the local journal).
+	Audit AuditConfig `json:"audit,omitzero"`
 	// SNMP configures the AgentX subagent; empty AgentX disables it.
 	SNMP SNMPConfig `json:"snmp,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/auth/pamauth"
 	"mgmtd/demo"
@@ -45,6 +46,10 @@ type Daemon struct {
 
 	// Virt is the libvirt source, nil without configured hosts.
 	Virt *virt.Source
+
+	// Audit is the audit log (journal, or PostgreSQL with the journal as
+	// spool).
+	Audit *audit.Log
 
 	Auth            *auth.Service
 	TLS             *auth.TLS // nil with plain HTTP
@@ -108,12 +113,21 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 		}
 		d.runners = append(d.runners, srv.Run)
 	}
+	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.openAudit(octx); err != nil {
+		return nil, err
+	}
 	if err := d.buildAuth(o); err != nil {
+		d.closeAudit()
 		return nil, err
 	}
 	d.REST = rest.New(rest.Options{Store: d.Store, Events: d.Store.Events(), Simulator: d.sim, Log: log.With("component", "rest"),
 		Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
 	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
+		d.REST.Handle(r)
+	}
+	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
 	return d, nil
@@ -204,6 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	usrv := d.httpServer()
 	usrv.ConnContext = auth.ConnContext
 	close(d.Ready)
+	d.system(audit.ActionDaemonStart, "listening on "+d.URL)
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSources()
 	g, gctx := errgroup.WithContext(srcCtx)
@@ -226,6 +241,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	_ = os.Remove(d.Socket)
 	stopSources()
+	defer d.closeAudit()
 	if gerr := g.Wait(); gerr != nil && err == nil {
 		err = gerr
 	}
@@ -233,6 +249,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// closeAudit records the stop and closes the audit log last: everything
+// else that records has stopped by then.
+func (d *Daemon) closeAudit() {
+	if d.Audit == nil {
+		return
+	}
+	d.system(audit.ActionDaemonStop, "shutdown")
+	if r, ok := d.authRecorder.(*authRecorder); ok {
+		r.close()
+	}
+	if err := d.Audit.Close(); err != nil {
+		d.log.Error("close audit log", "err", err)
+	}
+	d.Audit = nil
 }
 
 func (d *Daemon) httpServer() *http.Server {

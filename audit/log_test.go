@@ -1,0 +1,363 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mgmtd/audit"
+	"mgmtd/audit/audittest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// fixedClock returns a clock that advances one second per call.
+func fixedClock() func() time.Time {
+	var mu sync.Mutex
+	t := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
+}
+
+func openJournalLog(t *testing.T, dir string) *audit.Log {
+	t.Helper()
+	l, err := audit.Open(context.Background(), audit.Options{Instance: "node1", StateDir: dir, AnchorInterval: -1}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLogJournalConcurrentRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	const clients, each = 16, 50
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				rc, err := l.Record(ctx, audittest.Event(c*each+i, time.Now()))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[rc.Seq] {
+					t.Errorf("seq %d acknowledged twice", rc.Seq)
+				}
+				seen[rc.Seq] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for s := uint64(1); s <= clients*each; s++ {
+		if !seen[s] {
+			t.Fatalf("seq %d never acknowledged: sequence not gap-free", s)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Record(ctx, audittest.Event(0, time.Now())); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("record after close = %v, want ErrUnavailable", err)
+	}
+	rep, err := audit.VerifyStateDir(ctx, dir, audit.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if c := rep.Chains[0]; c.Records != clients*each || c.Anchors != 1 {
+		t.Fatalf("report %+v: want %d records and the shutdown anchor", c, clients*each)
+	}
+
+	// Reopen continues the chain.
+	l = openJournalLog(t, dir)
+	rc, err := l.Record(ctx, audittest.Event(1, time.Now()))
+	if err != nil || rc.Seq != clients*each+1 {
+		t.Fatalf("after reopen: %+v %v", rc, err)
+	}
+	l.Close()
+	if _, err := audit.VerifyStateDir(ctx, dir, audit.VerifyOptions{PublicKeys: nil}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordValidation(t *testing.T) {
+	l := openJournalLog(t, t.TempDir())
+	defer l.Close()
+	good := audittest.Event(0, time.Now())
+	tests := []struct {
+		name string
+		mut  func(*audit.Event)
+	}{
+		{"no actor", func(e *audit.Event) { e.Actor = "" }},
+		{"no action", func(e *audit.Event) { e.Action = "" }},
+		{"bad outcome", func(e *audit.Event) { e.Outcome = "maybe" }},
+		{"NUL in reason", func(e *audit.Event) { e.Reason = "a\x00b" }},
+		{"bad utf8", func(e *audit.Event) { e.ObjectID = "\xff" }},
+		{"bad json", func(e *audit.Event) { e.After = []byte("{") }},
+		{"time before 1970", func(e *audit.Event) { e.Time = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := good
+			tc.mut(&e)
+			if _, err := l.Record(context.Background(), e); !errors.Is(err, audit.ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestRecordNormalizes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	e := audittest.Event(0, time.Date(2026, 5, 1, 2, 3, 4, 5678999, time.FixedZone("x", 3600)))
+	e.Roles = []string{"z", "a"}
+	e.Before = []byte(" { \"b\" : [ 1 , 2 ] ,\n \"a\":null } ")
+	e.After = []byte("null")
+	rc, err := l.Record(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	var got audit.Record
+	j, _ := audit.OpenJournal(filepath.Join(dir, audit.JournalFile), 0)
+	defer j.Close()
+	j.Scan(ctx, "", 0, func(r *audit.Record) error { got = *r; return nil })
+	if want := time.Date(2026, 5, 1, 1, 3, 4, 5678000, time.UTC); !got.Time.Equal(want) || got.Time.Location() != time.UTC {
+		t.Errorf("time = %v, want %v in UTC", got.Time, want)
+	}
+	if strings.Join(got.Roles, ",") != "a,z" || string(got.Before) != `{"b":[1,2],"a":null}` || got.After != nil {
+		t.Errorf("not normalized: roles %v before %s after %q", got.Roles, got.Before, got.After)
+	}
+	if got.Hash != rc.Hash || got.ComputeHash() != rc.Hash {
+		t.Errorf("stored hash differs from receipt")
+	}
+}
+
+// TestJournalTamper alters a journal the way an attacker with file access
+// would and checks that verification catches each change.
+func TestJournalTamper(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	l := openJournalLog(t, base)
+	for i := range 50 {
+		if _, err := l.Record(ctx, audittest.Event(i, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := l.PublicKey()
+	l.Close()
+	orig, _ := os.ReadFile(filepath.Join(base, audit.JournalFile))
+	anchors, err := audit.ReadAnchorFile(filepath.Join(base, audit.JournalFile+".anchors"))
+	if err != nil || len(anchors) != 1 {
+		t.Fatalf("anchors: %v %v", anchors, err)
+	}
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	lines = lines[:len(lines)-1]
+	rehash := func(ls [][]byte, from int, edit func(*audit.Record)) [][]byte {
+		out := append([][]byte{}, ls...)
+		prev, _ := audit.ParseJSONL(out[from-1])
+		for i := from; i < len(out); i++ {
+			r, _ := audit.ParseJSONL(out[i])
+			if i == from {
+				edit(&r)
+			}
+			r.PrevHash = prev.Hash
+			r.Hash = r.ComputeHash()
+			out[i] = r.MarshalJSONL()
+			prev = r
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		lines   [][]byte
+		trusted bool   // verify with the exported anchor
+		want    string // problem substring; "" means verifies
+	}{
+		{"untouched", lines, true, ""},
+		{"edited field", replace(lines, 20, bytes.Replace(lines[20], []byte(`"outcome":"`), []byte(`"outcome":"x`), 1)), false, "line 21"},
+		{"edited reason", replace(lines, 20, bytes.Replace(lines[20], []byte(`"request_id":"req-20"`), []byte(`"request_id":"req-99"`), 1)), false, "content hash mismatch"},
+		{"deleted middle", append(append([][]byte{}, lines[:30]...), lines[31:]...), false, "gap: expected seq 31"},
+		{"reordered", swap(lines, 10, 11), false, "out of order"},
+		{"deleted tail, no anchor", lines[:45], false, ""},
+		{"deleted tail", lines[:45], true, "tail deleted"},
+		{"rewritten and rehashed, no anchor", rehash(lines, 25, func(r *audit.Record) { r.Reason += " (edited)" }), false, ""},
+		{"rewritten and rehashed", rehash(lines, 25, func(r *audit.Record) { r.Reason += " (edited)" }), true, "chain rewritten"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, audit.JournalFile), bytes.Join(tc.lines, nil), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts := audit.VerifyOptions{}
+			if tc.trusted {
+				opts.Anchors = anchors
+				opts.PublicKeys = append(opts.PublicKeys, pub)
+			}
+			rep, err := audit.VerifyStateDir(ctx, dir, opts)
+			checkVerify(t, rep, err, tc.want)
+			// The same bytes as a JSON Lines export (order-insensitive).
+			if tc.name != "reordered" {
+				rep, err = audit.VerifyJSONL(ctx, bytes.NewReader(bytes.Join(tc.lines, nil)), opts)
+				checkVerify(t, rep, err, tc.want)
+			}
+		})
+	}
+}
+
+func checkVerify(t *testing.T, rep *audit.VerifyReport, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("verify failed: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("verify = %v, want ErrTampered (%s)", err, want)
+	}
+	if !strings.Contains(strings.Join(rep.Problems, "\n"), want) {
+		t.Fatalf("problems %q do not mention %q", rep.Problems, want)
+	}
+}
+
+func replace(ls [][]byte, i int, b []byte) [][]byte {
+	out := append([][]byte{}, ls...)
+	out[i] = b
+	return out
+}
+
+func swap(ls [][]byte, i, j int) [][]byte {
+	out := append([][]byte{}, ls...)
+	out[i], out[j] = out[j], out[i]
+	return out
+}
+
+func TestJournalTornTail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	for i := range 3 {
+		l.Record(ctx, audittest.Event(i, time.Time{}))
+	}
+	l.Close()
+	path := filepath.Join(dir, audit.JournalFile)
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"instance":"node1","seq":4,"ti`) // crash mid-write
+	f.Close()
+	l = openJournalLog(t, dir)
+	rc, err := l.Record(ctx, audittest.Event(9, time.Time{}))
+	if err != nil || rc.Seq != 4 {
+		t.Fatalf("after torn tail: %+v %v", rc, err)
+	}
+	l.Close()
+	if _, err := audit.VerifyStateDir(ctx, dir, audit.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A malformed line in the middle is corruption, not a torn write.
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(b, []byte(`"seq":2,`), []byte(`"seq":2,,`), 1), 0o600)
+	if _, err := audit.OpenJournal(path, 0); err == nil {
+		t.Fatal("journal with a corrupt middle line opened")
+	}
+}
+
+func TestQueryAndExportAreRecorded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: dir, AnchorInterval: -1, Now: fixedClock()}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 5 {
+		e := audittest.Event(i, time.Time{})
+		if _, err := l.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	by := audit.Event{Actor: "auditor1", AuthMethod: "oidc", Roles: []string{"auditor"}, Channel: audit.ChannelREST,
+		Source: "198.51.100.7:5555", RequestID: "r-1"}
+	p, err := l.Query(ctx, audit.Filter{Limit: 3}, by)
+	if err != nil || len(p.Records) != 3 || p.Next == "" {
+		t.Fatalf("query page 1: %d records, next %q, %v", len(p.Records), p.Next, err)
+	}
+	p, err = l.Query(ctx, audit.Filter{Limit: 3, Cursor: p.Next}, by)
+	if err != nil || len(p.Records) != 3 || p.Records[2].Action != audit.ActionAuditQuery {
+		t.Fatalf("query page 2: %+v %v", p, err)
+	}
+	var out bytes.Buffer
+	m, err := l.Export(ctx, audit.Filter{}, audit.FormatJSONL, &out, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Records != 8 || len(m.Ranges) != 1 || !m.Ranges[0].Complete || m.Ranges[0].Last != 8 {
+		t.Fatalf("manifest %+v", m)
+	}
+	p, _ = l.Query(ctx, audit.Filter{Action: audit.ActionAuditExportManifest}, by)
+	if len(p.Records) != 1 || !strings.Contains(string(p.Records[0].After), m.SHA256) {
+		t.Fatalf("manifest not recorded: %+v", p.Records)
+	}
+	if _, err := audit.VerifyJSONL(ctx, &out, audit.VerifyOptions{}); err != nil {
+		t.Fatalf("exported JSONL does not verify: %v", err)
+	}
+}
+
+// TestExportGolden pins the three export formats.
+func TestExportGolden(t *testing.T) {
+	ctx := context.Background()
+	j, err := audit.OpenJournal(filepath.Join(t.TempDir(), audit.JournalFile), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	recs := audittest.Chain(audit.Head{Instance: "node1"}, 6, time.Date(2026, 11, 22, 3, 0, 0, 250000000, time.UTC))
+	if err := j.Append(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []audit.Format{audit.FormatJSONL, audit.FormatCSV, audit.FormatCEF} {
+		t.Run(string(f), func(t *testing.T) {
+			var b bytes.Buffer
+			m, err := audit.WriteExport(ctx, j, audit.Filter{}, f, &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "# manifest: %d records sha256 %s ranges %+v\n", m.Records, m.SHA256, m.Ranges)
+			golden := filepath.Join("testdata", "export."+string(f)+".golden")
+			if *update {
+				os.WriteFile(golden, b.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if !bytes.Equal(want, b.Bytes()) {
+				t.Fatalf("%s differs from golden; got:\n%s", f, b.String())
+			}
+		})
+	}
+}

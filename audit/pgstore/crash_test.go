@@ -1,0 +1,311 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mgmtd/audit"
+	"mgmtd/audit/audittest"
+)
+
+// load drives a Log with clients concurrent recorders until stop is closed
+// and remembers every answer by request id.
+type load struct {
+	mu       sync.Mutex
+	acked    map[string]audit.Receipt
+	failed   map[string]error
+	nAcked   atomic.Int64
+	nSpooled atomic.Int64
+	nFailed  atomic.Int64
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(l *audit.Log, clients int) *load {
+	ld := &load{acked: map[string]audit.Receipt{}, failed: map[string]error{}, stop: make(chan struct{})}
+	for c := range clients {
+		ld.wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-ld.stop:
+					return
+				default:
+				}
+				e := audittest.Event(i, time.Time{})
+				e.RequestID = fmt.Sprintf("c%d-%d", c, i)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rc, err := l.Record(ctx, e)
+				cancel()
+				ld.mu.Lock()
+				if err != nil {
+					ld.failed[e.RequestID] = err
+					ld.nFailed.Add(1)
+				} else {
+					ld.acked[e.RequestID] = rc
+					ld.nAcked.Add(1)
+					if rc.Spooled {
+						ld.nSpooled.Add(1)
+					}
+				}
+				ld.mu.Unlock()
+				if err != nil {
+					time.Sleep(time.Millisecond) // failing fast: do not spin
+				}
+			}
+		})
+	}
+	return ld
+}
+
+func (ld *load) halt() { close(ld.stop); ld.wg.Wait() }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkStored checks that every acknowledged record is in the database with
+// the acknowledged seq and hash, that no failed record is, and that the
+// chain verifies against the anchor file.
+func checkStored(t *testing.T, db testDB, ld *load, anchorFile string) {
+	t.Helper()
+	ctx := context.Background()
+	c := adminConn(t, db.admin)
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, "SELECT request_id, seq, hash FROM audit.event WHERE instance = 'node1'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		seq  int64
+		hash []byte
+	}
+	stored := map[string]row{}
+	n := 0
+	for rows.Next() {
+		var id string
+		var r row
+		if err := rows.Scan(&id, &r.seq, &r.hash); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := stored[id]; dup && id != "" {
+			t.Errorf("request %s stored twice", id)
+		}
+		stored[id] = r
+		n++
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	lost := 0
+	for id, rc := range ld.acked {
+		r, ok := stored[id]
+		if !ok || uint64(r.seq) != rc.Seq || [32]byte(r.hash) != rc.Hash {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged events missing or different in the database", lost, len(ld.acked))
+	}
+	falseFail := 0
+	for id := range ld.failed {
+		if _, ok := stored[id]; ok {
+			falseFail++
+		}
+	}
+	if falseFail > 0 {
+		t.Errorf("%d events reported failed were stored", falseFail)
+	}
+	st := openWriter(t, db)
+	defer st.Close()
+	anchors, err := audit.ReadAnchorFile(anchorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Anchors: anchors})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	t.Logf("acked %d (spooled %d), failed %d, rows %d, anchors matched %d",
+		len(ld.acked), ld.nSpooled.Load(), len(ld.failed), n, rep.Chains[0].Anchors)
+}
+
+func openLogOn(t *testing.T, db testDB, spoolLimit int) (*audit.Log, string) {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := audit.Open(context.Background(), audit.Options{Instance: "node1", StateDir: dir, Primary: openWriter(t, db),
+		SpoolLimit: spoolLimit, RetryInterval: 50 * time.Millisecond, CommitTimeout: 3 * time.Second,
+		AnchorInterval: 200 * time.Millisecond}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, filepath.Join(dir, "audit-anchors.jsonl")
+}
+
+// TestCrashUnderLoad stops PostgreSQL with pg_ctl stop -m immediate (a
+// crash) under load and restarts it: every acknowledged event must be
+// stored, no event reported failed may be stored, and the chain verifies.
+func TestCrashUnderLoad(t *testing.T) {
+	p := startPrivatePG(t)
+	db := newTestDB(t, p.dsn)
+	l, anchorFile := openLogOn(t, db, 1_000_000)
+	ld := startLoad(l, 32)
+	waitFor(t, "3000 acknowledged events", 60*time.Second, func() bool { return ld.nAcked.Load() >= 3000 })
+	p.stop(t, "immediate")
+	waitFor(t, "the log to spool", 30*time.Second, func() bool { return ld.nSpooled.Load() >= 500 })
+	p.start(t)
+	waitFor(t, "spool replay", 60*time.Second, func() bool { return !l.Degraded() })
+	after := ld.nAcked.Load()
+	waitFor(t, "more events after recovery", 60*time.Second, func() bool { return ld.nAcked.Load() >= after+2000 })
+	ld.halt()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ld.failed) > 0 {
+		for _, err := range ld.failed {
+			t.Errorf("%d events failed although the spool had room, e.g. %v", len(ld.failed), err)
+			break
+		}
+	}
+	checkStored(t, db, ld, anchorFile)
+}
+
+// TestOutageSpoolAndFailClosed keeps PostgreSQL down while events arrive:
+// the spool takes them until it is full, then Record fails closed with
+// ErrUnavailable; after the restart the spool is replayed and nothing
+// acknowledged is lost.
+func TestOutageSpoolAndFailClosed(t *testing.T) {
+	p := startPrivatePG(t)
+	db := newTestDB(t, p.dsn)
+	const spoolLimit = 400
+	l, anchorFile := openLogOn(t, db, spoolLimit)
+	ld := startLoad(l, 16)
+	waitFor(t, "1000 acknowledged events", 60*time.Second, func() bool { return ld.nAcked.Load() >= 1000 })
+	p.stop(t, "fast")
+	waitFor(t, "fail-closed answers", 60*time.Second, func() bool { return ld.nFailed.Load() >= 200 })
+	ld.mu.Lock()
+	for id, err := range ld.failed {
+		if !errors.Is(err, audit.ErrUnavailable) {
+			t.Errorf("request %s failed with %v, want ErrUnavailable", id, err)
+		}
+	}
+	if s := ld.nSpooled.Load(); s > spoolLimit {
+		t.Errorf("%d events spooled, limit %d", s, spoolLimit)
+	}
+	ld.mu.Unlock()
+	if !l.Degraded() {
+		t.Error("log not degraded while the database is down")
+	}
+	p.start(t)
+	waitFor(t, "spool replay", 60*time.Second, func() bool { return !l.Degraded() })
+	failedBefore := ld.nFailed.Load()
+	after := ld.nAcked.Load()
+	waitFor(t, "more events after recovery", 60*time.Second, func() bool { return ld.nAcked.Load() >= after+500 })
+	ld.halt()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ld.nSpooled.Load() == 0 {
+		t.Error("nothing went through the spool")
+	}
+	if f := ld.nFailed.Load(); f > failedBefore+int64(16) {
+		t.Errorf("%d failures after recovery", f-failedBefore)
+	}
+	checkStored(t, db, ld, anchorFile)
+	// The log recorded its own degradation and recovery.
+	ctx := context.Background()
+	c := adminConn(t, db.admin)
+	defer c.Close(ctx)
+	var deg, rec int
+	c.QueryRow(ctx, "SELECT count(*) FILTER (WHERE action = 'audit.degraded'), count(*) FILTER (WHERE action = 'audit.recovered') FROM audit.event").Scan(&deg, &rec)
+	if deg < 1 || rec < 1 {
+		t.Errorf("audit.degraded recorded %d times, audit.recovered %d times; want both", deg, rec)
+	}
+}
+
+// TestRestartWhileDatabaseDown: the daemon stops while records sit in the
+// spool and starts again before the database returns; it continues the
+// spooled chain and replays it all once the database is back. A daemon
+// starting with the database down and an empty spool does not know its
+// head and fails closed until the database answers.
+func TestRestartWhileDatabaseDown(t *testing.T) {
+	ctx := context.Background()
+	p := startPrivatePG(t)
+	db := newTestDB(t, p.dsn)
+	dir := t.TempDir()
+	open := func() *audit.Log {
+		l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: dir, Primary: openWriter(t, db),
+			RetryInterval: 20 * time.Millisecond, CommitTimeout: 2 * time.Second, AnchorInterval: -1}, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	record := func(l *audit.Log, n int) []audit.Receipt {
+		var out []audit.Receipt
+		for i := range n {
+			rc, err := l.Record(ctx, audittest.Event(i, time.Time{}))
+			if err != nil {
+				t.Fatalf("record: %v", err)
+			}
+			out = append(out, rc)
+		}
+		return out
+	}
+	l := open()
+	record(l, 10)
+	l.Close()
+	p.stop(t, "fast")
+
+	l = open()
+	if !l.Degraded() {
+		t.Fatal("not degraded with the database down")
+	}
+	if _, err := l.Record(ctx, audittest.Event(0, time.Time{})); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("record with unknown head = %v, want ErrUnavailable", err)
+	}
+	l.Close()
+
+	p.start(t)
+	l = open()
+	record(l, 5)
+	p.stop(t, "fast")
+	spooled := record(l, 20)
+	if !spooled[0].Spooled || spooled[0].Seq != 16 {
+		t.Fatalf("first record during the outage: %+v", spooled[0])
+	}
+	l.Close() // the spool keeps 20 records plus audit.degraded
+
+	l = open() // database still down: continue the spooled chain
+	rc := record(l, 1)[0]
+	if !rc.Spooled || rc.Seq != 37 {
+		t.Fatalf("after restart with spool: %+v, want spooled seq 37 (10+5+20 records, audit.degraded)", rc)
+	}
+	p.start(t)
+	waitFor(t, "replay", 30*time.Second, func() bool { return !l.Degraded() })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := openWriter(t, db)
+	defer st.Close()
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if h := rep.Chains[0].Head; h < 37 {
+		t.Fatalf("database head %d after replay, want >= 37", h)
+	}
+}

@@ -1,0 +1,134 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// privatePG is a PostgreSQL server of our own (initdb in a temp dir, a free
+// loopback port), for tests that crash or stop the server: the shared one on
+// 5432 stays untouched.
+type privatePG struct {
+	bin, dir, data string
+	port           int
+	dsn            string
+}
+
+func pgBinDir(t testing.TB) string {
+	t.Helper()
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		d := string(out[:len(out)-1])
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d
+		}
+	}
+	ds, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Strings(ds)
+	for i := len(ds) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(ds[i], "initdb")); err == nil {
+			return ds[i]
+		}
+	}
+	t.Fatal("PostgreSQL server binaries (initdb, pg_ctl) are required: run scripts/deps.d/postgres.sh")
+	return ""
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pgCmd runs a PostgreSQL tool, as the postgres user when we are root
+// (the server refuses to run as root).
+func (p *privatePG) cmd(name string, args ...string) *exec.Cmd {
+	path := filepath.Join(p.bin, name)
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+func (p *privatePG) run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := p.cmd(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func startPrivatePG(t testing.TB) *privatePG {
+	t.Helper()
+	p := &privatePG{bin: pgBinDir(t), port: freePort(t)}
+	dir, err := os.MkdirTemp("", "mgmtd-audit-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dir, p.data = dir, filepath.Join(dir, "data")
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("user postgres is required: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = p.cmd("pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop").Run()
+		os.RemoveAll(dir)
+	})
+	p.run(t, "initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
+		"fsync = on\nsynchronous_commit = off\nmax_connections = 50\nshared_buffers = 32MB\n", p.port, dir)
+	// synchronous_commit = off as the server default: the writer must
+	// turn it on for its own sessions.
+	f, err := os.OpenFile(filepath.Join(p.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(conf)
+	f.Close()
+	p.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
+	p.start(t)
+	return p
+}
+
+func (p *privatePG) start(t testing.TB) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.data, "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := pgx.Connect(context.Background(), p.dsn)
+		if err == nil {
+			c.Close(context.Background())
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private PostgreSQL not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop stops the server: mode "immediate" is a crash (recovery at next
+// start), "fast" a clean outage.
+func (p *privatePG) stop(t testing.TB, mode string) {
+	t.Helper()
+	p.run(t, "pg_ctl", "-D", p.data, "-m", mode, "-w", "stop")
+}

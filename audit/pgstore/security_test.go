@@ -1,0 +1,255 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"mgmtd/audit"
+	"mgmtd/audit/audittest"
+)
+
+// writeEvents records n events through a Log on db (as the writer role)
+// and returns the anchor file written at Close and the anchor public key.
+func writeEvents(t *testing.T, db testDB, n int) (anchorFile string, pub ed25519.PublicKey) {
+	t.Helper()
+	ctx := context.Background()
+	st := openWriter(t, db)
+	dir := t.TempDir()
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: dir, Primary: st, AnchorInterval: -1}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for i := c; i < n; i += 8 {
+				if _, err := l.Record(ctx, audittest.Event(i, time.Now())); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	pub = l.PublicKey()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "audit-anchors.jsonl"), pub
+}
+
+func TestWriterPrivileges(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t, adminDSN)
+	writeEvents(t, db, 10)
+	var part string
+	su := adminConn(t, db.admin)
+	defer su.Close(ctx)
+	if err := su.QueryRow(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'audit.event'::regclass LIMIT 1`).Scan(&part); err != nil {
+		t.Fatalf("find a partition: %v", err)
+	}
+	tests := []struct {
+		as, sql string
+	}{
+		{"writer", "UPDATE audit.event SET outcome = 'success'"},
+		{"writer", "DELETE FROM audit.event WHERE seq = 1"},
+		{"writer", "TRUNCATE audit.event"},
+		{"writer", "TRUNCATE audit." + part},
+		{"writer", "DELETE FROM audit." + part},
+		{"writer", "ALTER TABLE audit.event DISABLE TRIGGER ALL"},
+		{"writer", "ALTER TABLE audit.event DROP COLUMN reason"},
+		{"writer", "DROP TABLE audit.event"},
+		{"writer", "DROP TABLE audit." + part},
+		{"writer", "UPDATE audit.anchor SET seq = 1"},
+		{"writer", "DELETE FROM audit.anchor"},
+		{"writer", "TRUNCATE audit.anchor"},
+		{"writer", "INSERT INTO audit.base VALUES ('node1', 1, decode(repeat('00', 32), 'hex'), 'x')"},
+		{"writer", "DROP FUNCTION audit.block_change() CASCADE"},
+		{"writer", "SET session_replication_role = replica"},
+		{"reader", "INSERT INTO audit.anchor VALUES ('n', 1, decode(repeat('00', 32), 'hex'), now(), 'k', '', '')"},
+		{"reader", "SELECT audit.ensure_partition(now())"},
+		{"superuser", "UPDATE audit.event SET outcome = 'success'"},
+		{"superuser", "DELETE FROM audit.event"},
+		{"superuser", "TRUNCATE audit.event"},
+		{"superuser", "TRUNCATE audit." + part},
+		{"superuser", "DELETE FROM audit.anchor"},
+	}
+	dsn := map[string]string{"writer": db.writer, "reader": db.reader, "superuser": db.admin}
+	for _, tc := range tests {
+		t.Run(tc.as+": "+tc.sql, func(t *testing.T) {
+			c := adminConn(t, dsn[tc.as])
+			defer c.Close(ctx)
+			_, err := c.Exec(ctx, tc.sql)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				t.Fatalf("succeeded or failed oddly: %v", err)
+			}
+			// 42501 insufficient_privilege: both "permission denied",
+			// "must be owner" and the append-only trigger use it.
+			if pgErr.Code != "42501" {
+				t.Fatalf("error %s %q, want insufficient_privilege", pgErr.Code, pgErr.Message)
+			}
+			if tc.as == "superuser" && !strings.Contains(pgErr.Message, "append-only") {
+				t.Fatalf("superuser stopped by %q, want the append-only trigger", pgErr.Message)
+			}
+		})
+	}
+	// Still intact.
+	st := openWriter(t, db)
+	defer st.Close()
+	if rep, err := audit.Verify(ctx, st, audit.VerifyOptions{}); err != nil || rep.Chains[0].Records != 10 {
+		t.Fatalf("verify after attempts: %v %+v", err, rep)
+	}
+}
+
+func TestWriterSessionSynchronousCommit(t *testing.T) {
+	p := startPrivatePG(t) // server default synchronous_commit = off
+	db := newTestDB(t, p.dsn)
+	st := openWriter(t, db)
+	defer st.Close()
+	var v string
+	if err := st.Pool().QueryRow(context.Background(), "SHOW synchronous_commit").Scan(&v); err != nil || v != "on" {
+		t.Fatalf("writer session synchronous_commit = %q, %v; want on", v, err)
+	}
+}
+
+// TestTamper alters the stored log as a superuser bypassing the triggers
+// (session_replication_role = replica) and checks that verify detects it.
+func TestTamper(t *testing.T) {
+	ctx := context.Background()
+	const n = 200
+	rehash := `
+		CREATE TEMP TABLE t AS SELECT * FROM audit.event WHERE seq >= 120 ORDER BY seq;
+		DELETE FROM audit.event WHERE seq >= 120;
+		UPDATE t SET reason = reason || ' (nothing happened)' WHERE seq = 120;`
+	tests := []struct {
+		name    string
+		sql     string
+		rehash  bool // recompute the hashes from seq 120 on (as the attacker)
+		trusted bool // verify with the anchor file from outside the database
+		want    string
+	}{
+		{name: "untouched", trusted: true},
+		{name: "edited row", sql: "UPDATE audit.event SET outcome = CASE outcome WHEN 'success' THEN 'failure' ELSE 'success' END WHERE seq = 100", want: "100: content hash mismatch"},
+		{name: "deleted middle row", sql: "DELETE FROM audit.event WHERE seq = 150", want: "gap: expected seq 150, found 151"},
+		{name: "deleted tail (db anchors deleted too)", sql: "DELETE FROM audit.event WHERE seq > 190; DELETE FROM audit.anchor", trusted: true, want: "tail deleted"},
+		{name: "deleted tail, db anchor left", sql: "DELETE FROM audit.event WHERE seq > 190", want: "tail deleted"},
+		{name: "rewrite with recomputed hashes", sql: rehash, rehash: true, trusted: true, want: "chain rewritten"},
+		{name: "reordered rows", sql: "UPDATE audit.event SET seq = CASE seq WHEN 50 THEN 51 ELSE 50 END WHERE seq IN (50, 51)", want: "content hash mismatch"},
+		{name: "anchor signed by another key", sql: "UPDATE audit.anchor SET public_key = decode(repeat('ab', 32), 'hex')", trusted: true, want: "key id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := newTestDB(t, adminDSN)
+			anchorFile, pub := writeEvents(t, db, n)
+			su := adminConn(t, db.admin)
+			defer su.Close(ctx)
+			if tc.sql != "" {
+				if _, err := su.Exec(ctx, "SET session_replication_role = replica; "+tc.sql); err != nil {
+					t.Fatalf("tamper: %v", err)
+				}
+			}
+			if tc.rehash {
+				rehashTemp(t, su)
+				// Also remove the database's own anchors, as the attacker would.
+				if _, err := su.Exec(ctx, "SET session_replication_role = replica; DELETE FROM audit.anchor"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := openWriter(t, db)
+			defer st.Close()
+			if !tc.trusted {
+				rep, err := audit.Verify(ctx, st, audit.VerifyOptions{})
+				checkVerify(t, rep, err, tc.want)
+				return
+			}
+			if tc.want != "" && tc.rehash {
+				// Without the outside anchor the rewrite is invisible: that
+				// is why anchors must leave the database host.
+				if _, err := audit.Verify(ctx, st, audit.VerifyOptions{}); err != nil {
+					t.Fatalf("rehashed chain should verify internally: %v", err)
+				}
+			}
+			anchors, err := audit.ReadAnchorFile(anchorFile)
+			if err != nil || len(anchors) == 0 {
+				t.Fatalf("anchor file: %v %v", anchors, err)
+			}
+			rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Anchors: anchors, PublicKeys: []ed25519.PublicKey{pub}})
+			checkVerify(t, rep, err, tc.want)
+		})
+	}
+}
+
+// rehashTemp recomputes the chain over the rows in temp table t and writes
+// them back into audit.event.
+func rehashTemp(t *testing.T, su *pgx.Conn) {
+	ctx := context.Background()
+	var prevHash []byte
+	if err := su.QueryRow(ctx, "SELECT hash FROM audit.event ORDER BY seq DESC LIMIT 1").Scan(&prevHash); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := su.Query(ctx, "SELECT seq FROM t ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range seqs {
+		r := readTempRecord(t, su, seq)
+		copy(r.PrevHash[:], prevHash)
+		r.Hash = r.ComputeHash()
+		if _, err := su.Exec(ctx, "UPDATE t SET prev_hash = $1, hash = $2 WHERE seq = $3", r.PrevHash[:], r.Hash[:], seq); err != nil {
+			t.Fatal(err)
+		}
+		prevHash = r.Hash[:]
+	}
+	if _, err := su.Exec(ctx, "SET session_replication_role = replica; INSERT INTO audit.event SELECT * FROM t"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTempRecord(t *testing.T, su *pgx.Conn, seq int64) audit.Record {
+	var r audit.Record
+	var s int64
+	var ch, out string
+	var before, after []byte
+	err := su.QueryRow(ctx0, `SELECT instance, seq, ts, actor, auth_method, roles, channel, source, request_id, action,
+		object_type, object_id, outcome, reason, before::text, after::text FROM t WHERE seq = $1`, seq).Scan(
+		&r.Instance, &s, &r.Time, &r.Actor, &r.AuthMethod, &r.Roles, &ch, &r.Source, &r.RequestID, &r.Action,
+		&r.ObjectType, &r.ObjectID, &out, &r.Reason, &before, &after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Seq, r.Time, r.Channel, r.Outcome, r.Before, r.After = uint64(s), r.Time.UTC(), audit.Channel(ch), audit.Outcome(out), before, after
+	return r
+}
+
+var ctx0 = context.Background()
+
+func checkVerify(t *testing.T, rep *audit.VerifyReport, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("verify failed: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("verify = %v, want ErrTampered mentioning %q", err, want)
+	}
+	if !strings.Contains(fmt.Sprint(rep.Problems), want) {
+		t.Fatalf("problems %q do not mention %q", rep.Problems, want)
+	}
+}

@@ -1,0 +1,299 @@
+package mgmtd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mgmtd/audit"
+	"mgmtd/audit/pgstore"
+	"mgmtd/auth"
+)
+
+// AuditConfig configures the audit log. Without a DSN the local journal in
+// the state directory is the system of record; with one, PostgreSQL is and
+// the journal is the spool used while the database is unreachable.
+type AuditConfig struct {
+	DSN string `json:"dsn,omitempty"`
+	// Migrate applies the schema (the DSN must then be a superuser; the
+	// daemon still writes as the writer role).
+	Migrate bool `json:"migrate,omitempty"`
+	// AnchorFile receives the signed anchors somewhere the database
+	// administrator cannot rewrite; default state_dir/audit-anchors.jsonl.
+	AnchorFile string `json:"anchor_file,omitempty"`
+	// SpoolLimit bounds the spool (records); 0 means the default.
+	SpoolLimit int `json:"spool_limit,omitempty"`
+}
+
+// openAudit opens the audit log of a daemon.
+func (d *Daemon) openAudit(ctx context.Context) error {
+	c := d.cfg.Audit
+	l, err := pgstore.OpenLog(ctx, pgstore.Options{DSN: c.DSN, Migrate: c.Migrate},
+		audit.Options{Instance: d.cfg.View, StateDir: d.cfg.StateDir, AnchorFile: c.AnchorFile, SpoolLimit: c.SpoolLimit},
+		d.log.With("component", "audit"))
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	d.Audit = l
+	d.authRecorder = newAuthRecorder(l, d.log)
+	return nil
+}
+
+// system records a daemon event (start, stop, reload).
+func (d *Daemon) system(action, reason string) {
+	if d.Audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := d.Audit.Record(ctx, audit.Event{Actor: "mgmtd", AuthMethod: "none", Action: action, Channel: audit.ChannelSystem,
+		ObjectType: "daemon", ObjectID: d.cfg.View, Outcome: audit.OutcomeSuccess, Reason: reason}); err != nil {
+		d.log.Error("audit record failed", "action", action, "err", err)
+	}
+}
+
+// authRecorder hands authentication and authorization outcomes to the
+// audit log. Failures, denials, logins, logouts and token changes are
+// recorded every time. Successful authentications of stateless
+// credentials (tokens, Basic, certificates) would make the audit log a
+// request log; they are recorded once per actor, method and source per
+// window, asynchronously, so reads never wait for the log.
+type authRecorder struct {
+	log    *audit.Log
+	slog   *slog.Logger
+	window time.Duration
+	queue  chan audit.Event
+
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	closed bool
+}
+
+const successWindow = 10 * time.Minute
+
+func newAuthRecorder(l *audit.Log, log *slog.Logger) *authRecorder {
+	r := &authRecorder{log: l, slog: log, window: successWindow, queue: make(chan audit.Event, 1024), seen: map[string]time.Time{}}
+	go r.drain()
+	return r
+}
+
+func (r *authRecorder) drain() {
+	for e := range r.queue {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := r.log.Record(ctx, e); err != nil && !errors.Is(err, audit.ErrClosed) {
+			r.slog.Error("audit record failed", "action", e.Action, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (r *authRecorder) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+}
+
+// RecordAuth implements auth.Recorder.
+func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
+	e := authEvent(ev)
+	if ev.Kind == auth.EventAuthSuccess {
+		key := ev.ActorID + "\x00" + string(ev.Method) + "\x00" + hostOf(ev.Source)
+		r.mu.Lock()
+		last, ok := r.seen[key]
+		fresh := !ok || ev.Time.Sub(last) >= r.window
+		if fresh {
+			r.seen[key] = ev.Time
+			if len(r.seen) > 100000 {
+				r.seen = map[string]time.Time{}
+			}
+		}
+		if fresh && !r.closed {
+			select {
+			case r.queue <- e:
+			default:
+				r.slog.Warn("audit queue full, authentication success not recorded", "actor", ev.ActorID)
+			}
+		}
+		r.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := r.log.Record(ctx, e); err != nil {
+		r.slog.Error("audit record failed", "action", e.Action, "err", err)
+	}
+}
+
+func hostOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 {
+		return addr[:i]
+	}
+	return addr
+}
+
+func authEvent(ev auth.AuthEvent) audit.Event {
+	e := audit.Event{Actor: ev.ActorID, AuthMethod: string(ev.Method), Action: string(ev.Kind), Time: ev.Time,
+		Channel: audit.ChannelREST, Source: ev.Source, Reason: ev.Reason, Outcome: audit.OutcomeSuccess}
+	if e.Actor == "" {
+		// A refused caller has no identity; the claimed name is kept
+		// only as a hash so that a password typed as a user name never
+		// lands in the log.
+		if ev.ActorName != "" {
+			sum := sha256.Sum256([]byte(ev.ActorName))
+			e.Actor = "claimed#" + hex.EncodeToString(sum[:6])
+		} else {
+			e.Actor = "anonymous"
+		}
+	}
+	if e.AuthMethod == "" {
+		e.AuthMethod = "none"
+	}
+	if strings.Contains(ev.Request, " /cimom") {
+		e.Channel = audit.ChannelCIM
+	}
+	if ev.Source == "unix" {
+		e.Channel = audit.ChannelCLI
+	}
+	switch ev.Kind {
+	case auth.EventAuthFailure:
+		e.Outcome = audit.OutcomeFailure
+	case auth.EventDenied:
+		e.Outcome = audit.OutcomeDenied
+	}
+	e.ObjectType, e.ObjectID = "request", ev.Request
+	if ev.Object != "" {
+		kind, id, ok := strings.Cut(ev.Object, ":")
+		if ok {
+			e.ObjectType, e.ObjectID = kind, id
+		} else {
+			e.ObjectType, e.ObjectID = "object", ev.Object
+		}
+	}
+	if ev.Action != "" {
+		e.Reason = strings.TrimSpace(string(ev.Action) + ": " + e.Reason)
+	}
+	return e
+}
+
+func init() {
+	extraCommands["audit"] = cmdAudit
+}
+
+// cmdAudit is `mgmtd audit verify|export`.
+func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
+		return usageError{"usage: mgmtd audit verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--pubkey FILE]"}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("dsn", "", "PostgreSQL DSN (a reader role is enough)")
+	stateDir := fs.String("state-dir", "", "a daemon's state directory (its journal)")
+	file := fs.String("file", "", "verify: an exported JSON Lines file")
+	anchor := fs.String("anchor", "", "verify: an anchor file kept outside the database")
+	pubkey := fs.String("pubkey", "", "verify: the anchor public key (default STATE_DIR/audit-anchor.pub when present)")
+	format := fs.String("format", "jsonl", "export: jsonl, csv or cef")
+	since := fs.String("since", "", "export: RFC 3339 start time")
+	until := fs.String("until", "", "export: RFC 3339 end time")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range []string{*dsn, *stateDir, *file} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 || (sub == "export" && *file != "") {
+		return usageError{"audit " + sub + ": give exactly one of --dsn, --state-dir" + map[bool]string{true: " or --file", false: ""}[sub == "verify"]}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if sub == "export" {
+		f := audit.Filter{}
+		for s, dst := range map[string]*time.Time{*since: &f.Since, *until: &f.Until} {
+			if s != "" {
+				t, err := time.Parse(time.RFC3339Nano, s)
+				if err != nil {
+					return usageError{"--since/--until: " + err.Error()}
+				}
+				*dst = t
+			}
+		}
+		fm, err := audit.ParseFormat(*format)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		var m audit.Manifest
+		if *dsn != "" {
+			m, err = pgstore.ExportDSN(ctx, *dsn, f, fm, stdout, log)
+		} else {
+			j, jerr := audit.OpenJournalReadOnly(filepath.Join(*stateDir, audit.JournalFile))
+			if jerr != nil {
+				return jerr
+			}
+			defer j.Close()
+			m, err = audit.WriteExport(ctx, j, f, fm, stdout)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "exported %d records, manifest sha256 %s\n", m.Records, m.SHA256)
+		return nil
+	}
+	opts := audit.VerifyOptions{}
+	if *anchor != "" {
+		as, err := audit.ReadAnchorFile(*anchor)
+		if err != nil {
+			return err
+		}
+		opts.Anchors = as
+	}
+	kf := *pubkey
+	if kf == "" && *stateDir != "" {
+		if _, err := os.Stat(filepath.Join(*stateDir, "audit-anchor.pub")); err == nil {
+			kf = filepath.Join(*stateDir, "audit-anchor.pub")
+		}
+	}
+	if kf != "" {
+		k, err := audit.ReadPublicKeyFile(kf)
+		if err != nil {
+			return err
+		}
+		opts.PublicKeys = append(opts.PublicKeys, k)
+	}
+	var rep *audit.VerifyReport
+	var err error
+	switch {
+	case *dsn != "":
+		rep, err = pgstore.VerifyDSN(ctx, *dsn, opts, log)
+	case *stateDir != "":
+		rep, err = audit.VerifyStateDir(ctx, *stateDir, opts)
+	default:
+		rep, err = audit.VerifyJSONLFile(ctx, *file, opts)
+	}
+	if rep != nil {
+		for _, c := range rep.Chains {
+			fmt.Fprintf(stdout, "chain %s: records %d..%d, head %s\n", c.Instance, c.First, c.Head, c.HeadHash)
+		}
+		for _, p := range rep.Problems {
+			fmt.Fprintln(stdout, "PROBLEM:", p)
+		}
+		if rep.OK() && err == nil {
+			fmt.Fprintln(stdout, "verified: OK")
+		}
+	}
+	return err
+}
