@@ -138,12 +138,12 @@ func (s *Server) table() []Route {
 				{Name: "role", Type: "string", Description: "an instance role as crm_mon prints it (Started, Promoted, ...)"}}, pg...), Handler: s.resources},
 		{Method: "GET", Path: "/api/v1/resources/:id", Perm: PermRead, Summary: "One resource with its instances, failures and constraints", Response: "ResourceDetail", Handler: s.resource},
 		{Method: "GET", Path: "/api/v1/instances", Perm: PermRead, Summary: "Every resource instance", Response: "Instances", Query: pg, Handler: s.instances},
-		{Method: "GET", Path: "/api/v1/failures", Perm: PermRead, Summary: "Failed operations", Response: "Failures", Handler: s.failures},
-		{Method: "GET", Path: "/api/v1/fencing", Perm: PermRead, Summary: "Fencing history", Response: "Fencing", Handler: s.fencing},
-		{Method: "GET", Path: "/api/v1/constraints", Perm: PermRead, Summary: "Constraints", Response: "Constraints", Handler: s.constraints},
+		{Method: "GET", Path: "/api/v1/failures", Perm: PermRead, Summary: "Failed operations", Response: "Failures", Handler: listOf(s, func(sn *model.Snapshot) []model.Failure { return sn.Failures })},
+		{Method: "GET", Path: "/api/v1/fencing", Perm: PermRead, Summary: "Fencing history", Response: "Fencing", Handler: listOf(s, func(sn *model.Snapshot) []model.FenceEvent { return sn.Fencing })},
+		{Method: "GET", Path: "/api/v1/constraints", Perm: PermRead, Summary: "Constraints", Response: "Constraints", Handler: listOf(s, func(sn *model.Snapshot) []model.Constraint { return sn.Constraints })},
 		{Method: "GET", Path: "/api/v1/membership", Perm: PermRead, Summary: "Corosync membership, votes and links", Response: "Membership", Handler: s.membership},
-		{Method: "GET", Path: "/api/v1/services", Perm: PermRead, Summary: "Services and their addresses", Response: "Services", Handler: s.services},
-		{Method: "GET", Path: "/api/v1/hosts", Perm: PermRead, Summary: "Hypervisor hosts", Response: "Hosts", Handler: s.hosts},
+		{Method: "GET", Path: "/api/v1/services", Perm: PermRead, Summary: "Services and their addresses", Response: "Services", Handler: listOf(s, func(sn *model.Snapshot) []model.Service { return sn.Services })},
+		{Method: "GET", Path: "/api/v1/hosts", Perm: PermRead, Summary: "Hypervisor hosts", Response: "Hosts", Handler: listOf(s, func(sn *model.Snapshot) []model.Host { return sn.Hosts })},
 		{Method: "GET", Path: "/api/v1/vms", Perm: PermRead, Summary: "Virtual machines", Response: "VMs",
 			Query: append([]Param{{Name: "host", Type: "string", Description: "only VMs on this host"},
 				{Name: "state", Type: "string", Description: "running, paused, shutoff, crashed, unknown, ..."},
@@ -410,21 +410,12 @@ func (s *Server) instances(c *gin.Context) {
 	}
 }
 
-func (s *Server) failures(c *gin.Context) {
-	if sn, ok := s.snap(c); ok {
-		s.write(c, sn, nonNil(sn.Failures))
-	}
-}
-
-func (s *Server) fencing(c *gin.Context) {
-	if sn, ok := s.snap(c); ok {
-		s.write(c, sn, nonNil(sn.Fencing))
-	}
-}
-
-func (s *Server) constraints(c *gin.Context) {
-	if sn, ok := s.snap(c); ok {
-		s.write(c, sn, nonNil(sn.Constraints))
+// listOf answers a whole list of the snapshot.
+func listOf[T any](s *Server, get func(*model.Snapshot) []T) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if sn, ok := s.snap(c); ok {
+			s.write(c, sn, nonNil(get(sn)))
+		}
 	}
 }
 
@@ -433,18 +424,6 @@ func (s *Server) membership(c *gin.Context) {
 		m := sn.Membership
 		m.Members = nonNil(m.Members)
 		s.write(c, sn, m)
-	}
-}
-
-func (s *Server) services(c *gin.Context) {
-	if sn, ok := s.snap(c); ok {
-		s.write(c, sn, nonNil(sn.Services))
-	}
-}
-
-func (s *Server) hosts(c *gin.Context) {
-	if sn, ok := s.snap(c); ok {
-		s.write(c, sn, nonNil(sn.Hosts))
 	}
 }
 

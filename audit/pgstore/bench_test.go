@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"flag"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,16 +15,18 @@ import (
 	"mgmtd/audit/audittest"
 )
 
+var benchClients = flag.Int("audit-clients", 64, "concurrent clients of BenchmarkWriter")
+
 // BenchmarkWriter compares, in one run, the group-committing Log against a
 // naive writer that commits every event in its own transaction, both
 // chaining every event and acknowledging only after COMMIT with
-// synchronous_commit=on, with 64 concurrent clients:
+// synchronous_commit=on, with -audit-clients concurrent clients (default 64):
 //
 //	go test -run '^$' -bench Writer -benchtime 20000x ./audit/pgstore/
 //
 // It reports events/s and the p50/p99 acknowledgement latency.
 func BenchmarkWriter(b *testing.B) {
-	const clients = 64
+	clients := *benchClients
 	b.Run("group-commit", func(b *testing.B) {
 		db := newTestDB(b, adminDSN)
 		st := openWriter(b, db)
