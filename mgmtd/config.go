@@ -47,6 +47,8 @@ type Config struct {
 	EventBuffer int `json:"event_buffer,omitempty"`
 	// Audit configures the audit log (PostgreSQL, or the local journal).
 	Audit AuditConfig `json:"audit,omitzero"`
+	// Actions configures cluster changes.
+	Actions ActionsConfig `json:"actions,omitzero"`
 	// SNMP configures the AgentX subagent; empty AgentX disables it.
 	SNMP SNMPConfig `json:"snmp,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback
@@ -63,6 +65,15 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+}
+
+// ActionsConfig configures the executor of actions.
+type ActionsConfig struct {
+	// UseCIBUser runs the tools as the caller's CIB user (CIB_user), so
+	// that Pacemaker's ACLs apply as well.
+	UseCIBUser bool `json:"use_cib_user,omitempty"`
+	// Timeout bounds one action until the cluster settles (default 5m).
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // SNMPConfig configures the AgentX subagent.

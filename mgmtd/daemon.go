@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"mgmtd/action"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/auth/pamauth"
@@ -43,6 +44,8 @@ type Daemon struct {
 	URL   string
 	// Socket is the local unix socket for the command line.
 	Socket string
+
+	actions *action.Executor
 
 	// Virt is the libvirt source, nil without configured hosts.
 	Virt *virt.Source
@@ -130,6 +133,16 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
+	var migrator action.VMMigrator
+	if d.Virt != nil {
+		migrator = d.Virt
+	}
+	ex, err := d.wireActions(ActionOptions{Recorder: d.Audit, Migrator: migrator, UseCIBUser: cfg.Actions.UseCIBUser, Timeout: cfg.Actions.Timeout})
+	if err != nil {
+		d.closeAudit()
+		return nil, err
+	}
+	d.actions = ex
 	return d, nil
 }
 
@@ -240,6 +253,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	_ = os.Remove(d.Socket)
+	if d.actions != nil {
+		// Running tasks end timed_out, with their outcome recorded.
+		_ = d.actions.Close()
+	}
 	stopSources()
 	defer d.closeAudit()
 	if gerr := g.Wait(); gerr != nil && err == nil {

@@ -1,0 +1,168 @@
+package rest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"mgmtd/auth"
+	"mgmtd/model"
+	"mgmtd/rest"
+)
+
+// scriptedActuator answers with a fixed result and keeps the calls; the
+// full chain (auth policy, executor, real tools, audit log) is tested in
+// package mgmtd, this tests the HTTP mapping.
+type scriptedActuator struct {
+	mu    sync.Mutex
+	calls []rest.ActionCall
+	ctxID []*auth.Identity
+	task  rest.ActionTask
+	err   error
+}
+
+func (s *scriptedActuator) Submit(ctx context.Context, c rest.ActionCall) (rest.ActionTask, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+	id, _ := auth.FromContext(ctx)
+	s.ctxID = append(s.ctxID, id)
+	return s.task, s.err
+}
+
+func (s *scriptedActuator) Task(id string) (rest.ActionTask, bool) {
+	if id == s.task.ID {
+		return s.task, true
+	}
+	return rest.ActionTask{}, false
+}
+
+func (s *scriptedActuator) Tasks() []rest.ActionTask { return []rest.ActionTask{s.task} }
+
+func TestActionHTTPMapping(t *testing.T) {
+	op := &auth.Identity{ID: "token:t1", Name: "ops", Method: auth.MethodToken, Roles: []auth.Role{auth.RoleOperator},
+		Grants: []auth.Grant{{Role: auth.RoleOperator}}}
+	guard := func(c *gin.Context, _ rest.Permission) *rest.Problem {
+		c.Set(rest.IdentityKey, op)
+		c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), op))
+		return nil
+	}
+	running := rest.ActionTask{ID: "t-1", Op: "resource.move", Object: model.ID{Cluster: "c", Kind: model.KindResource, Name: "web"}, State: "running"}
+	cases := []struct {
+		name, path, body string
+		hdr              []string
+		task             rest.ActionTask
+		err              error
+		status           int
+		want             rest.ActionCall
+	}{
+		{name: "accepted", path: "/api/v1/resources/web/actions/move", body: `{"node":"n2","lifetime":"PT1H"}`, task: running, status: 202,
+			want: rest.ActionCall{Op: "resource.move", Name: "web", Body: rest.ActionBody{Node: "n2", Lifetime: "PT1H"}}},
+		{name: "empty body", path: "/api/v1/nodes/n1/actions/standby", task: running, status: 202,
+			want: rest.ActionCall{Op: "node.standby", Name: "n1"}},
+		{name: "dry run answers 200", path: "/api/v1/cluster/actions/maintenance-on", body: `{"dry_run":true}`,
+			task: rest.ActionTask{ID: "t-2", State: "succeeded"}, status: 200,
+			want: rest.ActionCall{Op: "cluster.maintenance-on", Body: rest.ActionBody{DryRun: true}}},
+		{name: "vm node becomes to", path: "/api/v1/vms/vm1/actions/migrate", body: `{"node":"hv2"}`, task: running, status: 202,
+			want: rest.ActionCall{Op: "vm.migrate", Name: "vm1", Body: rest.ActionBody{Node: "hv2", To: "hv2"}}},
+		{name: "idempotency header", path: "/api/v1/resources/web/actions/stop", hdr: []string{"Idempotency-Key", "k"}, task: running, status: 202,
+			want: rest.ActionCall{Op: "resource.stop", Name: "web", Body: rest.ActionBody{IdempotencyKey: "k"}}},
+		{name: "header and body differ", path: "/api/v1/resources/web/actions/stop", body: `{"idempotency_key":"a"}`, hdr: []string{"Idempotency-Key", "b"}, status: 400},
+		{name: "bad json", path: "/api/v1/resources/web/actions/stop", body: `{`, status: 400},
+		{name: "unknown node action", path: "/api/v1/nodes/n1/actions/move", status: 404},
+		{name: "forbidden", path: "/api/v1/nodes/n1/actions/fence", body: `{"confirm":true}`, err: &rest.ActionError{Refusal: rest.RefusedForbidden, Detail: "no"}, status: 403},
+		{name: "busy", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedBusy, Detail: "task x"}, status: 409},
+		{name: "stale", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedStale}, status: 409},
+		{name: "no quorum", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedNoQuorum}, status: 409},
+		{name: "audit down", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedUnavailable}, status: 503},
+		{name: "key reuse", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedIdempotency}, status: 422},
+		{name: "not found", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedNotFound}, status: 404},
+		{name: "invalid", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedInvalid}, status: 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &scriptedActuator{task: tc.task, err: tc.err}
+			st := model.NewStore(model.StoreOptions{Cluster: "c"})
+			srv := rest.New(rest.Options{Store: st, Events: st.Events(), Guard: guard})
+			for _, r := range rest.ActionRoutes(srv, a) {
+				srv.Handle(r)
+			}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			req, _ := http.NewRequest("POST", ts.URL+tc.path, strings.NewReader(tc.body))
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				req.Header.Set(tc.hdr[i], tc.hdr[i+1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			if tc.status >= 400 {
+				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("content type %q", ct)
+				}
+				if tc.status == 503 && resp.Header.Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+				return
+			}
+			if loc := resp.Header.Get("Location"); loc != "/api/v1/tasks/"+tc.task.ID {
+				t.Errorf("Location %q", loc)
+			}
+			var got rest.ActionTask
+			if err := json.Unmarshal(b, &got); err != nil || got.ID != tc.task.ID {
+				t.Errorf("body %s: %v", b, err)
+			}
+			if len(a.calls) != 1 {
+				t.Fatalf("%d calls", len(a.calls))
+			}
+			c := a.calls[0]
+			if c.Op != tc.want.Op || c.Name != tc.want.Name || c.Body != tc.want.Body {
+				t.Errorf("call %+v, want %+v", c, tc.want)
+			}
+			if c.Caller.ID != "token:t1" || c.Caller.Channel != "rest" || c.Caller.RequestID == "" || len(c.Caller.Roles) != 1 {
+				t.Errorf("caller %+v", c.Caller)
+			}
+			if a.ctxID[0] != op {
+				t.Error("the identity is not in the actuator's context")
+			}
+		})
+	}
+}
+
+func TestTaskRoutes(t *testing.T) {
+	a := &scriptedActuator{task: rest.ActionTask{ID: "t-9", State: "failed", Error: "start failed"}}
+	st := model.NewStore(model.StoreOptions{Cluster: "c"})
+	srv := rest.New(rest.Options{Store: st, Events: st.Events()})
+	for _, r := range rest.ActionRoutes(srv, a) {
+		srv.Handle(r)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	for path, want := range map[string]int{"/api/v1/tasks": 200, "/api/v1/tasks/t-9": 200, "/api/v1/tasks/nope": 404, "/api/v1/tasks?state=running": 200} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d: %s", path, resp.StatusCode, want, b)
+		}
+		if path == "/api/v1/tasks?state=running" && strings.TrimSpace(string(b)) != "[]" {
+			t.Errorf("state filter: %s", b)
+		}
+	}
+}
