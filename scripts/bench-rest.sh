@@ -22,7 +22,7 @@ scheme=https
 for _ in $(seq 100); do curl -skf "$scheme://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 token=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["viewer"]["bearer_token"])' "$state/creds.json")
 for q in web 192.0.2.10 hv1; do
-	echo "== GET /api/v1/where?q=$q ($dur, $conns connections, 2 threads)"
+	echo "== GET /api/v1/where?q=$q ($dur, $conns connections, ${THREADS:-2} threads)"
 	curl -sk -H "Authorization: Bearer $token" -o /dev/null -w 'HTTP %{http_code}, body %{size_download} bytes\n' "$scheme://127.0.0.1:$port/api/v1/where?q=$q"
-	wrk -t2 -c"$conns" -d"$dur" --latency -H "Authorization: Bearer $token" "$scheme://127.0.0.1:$port/api/v1/where?q=$q" | sed -n '/Latency/,$p'
+	wrk -t"${THREADS:-2}" -c"$conns" -d"$dur" --latency -H "Authorization: Bearer $token" "$scheme://127.0.0.1:$port/api/v1/where?q=$q" | sed -n '/Latency/,$p'
 done
