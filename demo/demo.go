@@ -8,6 +8,10 @@
 // The demo's hypervisor view is derived from the recorded placement: each
 // physical node is a hypervisor host, each VirtualDomain resource a VM on
 // the host Pacemaker runs it on, plus two VMs Pacemaker does not manage.
+// Its Corosync view is derived the same way: each member node is a
+// corosync member with one vote and one knet link, up while it is online
+// (a single-node corosync is all that can run here, so there is no
+// three-node recording to replay).
 // demo imports model and the Pacemaker source's parsers.
 package demo
 
@@ -36,16 +40,18 @@ var data embed.FS
 const (
 	PacemakerSource = "pacemaker"
 	VirtSource      = "virt"
+	CorosyncSource  = "corosync"
 )
 
 // Step is one recorded state of the story.
 type Step struct {
-	Name    string
-	Caption string
-	Dwell   time.Duration
-	Part    *model.PacemakerPart
-	Virt    *model.VirtPart
-	sims    map[string][]*model.Simulation // node -> standby, down
+	Name     string
+	Caption  string
+	Dwell    time.Duration
+	Part     *model.PacemakerPart
+	Virt     *model.VirtPart
+	Corosync *model.CorosyncPart
+	sims     map[string][]*model.Simulation // node -> standby, down
 }
 
 type storyEntry struct {
@@ -158,6 +164,7 @@ func loadStep(fsys fs.FS, dir string) (Step, error) {
 		sort.Slice(l, func(i, j int) bool { return l[i].Scenario > l[j].Scenario }) // standby, down
 	}
 	st.Virt = virtOf(st.Part)
+	st.Corosync = corosyncOf(st.Part)
 	return st, nil
 }
 
@@ -209,6 +216,38 @@ func virtOf(p *model.PacemakerPart) *model.VirtPart {
 	return v
 }
 
+// corosyncOf derives the demo's membership from Pacemaker's node list.
+func corosyncOf(p *model.PacemakerPart) *model.CorosyncPart {
+	m := model.Membership{ClusterName: p.Cluster.Name, Transport: "knet", Quorate: p.Cluster.Quorate}
+	for i, n := range p.Nodes {
+		if n.Type != model.NodeMember {
+			continue
+		}
+		up := n.Online && !n.Unclean
+		mem := model.Member{NodeID: uint32(i + 1), Name: n.Name, Addrs: []string{fmt.Sprintf("192.0.2.%d", 100+i)}, Status: "left",
+			Votes: 1, Local: n.Name == "hv1", Links: []model.Link{{Link: 0, Connected: up, Enabled: true}}}
+		if n.ID != "" {
+			var id uint32
+			if _, err := fmt.Sscan(n.ID, &id); err == nil {
+				mem.NodeID = id
+			}
+		}
+		m.ExpectedVotes++
+		if up {
+			mem.Status = "joined"
+			m.TotalVotes++
+		} else {
+			mem.Links[0].DownCount = 1
+		}
+		if mem.Local {
+			m.LocalNodeID = mem.NodeID
+		}
+		m.Members = append(m.Members, mem)
+	}
+	m.Quorum = m.ExpectedVotes/2 + 1
+	return &model.CorosyncPart{Membership: m, Version: "3.1.7"}
+}
+
 func uuidOf(name string) string {
 	var h uint64 = 14695981039346656037
 	for _, c := range []byte(name) {
@@ -243,7 +282,8 @@ func NewPlayer(steps []Step, rep Reporter, speed float64) *Player {
 func (p *Player) Show(i int) {
 	st := p.steps[i%len(p.steps)]
 	p.cur.Store(int64(i % len(p.steps)))
-	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt})
+	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt},
+		model.Report{Source: CorosyncSource, Corosync: st.Corosync})
 }
 
 // Current returns the step being shown.
