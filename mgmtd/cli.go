@@ -114,6 +114,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	credFile := fs.String("credentials", "", "demo: also write the demo credentials (JSON) to this file")
 	plain := fs.Bool("plain-http", false, "serve plain HTTP (only on a loopback address)")
 	agentx := fs.String("agentx", "", "serve SNMP as an AgentX subagent of the master at unix:PATH or tcp:HOST:PORT")
+	cimAddr := fs.String("cim-addr", "", "serve CIM-XML (WBEM) over HTTPS at HOST:PORT, e.g. 127.0.0.1:5989")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,6 +155,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 	if *agentx != "" {
 		cfg.SNMP.AgentX = *agentx
 	}
+	if *cimAddr != "" {
+		cfg.CIM.Addr = *cimAddr
+		cfg.CIM.PlainHTTP = cfg.PlainHTTP
+	}
 	if *cibFile != "" {
 		cfg.Pacemaker.CIBFile = *cibFile
 		off := false
@@ -175,6 +180,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, isDe
 			fmt.Fprintf(stdout, "mgmtd %s: serving %s\n", name, d.URL)
 			fmt.Fprintf(stdout, "  API:     %s/api/v1/clusters\n  events:  %s/api/v1/events\n  OpenAPI: %s/api/v1/openapi.json\n  socket:  %s\n  state:   %s\n",
 				d.URL, d.URL, d.URL, d.Socket, cfg.StateDir)
+			if cfg.CIM.Addr != "" {
+				select {
+				case <-d.cimReady:
+					fmt.Fprintf(stdout, "  CIM:     %s (namespaces root/cimv2 and interop)\n", d.CIMURL)
+				case <-time.After(5 * time.Second):
+				}
+			}
 			if d.TLS != nil {
 				fmt.Fprintf(stdout, "  TLS certificate %s, SHA-256 fingerprint %s\n", d.TLS.CertFile(), d.TLS.Fingerprint())
 			}

@@ -49,6 +49,8 @@ type Config struct {
 	Audit AuditConfig `json:"audit,omitzero"`
 	// Actions configures cluster changes.
 	Actions ActionsConfig `json:"actions,omitzero"`
+	// CIM configures the WBEM (CIM-XML) server; empty Addr disables it.
+	CIM CIMConfig `json:"cim,omitzero"`
 	// SNMP configures the AgentX subagent; empty AgentX disables it.
 	SNMP SNMPConfig `json:"snmp,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback

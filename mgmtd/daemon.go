@@ -19,6 +19,7 @@ import (
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/auth/pamauth"
+	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/model"
 	"mgmtd/rest"
@@ -47,6 +48,12 @@ type Daemon struct {
 
 	actions *action.Executor
 
+	cimProvider *cim.ModelProvider
+	cimServer   *cim.Server
+	cimReady    chan struct{}
+	// CIMURL is the CIM-XML endpoint once the CIM listener is bound.
+	CIMURL string
+
 	// Virt is the libvirt source, nil without configured hosts.
 	Virt *virt.Source
 
@@ -64,11 +71,13 @@ type Daemon struct {
 type daemonOptions struct {
 	demo      bool
 	demoSpeed float64
+	// passwords are extra Basic password checkers (tests).
+	passwords []auth.PasswordChecker
 }
 
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), cimReady: make(chan struct{})}
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer})
 	if len(cfg.Services) > 0 {
 		d.Store.Report(model.Report{Source: "catalog", Services: cfg.servicesPart()})
@@ -143,6 +152,13 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 		return nil, err
 	}
 	d.actions = ex
+	if cfg.CIM.Addr != "" {
+		if err := d.buildCIM(); err != nil {
+			d.closeAudit()
+			return nil, err
+		}
+		d.runners = append(d.runners, d.runCIM)
+	}
 	return d, nil
 }
 
@@ -155,7 +171,7 @@ func (d *Daemon) buildAuth(o daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	var passwords []auth.PasswordChecker
+	passwords := o.passwords
 	if o.demo {
 		users := auth.NewUserStore(0)
 		creds, err := auth.CreateDemoCredentials(tokens, users, 7*24*time.Hour)

@@ -1,0 +1,352 @@
+package cim_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mgmtd/cim"
+)
+
+func prop(name, v string) string {
+	return `<PROPERTY NAME="` + name + `" TYPE="string"><VALUE>` + v + `</VALUE></PROPERTY>`
+}
+
+func refProp(name, class, key string) string {
+	return `<PROPERTY.REFERENCE NAME="` + name + `"><VALUE.REFERENCE>` + instanceName(class,
+		"SystemCreationClassName", "CIM_ComputerSystem", "SystemName", "testhost", "CreationClassName", class, "Name", key) +
+		`</VALUE.REFERENCE></PROPERTY.REFERENCE>`
+}
+
+func createInstance(t testing.TB, env *modelEnv, class, props string) string {
+	t.Helper()
+	body := imcall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance"><INSTANCE CLASSNAME="`+class+`">`+props+`</INSTANCE></IPARAMVALUE>`)
+	return env.call(t, "CreateInstance", "interop", body)
+}
+
+// subscribe creates a filter, a destination and a subscription through
+// CreateInstance in interop, as pywbem's subscription manager does.
+func subscribe(t testing.TB, env *modelEnv, name, query, dest string) {
+	t.Helper()
+	for _, r := range []string{
+		createInstance(t, env, "CIM_IndicationFilter", prop("Name", name)+prop("Query", query)+prop("QueryLanguage", "WQL")+prop("SourceNamespace", "root/cimv2")),
+		createInstance(t, env, "CIM_ListenerDestinationCIMXML", prop("Name", name+"-dest")+prop("Destination", dest)),
+		createInstance(t, env, "CIM_IndicationSubscription", refProp("Filter", "CIM_IndicationFilter", name)+refProp("Handler", "CIM_ListenerDestinationCIMXML", name+"-dest")),
+	} {
+		if strings.Contains(r, "<ERROR") {
+			t.Fatalf("create: %s", r)
+		}
+	}
+}
+
+// listener is a CIM-XML indication listener for tests: it answers 503 to
+// the first request (a listener that is overloaded), then 200 as pywbem's
+// WBEMListener does, and records the bodies.
+type listener struct {
+	mu     sync.Mutex
+	bodies []string
+	calls  int
+	got    chan struct{}
+}
+
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	// pywbem's WBEMListener refuses any other Accept value (observed).
+	if a := r.Header.Get("Accept"); a != "" && a != "text/xml" && a != "application/xml" && a != "*/*" {
+		w.Header().Set("CIMError", "header-mismatch")
+		http.Error(w, "bad Accept", http.StatusNotAcceptable)
+		return
+	}
+	l.mu.Lock()
+	l.calls++
+	first := l.calls == 1
+	if !first && r.Header.Get("CIMExport") == "MethodRequest" && r.Header.Get("CIMExportMethod") == "ExportIndication" {
+		l.bodies = append(l.bodies, string(b))
+	}
+	l.mu.Unlock()
+	if first {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("CIMExport", "MethodResponse")
+	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
+	io.WriteString(w, `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.4"><MESSAGE ID="1" PROTOCOLVERSION="1.4"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"></EXPMETHODRESPONSE></SIMPLEEXPRSP></MESSAGE></CIM>`)
+	select {
+	case l.got <- struct{}{}:
+	default:
+	}
+}
+
+func (l *listener) received() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.bodies...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var seqRE = regexp.MustCompile(`<PROPERTY NAME="SequenceNumber" [^>]*><VALUE>(\d+)</VALUE>`)
+
+// TestIndicationDelivery: a subscription made through CreateInstance gets
+// the indications of a snapshot change (demo step 0 -> step 3, where hv1
+// becomes unclean), delivered after the listener was first down (connection
+// refused) and then overloaded (503).
+func TestIndicationDelivery(t *testing.T) {
+	env := newModelEnv(t, func(o *cim.ModelOptions) { o.RetryMin, o.RetryMax = 20*time.Millisecond, 100*time.Millisecond })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // down at first
+	dest := "http://" + addr + "/"
+	subscribe(t, env, "alerts", "SELECT * FROM CIM_AlertIndication WHERE PerceivedSeverity = 6", dest)
+	subscribe(t, env, "nodes", "SELECT * FROM MGMTD_InstModification WHERE EventType = 'node.left'", dest)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- env.prov.RunIndications(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	// RunIndications starts at the log's end; wait until it is waiting.
+	time.Sleep(50 * time.Millisecond)
+	env.player.Show(3)
+	waitFor(t, "a failed delivery attempt", func() bool {
+		st := env.prov.DeliveryStats()
+		return len(st) == 1 && st[0].Failures >= 1
+	})
+	l := &listener{got: make(chan struct{}, 1)}
+	var ln2 net.Listener
+	waitFor(t, "the listener port", func() bool {
+		ln2, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	hs := &http.Server{Handler: l, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln2) }()
+	t.Cleanup(func() { hs.Close() })
+
+	waitFor(t, "delivery", func() bool {
+		st := env.prov.DeliveryStats()
+		return len(st) == 1 && st[0].Queued == 0 && st[0].Delivered > 0
+	})
+	got := l.received()
+	all := strings.Join(got, "\n")
+	checks := []string{
+		`<INSTANCE CLASSNAME="MGMTD_AlertIndication">`,
+		`<PROPERTY NAME="EventType" TYPE="string"><VALUE>node.left</VALUE>`,
+		`<PROPERTY NAME="ObjectName" TYPE="string"><VALUE>hv1</VALUE>`,
+		`<PROPERTY NAME="AlertingManagedElement" TYPE="string"><VALUE>root/cimv2:MGMTD_ComputerSystem.CreationClassName="MGMTD_ComputerSystem",Name="hv1"</VALUE>`,
+		`<PROPERTY NAME="IndicationFilterName" TYPE="string"><VALUE>alerts</VALUE>`,
+		`<INSTANCE CLASSNAME="MGMTD_InstModification">`,
+		`<PROPERTY NAME="IndicationFilterName" TYPE="string"><VALUE>nodes</VALUE>`,
+		// SourceInstance: hv1 now unclean (NodeState 7); PreviousInstance: online (2).
+		`&lt;PROPERTY NAME="NodeState" TYPE="uint16"&gt;&lt;VALUE&gt;7&lt;/VALUE&gt;`,
+		`<PROPERTY NAME="PreviousInstance" TYPE="string" EmbeddedObject="instance"><VALUE>&lt;INSTANCE CLASSNAME="MGMTD_ComputerSystem"&gt;`,
+		`&lt;PROPERTY NAME="NodeState" TYPE="uint16"&gt;&lt;VALUE&gt;2&lt;/VALUE&gt;`,
+	}
+	for _, c := range checks {
+		if !strings.Contains(all, c) {
+			t.Errorf("delivered indications lack %s", c)
+		}
+	}
+	if t.Failed() {
+		t.Logf("received:\n%s", all)
+	}
+	// Only critical alerts pass the first filter (app1 left with a warning).
+	for _, b := range got {
+		if strings.Contains(b, `<VALUE>alerts</VALUE>`) && !strings.Contains(b, `<PROPERTY NAME="PerceivedSeverity" TYPE="uint16"><VALUE>6</VALUE>`) {
+			t.Errorf("a non-critical alert passed the filter:\n%s", b)
+		}
+	}
+	// In order, numbered from 1 without gaps although the first attempts failed.
+	for i, b := range got {
+		m := seqRE.FindStringSubmatch(b)
+		if m == nil || m[1] != strconv.Itoa(i+1) {
+			t.Errorf("indication %d has SequenceNumber %v", i+1, m)
+		}
+	}
+	st := env.prov.DeliveryStats()[0]
+	if st.Failures < 2 || st.Dropped != 0 || st.Delivered != uint64(len(got)) {
+		t.Errorf("stats %+v (received %d)", st, len(got))
+	}
+	t.Logf("delivered %d indications after %d failed attempts", len(got), st.Failures)
+}
+
+// TestIndicationQueueBound: with the listener down, the queue keeps the
+// newest QueueSize indications and counts the dropped ones.
+func TestIndicationQueueBound(t *testing.T) {
+	env := newModelEnv(t, func(o *cim.ModelOptions) {
+		o.QueueSize = 3
+		o.RetryMin, o.RetryMax = time.Hour, time.Hour // never retried during the test
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	subscribe(t, env, "all", "SELECT * FROM CIM_Indication", "http://"+addr+"/")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- env.prov.RunIndications(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	time.Sleep(50 * time.Millisecond)
+	env.player.Show(3) // 8 events, more than 3 indications
+	waitFor(t, "drops", func() bool {
+		st := env.prov.DeliveryStats()
+		return len(st) == 1 && st[0].Dropped > 0 && st[0].Queued == 3 && st[0].Failures == 1
+	})
+	st := env.prov.DeliveryStats()[0]
+	if st.Delivered != 0 || st.Failures != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSubscriptionsPersisted: subscriptions survive a restart through
+// StateDir; a filter in use cannot be deleted; bad filters are refused.
+func TestSubscriptionsPersisted(t *testing.T) {
+	dir := t.TempDir()
+	env := newModelEnv(t, func(o *cim.ModelOptions) { o.StateDir = dir })
+	subscribe(t, env, "f1", "SELECT * FROM CIM_AlertIndication", "http://127.0.0.1:9/listener")
+	// The file format is pinned (and seeds FuzzSubscriptionFile).
+	saved, err := os.ReadFile(filepath.Join(dir, "cim-subscriptions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGoldenPath(t, filepath.Join("testdata", "subscriptions", "created.json"), string(saved))
+	filter := instanceName("CIM_IndicationFilter", "SystemCreationClassName", "CIM_ComputerSystem", "SystemName", "testhost", "CreationClassName", "CIM_IndicationFilter", "Name", "f1")
+	if o := outcome(env.call(t, "DeleteInstance", "interop", imcall("DeleteInstance", "interop", nameParam("InstanceName", filter)))); o != "error 1" {
+		t.Errorf("delete filter in use: %s", o)
+	}
+	for _, bad := range []struct{ class, props, want string }{
+		{"CIM_IndicationFilter", prop("Name", "x") + prop("Query", "SELECT * FROM MGMTD_ComputerSystem"), "error 15"},
+		{"CIM_IndicationFilter", prop("Name", "x") + prop("Query", "SELEKT"), "error 15"},
+		{"CIM_ListenerDestinationCIMXML", prop("Name", "x") + prop("Destination", "file:///etc/passwd"), "error 4"},
+		{"CIM_IndicationSubscription", refProp("Filter", "CIM_IndicationFilter", "nope") + refProp("Handler", "CIM_ListenerDestinationCIMXML", "f1-dest"), "error 4"},
+		{"CIM_IndicationFilter", prop("Name", "f1") + prop("Query", "SELECT * FROM CIM_Indication"), "error 11"},
+	} {
+		if o := outcome(createInstance(t, env, bad.class, bad.props)); o != bad.want {
+			t.Errorf("create %s %s: %s, want %s", bad.class, bad.props, o, bad.want)
+		}
+	}
+
+	env2 := newModelEnv(t, func(o *cim.ModelOptions) { o.StateDir = dir })
+	for _, c := range []string{"CIM_IndicationFilter", "CIM_ListenerDestination", "CIM_IndicationSubscription"} {
+		got := env2.call(t, "EnumerateInstanceNames", "interop", imcall("EnumerateInstanceNames", "interop", classParam("ClassName", c)))
+		if n := strings.Count(got, `<IRETURNVALUE><INSTANCENAME `) + strings.Count(got, `</INSTANCENAME><INSTANCENAME `); n != 1 {
+			t.Errorf("%s after restart: %d instances\n%s", c, n, got)
+		}
+	}
+	// pywbem's subscription manager finds subscriptions by ReferenceNames.
+	refs := env2.call(t, "ReferenceNames", "interop", imcall("ReferenceNames", "interop", nameParam("ObjectName", filter)+classParam("ResultClass", "CIM_IndicationSubscription")))
+	if strings.Count(refs, `CLASSNAME="CIM_IndicationSubscription"`) != 1 {
+		t.Errorf("ReferenceNames:\n%s", refs)
+	}
+	sub := `<INSTANCENAME CLASSNAME="CIM_IndicationSubscription"><KEYBINDING NAME="Filter"><VALUE.REFERENCE>` + filter + `</VALUE.REFERENCE></KEYBINDING><KEYBINDING NAME="Handler"><VALUE.REFERENCE>` +
+		instanceName("CIM_ListenerDestinationCIMXML", "SystemCreationClassName", "CIM_ComputerSystem", "SystemName", "testhost", "CreationClassName", "CIM_ListenerDestinationCIMXML", "Name", "f1-dest") +
+		`</VALUE.REFERENCE></KEYBINDING></INSTANCENAME>`
+	for _, n := range []string{sub, filter} {
+		if r := env2.call(t, "DeleteInstance", "interop", imcall("DeleteInstance", "interop", nameParam("InstanceName", n))); strings.Contains(r, "<ERROR") {
+			t.Fatalf("delete: %s", r)
+		}
+	}
+	env3 := newModelEnv(t, func(o *cim.ModelOptions) { o.StateDir = dir })
+	got := env3.call(t, "EnumerateInstanceNames", "interop", imcall("EnumerateInstanceNames", "interop", classParam("ClassName", "CIM_ManagedElement")))
+	if strings.Contains(got, "CIM_IndicationFilter") || !strings.Contains(got, "CIM_ListenerDestinationCIMXML") {
+		t.Errorf("after deletes and restart:\n%s", got)
+	}
+}
+
+// TestKeysStable: instance paths depend on names only: across the whole
+// story (failover, fencing, rejoin) every object keeps its path, and a
+// path taken before a failover still resolves after it.
+func TestKeysStable(t *testing.T) {
+	env := newModelEnv(t, nil)
+	paths := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range []string{"CIM_ComputerSystem", "CIM_Service"} {
+			got := env.call(t, "EnumerateInstanceNames", mns, imcall("EnumerateInstanceNames", mns, classParam("ClassName", c)))
+			for _, m := range regexp.MustCompile(`<INSTANCENAME .*?</INSTANCENAME>`).FindAllString(got, -1) {
+				name := regexp.MustCompile(`NAME="Name"><KEYVALUE[^>]*>([^<]*)<`).FindStringSubmatch(m)[1]
+				out[name] = m
+			}
+		}
+		return out
+	}
+	first := paths()
+	vmApp := instanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "demo", "CreationClassName", "MGMTD_ClusterResource", "Name", "vm-app")
+	activeOn := func() string {
+		got := env.call(t, "AssociatorNames", mns, imcall("AssociatorNames", mns, nameParam("ObjectName", vmApp)+classParam("AssocClass", "MGMTD_ResourceActiveOn")))
+		m := regexp.MustCompile(`NAME="Name"><KEYVALUE[^>]*>([^<]*)<`).FindAllStringSubmatch(got, -1)
+		var ns []string
+		for _, x := range m {
+			ns = append(ns, x[1])
+		}
+		return strings.Join(ns, ",")
+	}
+	if a := activeOn(); a != "hv1" {
+		t.Fatalf("vm-app active on %q at step 0", a)
+	}
+	steps := env.player.Steps()
+	for i := 1; i < len(steps); i++ {
+		env.player.Show(i)
+		now := paths()
+		for name, p := range now {
+			if old, ok := first[name]; ok && old != p {
+				t.Errorf("step %d: path of %s changed:\n%s\n%s", i, name, old, p)
+			}
+		}
+		if i == 4 {
+			if a := activeOn(); a != "hv2" {
+				t.Errorf("vm-app active on %q after failover, want hv2", a)
+			}
+		}
+	}
+	if len(first) < 20 {
+		t.Errorf("only %d paths", len(first))
+	}
+}
+
+// TestSubscriptionAuthorization: the AuthorizeSubscription hook refuses a
+// caller with CIM_ERR_ACCESS_DENIED and sees the authenticated principal.
+func TestSubscriptionAuthorization(t *testing.T) {
+	var asked []string
+	env := newModelEnv(t, func(o *cim.ModelOptions) {
+		o.AuthorizeSubscription = func(_ context.Context, p cim.Principal) error {
+			asked = append(asked, p.Name+" "+fmt.Sprint(p.Identity))
+			return errors.New("needs the operator role")
+		}
+	})
+	got := createInstance(t, env, "CIM_IndicationFilter", prop("Name", "x")+prop("Query", "SELECT * FROM CIM_Indication"))
+	if o := outcome(got); o != "error 2" {
+		t.Errorf("create: %s", o)
+	}
+	if len(asked) != 1 || asked[0] != "operator operator-role" {
+		t.Errorf("hook saw %v", asked)
+	}
+}

@@ -1,0 +1,176 @@
+package mgmtd
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mgmtd/auth"
+)
+
+// startOnCIB runs `mgmtd serve` on a copy of a recorded CIB with CIM on a
+// loopback port over TLS, and Basic users for three roles.
+func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cibFile := filepath.Join(dir, "cib.xml")
+	if err := os.WriteFile(cibFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "node1"
+	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = cibFile, &off
+	cfg.CIM.Addr = "127.0.0.1:0"
+	cfg.Actions.Timeout = time.Minute
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	users := auth.NewUserStore(4)
+	for name, role := range map[string]auth.Role{"op": auth.RoleOperator, "view": auth.RoleViewer, "aud": auth.RoleAuditor} {
+		if err := users.Add(name, name+"-secret-pw", []auth.Grant{{Role: role}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), daemonOptions{passwords: []auth.PasswordChecker{users}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	select {
+	case <-d.cimReady:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("CIM not ready")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(d.Store.Snapshot().Resources) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d, cibFile
+}
+
+func wbem(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	bin, err := exec.LookPath("wbemcli")
+	if err != nil {
+		t.Fatalf("wbemcli not installed (scripts/deps.d/cim.sh installs sblim-wbemcli): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-noverify"}, args...)...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// TestCIMEndToEnd drives the daemon's CIM server with the real wbemcli over
+// TLS: anonymous callers are refused, roles are applied, and a
+// RequestStateChange really stops a resource in the CIB file through the
+// action machinery, with intent and outcome in the audit journal.
+func TestCIMEndToEnd(t *testing.T) {
+	d, cibFile := startOnCIB(t, "guest")
+	host := strings.TrimSuffix(strings.TrimPrefix(d.CIMURL, "https://"), "/cimom")
+	url := func(user string) string {
+		if user == "" {
+			return "https://" + host
+		}
+		return "https://" + user + ":" + user + "-secret-pw@" + host
+	}
+	if out, code := wbem(t, "ein", url("")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "required") {
+		t.Fatalf("anonymous: %d %s", code, out)
+	}
+	out, code := wbem(t, "ein", url("view")+"/root/cimv2:MGMTD_ClusterResource")
+	if code != 0 {
+		t.Fatalf("viewer ein: %d %s", code, out)
+	}
+	var websrv string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `Name="web-srv"`) {
+			websrv = strings.TrimPrefix(l, host)
+		}
+	}
+	if websrv == "" {
+		t.Fatalf("web-srv not enumerated:\n%s", out)
+	}
+	if out, code := wbem(t, "ein", url("aud")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "Invalid username/password") {
+		t.Fatalf("auditor reads cluster state over CIM: %d %s", code, out)
+	}
+	if out, code := wbem(t, "cm", url("view")+websrv, "RequestStateChange.RequestedState=3"); code == 0 && strings.Contains(out, "4096") {
+		t.Fatalf("viewer changed state: %s", out)
+	}
+	out, code = wbem(t, "cm", url("op")+websrv, "RequestStateChange.RequestedState=3")
+	if code != 0 || !strings.Contains(out, "RequestStateChange: 4096") {
+		t.Fatalf("operator stop: %d %s", code, out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		role, err := exec.Command("env", "CIB_file="+cibFile, "crm_resource", "--resource", "web-srv", "--meta", "--get-parameter", "target-role").Output()
+		if err == nil && strings.TrimSpace(string(role)) == "Stopped" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web-srv target-role not Stopped in the CIB file: %q %v", role, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The task ends and both records are in the journal.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var mine, viewers []string
+		for _, tk := range d.actions.Tasks() {
+			switch tk.Actor.ID {
+			case "password:op":
+				if !tk.Finished.IsZero() {
+					mine = append(mine, string(tk.State))
+				}
+			case "password:view":
+				viewers = append(viewers, string(tk.State))
+			}
+		}
+		if len(mine) == 1 {
+			if mine[0] != "succeeded" || len(viewers) != 1 || viewers[0] != "refused" {
+				t.Fatalf("operator task %v, viewer task %v", mine, viewers)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the operator's task did not finish")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	journal, err := os.ReadFile(filepath.Join(d.cfg.StateDir, "audit-journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"resource.stop.intent"`, `"resource.stop"`, `"cim.RequestStateChange"`, `"actor":"password:op"`} {
+		if !bytes.Contains(journal, []byte(want)) {
+			t.Errorf("audit journal lacks %s", want)
+		}
+	}
+}
