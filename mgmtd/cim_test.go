@@ -40,7 +40,7 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 		t.Fatal(err)
 	}
 	users := auth.NewUserStore(4)
-	for name, role := range map[string]auth.Role{"op": auth.RoleOperator, "view": auth.RoleViewer, "aud": auth.RoleAuditor} {
+	for name, role := range map[string]auth.Role{"op": auth.RoleOperator, "view": auth.RoleViewer, "aud": auth.RoleAuditor, "adm": auth.RoleAdmin} {
 		if err := users.Add(name, name+"-secret-pw", []auth.Grant{{Role: role}}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +117,36 @@ func TestCIMEndToEnd(t *testing.T) {
 	}
 	if websrv == "" {
 		t.Fatalf("web-srv not enumerated:\n%s", out)
+	}
+	// Every read operation of wbemcli against the running daemon.
+	node1 := `/root/cimv2:MGMTD_ComputerSystem.CreationClassName="MGMTD_ComputerSystem",Name="node1"`
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ei", url("view") + "/root/cimv2:MGMTD_Cluster"}, "guest"},
+		{[]string{"gi", url("view") + node1}, `Name="node1"`},
+		{[]string{"gp", url("view") + node1, "Name"}, "node1"},
+		{[]string{"ai", url("view") + node1}, "MGMTD_Cluster"},
+		{[]string{"ain", url("view") + node1}, "MGMTD_"},
+		{[]string{"ri", url("view") + websrv}, "MGMTD_"},
+		{[]string{"rin", url("view") + websrv}, "MGMTD_"},
+		{[]string{"gc", url("view") + "/root/cimv2:MGMTD_ClusterResource"}, "EnabledState="},
+		{[]string{"ec", url("view") + "/root/cimv2:CIM_Service"}, "MGMTD_ClusterResource"},
+		{[]string{"ecn", url("view") + "/root/cimv2:CIM_Service"}, "MGMTD_ClusterResource"},
+		{[]string{"ein", url("view") + "/interop:CIM_RegisteredProfile"}, "RegisteredProfile"},
+	} {
+		out, code := wbem(t, c.args...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("wbemcli %s: exit %d, want %q in:\n%s", c.args[0], code, c.want, out)
+		}
+	}
+	// The role matrix on CIM: viewer, operator and admin read; the
+	// auditor reads nothing; only operator and admin act (below).
+	for _, u := range []string{"op", "adm"} {
+		if out, code := wbem(t, "ein", url(u)+"/root/cimv2:MGMTD_ClusterResource"); code != 0 || !strings.Contains(out, "web-srv") {
+			t.Errorf("%s ein: %d %s", u, code, out)
+		}
 	}
 	if out, code := wbem(t, "ein", url("aud")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "Invalid username/password") {
 		t.Fatalf("auditor reads cluster state over CIM: %d %s", code, out)
