@@ -55,7 +55,7 @@ func TestModelWbemcli(t *testing.T) {
 		{"ai", []string{"ai", "-ac", "MGMTD_HostedDependency", hv1}, 0, []string{`testhost/root/cimv2:MGMTD_ComputerSystem.CreationClassName="MGMTD_ComputerSystem",Name="vm-app" `, `IsVirtualSystem=TRUE,UUID="d6d2edd3-2042-40c6-8204-edd3204260c6",DomainState=2,HostSystem="hv1",ManagingResource="vm-app",GuestNode="app1"`}},
 		{"ain", []string{"ain", "-ac", "MGMTD_ResourceActiveOn", hv1}, 0, []string{`,Name="app1"` + "\n", `,Name="db"` + "\n", `,Name="vip-db"` + "\n", `,Name="vm-app"` + "\n"}},
 		{"ain group", []string{"ain", "-ac", "CIM_ServiceComponent", "-arr", "PartComponent", web}, 0, []string{`,Name="web-ip"` + "\n", `,Name="web-srv"` + "\n"}},
-		{"ri", []string{"ri", "-arc", "MGMTD_ParticipatingCS", hv1}, 0, []string{`testhost/root/cimv2:MGMTD_ParticipatingCS.Antecedent=`, `StateOfNode=4,RoleOfNode=2,Votes=0,IsDC=FALSE` + "\n"}},
+		{"ri", []string{"ri", "-arc", "MGMTD_ParticipatingCS", hv1}, 0, []string{`testhost/root/cimv2:MGMTD_ParticipatingCS.Antecedent=`, `StateOfNode=4,RoleOfNode=2,Votes=1,IsDC=FALSE` + "\n"}},
 		{"rin", []string{"rin", "-arc", "MGMTD_ServiceAffectsElement", hv1}, 0, []string{`MGMTD_ServiceAffectsElement.AffectedElement=`, `Name="fence-hv"` + "\n"}},
 		{"cm start", []string{"cm", vip, "RequestStateChange.RequestedState=2"}, 0, []string{`,Name="vip-db" RequestStateChange: 4096, Job (reference): testhost/root/cimv2MGMTD_ConcreteJob.InstanceID="MGMTD:Job:task-1"` + "\n"}},
 		{"gi job", []string{"gi", base + `root/cimv2:MGMTD_ConcreteJob.InstanceID="MGMTD:Job:task-1"`}, 0, []string{`Name="resource.start",`, `JobStatus="running",`, `PercentComplete=50,`, `JobState=4,`, `Action="resource.start",Target="resource/vip-db"`}},
