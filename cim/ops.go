@@ -362,59 +362,29 @@ func (s *Server) associations(ctx context.Context, ns string, repo *Repository, 
 // IsNotFound reports whether err carries CIM_ERR_NOT_FOUND.
 func IsNotFound(err error) bool { return err != nil && statusOf(err).Status == StatusNotFound }
 
+// opAssociators answers Associators and AssociatorNames.
 func opAssociators(names bool) opFunc {
-	return func(ctx context.Context, c *call) error {
-		allowed := []string{"ObjectName", "AssocClass", "ResultClass", "Role", "ResultRole"}
-		if !names {
-			allowed = append(allowed, "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
-		}
-		p, err := newParams(c.req, allowed...)
-		if err != nil {
-			return err
-		}
-		f, err := readAssocFilter(p, false)
-		if err != nil {
-			return err
-		}
-		var o cimxml.InstanceOptions
-		if !names {
-			if o, err = instanceOptions(p); err != nil {
-				return err
-			}
-		}
-		ns, repo, target, err := c.target(ctx, p, "ObjectName")
-		if err != nil {
-			return err
-		}
-		if err := checkFilterClasses(repo, f); err != nil {
-			return err
-		}
-		e := c.out.ret()
-		for it, err := range c.s.associations(ctx, ns, repo, target, f, true, names) {
-			if err != nil {
-				return err
-			}
-			if names {
-				e.ObjectPath(it.path)
-			} else {
-				e.ObjectWithPath(it.path, it.inst, o)
-			}
-		}
-		return nil
-	}
+	return opAssoc(true, names, "ObjectName", "AssocClass", "ResultClass", "Role", "ResultRole")
 }
 
+// opReferences answers References and ReferenceNames.
 func opReferences(names bool) opFunc {
+	return opAssoc(false, names, "ObjectName", "ResultClass", "Role")
+}
+
+// opAssoc is the common part of the four association operations: the
+// parameters they accept, the filter, and the objects or their paths.
+func opAssoc(associators, names bool, allowed ...string) opFunc {
 	return func(ctx context.Context, c *call) error {
-		allowed := []string{"ObjectName", "ResultClass", "Role"}
+		allowed := allowed
 		if !names {
-			allowed = append(allowed, "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
+			allowed = append(allowed[:len(allowed):len(allowed)], "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
 		}
 		p, err := newParams(c.req, allowed...)
 		if err != nil {
 			return err
 		}
-		f, err := readAssocFilter(p, true)
+		f, err := readAssocFilter(p, !associators)
 		if err != nil {
 			return err
 		}
@@ -432,7 +402,7 @@ func opReferences(names bool) opFunc {
 			return err
 		}
 		e := c.out.ret()
-		for it, err := range c.s.associations(ctx, ns, repo, target, f, false, names) {
+		for it, err := range c.s.associations(ctx, ns, repo, target, f, associators, names) {
 			if err != nil {
 				return err
 			}
