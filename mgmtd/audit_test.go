@@ -84,3 +84,38 @@ func TestAuditThroughREST(t *testing.T) {
 		t.Fatalf("export not recorded: %s", body)
 	}
 }
+
+// TestTokenCLI: root on the local socket is admin and manages tokens with
+// the command line; the created token works over TLS and stops working
+// once revoked.
+func TestTokenCLI(t *testing.T) {
+	d := startDemo(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	sock := "unix:" + d.Socket
+	if rc := Main(ctx, []string{"token", "create", "--server", sock, "--name", "nms", "--role", "viewer", "--scope", "node:hv2", "-o", "json"}, &out, &errb); rc != 0 {
+		t.Fatalf("create: %d %s", rc, errb.String())
+	}
+	var nt struct {
+		Secret string
+		Token  struct{ ID string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &nt); err != nil || nt.Secret == "" {
+		t.Fatalf("%v %s", err, out.String())
+	}
+	hdr := map[string]string{"Authorization": "Bearer " + nt.Secret}
+	if code, _, body := call(t, "GET", d.URL+"/api/v1/nodes", hdr, ""); code != 200 || strings.Contains(string(body), `"hv1"`) {
+		t.Fatalf("scoped token: %d %s", code, body)
+	}
+	out.Reset()
+	if rc := Main(ctx, []string{"token", "list", "--server", sock}, &out, &errb); rc != 0 || !strings.Contains(out.String(), nt.Token.ID) || strings.Contains(out.String(), nt.Secret) {
+		t.Fatalf("list: %d %s", rc, out.String())
+	}
+	if rc := Main(ctx, []string{"token", "revoke", nt.Token.ID, "--server", sock}, &out, &errb); rc != 0 {
+		t.Fatalf("revoke: %d %s", rc, errb.String())
+	}
+	if code, _, _ := call(t, "GET", d.URL+"/api/v1/nodes", hdr, ""); code != 401 {
+		t.Fatalf("revoked token: %d", code)
+	}
+}

@@ -2,15 +2,12 @@ package mgmtd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -320,7 +317,6 @@ func statusOf(sn *model.Snapshot) Status {
 }
 
 func online(ctx context.Context, what, name string, q queryFlags) (any, error) {
-	base := strings.TrimRight(q.server, "/")
 	var path string
 	switch what {
 	case "where":
@@ -330,26 +326,10 @@ func online(ctx context.Context, what, name string, q queryFlags) (any, error) {
 	default:
 		path = "/api/v1/snapshot"
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: q.insecure}} //nolint:gosec // an explicit operator choice
-	if sock, ok := strings.CutPrefix(q.server, "unix:"); ok {
-		// The local socket: mgmtd knows the caller by its peer credentials.
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}
-		base = "http://mgmtd"
-	} else if q.ca != "" {
-		pem, err := os.ReadFile(q.ca)
-		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca: no certificate in %s", q.ca)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	client, base, err := newClient(q)
+	if err != nil {
+		return nil, err
 	}
-	client := &http.Client{Transport: tr}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err
