@@ -376,6 +376,19 @@ type VM struct {
 	Persistent bool          `json:"persistent"`
 	Autostart  bool          `json:"autostart"`
 	CPUTime    time.Duration `json:"cpu_time_ns"`
+	// MaxVCPUs is the most vCPUs the VM can have (vcpu.maximum); 0 when
+	// unknown.
+	MaxVCPUs int `json:"max_vcpus,omitempty"`
+	// MaxMemoryKiB is the VM's maximum memory (libvirt's <memory>); 0
+	// when unknown.
+	MaxMemoryKiB uint64 `json:"max_memory_kib,omitempty"`
+	// CPUs are the VM's virtual CPUs with their CPU time; empty when the
+	// VM is not running or libvirt does not say.
+	CPUs []VMCPU `json:"cpus,omitempty"`
+	// Disks are the VM's block devices, in domain XML order.
+	Disks []VMDisk `json:"disks,omitempty"`
+	// NICs are the VM's network interfaces, in domain XML order.
+	NICs []VMNIC `json:"nics,omitempty"`
 	// Resource is the VirtualDomain resource that manages this VM, set by
 	// linking; empty for a VM Pacemaker does not manage.
 	Resource string `json:"resource,omitempty"`
@@ -385,6 +398,43 @@ type VM struct {
 	// Link explains how Resource was found, or why it was not
 	// ("config", "mapping", "name", "unlinked: ambiguous ...").
 	Link string `json:"link,omitempty"`
+}
+
+// VMCPU is one virtual CPU of a running VM.
+type VMCPU struct {
+	Index int           `json:"index"`   // vCPU number, from 0
+	Time  time.Duration `json:"time_ns"` // CPU time the vCPU used
+}
+
+// VMDisk is a block device of a VM. Counters and sizes are -1 when
+// libvirt does not report them (for example while the VM is shut off).
+type VMDisk struct {
+	Target string `json:"target"`           // guest device name: vda, sdb, hdc
+	Device string `json:"device,omitempty"` // disk, cdrom, floppy, lun
+	Type   string `json:"type,omitempty"`   // source type: file, block, network, volume, dir
+	Source string `json:"source,omitempty"` // file or device path, network name, pool/volume
+	// CapacityBytes is the size the guest sees, AllocationBytes what the
+	// host has allocated for it.
+	CapacityBytes   int64 `json:"capacity_bytes"`
+	AllocationBytes int64 `json:"allocation_bytes"`
+	ReadRequests    int64 `json:"read_requests"`
+	ReadBytes       int64 `json:"read_bytes"`
+	WriteRequests   int64 `json:"write_requests"`
+	WriteBytes      int64 `json:"write_bytes"`
+}
+
+// VMNIC is a network interface of a VM. Counters are -1 when libvirt does
+// not report them (for example while the VM is shut off).
+type VMNIC struct {
+	Target    string `json:"target,omitempty"` // host-side device: vnet0 (only while running)
+	MAC       string `json:"mac,omitempty"`    // lower-case aa:bb:cc:dd:ee:ff
+	Type      string `json:"type,omitempty"`   // network, bridge, direct, user ...
+	Source    string `json:"source,omitempty"` // libvirt network, bridge or host device
+	Model     string `json:"model,omitempty"`  // virtio, e1000 ...; empty: the hypervisor's default
+	RxBytes   int64  `json:"rx_bytes"`
+	RxPackets int64  `json:"rx_packets"`
+	TxBytes   int64  `json:"tx_bytes"`
+	TxPackets int64  `json:"tx_packets"`
 }
 
 // Key identifies a VM on a host.

@@ -176,3 +176,24 @@ func TestPhysicalNodeCycle(t *testing.T) {
 	}
 	_ = sn.Where("c1")
 }
+
+// TestWhereStoppedClones: stopped instances of an anonymous clone are all
+// listed, once each, also when the name matches both a resource and a
+// service.
+func TestWhereStoppedClones(t *testing.T) {
+	rs := []Resource{{ID: "c", Kind: KindClone, Children: []string{"d"}}, {ID: "d", Kind: KindPrimitive, Parent: "c"}}
+	ins := []Instance{
+		{Resource: "d", Primitive: "d", Top: "c", Node: "n1", Role: RoleStarted, Active: true},
+		{Resource: "d", Primitive: "d", Top: "c", Role: RoleStopped},
+		{Resource: "d", Primitive: "d", Top: "c", Role: RoleStopped},
+	}
+	st := NewStore(StoreOptions{})
+	sn := st.ReportAll(Report{Source: "pacemaker", Pacemaker: pcmk([]Node{{Name: "n1", Online: true}}, rs, ins)},
+		Report{Source: "catalog", Services: &ServicesPart{Services: []Service{{Name: "c", Resources: []string{"c"}}}}})
+	if got := len(sn.Where("c").Instances); got != 3 {
+		t.Fatalf("where(c) lists %d instances, want 3", got)
+	}
+	if got := len(sn.Where("").Instances); got != 3 {
+		t.Fatalf("where() lists %d instances, want 3", got)
+	}
+}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -58,10 +59,15 @@ func (s *Snapshot) Where(name string) WhereAnswer {
 	var ins []Instance
 	seen := map[string]bool{}
 	addInstances := func(list []Instance) {
+		// Stopped instances of an anonymous clone look alike; they are
+		// told apart by their order in the list, so that the same list
+		// added twice (a resource that is also a service) is not doubled.
+		stopped := map[string]int{}
 		for _, in := range list {
 			k := in.Resource + "\x00" + in.Node + "\x00" + in.Replica
 			if in.Node == "" {
-				k += "\x00" + string(rune(len(ins)))
+				stopped[k]++
+				k += "\x00" + strconv.Itoa(stopped[k])
 			}
 			if !seen[k] {
 				seen[k] = true
