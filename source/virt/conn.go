@@ -3,6 +3,8 @@ package virt
 import (
 	"context"
 	"time"
+
+	"mgmtd/model"
 )
 
 // hostInfo is what libvirt says about a host.
@@ -24,6 +26,12 @@ type domainInfo struct {
 	Persistent bool
 	Autostart  bool
 	CPUTime    time.Duration
+	// MaxVCPUs and MaxMemoryKiB are the domain's limits (0: unknown).
+	MaxVCPUs     int
+	MaxMemoryKiB uint64
+	CPUs         []model.VMCPU // per vCPU; empty when not running
+	Disks        []model.VMDisk
+	NICs         []model.VMNIC
 }
 
 // lifecycleEvent is one libvirt domain lifecycle event.

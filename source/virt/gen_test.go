@@ -19,6 +19,8 @@ type genDomain struct {
 	MemoryKiB uint
 	RunState  int // virDomainState, -1 for the driver's default (running)
 	Transient bool
+	Disks     []string // file-backed virtio disks vda, vdb ... with these source paths
+	Networks  []string // virtio NICs on these libvirt networks, MACs 52:54:00:00:00:NN
 }
 
 // genDomainXML renders a domain with libvirtxml and adds the test driver's
@@ -33,6 +35,20 @@ func genDomainXML(d genDomain) (string, error) {
 		VCPU:          &libvirtxml.DomainVCPU{Value: d.VCPUs},
 		OS:            &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
 		Devices:       &libvirtxml.DomainDeviceList{},
+	}
+	for i, src := range d.Disks {
+		dom.Devices.Disks = append(dom.Devices.Disks, libvirtxml.DomainDisk{
+			Device: "disk",
+			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: src}},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vd" + string(rune('a'+i)), Bus: "virtio"},
+		})
+	}
+	for i, net := range d.Networks {
+		dom.Devices.Interfaces = append(dom.Devices.Interfaces, libvirtxml.DomainInterface{
+			MAC:    &libvirtxml.DomainInterfaceMAC{Address: fmt.Sprintf("52:54:00:%s:00:%02x", d.UUID[len(d.UUID)-2:], i+1)},
+			Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: net}},
+			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		})
 	}
 	s, err := dom.Marshal()
 	if err != nil {
@@ -92,9 +108,11 @@ func benchHost(h, n int) []genDomain {
 func testdataFiles() (map[string][]byte, error) {
 	out := map[string][]byte{}
 	a, err := genNodeXML(32, 134217728, []genDomain{
-		{Name: "vm-db1", UUID: "11111111-0000-0000-0000-000000000001", VCPUs: 4, MemoryKiB: 8388608, RunState: -1},
+		{Name: "vm-db1", UUID: "11111111-0000-0000-0000-000000000001", VCPUs: 4, MemoryKiB: 8388608, RunState: -1,
+			Disks: []string{"/var/lib/libvirt/images/vm-db1.qcow2", "/var/lib/libvirt/images/vm-db1-data.qcow2"}, Networks: []string{"default"}},
 		{Name: "vm-web1", UUID: "11111111-0000-0000-0000-000000000002", VCPUs: 2, MemoryKiB: 4194304, RunState: statePaused},
-		{Name: "vm-batch", UUID: "11111111-0000-0000-0000-000000000003", VCPUs: 1, MemoryKiB: 1048576, RunState: stateShutoff},
+		{Name: "vm-batch", UUID: "11111111-0000-0000-0000-000000000003", VCPUs: 1, MemoryKiB: 1048576, RunState: stateShutoff,
+			Disks: []string{"/var/lib/libvirt/images/vm-batch.qcow2"}, Networks: []string{"default"}},
 		{Name: "vm-crashed", UUID: "11111111-0000-0000-0000-000000000004", VCPUs: 1, MemoryKiB: 1048576, RunState: stateCrashed},
 		{Name: "vm-transient", UUID: "11111111-0000-0000-0000-000000000005", VCPUs: 2, MemoryKiB: 2097152, RunState: -1, Transient: true},
 	})

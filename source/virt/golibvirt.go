@@ -12,6 +12,8 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"golang.org/x/sync/errgroup"
+
+	"mgmtd/model"
 )
 
 // lvConnector connects with go-libvirt over a net.Conn this package dials
@@ -183,30 +185,8 @@ func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
 	for i, d := range all {
 		di := domainInfo{Name: d.Name, UUID: formatUUID(d.UUID), Persistent: isPersistent[d.UUID], Autostart: isAutostart[d.UUID]}
 		st := stats[d.UUID]
-		if st.complete() {
-			di.State, di.Reason, di.CPUTime, di.MemoryKiB, di.VCPUs = st.state, st.reason, time.Duration(st.cpuTime), st.balloon, st.vcpus
-			out[i] = di
-			continue
-		}
-		// The driver's bulk statistics lack something (the test driver
-		// reports only the state group): ask per domain for the rest.
 		g.Go(func() error {
-			var err error
-			if st.hasState {
-				di.State, di.Reason = st.state, st.reason
-			} else {
-				err = c.call(gctx, "get state of "+d.Name, func() (err error) {
-					di.State, di.Reason, err = c.l.DomainGetState(d, 0)
-					return err
-				})
-			}
-			if err == nil {
-				err = c.call(gctx, "get info of "+d.Name, func() error {
-					_, _, mem, vcpus, cpuTime, err := c.l.DomainGetInfo(d)
-					di.MemoryKiB, di.VCPUs, di.CPUTime = mem, int(vcpus), time.Duration(cpuTime)
-					return err
-				})
-			}
+			err := c.domain(gctx, d, st, &di)
 			if libvirt.IsNotFound(err) {
 				gone[i] = true
 				return nil
@@ -227,24 +207,137 @@ func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
 	return res, nil
 }
 
+// domain completes di: whatever the bulk statistics st lack is asked per
+// domain (the test driver reports only the state group), and the device
+// lists come from the domain XML. A libvirt "not found" error means the
+// domain vanished meanwhile.
+func (c *lvConn) domain(ctx context.Context, d libvirt.Domain, st domainStats, di *domainInfo) error {
+	if st.complete() {
+		di.State, di.Reason, di.CPUTime, di.MemoryKiB, di.VCPUs = st.state, st.reason, time.Duration(st.cpuTime), st.balloon, st.vcpus
+	} else {
+		if st.hasState {
+			di.State, di.Reason = st.state, st.reason
+		} else if err := c.call(ctx, "get state of "+d.Name, func() (err error) {
+			di.State, di.Reason, err = c.l.DomainGetState(d, 0)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := c.call(ctx, "get info of "+d.Name, func() error {
+			_, _, mem, vcpus, cpuTime, err := c.l.DomainGetInfo(d)
+			di.MemoryKiB, di.VCPUs, di.CPUTime = mem, int(vcpus), time.Duration(cpuTime)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	var desc string
+	if err := c.call(ctx, "get XML of "+d.Name, func() (err error) {
+		desc, err = c.l.DomainGetXMLDesc(d, 0)
+		return err
+	}); err != nil {
+		return err
+	}
+	dev, err := parseDomainDevices([]byte(desc))
+	if err != nil {
+		return fmt.Errorf("domain %s: %w", d.Name, err)
+	}
+	di.MaxVCPUs, di.MaxMemoryKiB, di.Disks, di.NICs = dev.MaxVCPUs, dev.MaxMemoryKiB, dev.Disks, dev.NICs
+	if st.dev.maxVCPUs > 0 {
+		di.MaxVCPUs = int(min(st.dev.maxVCPUs, 1<<31-1))
+	}
+	if st.dev.maxMemKiB > 0 {
+		di.MaxMemoryKiB = st.dev.maxMemKiB
+	}
+	haveBlock, haveNet := st.dev.apply(di.Disks, di.NICs)
+	di.CPUs = st.dev.cpus()
+	if !vmState(di.State).Active() {
+		return nil
+	}
+	// Per-device calls for what the bulk statistics lack. A libvirt error
+	// other than "not found" leaves the value unknown.
+	if di.CPUs == nil && di.VCPUs > 0 {
+		err := c.optional(ctx, "get vCPUs of "+d.Name, func() error {
+			info, _, err := c.l.DomainGetVcpus(d, int32(min(di.VCPUs, 1<<16)), 0)
+			for _, v := range info {
+				di.CPUs = append(di.CPUs, model.VMCPU{Index: int(v.Number), Time: time.Duration(min(v.CPUTime, 1<<63-1))})
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		sortCPUs(di.CPUs)
+	}
+	for i := range di.Disks {
+		k := &di.Disks[i]
+		if haveBlock || k.Target == "" {
+			continue
+		}
+		if err := c.optional(ctx, "get block stats of "+d.Name+" "+k.Target, func() (err error) {
+			k.ReadRequests, k.ReadBytes, k.WriteRequests, k.WriteBytes, _, err = c.l.DomainBlockStats(d, k.Target)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := c.optional(ctx, "get block info of "+d.Name+" "+k.Target, func() error {
+			alloc, capacity, _, err := c.l.DomainGetBlockInfo(d, k.Target, 0)
+			if err == nil {
+				k.AllocationBytes, k.CapacityBytes = int64(min(alloc, 1<<63-1)), int64(min(capacity, 1<<63-1))
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	for i := range di.NICs {
+		n := &di.NICs[i]
+		if haveNet || n.Target == "" {
+			continue
+		}
+		if err := c.optional(ctx, "get interface stats of "+d.Name+" "+n.Target, func() (err error) {
+			n.RxBytes, n.RxPackets, _, _, n.TxBytes, n.TxPackets, _, _, err = c.l.DomainInterfaceStats(d, n.Target)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// optional runs a per-device statistics call: an error libvirt returns
+// (the driver cannot, the device has no such statistics) is swallowed and
+// the values stay unknown; connection errors and "not found" are returned.
+func (c *lvConn) optional(ctx context.Context, what string, fn func() error) error {
+	err := c.call(ctx, what, fn)
+	var le libvirt.Error
+	if err != nil && errors.As(err, &le) && !libvirt.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // domainStats is what virConnectGetAllDomainStats said about one domain.
 type domainStats struct {
 	state, reason                      int32
 	cpuTime, balloon                   uint64
 	vcpus                              int
 	hasState, hasCPU, hasMem, hasVCPUs bool
+	dev                                deviceStats
 }
 
 func (s domainStats) complete() bool { return s.hasState && s.hasCPU && s.hasMem && s.hasVCPUs }
 
-// stats reads the state, CPU, balloon and vCPU statistics of all domains
+// stats reads the state, CPU, balloon, vCPU, block and interface
+// statistics of all domains
 // in one call. A daemon without the call (libvirt < 1.2.8) yields no
 // statistics, and the caller asks per domain.
 func (c *lvConn) stats(ctx context.Context) (map[libvirt.UUID]domainStats, error) {
 	var recs []libvirt.DomainStatsRecord
 	err := c.call(ctx, "get domain statistics", func() (err error) {
 		recs, err = c.l.ConnectGetAllDomainStats(nil,
-			uint32(libvirt.DomainStatsState|libvirt.DomainStatsCPUTotal|libvirt.DomainStatsBalloon|libvirt.DomainStatsVCPU), 0)
+			uint32(libvirt.DomainStatsState|libvirt.DomainStatsCPUTotal|libvirt.DomainStatsBalloon|libvirt.DomainStatsVCPU|
+				libvirt.DomainStatsInterface|libvirt.DomainStatsBlock), 0)
 		return err
 	})
 	var le libvirt.Error
@@ -263,10 +356,15 @@ func statsByUUID(recs []libvirt.DomainStatsRecord) map[libvirt.UUID]domainStats 
 	for _, r := range recs {
 		var st domainStats
 		for _, p := range r.Params {
+			if str, ok := p.Value.I.(string); ok {
+				st.dev.addParam(p.Field, 0, str, true)
+				continue
+			}
 			v, ok := paramUint(p.Value)
 			if !ok {
 				continue
 			}
+			st.dev.addParam(p.Field, v, "", false)
 			switch p.Field {
 			case "state.state":
 				st.state, st.hasState = int32(v), true

@@ -330,6 +330,7 @@ func (h *hostRunner) refresh(ctx context.Context, c conn, withHost bool) error {
 			Name: d.Name, UUID: d.UUID, Host: h.cfg.Name,
 			State: vmState(d.State), Reason: reasonWord(d.State, d.Reason),
 			VCPUs: d.VCPUs, MemoryKiB: d.MemoryKiB, Persistent: d.Persistent, Autostart: d.Autostart, CPUTime: d.CPUTime,
+			MaxVCPUs: d.MaxVCPUs, MaxMemoryKiB: d.MaxMemoryKiB, CPUs: d.CPUs, Disks: d.Disks, NICs: d.NICs,
 		})
 	}
 	sort.Slice(next.vms, func(i, j int) bool { return next.vms[i].Name < next.vms[j].Name })
@@ -345,7 +346,8 @@ func (h *hostRunner) unreachable(ctx context.Context, err error) {
 	next.host.Error = err.Error()
 	next.vms = make([]model.VM, len(h.last.vms))
 	for i, v := range h.last.vms {
-		v.State, v.Reason, v.CPUTime = model.VMUnknown, "host unreachable", 0
+		v.State, v.Reason, v.CPUTime, v.CPUs = model.VMUnknown, "host unreachable", 0, nil
+		v.Disks, v.NICs = unknownCounters(v.Disks, v.NICs)
 		next.vms[i] = v
 	}
 	h.publish(ctx, next)

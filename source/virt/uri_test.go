@@ -172,7 +172,7 @@ func TestStatsByUUID(t *testing.T) {
 		full:    {state: 3, reason: 1, cpuTime: 42, balloon: 1024, vcpus: 2, hasState: true, hasCPU: true, hasMem: true, hasVCPUs: true},
 		partial: {state: 5, hasState: true},
 	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(domainStats{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(domainStats{}, deviceStats{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if !got[full].complete() || got[partial].complete() {
