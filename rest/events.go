@@ -23,6 +23,13 @@ func (s *Server) events(c *gin.Context) {
 		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "no event stream"})
 		return
 	}
+	if n := s.streams.Add(1); n > int64(s.opts.MaxStreams) {
+		s.streams.Add(-1)
+		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable",
+			Detail: "too many event streams are open", RetryAfter: 10})
+		return
+	}
+	defer s.streams.Add(-1)
 	last := s.opts.Events.Last()
 	resume := c.GetHeader("Last-Event-ID")
 	if resume == "" {

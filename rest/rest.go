@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -70,7 +71,9 @@ type Options struct {
 	Guard Guard
 	// Heartbeat is the event stream's keep-alive interval; 0 means 15 s.
 	Heartbeat time.Duration
-	Log       *slog.Logger
+	// MaxStreams bounds the event streams open at once; 0 means 256.
+	MaxStreams int
+	Log        *slog.Logger
 }
 
 // Route is one entry of the route table: the router and the OpenAPI
@@ -94,10 +97,11 @@ type Param struct {
 
 // Server is the REST API.
 type Server struct {
-	opts   Options
-	engine *gin.Engine
-	routes []Route
-	cache  respCache
+	opts    Options
+	engine  *gin.Engine
+	routes  []Route
+	cache   respCache
+	streams atomic.Int64 // event streams open
 }
 
 // New builds the API and its router.
@@ -107,6 +111,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = 256
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, engine: gin.New()}

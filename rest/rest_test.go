@@ -310,3 +310,44 @@ func TestEventStreamGap(t *testing.T) {
 		t.Fatalf("want a gap event first, got %v", ids)
 	}
 }
+
+// TestEventStreamLimit: streams beyond MaxStreams are refused with 503 and
+// Retry-After; closing one frees its place.
+func TestEventStreamLimit(t *testing.T) {
+	steps, _ := demo.Load()
+	st := model.NewStore(model.StoreOptions{View: "hv1", Cluster: "demo"})
+	demo.NewPlayer(steps, st, 1).Show(0)
+	ts := httptest.NewServer(rest.New(rest.Options{Store: st, Events: st.Events(), MaxStreams: 2}))
+	defer ts.Close()
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/v1/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	r1, c1 := open()
+	defer c1()
+	r2, c2 := open()
+	defer c2()
+	r3, c3 := open()
+	defer c3()
+	if r1.StatusCode != 200 || r2.StatusCode != 200 || r3.StatusCode != 503 || r3.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %d %d", r1.StatusCode, r2.StatusCode, r3.StatusCode)
+	}
+	c1()
+	r1.Body.Close()
+	for range 100 {
+		r4, c4 := open()
+		code := r4.StatusCode
+		c4()
+		r4.Body.Close()
+		if code == 200 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("a closed stream did not free its place")
+}
