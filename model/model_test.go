@@ -197,3 +197,18 @@ func TestWhereStoppedClones(t *testing.T) {
 		t.Fatalf("where() lists %d instances, want 3", got)
 	}
 }
+
+// TestDegradedReport: a degraded report applies its part and marks the
+// source stale with the reason.
+func TestDegradedReport(t *testing.T) {
+	st := NewStore(StoreOptions{})
+	sn := st.Report(Report{Source: "virt", Virt: &VirtPart{Hosts: []Host{{Name: "h1"}}}, Degraded: "unreachable hosts: h1: timeout"})
+	s, _ := sn.Source("virt")
+	if len(sn.Hosts) != 1 || s.State != SourceStale || s.LastError == "" || s.LastSuccess.IsZero() || !sn.Stale() {
+		t.Fatalf("%+v %+v", s, sn.Hosts)
+	}
+	sn = st.Report(Report{Source: "virt", Virt: &VirtPart{Hosts: []Host{{Name: "h1", Reachable: true}}}})
+	if s, _ := sn.Source("virt"); s.State != SourceOK || sn.Stale() {
+		t.Fatalf("%+v", s)
+	}
+}

@@ -16,9 +16,14 @@ import (
 // part on success, or the error that made the refresh fail. A failed
 // refresh keeps the last good part and marks the source stale.
 type Report struct {
-	Source    string
-	Time      time.Time // when the refresh finished; zero means now
-	Err       error
+	Source string
+	Time   time.Time // when the refresh finished; zero means now
+	Err    error
+	// Degraded, with no Err, applies the part but marks the source stale
+	// with this text: part of what it watches is unreachable (a
+	// hypervisor host), and what is shown of that part is its last known
+	// state.
+	Degraded  string
 	Pacemaker *PacemakerPart
 	Corosync  *CorosyncPart
 	Virt      *VirtPart
@@ -138,6 +143,9 @@ func (s *Store) apply(r Report, now time.Time) {
 		st.State = SourceOK
 		st.LastSuccess = now
 		st.LastError = ""
+		if r.Degraded != "" {
+			st.State, st.LastError, st.ErrorTime = SourceStale, r.Degraded, now
+		}
 		if r.Pacemaker != nil {
 			s.pacemaker = r.Pacemaker
 		}

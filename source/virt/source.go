@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,7 +197,19 @@ func (s *Source) report(state map[string]hostState) {
 	}
 	sort.Slice(part.Hosts, func(i, j int) bool { return part.Hosts[i].Name < part.Hosts[j].Name })
 	sort.Slice(part.VMs, func(i, j int) bool { return part.VMs[i].Key() < part.VMs[j].Key() })
-	s.store.Report(model.Report{Source: SourceName, Time: time.Now(), Virt: part})
+	// Unreachable hosts make the source stale: their VMs are shown as
+	// unknown, from the last known state.
+	var down []string
+	for _, h := range part.Hosts {
+		if !h.Reachable {
+			down = append(down, h.Name+": "+h.Error)
+		}
+	}
+	degraded := ""
+	if len(down) > 0 {
+		degraded = "unreachable hosts: " + strings.Join(down, "; ")
+	}
+	s.store.Report(model.Report{Source: SourceName, Time: time.Now(), Virt: part, Degraded: degraded})
 }
 
 func (h *hostRunner) poke() {
