@@ -282,7 +282,17 @@ func NewPlayer(steps []Step, rep Reporter, speed float64) *Player {
 func (p *Player) Show(i int) {
 	st := p.steps[i%len(p.steps)]
 	p.cur.Store(int64(i % len(p.steps)))
-	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt},
+	var down []string
+	for _, h := range st.Virt.Hosts {
+		if !h.Reachable {
+			down = append(down, h.Name+": "+h.Error)
+		}
+	}
+	degraded := ""
+	if len(down) > 0 {
+		degraded = "unreachable hosts: " + strings.Join(down, "; ")
+	}
+	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt, Degraded: degraded},
 		model.Report{Source: CorosyncSource, Corosync: st.Corosync})
 }
 
