@@ -413,6 +413,9 @@ type VMDisk struct {
 	Device string `json:"device,omitempty"` // disk, cdrom, floppy, lun
 	Type   string `json:"type,omitempty"`   // source type: file, block, network, volume, dir
 	Source string `json:"source,omitempty"` // file or device path, network name, pool/volume
+	Format string `json:"format,omitempty"` // image format (driver type): raw, qcow2 ...
+	// ReadOnly is set for a <readonly/> disk (CD-ROMs usually are).
+	ReadOnly bool `json:"read_only,omitempty"`
 	// CapacityBytes is the size the guest sees, AllocationBytes what the
 	// host has allocated for it.
 	CapacityBytes   int64 `json:"capacity_bytes"`

@@ -158,7 +158,7 @@ func ticks(d time.Duration) agentx.Value {
 
 // buildVMMIB adds the VM-MIB (RFC 7666) for the VMs on hostName. Values
 // libvirt does not report to mgmtd are given as the MIB's "unknown" or
-// "no limit" values; the CPU, storage and network tables stay empty.
+// "no limit" values; unknown counters are left out (noSuchInstance).
 func (bd *builder) buildVMMIB(s *model.Snapshot, hostName string, ix *vmIndexer, st *vmMIBState, now time.Time) error {
 	hv := VMMIBOID.Append(1, 1)
 	h, ok := hypervisor(s, hostName)
@@ -181,6 +181,13 @@ func (bd *builder) buildVMMIB(s *model.Snapshot, hostName string, ix *vmIndexer,
 	entry := objs.Append(4, 1)
 	for c := uint32(2); c <= 17; c++ {
 		bd.b.AddObject(entry.Append(c))
+	}
+	bd.b.AddObject(objs.Append(5, 1, 2)) // vmCpuCoreTime
+	for c := uint32(3); c <= 18; c++ {   // vmStorageParent .. vmStorageWriteLatency
+		bd.b.AddObject(objs.Append(7, 1, c))
+	}
+	for c := uint32(2); c <= 5; c++ { // vmNetworkIfIndex .. vmNetworkPhysAddress
+		bd.b.AddObject(objs.Append(8, 1, c))
 	}
 	rows := ""
 	for _, v := range vms {
@@ -206,14 +213,15 @@ func (bd *builder) buildVMMIB(s *model.Snapshot, hostName string, ix *vmIndexer,
 		add(7, enum(auto))
 		add(8, enum(pers))
 		add(9, agentx.Integer(int32(min(v.VCPUs, math.MaxInt32))))
-		add(10, agentx.Integer(-1))
-		add(11, agentx.Integer(-1))
+		add(10, agentx.Integer(-1)) // libvirt has no minimum vCPU count
+		add(11, orUnknown(int64(v.MaxVCPUs)))
 		add(12, agentx.Integer(1024))
 		add(13, agentx.Integer(int32(min(v.MemoryKiB, math.MaxInt32))))
-		add(14, agentx.Integer(-1))
-		add(15, agentx.Integer(-1))
+		add(14, agentx.Integer(-1)) // nor a minimum memory size
+		add(15, orUnknown(int64(min(v.MaxMemoryKiB, math.MaxInt32))))
 		add(16, agentx.TimeTicks(0))
 		add(17, agentx.Counter64(uint64(max(v.CPUTime.Microseconds(), 0))))
+		bd.vmDevices(objs, uint32(i), v)
 	}
 	if rows != st.lastRows {
 		st.lastRows = rows

@@ -71,7 +71,7 @@ func BenchmarkFullRefresh(b *testing.B) {
 				if _, err := c.hostInfo(ctx); err != nil {
 					return err
 				}
-				doms, err := c.domains(ctx)
+				doms, err := c.domains(ctx, true)
 				counts[i] = len(doms)
 				return err
 			})

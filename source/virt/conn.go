@@ -54,7 +54,9 @@ type conn interface {
 	hostInfo(ctx context.Context) (hostInfo, error)
 	// domains lists all domains, active and inactive. A domain that
 	// vanishes while it is being read is left out, not an error.
-	domains(ctx context.Context) ([]domainInfo, error)
+	// full is false for a re-read after a lifecycle event: then device
+	// lists and per-device counters may come from the previous read.
+	domains(ctx context.Context, full bool) ([]domainInfo, error)
 	// ping is the heartbeat: one cheap round trip.
 	ping(ctx context.Context) error
 	// events delivers lifecycle events; it is closed when the connection

@@ -130,7 +130,7 @@ func (c *fakeConn) hostInfo(ctx context.Context) (hostInfo, error) {
 	return c.h.info, nil
 }
 
-func (c *fakeConn) domains(ctx context.Context) ([]domainInfo, error) {
+func (c *fakeConn) domains(ctx context.Context, _ bool) ([]domainInfo, error) {
 	if err := c.wait(ctx); err != nil {
 		return nil, err
 	}

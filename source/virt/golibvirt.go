@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,21 @@ type lvConn struct {
 	stopEvents  context.CancelFunc
 	pump        sync.WaitGroup
 	closeOnce   sync.Once
+
+	devMu sync.Mutex
+	devs  map[libvirt.UUID]cachedDevices // last device read per domain
+}
+
+// cachedDevices is a domain's last device read: the XML-derived parts and
+// the counters, valid while the domain keeps its ID (a start or stop
+// changes it).
+type cachedDevices struct {
+	id        int32
+	maxVCPUs  int
+	maxMemKiB uint64
+	cpus      []model.VMCPU
+	disks     []model.VMDisk
+	nics      []model.VMNIC
 }
 
 // call runs one libvirt RPC under ctx and timeout. go-libvirt calls take
@@ -153,7 +169,7 @@ func (c *lvConn) list(ctx context.Context, flags libvirt.ConnectListAllDomainsFl
 	return doms, err
 }
 
-func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
+func (c *lvConn) domains(ctx context.Context, full bool) ([]domainInfo, error) {
 	all, err := c.list(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -186,7 +202,7 @@ func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
 		di := domainInfo{Name: d.Name, UUID: formatUUID(d.UUID), Persistent: isPersistent[d.UUID], Autostart: isAutostart[d.UUID]}
 		st := stats[d.UUID]
 		g.Go(func() error {
-			err := c.domain(gctx, d, st, &di)
+			err := c.domain(gctx, d, st, full, &di)
 			if libvirt.IsNotFound(err) {
 				gone[i] = true
 				return nil
@@ -204,14 +220,24 @@ func (c *lvConn) domains(ctx context.Context) ([]domainInfo, error) {
 			res = append(res, out[i])
 		}
 	}
+	c.devMu.Lock()
+	for u := range c.devs {
+		if !slices.ContainsFunc(all, func(d libvirt.Domain) bool { return d.UUID == u }) {
+			delete(c.devs, u)
+		}
+	}
+	c.devMu.Unlock()
 	return res, nil
 }
 
 // domain completes di: whatever the bulk statistics st lack is asked per
 // domain (the test driver reports only the state group), and the device
-// lists come from the domain XML. A libvirt "not found" error means the
+// lists come from the domain XML. On a read that is not full (a lifecycle
+// event) the devices and their per-device counters are taken from the
+// last read while the domain's ID is unchanged; counters in the bulk
+// statistics are applied every time. A libvirt "not found" error means the
 // domain vanished meanwhile.
-func (c *lvConn) domain(ctx context.Context, d libvirt.Domain, st domainStats, di *domainInfo) error {
+func (c *lvConn) domain(ctx context.Context, d libvirt.Domain, st domainStats, full bool, di *domainInfo) error {
 	if st.complete() {
 		di.State, di.Reason, di.CPUTime, di.MemoryKiB, di.VCPUs = st.state, st.reason, time.Duration(st.cpuTime), st.balloon, st.vcpus
 	} else {
@@ -231,6 +257,38 @@ func (c *lvConn) domain(ctx context.Context, d libvirt.Domain, st domainStats, d
 			return err
 		}
 	}
+	if !full {
+		c.devMu.Lock()
+		cd, ok := c.devs[d.UUID]
+		c.devMu.Unlock()
+		if ok && cd.id == d.ID {
+			di.MaxVCPUs, di.MaxMemoryKiB = cd.maxVCPUs, cd.maxMemKiB
+			di.CPUs, di.Disks, di.NICs = slices.Clone(cd.cpus), slices.Clone(cd.disks), slices.Clone(cd.nics)
+			st.dev.apply(di.Disks, di.NICs)
+			if cpus := st.dev.cpus(); cpus != nil {
+				di.CPUs = cpus
+			}
+			return nil
+		}
+	}
+	if err := c.readDevices(ctx, d, st, di); err != nil {
+		return err
+	}
+	c.devMu.Lock()
+	if c.devs == nil {
+		c.devs = map[libvirt.UUID]cachedDevices{}
+	}
+	// The cache keeps its own copies: di's slices go into the model.
+	c.devs[d.UUID] = cachedDevices{id: d.ID, maxVCPUs: di.MaxVCPUs, maxMemKiB: di.MaxMemoryKiB,
+		cpus: slices.Clone(di.CPUs), disks: slices.Clone(di.Disks), nics: slices.Clone(di.NICs)}
+	c.devMu.Unlock()
+	return nil
+}
+
+// readDevices reads a domain's XML and fills in its limits, devices and
+// counters: from the bulk statistics st where they have them, else with
+// per-device calls.
+func (c *lvConn) readDevices(ctx context.Context, d libvirt.Domain, st domainStats, di *domainInfo) error {
 	var desc string
 	if err := c.call(ctx, "get XML of "+d.Name, func() (err error) {
 		desc, err = c.l.DomainGetXMLDesc(d, 0)

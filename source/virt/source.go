@@ -328,7 +328,7 @@ func (h *hostRunner) refresh(ctx context.Context, c conn, withHost bool) error {
 		}
 		h.info = hi
 	}
-	doms, err := c.domains(ctx)
+	doms, err := c.domains(ctx, withHost)
 	if err != nil {
 		return err
 	}

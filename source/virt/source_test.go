@@ -35,13 +35,22 @@ func fakeFleet() *fakeConnector {
 	hv1 := f.host("hv1")
 	hv1.info = hostInfo{LibVersion: 9000000, Hypervisor: "QEMU", CPUs: 32, MemoryKiB: 134217728}
 	hv1.set(
-		domainInfo{Name: "vm-db", UUID: "11111111-0000-0000-0000-000000000001", State: stateRunning, Reason: 1, VCPUs: 4, MemoryKiB: 8388608, Persistent: true, Autostart: true, CPUTime: 5 * time.Second},
+		domainInfo{Name: "vm-db", UUID: "11111111-0000-0000-0000-000000000001", State: stateRunning, Reason: 1, VCPUs: 4, MemoryKiB: 8388608, Persistent: true, Autostart: true, CPUTime: 5 * time.Second,
+			MaxVCPUs: 8, MaxMemoryKiB: 16777216,
+			CPUs: []model.VMCPU{{Index: 0, Time: 2 * time.Second}, {Index: 1, Time: time.Second}, {Index: 2, Time: time.Second}, {Index: 3, Time: time.Second}},
+			Disks: []model.VMDisk{{Target: "vda", Device: "disk", Type: "file", Source: "/var/lib/libvirt/images/vm-db.qcow2",
+				CapacityBytes: 21474836480, AllocationBytes: 5368709120, ReadRequests: 1200, ReadBytes: 49152000, WriteRequests: 300, WriteBytes: 12288000}},
+			NICs: []model.VMNIC{{Target: "vnet0", MAC: "52:54:00:11:00:01", Type: "bridge", Source: "br0", Model: "virtio",
+				RxBytes: 1000000, RxPackets: 1000, TxBytes: 500000, TxPackets: 600}}},
 		domainInfo{Name: "vm-web", UUID: "11111111-0000-0000-0000-000000000002", State: statePaused, Reason: 1, VCPUs: 2, MemoryKiB: 4194304, Persistent: true},
 	)
 	hv2 := f.host("hv2")
 	hv2.info = hostInfo{LibVersion: 10000001, Hypervisor: "QEMU", CPUs: 16, MemoryKiB: 67108864}
 	hv2.set(
-		domainInfo{Name: "vm-batch", UUID: "22222222-0000-0000-0000-000000000001", State: stateShutoff, Reason: 2, VCPUs: 1, MemoryKiB: 1048576, Persistent: true},
+		domainInfo{Name: "vm-batch", UUID: "22222222-0000-0000-0000-000000000001", State: stateShutoff, Reason: 2, VCPUs: 1, MemoryKiB: 1048576, Persistent: true,
+			Disks: []model.VMDisk{{Target: "vda", Device: "disk", Type: "block", Source: "/dev/vg0/vm-batch",
+				CapacityBytes: 10737418240, AllocationBytes: 10737418240, ReadRequests: -1, ReadBytes: -1, WriteRequests: -1, WriteBytes: -1}},
+			NICs: []model.VMNIC{{MAC: "52:54:00:22:00:01", Type: "network", Source: "default", RxBytes: -1, RxPackets: -1, TxBytes: -1, TxPackets: -1}}},
 		domainInfo{Name: "vm-tmp", UUID: "22222222-0000-0000-0000-000000000002", State: stateCrashed, Reason: 1, VCPUs: 1, MemoryKiB: 524288},
 	)
 	return f
@@ -127,6 +136,9 @@ func TestHostLossAndReconnect(t *testing.T) {
 	s := waitSnapshot(t, r.store, 5*time.Second, "hv2 unreachable", func(s *model.Snapshot) bool { return !hostIn(s, "hv2").Reachable })
 	if h := hostIn(s, "hv2"); h.Error == "" || h.CPUs != 16 {
 		t.Errorf("unreachable host = %+v, want an error and the last known CPUs", h)
+	}
+	if v, _ := vmIn(s, "hv2", "vm-batch"); len(v.Disks) != 1 || v.Disks[0].CapacityBytes != 10737418240 || len(v.NICs) != 1 || v.NICs[0].MAC != "52:54:00:22:00:01" {
+		t.Errorf("VM on an unreachable host = %+v, want its last known disk and NIC", v)
 	}
 	for _, v := range s.VMsOn("hv2") {
 		if v.State != model.VMUnknown || v.Reason != "host unreachable" {
