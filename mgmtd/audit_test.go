@@ -119,3 +119,31 @@ func TestTokenCLI(t *testing.T) {
 		t.Fatalf("revoked token: %d", code)
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mgmtd.yaml")
+	if err := os.WriteFile(file, []byte("cluster: c1\nlisten: 127.0.0.1:9443\nconflict_grace: 30s\npacemaker: {interval: 2s, timeout: 1m}\nservices:\n  - {name: shop, resources: [web], method: dns}\nauth: {limits: {window: 15m}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConflictGrace != 30*time.Second || c.Pacemaker.Interval != 2*time.Second || c.Auth.Limits.Window != 15*time.Minute || c.Services[0].Method != "dns" {
+		t.Fatalf("%+v", c)
+	}
+	for name, bad := range map[string]string{
+		"unknown key":   "clustr: x\n",
+		"bad duration":  "pacemaker: {interval: soon}\n",
+		"bad method":    "services: [{name: s, resources: [r], method: carrier-pigeon}]\n",
+		"plain on wire": "listen: 0.0.0.0:8443\nplain_http: true\n",
+	} {
+		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(file); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

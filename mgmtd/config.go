@@ -45,6 +45,10 @@ type Config struct {
 	VMMappings []model.VMMapping `json:"vm_mappings,omitempty"`
 	// EventBuffer is how many events are kept for resuming streams.
 	EventBuffer int `json:"event_buffer,omitempty"`
+	// ConflictGrace is how long sources must disagree (a VM on a host
+	// Pacemaker does not place it on) before it is a conflict; default
+	// 10s, negative for none.
+	ConflictGrace time.Duration `json:"conflict_grace,omitempty"`
 	// Audit configures the audit log (PostgreSQL, or the local journal).
 	Audit AuditConfig `json:"audit,omitzero"`
 	// Actions configures cluster changes.
@@ -169,7 +173,7 @@ func decodeConfig(b []byte, c *Config) error {
 	return dec.Decode(c)
 }
 
-var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl)$`)
+var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl|grace)$`)
 
 // durations turns duration strings into nanoseconds under duration keys.
 func durations(v any, key string) (any, error) {
@@ -208,6 +212,12 @@ func (c *Config) defaults() {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8443"
+	}
+	switch {
+	case c.ConflictGrace == 0:
+		c.ConflictGrace = 10 * time.Second
+	case c.ConflictGrace < 0:
+		c.ConflictGrace = 0
 	}
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/mgmtd"

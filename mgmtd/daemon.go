@@ -78,7 +78,8 @@ type daemonOptions struct {
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), cimReady: make(chan struct{})}
-	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer})
+	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
+		ConflictGrace: cfg.ConflictGrace})
 	if len(cfg.Services) > 0 {
 		d.Store.Report(model.Report{Source: "catalog", Services: cfg.servicesPart()})
 	}

@@ -212,3 +212,30 @@ func TestDegradedReport(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// TestConflictGrace: a disagreement is published only once it has lasted
+// the grace period, and keeps its first-seen time.
+func TestConflictGrace(t *testing.T) {
+	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	st := NewStore(StoreOptions{ConflictGrace: 10 * time.Second, Now: func() time.Time { return now }})
+	nodes := []Node{{Name: "h1", Online: true}, {Name: "h2", Online: true}}
+	rs := []Resource{{ID: "vm-a", Kind: KindPrimitive, Agent: "ocf:heartbeat:VirtualDomain", Domain: "a"}}
+	ins := []Instance{{Resource: "vm-a", Primitive: "vm-a", Node: "h1", Role: RoleStarted, Active: true}}
+	virt := &VirtPart{Hosts: []Host{{Name: "h1", Reachable: true}, {Name: "h2", Reachable: true}}, VMs: []VM{{Name: "a", Host: "h2", State: VMRunning}}}
+	first := now
+	sn := st.ReportAll(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)}, Report{Source: "virt", Virt: virt})
+	if len(sn.Conflicts) != 0 {
+		t.Fatalf("published at once: %+v", sn.Conflicts)
+	}
+	now = now.Add(11 * time.Second)
+	sn = st.Report(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)})
+	if len(sn.Conflicts) != 1 || sn.Conflicts[0].Type != "misplaced" || !sn.Conflicts[0].Since.Equal(first) {
+		t.Fatalf("after the grace: %+v", sn.Conflicts)
+	}
+	// Resolved: gone, and a new one starts its own clock.
+	now = now.Add(time.Second)
+	ins[0].Node = "h2"
+	if sn = st.Report(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)}); len(sn.Conflicts) != 0 {
+		t.Fatalf("not resolved: %+v", sn.Conflicts)
+	}
+}

@@ -38,6 +38,8 @@ type Conflict struct {
 	Resource string   `json:"resource,omitempty"`
 	Hosts    []string `json:"hosts,omitempty"`
 	Detail   string   `json:"detail"`
+	// Since is when the disagreement was first seen.
+	Since time.Time `json:"since"`
 }
 
 // Key identifies a conflict for diffing.

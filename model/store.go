@@ -41,6 +41,11 @@ type StoreOptions struct {
 	VMMappings []VMMapping
 	// EventBuffer is how many events the event log keeps for resumption.
 	EventBuffer int
+	// ConflictGrace is how long a disagreement between sources must last
+	// before it is published as a conflict: sources refresh at different
+	// times, so a VM that just moved is briefly "misplaced". Zero
+	// publishes conflicts at once.
+	ConflictGrace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -63,6 +68,8 @@ type Store struct {
 	// operation, call and time), so that a failure hidden for a while (its
 	// node offline) and shown again is not announced twice.
 	reported map[string]uint64
+	// conflictSince is when each current conflict was first seen.
+	conflictSince map[string]time.Time
 }
 
 // NewStore returns a Store holding an empty generation-0 snapshot.
@@ -74,11 +81,12 @@ func NewStore(opts StoreOptions) *Store {
 		opts.EventBuffer = 4096
 	}
 	s := &Store{
-		opts:     opts,
-		events:   NewEventLog(opts.EventBuffer),
-		virt:     map[string]*VirtPart{},
-		sources:  map[string]SourceStatus{},
-		reported: map[string]uint64{},
+		opts:          opts,
+		events:        NewEventLog(opts.EventBuffer),
+		virt:          map[string]*VirtPart{},
+		sources:       map[string]SourceStatus{},
+		reported:      map[string]uint64{},
+		conflictSince: map[string]time.Time{},
 	}
 	empty := &Snapshot{Time: opts.Now(), View: opts.View, Cluster: Cluster{Name: opts.Cluster}}
 	empty.buildIndex()
@@ -253,6 +261,7 @@ func (s *Store) build(now time.Time) *Snapshot {
 	sortAll(snap)
 	snap.buildIndex()
 	s.linkVMs(snap)
+	s.ageConflicts(snap, now)
 	resolveHosts(snap)
 	snap.Services = services(snap, s.services)
 	sortAll(snap)
@@ -563,4 +572,31 @@ func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
 		}
 	}
 	return out
+}
+
+// ageConflicts stamps each conflict with when it was first seen and holds
+// back those younger than the grace period; they are published by a later
+// build (every source refresh builds) if they last.
+func (s *Store) ageConflicts(snap *Snapshot, now time.Time) {
+	seen := make(map[string]bool, len(snap.Conflicts))
+	kept := snap.Conflicts[:0]
+	for _, c := range snap.Conflicts {
+		k := c.Key()
+		seen[k] = true
+		first, ok := s.conflictSince[k]
+		if !ok {
+			first = now
+			s.conflictSince[k] = now
+		}
+		c.Since = first
+		if now.Sub(first) >= s.opts.ConflictGrace {
+			kept = append(kept, c)
+		}
+	}
+	snap.Conflicts = kept
+	for k := range s.conflictSince {
+		if !seen[k] {
+			delete(s.conflictSince, k)
+		}
+	}
 }
