@@ -590,26 +590,15 @@ func cmdTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("task", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var q queryFlags
-	fs.StringVar(&q.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN)")
-	fs.StringVar(&q.ca, "ca", "", "trust this CA file")
-	fs.BoolVar(&q.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
-	fs.StringVar(&q.output, "o", "table", "output: table or json")
-	fs.DurationVar(&q.timeout, "timeout", 60*time.Second, "give up after this long")
+	q.daemonFlags(fs, 60*time.Second)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if q.server == "" {
-		return usageError{"task: --server URL is required (tasks live in the daemon)"}
-	}
-	if q.output != "table" && q.output != "json" {
-		return usageError{"-o must be table or json"}
-	}
-	c, base, err := newClient(q)
+	c, base, ctx, cancel, err := q.connect(ctx, "task")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	switch {
 	case len(pos) == 1 && pos[0] == "list":

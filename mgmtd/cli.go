@@ -211,6 +211,32 @@ type queryFlags struct {
 	timeout                 time.Duration
 }
 
+// daemonFlags registers the flags that reach a running daemon.
+func (q *queryFlags) daemonFlags(fs *flag.FlagSet, timeout time.Duration) {
+	fs.StringVar(&q.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN)")
+	fs.StringVar(&q.ca, "ca", "", "trust this CA (or the daemon's self-signed certificate) file")
+	fs.BoolVar(&q.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
+	fs.StringVar(&q.output, "o", "table", "output: table or json")
+	fs.DurationVar(&q.timeout, "timeout", timeout, "give up after this long")
+}
+
+// connect checks the daemon flags and returns a client, the base URL and
+// a context bounded by --timeout.
+func (q *queryFlags) connect(ctx context.Context, cmd string) (*http.Client, string, context.Context, context.CancelFunc, error) {
+	if q.server == "" {
+		return nil, "", nil, nil, usageError{cmd + ": --server URL (or unix:PATH) is required"}
+	}
+	if q.output != "table" && q.output != "json" {
+		return nil, "", nil, nil, usageError{"-o must be table or json"}
+	}
+	c, base, err := newClient(*q)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	return c, base, ctx, cancel, nil
+}
+
 func cmdQuery(ctx context.Context, what string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(what, flag.ContinueOnError)
 	var q queryFlags

@@ -23,11 +23,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var q queryFlags
-	fs.StringVar(&q.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN)")
-	fs.StringVar(&q.ca, "ca", "", "trust this CA file")
-	fs.BoolVar(&q.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
-	fs.StringVar(&q.output, "o", "table", "output: table or json")
-	fs.DurationVar(&q.timeout, "timeout", 30*time.Second, "give up after this long")
+	q.daemonFlags(fs, 30*time.Second)
 	name := fs.String("name", "", "create: what the token is for (required)")
 	role := fs.String("role", "viewer", "create: viewer, operator, admin or auditor")
 	scope := fs.String("scope", "*", `create: "*", "cluster:NAME", "node:NAME", "resource:ID", "vm:NAME" or "service:NAME"`)
@@ -36,17 +32,10 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if q.server == "" {
-		return usageError{"token: --server URL (or unix:PATH) is required"}
-	}
-	if q.output != "table" && q.output != "json" {
-		return usageError{"-o must be table or json"}
-	}
-	c, base, err := newClient(q)
+	c, base, ctx, cancel, err := q.connect(ctx, "token")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	switch {
 	case len(pos) == 1 && pos[0] == "list":
