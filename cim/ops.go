@@ -130,20 +130,31 @@ func opGetInstance(ctx context.Context, c *call) error {
 	return nil
 }
 
-func opEnumerateInstances(ctx context.Context, c *call) error {
-	p, err := newParams(c.req, "ClassName", "LocalOnly", "DeepInheritance", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
+// classRequest reads the parameters of an operation on one class: it
+// checks the parameter names, resolves the namespace and the ClassName
+// parameter to its class.
+func (c *call) classRequest(allowed ...string) (*params, string, *Repository, *Class, error) {
+	p, err := newParams(c.req, allowed...)
 	if err != nil {
-		return err
+		return nil, "", nil, nil, err
 	}
 	ns, repo, err := c.s.namespace(c.req.Namespace)
 	if err != nil {
-		return err
+		return nil, "", nil, nil, err
 	}
 	name, err := p.className("ClassName")
 	if err != nil {
-		return err
+		return nil, "", nil, nil, err
 	}
 	cls, err := classOf(repo, name)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	return p, ns, repo, cls, nil
+}
+
+func opEnumerateInstances(ctx context.Context, c *call) error {
+	p, ns, repo, cls, err := c.classRequest("ClassName", "LocalOnly", "DeepInheritance", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
 	if err != nil {
 		return err
 	}
@@ -170,19 +181,7 @@ func opEnumerateInstances(ctx context.Context, c *call) error {
 }
 
 func opEnumerateInstanceNames(ctx context.Context, c *call) error {
-	p, err := newParams(c.req, "ClassName")
-	if err != nil {
-		return err
-	}
-	ns, repo, err := c.s.namespace(c.req.Namespace)
-	if err != nil {
-		return err
-	}
-	name, err := p.className("ClassName")
-	if err != nil {
-		return err
-	}
-	cls, err := classOf(repo, name)
+	_, ns, repo, cls, err := c.classRequest("ClassName")
 	if err != nil {
 		return err
 	}
@@ -437,19 +436,7 @@ func classView(c *Class, localOnly bool) *Class {
 }
 
 func opGetClass(_ context.Context, c *call) error {
-	p, err := newParams(c.req, "ClassName", "LocalOnly", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
-	if err != nil {
-		return err
-	}
-	_, repo, err := c.s.namespace(c.req.Namespace)
-	if err != nil {
-		return err
-	}
-	name, err := p.className("ClassName")
-	if err != nil {
-		return err
-	}
-	cls, err := classOf(repo, name)
+	p, _, _, cls, err := c.classRequest("ClassName", "LocalOnly", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
 	if err != nil {
 		return err
 	}

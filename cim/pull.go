@@ -178,19 +178,7 @@ func openOps() map[string]opFunc {
 
 // openEnumerate implements OpenEnumerateInstances(Paths).
 func (c *call) openEnumerate(ctx context.Context, allowed []string, kind pullKind) error {
-	p, err := newParams(c.req, allowed...)
-	if err != nil {
-		return err
-	}
-	ns, repo, err := c.s.namespace(c.req.Namespace)
-	if err != nil {
-		return err
-	}
-	name, err := p.className("ClassName")
-	if err != nil {
-		return err
-	}
-	cls, err := classOf(repo, name)
+	p, ns, repo, cls, err := c.classRequest(allowed...)
 	if err != nil {
 		return err
 	}
