@@ -48,14 +48,19 @@ type Store interface {
 	Close() error
 }
 
-// Pipeliner is implemented by stores that let a second append queue behind
-// one still committing (PostgreSQL: the second transaction waits for the
-// chain lock while the first commits), so their round trips overlap.
+// Pipeliner is implemented by stores that can take a batch continuing one
+// whose append is still under way (PostgreSQL: both go out on one
+// connection at once and the server commits them back to back), so the
+// two overlap.
 type Pipeliner interface {
-	// AppendPipelined is Append, calling locked (if not nil) once the
-	// batch holds the chain lock: an append of the batch that continues
-	// this one may start then, and will see this one's outcome.
-	AppendPipelined(ctx context.Context, recs []Record, locked func()) error
+	// AppendPipelined is Append for a batch that may continue one still
+	// being appended. It may prepare recs at once but hands them on only
+	// after ready is closed - when the batch before has been handed on or
+	// has failed; a nil ready means now. It calls locked (if not nil) once
+	// recs are handed on, so that the batch after is ordered behind them.
+	// If the batch before fails, this one fails too (ErrConflict): it
+	// continues records that were not stored.
+	AppendPipelined(ctx context.Context, recs []Record, ready <-chan struct{}, locked func()) error
 }
 
 // Based is implemented by stores that may have purged the start of a chain

@@ -15,7 +15,12 @@
 //
 // Every writer connection runs with synchronous_commit=on whatever the
 // server default, so an append that returned nil survives a server crash.
-// Append group-commits a batch with COPY in one transaction, under a
-// per-instance advisory lock, after checking that the batch continues the
-// stored head.
+// Append group-commits a batch in one transaction: a binary COPY of the
+// records, then audit.append_check, which takes a per-instance advisory lock
+// and refuses the batch unless it continues the stored chain. Appends go
+// out on one dedicated connection (the lane), pipelined: a batch is sent
+// while the one before is still committing, and the server runs them back
+// to back. The lane speaks the simple query and COPY protocol itself on a
+// connection pgx established, because pgx cannot send on a connection
+// while it waits for an answer on it; everything else uses the pgx pool.
 package pgstore

@@ -121,6 +121,11 @@ func TestWriterSessionSynchronousCommit(t *testing.T) {
 	if err := st.Pool().QueryRow(context.Background(), "SHOW synchronous_commit").Scan(&v); err != nil || v != "on" {
 		t.Fatalf("writer session synchronous_commit = %q, %v; want on", v, err)
 	}
+	// Appends go through their own connection, which checks the same.
+	recs := audittest.Chain(audit.Head{Instance: "n1"}, 2, time.Now())
+	if err := st.Append(context.Background(), recs); err != nil {
+		t.Fatalf("append: %v", err)
+	}
 }
 
 // TestTamper alters the stored log as a superuser bypassing the triggers

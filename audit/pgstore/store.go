@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mgmtd/audit"
@@ -45,6 +47,12 @@ type Store struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // months known to have a partition
+
+	laneCfg *pgconn.Config
+	laneMu  sync.Mutex
+	lane    *lane // appends; nil until the first, or after Close
+	closed  bool
+	maps    sync.Pool // *pgtype.Map for encoding batches (a Map is not safe for concurrent use)
 }
 
 var _ audit.Store = (*Store)(nil)
@@ -83,7 +91,8 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("audit database pool: %w", err)
 	}
 	return &Store{pool: pool, opts: opts, log: log.With("component", "audit-pgstore"), mig: !opts.Migrate,
-		parts: map[string]bool{}}, nil
+		parts: map[string]bool{}, laneCfg: &cfg.ConnConfig.Config,
+		maps: sync.Pool{New: func() any { return pgtype.NewMap() }}}, nil
 }
 
 // ensure runs the migrations once, on the first operation that can reach
@@ -115,14 +124,19 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close implements [audit.Store].
 func (s *Store) Close() error {
+	s.laneMu.Lock()
+	s.closed = true
+	if s.lane != nil {
+		s.lane.close()
+		s.lane = nil
+	}
+	s.laneMu.Unlock()
 	s.pool.Close()
 	return nil
 }
 
 const eventCols = "instance, seq, ts, actor, auth_method, roles, channel, source, request_id, action, " +
 	"object_type, object_id, outcome, reason, before, after, prev_hash, hash"
-
-var copyCols = strings.Split(strings.ReplaceAll(eventCols, " ", ""), ",")
 
 // Head implements [audit.Store].
 func (s *Store) Head(ctx context.Context, instance string) (audit.Head, error) {
@@ -157,18 +171,18 @@ func head(ctx context.Context, q querier, instance string) (audit.Head, error) {
 // advisory lock that checks the stored head, creates missing monthly
 // partitions and COPYs the batch.
 func (s *Store) Append(ctx context.Context, recs []audit.Record) error {
-	return s.AppendPipelined(ctx, recs, nil)
+	return s.AppendPipelined(ctx, recs, nil, nil)
 }
 
 // AppendPipelined implements [audit.Pipeliner].
-func (s *Store) AppendPipelined(ctx context.Context, recs []audit.Record, locked func()) error {
+func (s *Store) AppendPipelined(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func()) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
-	err := s.appendTx(ctx, recs, locked)
+	err := s.appendTx(ctx, recs, ready, locked)
 	if err != nil {
 		s.partMu.Lock()
 		clear(s.parts) // a purge may have dropped one
@@ -181,71 +195,93 @@ func (s *Store) AppendPipelined(ctx context.Context, recs []audit.Record, locked
 	return nil
 }
 
-// appendTx runs the append transaction in three round trips: BEGIN, the
-// chain lock and the head read pipelined; COPY; COMMIT.
-func (s *Store) appendTx(ctx context.Context, recs []audit.Record, locked func()) (err error) {
-	conn, err := s.pool.Acquire(ctx)
+// conflictCode is the SQLSTATE audit.append_check raises; uniqueViolation
+// is unique_violation, which an INSERT of records already stored raises.
+const (
+	conflictCode    = "MG001"
+	uniqueViolation = "23505"
+)
+
+// appendTx appends recs on the store's lane, after ready. The batch is
+// encoded first, so the wait for ready (the batch before handed to the
+// lane) costs nothing but the write.
+func (s *Store) appendTx(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func()) error {
+	first := &recs[0]
+	if first.Seq == 0 {
+		return fmt.Errorf("%w: record sequence numbers start at 1", audit.ErrConflict)
+	}
+	if err := continues(audit.Head{Instance: first.Instance, Seq: first.Seq - 1, Hash: first.PrevHash}, recs); err != nil {
+		return err
+	}
+	// Partitions are created before the append transaction, in their own:
+	// creating one inside it would lock the parent table while other
+	// instances' appends hold it shared and wait for the partition lock.
+	if err := s.ensurePartitions(ctx, recs); err != nil {
+		return err
+	}
+	m := s.maps.Get().(*pgtype.Map)
+	msg, err := encodeBatch(m, recs)
+	s.maps.Put(m)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
-	defer conn.Release()
-	c := conn.Conn()
-	defer func() {
-		if err != nil && !c.IsClosed() {
-			// Roll back; a connection in an unknown state is closed so
-			// the pool does not reuse it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
-				c.Close(rctx)
-			}
-			cancel()
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	}()
-	inst := recs[0].Instance
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 17))", "mgmtd-audit:"+inst)
-	b.Queue("SELECT seq, hash FROM audit.event WHERE instance = $1 ORDER BY seq DESC LIMIT 1", inst)
-	br := c.SendBatch(ctx, b)
-	_, err1 := br.Exec()
-	_, err2 := br.Exec()
-	h := audit.Head{Instance: inst}
-	var seq int64
-	var hash []byte
-	err3 := br.QueryRow().Scan(&seq, &hash)
-	if errors.Is(err3, pgx.ErrNoRows) {
-		err3 = nil
-	} else if err3 == nil {
-		h.Seq = uint64(seq)
-		copy(h.Hash[:], hash)
 	}
-	if err := errors.Join(err1, err2, err3, br.Close()); err != nil {
-		return fmt.Errorf("lock chain and read head: %w", err)
+	l, err := s.getLane(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := l.send(msg, len(recs))
+	if err != nil {
+		return err
 	}
 	if locked != nil {
 		locked()
 	}
-	if err := continues(h, recs); err != nil {
-		return err
+	select {
+	case err = <-req.done:
+	case <-ctx.Done():
+		// The batch's fate is unknown: break the lane, so nothing sent
+		// after it can commit behind a caller told it failed.
+		l.close()
+		err = <-req.done
 	}
-	if err := s.ensurePartitions(ctx, c, recs); err != nil {
-		return err
+	if err == nil {
+		return nil
 	}
-	n, err := c.CopyFrom(ctx, pgx.Identifier{"audit", "event"}, copyCols, &recordSource{recs: recs, i: -1})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == conflictCode || pgErr.Code == uniqueViolation) {
+		return fmt.Errorf("%w: %s", audit.ErrConflict, pgErr.Message)
+	}
+	return err
+}
+
+// getLane returns the store's lane, connecting one if there is none or the
+// last one broke.
+func (s *Store) getLane(ctx context.Context) (*lane, error) {
+	s.laneMu.Lock()
+	defer s.laneMu.Unlock()
+	if s.lane != nil && !s.lane.broken() {
+		return s.lane, nil
+	}
+	if s.lane != nil {
+		s.lane.close()
+		s.lane = nil
+	}
+	if s.closed {
+		return nil, fmt.Errorf("%w: store closed", errLaneBroken)
+	}
+	l, err := dialLane(ctx, s.laneCfg, s.opts.AssumeRole)
 	if err != nil {
-		return fmt.Errorf("copy records: %w", err)
+		return nil, err
 	}
-	if int(n) != len(recs) {
-		return fmt.Errorf("copy records: stored %d of %d", n, len(recs))
-	}
-	ct, err := c.Exec(ctx, "COMMIT")
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if ct.String() != "COMMIT" {
-		return fmt.Errorf("commit: transaction ended with %s", ct.String())
-	}
-	return nil
+	s.lane = l
+	return l, nil
 }
 
 func continues(h audit.Head, recs []audit.Record) error {
@@ -262,7 +298,7 @@ func continues(h audit.Head, recs []audit.Record) error {
 
 func monthKey(t time.Time) string { return t.UTC().Format("200601") }
 
-func (s *Store) ensurePartitions(ctx context.Context, tx *pgx.Conn, recs []audit.Record) error {
+func (s *Store) ensurePartitions(ctx context.Context, recs []audit.Record) error {
 	need := map[string]time.Time{}
 	s.partMu.Lock()
 	for i := range recs {
@@ -273,7 +309,7 @@ func (s *Store) ensurePartitions(ctx context.Context, tx *pgx.Conn, recs []audit
 	}
 	s.partMu.Unlock()
 	for k, t := range need {
-		if _, err := tx.Exec(ctx, "SELECT audit.ensure_partition($1)", t); err != nil {
+		if _, err := s.pool.Exec(ctx, "SELECT audit.ensure_partition($1)", t); err != nil {
 			return fmt.Errorf("create partition %s: %w", k, err)
 		}
 	}
@@ -283,38 +319,6 @@ func (s *Store) ensurePartitions(ctx context.Context, tx *pgx.Conn, recs []audit
 	}
 	s.partMu.Unlock()
 	return nil
-}
-
-// recordSource feeds records to CopyFrom.
-type recordSource struct {
-	recs []audit.Record
-	i    int
-}
-
-// Next implements pgx.CopyFromSource.
-func (r *recordSource) Next() bool { r.i++; return r.i < len(r.recs) }
-
-// Err implements pgx.CopyFromSource.
-func (r *recordSource) Err() error { return nil }
-
-// Values implements pgx.CopyFromSource.
-func (r *recordSource) Values() ([]any, error) {
-	e := &r.recs[r.i]
-	roles := e.Roles
-	if roles == nil {
-		roles = []string{}
-	}
-	return []any{e.Instance, int64(e.Seq), e.Time, e.Actor, e.AuthMethod, roles, string(e.Channel), e.Source,
-		e.RequestID, e.Action, e.ObjectType, e.ObjectID, string(e.Outcome), e.Reason,
-		jsonArg(e.Before), jsonArg(e.After), e.PrevHash[:], e.Hash[:]}, nil
-}
-
-// jsonArg passes raw JSON bytes for a json column, nil as NULL.
-func jsonArg(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
 }
 
 func scanRecord(rows pgx.Rows) (audit.Record, error) {
