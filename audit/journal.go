@@ -192,7 +192,7 @@ func (j *Journal) Append(_ context.Context, recs []Record) error {
 	if !ok {
 		head = Head{Instance: inst}
 	}
-	if err := checkContinues(head, recs); err != nil {
+	if err := CheckContinues(head, recs); err != nil {
 		return err
 	}
 	if j.limit > 0 && j.count+len(recs) > j.limit {

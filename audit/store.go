@@ -195,8 +195,10 @@ func (r *Record) Position() Position {
 	return Position{Time: r.Time, Instance: r.Instance, Seq: r.Seq}
 }
 
-// checkContinues reports whether recs (all of one instance) continue head.
-func checkContinues(head Head, recs []Record) error {
+// CheckContinues reports whether recs continue head: all of head's
+// instance, sequence numbers one after the other from head.Seq+1, each
+// PrevHash the hash before. The error wraps ErrConflict.
+func CheckContinues(head Head, recs []Record) error {
 	prevSeq, prevHash := head.Seq, head.Hash
 	for i := range recs {
 		r := &recs[i]

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -44,13 +45,22 @@ func pgBinDir(t testing.TB) string {
 	return ""
 }
 
+// freePort returns a free port below Linux's ephemeral range (32768 and
+// up): the private server is stopped and restarted on its port, and an
+// ephemeral port could meanwhile become the local end of any outgoing
+// connection on the machine, so the restart could not bind it.
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // pgCmd runs a PostgreSQL tool, as the postgres user when we are root

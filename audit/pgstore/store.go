@@ -167,9 +167,9 @@ func head(ctx context.Context, q querier, instance string) (audit.Head, error) {
 	return h, nil
 }
 
-// Append implements [audit.Store]: one transaction under a per-instance
-// advisory lock that checks the stored head, creates missing monthly
-// partitions and COPYs the batch.
+// Append implements [audit.Store]: one transaction that COPYs the batch
+// and checks, under the instance's chain lock, that it continues the stored
+// chain; see [Store.AppendPipelined].
 func (s *Store) Append(ctx context.Context, recs []audit.Record) error {
 	return s.AppendPipelined(ctx, recs, nil, nil)
 }
@@ -210,7 +210,7 @@ func (s *Store) appendTx(ctx context.Context, recs []audit.Record, ready <-chan 
 	if first.Seq == 0 {
 		return fmt.Errorf("%w: record sequence numbers start at 1", audit.ErrConflict)
 	}
-	if err := continues(audit.Head{Instance: first.Instance, Seq: first.Seq - 1, Hash: first.PrevHash}, recs); err != nil {
+	if err := audit.CheckContinues(audit.Head{Instance: first.Instance, Seq: first.Seq - 1, Hash: first.PrevHash}, recs); err != nil {
 		return err
 	}
 	// Partitions are created before the append transaction, in their own:
@@ -282,18 +282,6 @@ func (s *Store) getLane(ctx context.Context) (*lane, error) {
 	}
 	s.lane = l
 	return l, nil
-}
-
-func continues(h audit.Head, recs []audit.Record) error {
-	seq, prev := h.Seq, h.Hash
-	for i := range recs {
-		r := &recs[i]
-		if r.Instance != h.Instance || r.Seq != seq+1 || r.PrevHash != prev {
-			return fmt.Errorf("%w: instance %q: record %d does not continue head %d", audit.ErrConflict, r.Instance, r.Seq, seq)
-		}
-		seq, prev = r.Seq, r.Hash
-	}
-	return nil
 }
 
 func monthKey(t time.Time) string { return t.UTC().Format("200601") }
