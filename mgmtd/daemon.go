@@ -143,6 +143,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
+	pageRoutes(d.REST)
 	var migrator action.VMMigrator
 	if d.Virt != nil {
 		migrator = d.Virt

@@ -52,7 +52,7 @@ func AuthProblem(err error) *Problem {
 	p := &Problem{Status: st, Title: http.StatusText(st), Detail: err.Error()}
 	switch st {
 	case http.StatusUnauthorized:
-		p.Challenge = `Bearer realm="mgmtd", Basic realm="mgmtd", charset="UTF-8"`
+		p.Challenges = []string{`Bearer realm="mgmtd"`, `Basic realm="mgmtd", charset="UTF-8"`}
 	case http.StatusTooManyRequests:
 		p.RetryAfter = 60
 	}

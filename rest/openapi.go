@@ -64,6 +64,9 @@ func (s *Server) OpenAPI() map[string]any {
 	g := &schemaGen{defs: comps}
 	paths := map[string]any{}
 	for _, r := range sortedRoutes(s.routes) {
+		if r.NotAPI {
+			continue
+		}
 		p := OpenAPIPath(r.Path)
 		item, _ := paths[p].(map[string]any)
 		if item == nil {

@@ -87,6 +87,9 @@ type Route struct {
 	Response  string // schema name in the OpenAPI document
 	Handler   gin.HandlerFunc
 	Streaming bool
+	// NotAPI marks a route outside the API (the web page's files): it is
+	// guarded like every route but left out of the OpenAPI document.
+	NotAPI bool
 }
 
 // Param is a query parameter of a route.
@@ -193,8 +196,9 @@ type Problem struct {
 	Instance string `json:"instance,omitempty"`
 	// RetryAfter, when set, is sent as a Retry-After header in seconds.
 	RetryAfter int `json:"-"`
-	// Challenge, when set, is sent as WWW-Authenticate.
-	Challenge string `json:"-"`
+	// Challenges are sent as WWW-Authenticate headers, one header each:
+	// browsers (Chromium) do not read a second challenge from a header.
+	Challenges []string `json:"-"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -230,8 +234,8 @@ func (s *Server) problem(c *gin.Context, p *Problem) {
 	if p.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
-	if p.Challenge != "" {
-		c.Header("WWW-Authenticate", p.Challenge)
+	for _, ch := range p.Challenges {
+		c.Writer.Header().Add("WWW-Authenticate", ch)
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Status(p.Status)

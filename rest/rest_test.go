@@ -219,7 +219,7 @@ func TestGuardCoversEveryRoute(t *testing.T) {
 		if p == rest.PermPublic {
 			return nil
 		}
-		return &rest.Problem{Status: 401, Title: "Unauthorized", Challenge: "Bearer"}
+		return &rest.Problem{Status: 401, Title: "Unauthorized", Challenges: []string{"Bearer"}}
 	}})
 	for _, r := range srv.Routes() {
 		req := httptest.NewRequest(r.Method, strings.NewReplacer(":name", "hv1", ":id", "web").Replace(r.Path), nil)

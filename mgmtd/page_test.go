@@ -1,0 +1,211 @@
+package mgmtd
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mgmtd/auth"
+	"mgmtd/model"
+)
+
+// e2eDir holds the page driver (ui/e2e/e2e.mjs) and its playwright-core,
+// which scripts/deps.d/ui.sh installs.
+const e2eDir = "../ui/e2e"
+
+// pageDriver starts the driver against d as role, in mode, and returns a
+// reader of its JSON lines and a writer to its stdin.
+func pageDriver(t *testing.T, d *Daemon, role auth.Role, mode string) (func() map[string]any, io.WriteCloser) {
+	t.Helper()
+	for _, need := range []string{"node", "/usr/bin/chromium"} {
+		if _, err := exec.LookPath(need); err != nil {
+			t.Fatalf("%s is required for the web page test (scripts/deps.d/ui.sh installs it): %v", need, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("playwright-core is required in %s (scripts/deps.d/ui.sh installs it): %v", e2eDir, err)
+	}
+	c := d.DemoCredentials[role]
+	shot := filepath.Join(t.TempDir(), mode+".png")
+	cmd := exec.Command("node", "e2e.mjs", d.URL, c.BasicUser, c.BasicPassword, mode, shot)
+	cmd.Dir = e2eDir
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil && !t.Failed() {
+				t.Errorf("page driver: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("page driver did not finish")
+		}
+	})
+	lines := make(chan map[string]any)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"error": "not JSON: " + sc.Text()}
+			}
+			lines <- m
+		}
+	}()
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatal("page driver ended early")
+			}
+			if m["error"] != nil {
+				t.Fatalf("page driver: %v (page problem: %v, console: %v)", m["error"], m["problem"], m["console_errors"])
+			}
+			return m
+		case <-time.After(60 * time.Second):
+			t.Fatal("page driver: no answer in 60 s")
+		}
+		return nil
+	}
+	return next, stdin
+}
+
+func strs(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// apiData GETs path as role and decodes the envelope's data into v.
+func apiData(t *testing.T, d *Daemon, role auth.Role, path string, v any) {
+	t.Helper()
+	code, _, b := call(t, "GET", d.URL+path, map[string]string{"Authorization": "Bearer " + d.DemoCredentials[role].BearerToken}, "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", path, code, b)
+	}
+	var env struct{ Data json.RawMessage }
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(env.Data, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebPage drives the page in headless Chromium as a viewer: it shows
+// the nodes the API reports, follows a change of the model live, answers
+// where-is and impact as the API does; and as an auditor: only the audit
+// tab, with the log's records.
+func TestWebPage(t *testing.T) {
+	d := startDemo(t)
+	next, stdin := pageDriver(t, d, auth.RoleViewer, "cluster")
+
+	loaded := next()
+	if who := loaded["who"].(string); !strings.HasSuffix(who, "(viewer)") {
+		t.Errorf("who = %q", who)
+	}
+	if tabs := strs(loaded["tabs"]); !slices.Equal(tabs, []string{"Cluster", "Where is", "Impact"}) {
+		t.Errorf("viewer tabs = %q", tabs)
+	}
+	var nodes []struct{ Name string }
+	apiData(t, d, auth.RoleViewer, "/api/v1/nodes", &nodes)
+	var want []string
+	for _, n := range nodes {
+		want = append(want, n.Name)
+	}
+	if got := strs(loaded["nodes"]); !slices.Equal(got, want) || len(got) == 0 {
+		t.Errorf("page nodes %q, API nodes %q", got, want)
+	}
+	if !strings.HasPrefix(loaded["live"].(string), "live") {
+		t.Errorf("live indicator %q", loaded["live"])
+	}
+	gen0, _ := strconv.Atoi(loaded["generation"].(string))
+
+	// A source fails: the page must say so without a reload.
+	d.Store.Report(model.Report{Source: "virt", Err: errors.New("e2e: hypervisor API down")})
+	fmt.Fprintln(stdin, "go")
+	followed := next()
+	warnings := strings.Join(strs(followed["warnings"]), "\n")
+	if !strings.Contains(warnings, "virt is stale") || !strings.Contains(warnings, "e2e: hypervisor API down") {
+		t.Errorf("warnings after the source failed: %q", warnings)
+	}
+	if gen1, _ := strconv.Atoi(followed["generation"].(string)); gen1 <= gen0 {
+		t.Errorf("generation on the page %d, before %d", gen1, gen0)
+	}
+
+	var where struct {
+		Instances []struct {
+			Chain []struct{ Kind, Name string } `json:"chain"`
+		} `json:"instances"`
+	}
+	apiData(t, d, auth.RoleViewer, "/api/v1/where?q=web", &where)
+	chains := strs(next()["chains"])
+	if len(chains) != len(where.Instances) || len(chains) == 0 {
+		t.Fatalf("where web: page %d chains, API %d instances", len(chains), len(where.Instances))
+	}
+	for i, in := range where.Instances {
+		if last := in.Chain[len(in.Chain)-1]; !strings.Contains(chains[i], last.Kind+" "+last.Name) {
+			t.Errorf("chain %d %q does not end at %s %s", i, chains[i], last.Kind, last.Name)
+		}
+	}
+
+	var imp struct {
+		Instances []struct {
+			Resource string `json:"resource"`
+			Role     string `json:"role"`
+		} `json:"instances"`
+		Simulations []json.RawMessage `json:"simulations"`
+	}
+	apiData(t, d, auth.RoleViewer, "/api/v1/impact?node=hv1", &imp)
+	got := next()
+	if h := strs(got["headings"]); len(h) == 0 || h[0] != "hv1 takes with it" || len(h) != 1+len(imp.Simulations) {
+		t.Errorf("impact headings %q (API: %d simulations)", h, len(imp.Simulations))
+	}
+	items := strs(got["items"])
+	for _, in := range imp.Instances {
+		if want := in.Resource + " (" + in.Role + ")"; !slices.Contains(items, want) {
+			t.Errorf("impact of hv1 misses %q", want)
+		}
+	}
+	if errs := strs(next()["console_errors"]); len(errs) > 0 {
+		t.Errorf("browser console errors: %q", errs)
+	}
+
+	next, _ = pageDriver(t, d, auth.RoleAuditor, "audit")
+	page := next()
+	if tabs := strs(page["tabs"]); !slices.Equal(tabs, []string{"Audit"}) {
+		t.Errorf("auditor tabs = %q", tabs)
+	}
+	actions := strs(page["actions"])
+	for _, a := range []string{"daemon.start", "audit.query"} {
+		if !slices.Contains(actions, a) {
+			t.Errorf("audit table misses %s: %q", a, actions)
+		}
+	}
+	if errs := strs(next()["console_errors"]); len(errs) > 0 {
+		t.Errorf("browser console errors (auditor): %q", errs)
+	}
+}

@@ -1,0 +1,300 @@
+// mgmtd's operator page. It reads the REST API of its own origin with the
+// browser's credentials and builds the page with DOM calls only (no HTML
+// from data), so nothing the cluster reports can run as code here.
+"use strict";
+
+const api = "/api/v1/";
+const eventTypes = ["node.joined", "node.left", "node.state", "quorum.gained", "quorum.lost", "dc.changed",
+  "resource.started", "resource.stopped", "resource.moved", "resource.promoted", "resource.demoted",
+  "resource.failed", "resource.recovered", "fencing", "source.stale", "source.recovered", "vm.appeared",
+  "vm.gone", "vm.state", "vm.migrated", "host.unreachable", "host.reachable", "conflict", "conflict.resolved",
+  "task", "gap"];
+
+const $ = (id) => document.getElementById(id);
+
+// el builds an element: attrs are properties (class via className), the
+// children are nodes or strings (always text).
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, attrs || {});
+  for (const c of children) {
+    if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+function fill(table, rows) {
+  const body = table.tBodies[0];
+  body.replaceChildren(...rows.map((cells) => el("tr", null, ...cells.map((c) => el("td", null, c)))));
+}
+
+class Problem extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+async function get(path) {
+  const r = await fetch(api + path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!r.ok) {
+    let detail = r.statusText;
+    try {
+      const p = await r.json();
+      detail = p.detail || p.title || detail;
+    } catch (e) { /* not problem+json */ }
+    throw new Problem(r.status, detail);
+  }
+  return r.json();
+}
+
+function showProblem(err) {
+  const p = $("problem");
+  if (!err) {
+    p.hidden = true;
+    return;
+  }
+  p.hidden = false;
+  if (err.status === 401) {
+    p.replaceChildren("Not signed in. ", el("a", { href: api + "auth/login?return=/ui/" }, "Sign in"),
+      " (or reload the page to be asked for a user name and password).");
+  } else {
+    p.replaceChildren((err.status ? err.status + ": " : "") + err.message);
+  }
+}
+
+// ---- identity and tabs ----
+
+let roles = [];
+
+function can(need) {
+  if (need === "audit") return roles.includes("auditor") || roles.includes("admin");
+  return roles.some((r) => r === "viewer" || r === "operator" || r === "admin");
+}
+
+function selectTab(name) {
+  for (const b of document.querySelectorAll("#tabs button")) {
+    b.setAttribute("aria-selected", String(b.dataset.tab === name));
+  }
+  for (const s of document.querySelectorAll("main section")) s.hidden = s.id !== name;
+  if (name === "audit") searchAudit(false);
+  location.hash = name;
+}
+
+// ---- the cluster at a glance ----
+
+let generation = 0;
+
+function stateOf(n) {
+  if (n.unclean) return el("span", { className: "bad" }, "unclean");
+  if (!n.online) return el("span", { className: "bad" }, n.state || "offline");
+  if (n.standby) return el("span", { className: "warn" }, "standby");
+  if (n.maintenance) return el("span", { className: "warn" }, "maintenance");
+  return el("span", { className: "ok" }, n.state || "online");
+}
+
+async function loadOverview() {
+  const [clusters, nodes, resources, services, vms, instances] = await Promise.all([
+    get("clusters"), get("nodes?limit=1000"), get("resources?limit=1000"), get("services"), get("vms?limit=1000"),
+    get("instances?limit=1000")]);
+  generation = clusters.generation;
+  const c = clusters.data[0] || {};
+  $("cluster-name").textContent = c.name ? "- " + c.name : "";
+  const sources = c.sources || [];
+  $("summary").replaceChildren(
+    el("span", null, "quorum: ", el("b", { className: c.quorate ? "ok" : "bad" }, c.quorate ? "yes" : "NO"),
+      ` (${c.total_votes}/${c.expected_votes} votes)`),
+    el("span", null, "DC: ", el("b", null, c.dc || "none")),
+    el("span", null, "nodes: ", el("b", null, c.nodes)),
+    el("span", null, "resources: ", el("b", null, c.resources)),
+    el("span", null, "generation: ", el("b", { id: "generation" }, clusters.generation)),
+    el("span", null, "sources: ", ...sources.map((s) =>
+      el("b", { className: s.state === "ok" ? "ok" : "bad", title: s.last_error || "" }, s.name + " " + s.state + " "))));
+  const warnings = sources.filter((s) => s.state !== "ok").map((s) =>
+    el("div", { className: "warning" }, `${s.name} is ${s.state}: ${s.last_error || "no recent answer"}; its part of the picture may be out of date` + (s.last_success ? ` (last good answer ${s.last_success.replace("T", " ").slice(0, 19)} UTC).` : ".")));
+  if (c.maintenance_mode) warnings.push(el("div", { className: "warning" }, "The cluster is in maintenance mode."));
+  $("warnings").replaceChildren(...warnings);
+
+  const running = new Map(); // top-level resource -> nodes
+  for (const i of instances.data) {
+    if (!i.active) continue;
+    const on = running.get(i.top) || [];
+    on.push(i.node + (i.role && i.role !== "Started" ? ` (${i.role})` : ""));
+    running.set(i.top, on);
+  }
+  fill($("nodes"), nodes.data.map((n) => [n.name, n.type, stateOf(n), n.resources_running,
+    [n.dc ? "DC" : "", n.container ? "in " + n.container : ""].filter(Boolean).join(", ")]));
+  fill($("services"), services.data.map((s) => [s.name, s.address || "", s.method || "",
+    [...new Set(s.resources.flatMap((r) => running.get(r) || []))].join(", ") || el("span", { className: "bad" }, "not running")]));
+  fill($("resources"), resources.data.filter((r) => !r.parent).map((r) => {
+    const on = running.get(r.id);
+    let state = on ? "running on " + [...new Set(on)].join(", ") : el("span", { className: "warn" }, "stopped");
+    if (r.failed) state = el("span", { className: "bad" }, "failed");
+    else if (r.blocked) state = el("span", { className: "bad" }, "blocked");
+    else if (!r.managed) state = el("span", { className: "warn" }, "unmanaged");
+    return [r.id, r.kind, r.agent || "", state];
+  }));
+  fill($("vms"), vms.data.map((v) => [v.name, v.host || "?",
+    el("span", { className: v.state === "running" ? "ok" : "warn" }, v.state),
+    v.managed ? "resource " + v.resource + (v.guest_node ? ", guest node " + v.guest_node : "") : "not managed"]));
+  const targets = [...new Set([...nodes.data.map((n) => n.name)].concat(
+    (await get("hosts")).data.map((h) => h.name)))].sort();
+  const sel = $("impact-target");
+  const keep = sel.value;
+  sel.replaceChildren(...targets.map((t) => el("option", { value: t }, t)));
+  if (targets.includes(keep)) sel.value = keep;
+}
+
+// ---- where is ----
+
+function chain(inst) {
+  return el("div", { className: "chain" }, ...inst.chain.map((h) =>
+    el("span", { className: "hop" }, `${h.kind} ${h.name}` + (h.state ? ` (${h.state})` : ""))));
+}
+
+async function where(ev) {
+  ev.preventDefault();
+  const q = $("where-q").value.trim();
+  const out = $("where-result");
+  try {
+    const r = await get("where?q=" + encodeURIComponent(q));
+    const d = r.data;
+    if (!d.instances || d.instances.length === 0) {
+      out.replaceChildren(el("p", null, d.matches && d.matches.length ? `${q} is known but runs nowhere.` : `Nothing called ${q} is known.`));
+      return;
+    }
+    out.replaceChildren(el("p", null, `${q}: ${d.instances.length} instance(s)`),
+      ...d.instances.map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))));
+    showProblem(null);
+  } catch (err) {
+    showProblem(err);
+  }
+}
+
+// ---- impact ----
+
+async function impact(ev) {
+  ev.preventDefault();
+  const target = $("impact-target").value;
+  const out = $("impact-result");
+  out.replaceChildren(el("p", null, "Asking Pacemaker's scheduler..."));
+  try {
+    const d = (await get("impact?node=" + encodeURIComponent(target))).data;
+    const parts = [el("h2", null, `${target} takes with it`)];
+    parts.push(el("p", null, `${(d.instances || []).length} resource instance(s), ` +
+      `${(d.vms || []).length} VM(s), services: ${(d.services || []).join(", ") || "none"}` +
+      ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "")));
+    parts.push(el("ul", null, ...(d.instances || []).map((i) => el("li", null, `${i.resource} (${i.role})`))));
+    for (const s of d.simulations || []) {
+      parts.push(el("h2", null, `What Pacemaker would do (${s.scenario} of ${s.node})`));
+      parts.push(el("ol", { className: "actions" }, ...(s.actions || []).map((a) => el("li", null,
+        `${a.action} ${a.resource}` + (a.source ? ` from ${a.source}` : "") + (a.dest ? ` to ${a.dest}` : "") +
+        (a.reason ? ` (${a.reason})` : "")))));
+      if (s.error) parts.push(el("p", { className: "bad" }, s.error));
+    }
+    out.replaceChildren(...parts);
+    showProblem(null);
+  } catch (err) {
+    out.replaceChildren();
+    showProblem(err);
+  }
+}
+
+// ---- audit ----
+
+let auditCursor = "";
+
+async function searchAudit(more) {
+  const form = $("audit-form");
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData(form)) {
+    if (!v) continue;
+    q.set(k, k === "since" ? new Date(v + "Z").toISOString() : v);
+  }
+  q.set("limit", "50");
+  if (more && auditCursor) q.set("cursor", auditCursor);
+  try {
+    const page = await get("audit?" + q.toString());
+    const rows = page.records.map((r) => [r.time.replace("T", " ").replace("Z", ""), r.seq, r.actor, r.channel,
+      r.action, r.object_type + " " + r.object_id,
+      el("span", { className: r.outcome === "success" ? "ok" : "bad" }, r.outcome), r.reason]);
+    const body = $("audit-records").tBodies[0];
+    if (!more) body.replaceChildren();
+    body.append(...rows.map((cells) => el("tr", null, ...cells.map((c) => el("td", null, c)))));
+    auditCursor = page.next || "";
+    $("audit-more").hidden = !auditCursor;
+    showProblem(null);
+  } catch (err) {
+    showProblem(err);
+  }
+}
+
+// ---- live updates ----
+
+let refreshTimer = 0;
+
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => loadOverview().catch(showProblem), 250);
+}
+
+function follow() {
+  const live = $("live");
+  const es = new EventSource(api + "events");
+  es.onopen = () => {
+    live.className = "live on";
+    live.textContent = "live";
+  };
+  es.onerror = () => {
+    live.className = "live off";
+    live.textContent = "disconnected, retrying";
+  };
+  for (const t of eventTypes) {
+    es.addEventListener(t, (m) => {
+      let e = {};
+      try { e = JSON.parse(m.data); } catch (err) { /* keep going */ }
+      live.className = "live on";
+      live.textContent = "live, generation " + (e.generation || generation);
+      refreshSoon();
+    });
+  }
+}
+
+async function start() {
+  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
+  $("where-form").addEventListener("submit", where);
+  $("impact-form").addEventListener("submit", impact);
+  $("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); searchAudit(false); });
+  $("audit-more").addEventListener("click", () => searchAudit(true));
+  let session;
+  try {
+    session = await get("auth/session");
+  } catch (err) {
+    showProblem(err);
+    return;
+  }
+  const id = session.identity || {};
+  roles = id.roles || [];
+  $("who").textContent = `${id.name || id.id} (${roles.join(", ") || "no role"})`;
+  let first = "";
+  for (const b of document.querySelectorAll("#tabs button")) {
+    b.hidden = !can(b.dataset.needs);
+    if (!b.hidden && !first) first = b.dataset.tab;
+  }
+  const wanted = location.hash.slice(1);
+  const tab = document.querySelector(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
+  if (can("cluster")) {
+    try {
+      await loadOverview();
+      follow();
+    } catch (err) {
+      showProblem(err);
+    }
+  } else {
+    $("live").textContent = "";
+    $("live").className = "";
+  }
+  selectTab(tab && !tab.hidden ? wanted : first || "overview");
+}
+
+start();
