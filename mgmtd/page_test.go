@@ -208,4 +208,16 @@ func TestWebPage(t *testing.T) {
 	if errs := strs(next()["console_errors"]); len(errs) > 0 {
 		t.Errorf("browser console errors (auditor): %q", errs)
 	}
+	// The page's own query of the log is recorded, on the ui channel.
+	code, _, b := call(t, "GET", d.URL+"/api/v1/audit?action=audit.query&limit=1000",
+		map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAuditor].BearerToken}, "")
+	var log struct {
+		Records []struct{ Channel, Actor string } `json:"records"`
+	}
+	if err := json.Unmarshal(b, &log); code != 200 || err != nil {
+		t.Fatalf("audit query: %d %v", code, err)
+	}
+	if !slices.ContainsFunc(log.Records, func(r struct{ Channel, Actor string }) bool { return r.Channel == "ui" }) {
+		t.Errorf("no audit.query record on the ui channel: %+v", log.Records)
+	}
 }

@@ -206,7 +206,7 @@ func (s *Server) actionHandler(a Actuator, kind, param string, allowed []string)
 		if kind == "vm" && body.To == "" {
 			body.To = body.Node
 		}
-		call := ActionCall{Op: kind + "." + act, Body: body, Caller: ActionCaller{Channel: "rest", Source: c.Request.RemoteAddr, RequestID: c.GetString("request_id")}}
+		call := ActionCall{Op: kind + "." + act, Body: body, Caller: ActionCaller{Channel: string(ChannelOf(c)), Source: c.Request.RemoteAddr, RequestID: c.GetString("request_id")}}
 		if param != "" {
 			call.Name = c.Param(param)
 		}

@@ -75,6 +75,21 @@ func auditFilter(c *gin.Context) (audit.Filter, *Problem) {
 	return f, nil
 }
 
+// ClientHeader is the request header a client names itself with; the web
+// page sends "ui".
+const ClientHeader = "X-Mgmtd-Client"
+
+// ChannelOf is the audit channel of an API request: ui for the web page's
+// requests (which say so in [ClientHeader]; like User-Agent it is the
+// client's own statement, recorded for the reader, never used to decide),
+// rest for every other.
+func ChannelOf(c *gin.Context) audit.Channel {
+	if c.GetHeader(ClientHeader) == "ui" {
+		return audit.ChannelUI
+	}
+	return audit.ChannelREST
+}
+
 // Accessor describes the caller of a request for the audit log.
 func Accessor(c *gin.Context, channel audit.Channel) audit.Event {
 	e := audit.Event{Channel: channel, Source: c.Request.RemoteAddr, RequestID: c.GetString("request_id"), Actor: "anonymous", AuthMethod: "none"}
@@ -104,7 +119,7 @@ func (s *Server) auditQuery(l AuditLog) gin.HandlerFunc {
 			s.problem(c, p)
 			return
 		}
-		page, err := l.Query(c.Request.Context(), f, Accessor(c, audit.ChannelREST))
+		page, err := l.Query(c.Request.Context(), f, Accessor(c, ChannelOf(c)))
 		if err != nil {
 			s.problem(c, auditProblem(err))
 			return
@@ -134,7 +149,7 @@ func (s *Server) auditExport(l AuditLog) gin.HandlerFunc {
 		c.Header("Content-Disposition", `attachment; filename="mgmtd-audit.`+strings.ToLower(string(format))+`"`)
 		c.Header("Cache-Control", "no-store")
 		w := &deferredWriter{c: c}
-		m, err := l.Export(c.Request.Context(), f, format, w, Accessor(c, audit.ChannelREST))
+		m, err := l.Export(c.Request.Context(), f, format, w, Accessor(c, ChannelOf(c)))
 		if err != nil {
 			if !w.started {
 				c.Writer.Header().Del("Content-Disposition")

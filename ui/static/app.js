@@ -36,7 +36,7 @@ class Problem extends Error {
 }
 
 async function get(path) {
-  const r = await fetch(api + path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  const r = await fetch(api + path, { headers: { Accept: "application/json", "X-Mgmtd-Client": "ui" }, credentials: "same-origin" });
   if (!r.ok) {
     let detail = r.statusText;
     try {
