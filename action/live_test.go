@@ -264,13 +264,18 @@ func tail(s string, n int) string {
 	return s
 }
 
-func (lc *liveCluster) dummy(t *testing.T, id string, extra string) {
+// dummy creates a Dummy primitive with extra instance attributes and meta
+// attributes (nvpairs).
+func (lc *liveCluster) dummy(t *testing.T, id, extra, meta string) {
 	t.Helper()
+	if meta != "" {
+		meta = `<meta_attributes id="` + id + `-meta">` + meta + `</meta_attributes>`
+	}
 	tool(t, nil, "cibadmin", "--create", "--scope", "resources", "--xml-text", fmt.Sprintf(
 		`<primitive id="%[1]s" class="ocf" provider="pacemaker" type="Dummy"><instance_attributes id="%[1]s-ia">`+
-			`<nvpair id="%[1]s-state" name="state" value="%[2]s"/>%[3]s</instance_attributes>`+
+			`<nvpair id="%[1]s-state" name="state" value="%[2]s"/>%[3]s</instance_attributes>%[4]s`+
 			`<operations><op id="%[1]s-mon" name="monitor" interval="10s"/></operations></primitive>`,
-		id, filepath.Join(lc.dir, id+".state"), extra))
+		id, filepath.Join(lc.dir, id+".state"), extra, meta))
 }
 
 // located asks Pacemaker itself where a resource runs.
@@ -282,11 +287,14 @@ func located(t *testing.T, rsc string) string {
 
 func TestLiveCluster(t *testing.T) {
 	lc := startLiveCluster(t)
-	lc.dummy(t, "d1", "")
-	lc.dummy(t, "d2", "")
+	lc.dummy(t, "d1", "", "")
+	lc.dummy(t, "d2", "", "")
 	// "bad" fails to start on this node (the Dummy agent's fail_start_on).
-	lc.dummy(t, "bad", fmt.Sprintf(`<nvpair id="bad-fail" name="fail_start_on" value="%s"/>`, lc.node))
-	tool(t, nil, "crm_resource", "--resource", "bad", "--meta", "--set-parameter", "target-role", "--parameter-value", "Stopped")
+	// It is created stopped: set to Stopped afterwards, the cluster could
+	// try (and fail) to start it first, and with that failure on record it
+	// would not try the start the test asks for.
+	lc.dummy(t, "bad", fmt.Sprintf(`<nvpair id="bad-fail" name="fail_start_on" value="%s"/>`, lc.node),
+		`<nvpair id="bad-meta-target-role" name="target-role" value="Stopped"/>`)
 	tool(t, nil, "crm_resource", "--wait", "--timeout", "60s")
 
 	log := slogDiscard()
