@@ -2,6 +2,7 @@ package mgmtd
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/model"
 )
@@ -205,6 +207,15 @@ func TestWebPage(t *testing.T) {
 			t.Errorf("audit table misses %s: %q", a, actions)
 		}
 	}
+	// The export downloaded from the page verifies offline.
+	exp := next()
+	if exp["name"] != "mgmtd-audit.jsonl" {
+		t.Errorf("export file name %q", exp["name"])
+	}
+	rep, err := audit.VerifyJSONLFile(context.Background(), exp["file"].(string), audit.VerifyOptions{})
+	if err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].Records < 3 {
+		t.Errorf("verify the page's export: %v %+v", err, rep)
+	}
 	if errs := strs(next()["console_errors"]); len(errs) > 0 {
 		t.Errorf("browser console errors (auditor): %q", errs)
 	}
@@ -219,5 +230,10 @@ func TestWebPage(t *testing.T) {
 	}
 	if !slices.ContainsFunc(log.Records, func(r struct{ Channel, Actor string }) bool { return r.Channel == "ui" }) {
 		t.Errorf("no audit.query record on the ui channel: %+v", log.Records)
+	}
+	code, _, b = call(t, "GET", d.URL+"/api/v1/audit?action=audit.export.manifest",
+		map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAuditor].BearerToken}, "")
+	if err := json.Unmarshal(b, &log); code != 200 || err != nil || len(log.Records) != 1 || log.Records[0].Channel != "ui" {
+		t.Errorf("the page's export is not recorded once on the ui channel: %d %v %+v", code, err, log.Records)
 	}
 }

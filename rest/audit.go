@@ -80,11 +80,12 @@ func auditFilter(c *gin.Context) (audit.Filter, *Problem) {
 const ClientHeader = "X-Mgmtd-Client"
 
 // ChannelOf is the audit channel of an API request: ui for the web page's
-// requests (which say so in [ClientHeader]; like User-Agent it is the
+// requests (which say so in [ClientHeader], or in the query parameter
+// client=ui for the downloads it links to; like User-Agent it is the
 // client's own statement, recorded for the reader, never used to decide),
 // rest for every other.
 func ChannelOf(c *gin.Context) audit.Channel {
-	if c.GetHeader(ClientHeader) == "ui" {
+	if c.GetHeader(ClientHeader) == "ui" || c.Query("client") == "ui" {
 		return audit.ChannelUI
 	}
 	return audit.ChannelREST

@@ -6,7 +6,8 @@
 // MODE "cluster": load the page, print what it shows, then wait for a line
 // "go" on stdin (the test changes the model), wait for the page to follow
 // the change, try where-is and impact, and print again. MODE "audit": load
-// the page as an auditor and print the audit table. Every step prints one
+// the page as an auditor, print the audit table and download the JSON Lines
+// export (beside SCREENSHOT). Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -62,6 +63,11 @@ try {
       step: "audit", who: await page.locator("#who").innerText(), tabs: await visibleTabs(),
       actions: await texts("#audit-records tbody tr td:nth-child(5)"),
     });
+    // Export as JSON Lines from the page; the test verifies the file.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export-jsonl").click()]);
+    const file = shot ? shot.replace(/\.png$/, "") + "-export.jsonl" : "/tmp/mgmtd-export.jsonl";
+    await download.saveAs(file);
+    out({ step: "export", file, name: download.suggestedFilename() });
   }
   if (shot) await page.screenshot({ path: shot, fullPage: true });
   out({ step: "done", console_errors: consoleErrors });

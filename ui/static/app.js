@@ -211,6 +211,12 @@ async function searchAudit(more) {
     if (!v) continue;
     q.set(k, k === "since" ? new Date(v + "Z").toISOString() : v);
   }
+  for (const format of ["jsonl", "csv", "cef"]) {
+    const x = new URLSearchParams(q);
+    x.set("format", format);
+    x.set("client", "ui");
+    $("export-" + format).href = api + "audit/export?" + x.toString();
+  }
   q.set("limit", "50");
   if (more && auditCursor) q.set("cursor", auditCursor);
   try {
