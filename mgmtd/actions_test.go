@@ -85,6 +85,10 @@ func newActionEnv(t *testing.T, fixture string) *actionEnv {
 		t.Fatalf("wireActions: %v", err)
 	}
 	t.Cleanup(func() { ex.Close() })
+	for _, r := range rest.AuthRoutes(d.REST, svc) {
+		d.REST.Handle(r)
+	}
+	pageRoutes(d.REST)
 	e.srv = httptest.NewServer(d.REST)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -29,6 +29,14 @@ const e2eDir = "../ui/e2e"
 // reader of its JSON lines and a writer to its stdin.
 func pageDriver(t *testing.T, d *Daemon, role auth.Role, mode string) (func() map[string]any, io.WriteCloser) {
 	t.Helper()
+	c := d.DemoCredentials[role]
+	return pageDriverAt(t, d.URL, c.BasicUser, c.BasicPassword, mode)
+}
+
+// pageDriverAt starts the driver against base with the given credentials
+// (user "bearer": password is a bearer token) and extra arguments.
+func pageDriverAt(t *testing.T, base, user, password, mode string, extra ...string) (func() map[string]any, io.WriteCloser) {
+	t.Helper()
 	for _, need := range []string{"node", "/usr/bin/chromium"} {
 		if _, err := exec.LookPath(need); err != nil {
 			t.Fatalf("%s is required for the web page test (scripts/deps.d/ui.sh installs it): %v", need, err)
@@ -37,9 +45,8 @@ func pageDriver(t *testing.T, d *Daemon, role auth.Role, mode string) (func() ma
 	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
 		t.Fatalf("playwright-core is required in %s (scripts/deps.d/ui.sh installs it): %v", e2eDir, err)
 	}
-	c := d.DemoCredentials[role]
 	shot := filepath.Join(t.TempDir(), mode+".png")
-	cmd := exec.Command("node", "e2e.mjs", d.URL, c.BasicUser, c.BasicPassword, mode, shot)
+	cmd := exec.Command("node", append([]string{"e2e.mjs", base, user, password, mode, shot}, extra...)...)
 	cmd.Dir = e2eDir
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
@@ -235,5 +242,44 @@ func TestWebPage(t *testing.T) {
 		map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAuditor].BearerToken}, "")
 	if err := json.Unmarshal(b, &log); code != 200 || err != nil || len(log.Records) != 1 || log.Records[0].Channel != "ui" {
 		t.Errorf("the page's export is not recorded once on the ui channel: %d %v %+v", code, err, log.Records)
+	}
+}
+
+// TestWebPageActions: an operator previews putting a node in standby on
+// the page (Pacemaker's own prediction), applies it, and the page shows
+// the task's outcome; the change is in the CIB (read back with
+// crm_attribute) and in the audit log, on the ui channel.
+func TestWebPageActions(t *testing.T) {
+	e := newActionEnv(t, "primitives")
+	next, _ := pageDriverAt(t, e.srv.URL, "bearer", e.tokens["operator"], "act", "node2")
+	if text := next()["text"].(string); !strings.Contains(text, "To standby node node2, Pacemaker would:") {
+		t.Errorf("preview: %q", text)
+	}
+	applied := next()
+	if status := applied["status"].(string); !strings.Contains(status, "node.standby") || !strings.Contains(status, "succeeded") {
+		t.Errorf("status after apply: %q", status)
+	}
+	if tasks := strs(applied["tasks"]); len(tasks) != 1 || !strings.Contains(tasks[0], "node.standby") {
+		t.Errorf("tasks table: %q", tasks)
+	}
+	if errs := strs(next()["console_errors"]); len(errs) > 0 {
+		t.Errorf("browser console errors: %q", errs)
+	}
+	cmd := exec.Command("crm_attribute", "--node", "node2", "--name", "standby", "--query", "--quiet")
+	cmd.Env = append(os.Environ(), "CIB_file="+e.file)
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "on" {
+		t.Errorf("node2 standby in the CIB: %q %v", out, err)
+	}
+	var found bool
+	for _, r := range e.records(t) {
+		if r.Action == "node.standby" && r.Outcome == audit.OutcomeSuccess {
+			found = true
+			if r.Channel != audit.ChannelUI || r.ObjectID == "" {
+				t.Errorf("audit record of the change: %+v", r.Event)
+			}
+		}
+	}
+	if !found {
+		t.Error("the change is not in the audit log")
 	}
 }

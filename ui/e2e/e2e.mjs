@@ -1,18 +1,22 @@
 // Drives mgmtd's web page in Debian's chromium (headless) for
 // mgmtd/page_test.go, which starts the daemon and checks what this prints.
 //
-//   node e2e.mjs BASE_URL USER PASSWORD MODE SCREENSHOT
+//   node e2e.mjs BASE_URL USER PASSWORD MODE SCREENSHOT [NODE]
+//
+// USER "bearer" sends PASSWORD as a bearer token on every request instead
+// of answering the Basic challenge.
 //
 // MODE "cluster": load the page, print what it shows, then wait for a line
 // "go" on stdin (the test changes the model), wait for the page to follow
 // the change, try where-is and impact, and print again. MODE "audit": load
 // the page as an auditor, print the audit table and download the JSON Lines
-// export (beside SCREENSHOT). Every step prints one
+// export (beside SCREENSHOT). MODE "act": as an operator, preview putting
+// NODE in standby, apply it, and print the preview and the task's outcome. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
 
-const [base, user, password, mode, shot] = process.argv.slice(2);
+const [base, user, password, mode, shot, node] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
@@ -25,7 +29,9 @@ let failed = false;
 let page;
 const consoleErrors = [];
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: user, password } });
+  const context = await browser.newContext(user === "bearer"
+    ? { ignoreHTTPSErrors: true, extraHTTPHeaders: { Authorization: "Bearer " + password } }
+    : { ignoreHTTPSErrors: true, httpCredentials: { username: user, password } });
   page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
@@ -57,6 +63,18 @@ try {
     await page.getByRole("button", { name: "Show the impact" }).click();
     await page.locator("#impact-result h2").first().waitFor();
     out({ step: "impact", headings: await texts("#impact-result h2"), items: await texts("#impact-result li") });
+  } else if (mode === "act") {
+    await page.locator("#act").waitFor();
+    await page.locator("#nodes tbody tr").first().waitFor();
+    await page.locator("#act-op").selectOption("node/standby");
+    await page.locator("#act-object").selectOption(node);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("#act-apply").waitFor();
+    out({ step: "preview", text: await page.locator("#act-preview").innerText() });
+    await page.locator("#act-apply").click();
+    await page.locator("#act-status", { hasText: /\b(succeeded|failed|timed_out|refused)\b/ }).waitFor({ timeout: 50000 });
+    await page.locator("#tasks tbody tr").first().waitFor();
+    out({ step: "applied", status: await page.locator("#act-status").innerText(), tasks: await texts("#tasks tbody tr") });
   } else {
     await page.locator("#audit-records tbody tr").first().waitFor();
     out({

@@ -28,6 +28,18 @@ function fill(table, rows) {
   body.replaceChildren(...rows.map((cells) => el("tr", null, ...cells.map((c) => el("td", null, c)))));
 }
 
+let csrf = ""; // the session's CSRF token, for browser-session callers
+
+// post sends a JSON body; it answers the task (or throws a Problem).
+async function post(path, body) {
+  const headers = { Accept: "application/json", "Content-Type": "application/json", "X-Mgmtd-Client": "ui" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const r = await fetch(api + path, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Problem(r.status, data.detail || data.title || r.statusText);
+  return data;
+}
+
 class Problem extends Error {
   constructor(status, detail) {
     super(detail);
@@ -137,12 +149,102 @@ async function loadOverview() {
   fill($("vms"), vms.data.map((v) => [v.name, v.host || "?",
     el("span", { className: v.state === "running" ? "ok" : "warn" }, v.state),
     v.managed ? "resource " + v.resource + (v.guest_node ? ", guest node " + v.guest_node : "") : "not managed"]));
+  members = nodes.data.filter((n) => n.type === "member").map((n) => n.name);
+  topResources = resources.data.filter((r) => !r.parent).map((r) => r.id);
+  fillActObjects();
+  if (!$("act").hidden) loadTasks();
   const targets = [...new Set([...nodes.data.map((n) => n.name)].concat(
     (await get("hosts")).data.map((h) => h.name)))].sort();
   const sel = $("impact-target");
   const keep = sel.value;
   sel.replaceChildren(...targets.map((t) => el("option", { value: t }, t)));
   if (targets.includes(keep)) sel.value = keep;
+}
+
+// ---- changes: preview with Pacemaker's scheduler, then apply ----
+
+let members = [];
+let topResources = [];
+
+function fillActObjects() {
+  const [kind, action] = $("act-op").value.split("/");
+  const keep = $("act-object").value;
+  const objects = kind === "node" ? members : topResources;
+  $("act-object").replaceChildren(...objects.map((o) => el("option", { value: o }, o)));
+  if (objects.includes(keep)) $("act-object").value = keep;
+  $("act-to").replaceChildren(...members.map((m) => el("option", { value: m }, m)));
+  $("act-to-label").hidden = action !== "move";
+}
+
+function actRequest() {
+  const [kind, action] = $("act-op").value.split("/");
+  const object = $("act-object").value;
+  const path = (kind === "node" ? "nodes/" : "resources/") + encodeURIComponent(object) + "/actions/" + action;
+  const body = action === "move" ? { node: $("act-to").value } : {};
+  const what = `${action} ${kind} ${object}` + (body.node ? ` to ${body.node}` : "");
+  return { path, body, what };
+}
+
+function predictionList(sim) {
+  if (!sim) return el("p", null, "No prediction.");
+  if (sim.error) return el("p", { className: "bad" }, "The scheduler could not predict it: " + sim.error);
+  if (!sim.actions || sim.actions.length === 0) return el("p", null, "Pacemaker would change nothing else.");
+  return el("ol", { className: "actions" }, ...sim.actions.map((a) => el("li", null,
+    `${a.action} ${a.resource}` + (a.source ? ` from ${a.source}` : "") + (a.dest ? ` to ${a.dest}` : "") +
+    (a.node && !a.source ? ` on ${a.node}` : "") + (a.reason ? ` (${a.reason})` : ""))));
+}
+
+async function preview(ev) {
+  ev.preventDefault();
+  const req = actRequest();
+  const out = $("act-preview");
+  $("act-status").replaceChildren();
+  try {
+    const task = await post(req.path, { ...req.body, dry_run: true });
+    const apply = el("button", { type: "button", id: "act-apply" }, "Apply");
+    const cancel = el("button", { type: "button" }, "Cancel");
+    apply.addEventListener("click", () => { out.replaceChildren(); run(req); });
+    cancel.addEventListener("click", () => out.replaceChildren());
+    out.replaceChildren(el("p", null, `To ${req.what}, Pacemaker would:`), predictionList(task.prediction), apply, " ", cancel);
+    showProblem(null);
+  } catch (err) {
+    out.replaceChildren();
+    showProblem(err);
+  }
+}
+
+function taskLine(t) {
+  const state = el("b", { className: t.state === "succeeded" ? "ok" : t.state === "running" || t.state === "pending" ? "warn" : "bad" }, t.state);
+  return [`task ${t.id}: ${t.op} ${t.object && t.object.name ? t.object.name : ""} `, state, t.error ? ": " + t.error : t.result ? ": " + t.result : ""];
+}
+
+async function run(req) {
+  const status = $("act-status");
+  try {
+    let task = await post(req.path, { ...req.body, idempotency_key: crypto.randomUUID() });
+    status.replaceChildren(...taskLine(task));
+    while (!["succeeded", "failed", "timed_out", "refused"].includes(task.state)) {
+      await new Promise((r) => setTimeout(r, 500));
+      task = await get("tasks/" + encodeURIComponent(task.id));
+      status.replaceChildren(...taskLine(task));
+    }
+    showProblem(null);
+  } catch (err) {
+    showProblem(err);
+  }
+  loadTasks();
+  refreshSoon();
+}
+
+async function loadTasks() {
+  try {
+    const tasks = await get("tasks");
+    fill($("tasks"), tasks.filter((t) => !t.dry_run).slice(0, 20).map((t) => [
+      (t.created || "").replace("T", " ").slice(0, 19), t.op, t.object ? t.object.name : "", t.actor ? t.actor.id : "",
+      el("span", { className: t.state === "succeeded" ? "ok" : "bad" }, t.state), t.error || t.result || ""]));
+  } catch (err) {
+    showProblem(err);
+  }
 }
 
 // ---- where is ----
@@ -272,6 +374,8 @@ async function start() {
   $("impact-form").addEventListener("submit", impact);
   $("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); searchAudit(false); });
   $("audit-more").addEventListener("click", () => searchAudit(true));
+  $("act-op").addEventListener("change", fillActObjects);
+  $("act-form").addEventListener("submit", preview);
   let session;
   try {
     session = await get("auth/session");
@@ -281,6 +385,7 @@ async function start() {
   }
   const id = session.identity || {};
   roles = id.roles || [];
+  csrf = session.csrf_token || "";
   $("who").textContent = `${id.name || id.id} (${roles.join(", ") || "no role"})`;
   let first = "";
   for (const b of document.querySelectorAll("#tabs button")) {
@@ -291,6 +396,13 @@ async function start() {
   const tab = document.querySelector(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
   if (can("cluster")) {
     try {
+      // Changes are offered to operators and admins when the daemon can
+      // make them (it cannot without a live cluster or a CIB file: the
+      // demo): the task list answers 404 then.
+      if (roles.includes("operator") || roles.includes("admin")) {
+        const r = await fetch(api + "tasks", { headers: { Accept: "application/json", "X-Mgmtd-Client": "ui" }, credentials: "same-origin" });
+        $("act").hidden = !r.ok;
+      }
       await loadOverview();
       follow();
     } catch (err) {
