@@ -44,12 +44,6 @@ func Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		if name != "" {
-			if _, err := fs.Stat(sub, name); err != nil {
-				http.NotFound(w, r)
-				return
-			}
-		}
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
 		}

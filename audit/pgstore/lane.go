@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -64,7 +65,7 @@ func dialLane(ctx context.Context, cfg *pgconn.Config, role string) (*lane, erro
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	if role != "" {
-		if _, err := pc.Exec(ctx, "SET ROLE "+quoteIdent(role)).ReadAll(); err != nil {
+		if _, err := pc.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize()).ReadAll(); err != nil {
 			pc.Close(ctx)
 			return nil, fmt.Errorf("set role: %w", err)
 		}
@@ -89,8 +90,6 @@ func dialLane(ctx context.Context, cfg *pgconn.Config, role string) (*lane, erro
 	go l.read()
 	return l, nil
 }
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // quoteLiteral quotes s as an escape string constant, whatever
 // standard_conforming_strings says. s holds no NUL (audit.validText).
@@ -246,13 +245,7 @@ var laneCols = []struct {
 	{"after", pgtype.TextOID}, {"prev_hash", pgtype.ByteaOID}, {"hash", pgtype.ByteaOID},
 }
 
-var copySQL = func() string {
-	names := make([]string, len(laneCols))
-	for i, c := range laneCols {
-		names[i] = c.name
-	}
-	return "COPY audit.event (" + strings.Join(names, ", ") + ") FROM STDIN (FORMAT binary)"
-}()
+var copySQL = "COPY audit.event (" + eventCols + ") FROM STDIN (FORMAT binary)"
 
 // encodeBatch returns the protocol messages of one append of recs (which
 // continue each other): the Query, the COPY data and CopyDone.

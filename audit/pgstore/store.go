@@ -135,8 +135,15 @@ func (s *Store) Close() error {
 	return nil
 }
 
-const eventCols = "instance, seq, ts, actor, auth_method, roles, channel, source, request_id, action, " +
-	"object_type, object_id, outcome, reason, before, after, prev_hash, hash"
+// eventCols are the columns of a record (laneCols), in the order
+// scanRecord reads them.
+var eventCols = func() string {
+	names := make([]string, len(laneCols))
+	for i, c := range laneCols {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}()
 
 // Head implements [audit.Store].
 func (s *Store) Head(ctx context.Context, instance string) (audit.Head, error) {

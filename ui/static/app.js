@@ -288,11 +288,7 @@ async function impact(ev) {
       ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "")));
     parts.push(el("ul", null, ...(d.instances || []).map((i) => el("li", null, `${i.resource} (${i.role})`))));
     for (const s of d.simulations || []) {
-      parts.push(el("h2", null, `What Pacemaker would do (${s.scenario} of ${s.node})`));
-      parts.push(el("ol", { className: "actions" }, ...(s.actions || []).map((a) => el("li", null,
-        `${a.action} ${a.resource}` + (a.source ? ` from ${a.source}` : "") + (a.dest ? ` to ${a.dest}` : "") +
-        (a.reason ? ` (${a.reason})` : "")))));
-      if (s.error) parts.push(el("p", { className: "bad" }, s.error));
+      parts.push(el("h2", null, `What Pacemaker would do (${s.scenario} of ${s.node})`), predictionList(s));
     }
     out.replaceChildren(...parts);
     showProblem(null);
@@ -400,8 +396,7 @@ async function start() {
       // make them (it cannot without a live cluster or a CIB file: the
       // demo): the task list answers 404 then.
       if (roles.includes("operator") || roles.includes("admin")) {
-        const r = await fetch(api + "tasks", { headers: { Accept: "application/json", "X-Mgmtd-Client": "ui" }, credentials: "same-origin" });
-        $("act").hidden = !r.ok;
+        $("act").hidden = !(await get("tasks").then(() => true, () => false));
       }
       await loadOverview();
       follow();
