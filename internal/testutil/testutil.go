@@ -1,0 +1,100 @@
+// Package testutil holds the helpers mgmtd's tests share: golden files
+// with an -update flag, free loopback ports, and polling for a condition
+// (tests wait for what they need by polling, never by sleeping a fixed
+// time). It is imported by _test.go files only.
+package testutil
+
+import (
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files (and other generated testdata)")
+
+// Update reports whether the test binary runs with -update: golden files
+// and generated test inputs are rewritten instead of compared.
+func Update() bool { return *update }
+
+// Golden compares got with the file at path (relative to the package
+// directory), or writes it there with -update. A difference is reported
+// with t.Errorf as a diff.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s differs (-want +got):\n%s", path, d)
+	}
+}
+
+// FreePort returns a loopback port of network ("tcp" or "udp") that was
+// free a moment ago.
+func FreePort(t testing.TB, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr returns "127.0.0.1:PORT" with a TCP port that was free a
+// moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t, "tcp")))
+}
+
+// PollInterval is how often Eventually checks its condition.
+const PollInterval = 10 * time.Millisecond
+
+// Eventually polls cond until it returns true, and fails the test with
+// the message (format and args, as for t.Fatalf: what was awaited) when
+// timeout passes first.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting until "+format, append([]any{timeout}, args...)...)
+	}
+}
+
+// Poll polls cond until it returns true (and reports true) or timeout
+// passes (and reports false).
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return cond()
+		}
+		<-tick.C
+	}
+	return true
+}
