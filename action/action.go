@@ -1,9 +1,15 @@
-// Package action changes the cluster on behalf of authorized people,
-// through the cluster's own tools only (crm_resource, crm_attribute,
-// cibadmin, stonith_admin, crm_simulate, and libvirt through a migrator the
-// wiring passes in), never by editing CIB XML.
+// Package action holds the vocabulary of actions - the changes mgmtd makes
+// to a cluster on behalf of authorized people: the request, the actor, the
+// task and its states, the errors a refusal wraps, and the Actuator
+// interface the front-ends (REST, CIM, the command line) submit through.
+// It is a leaf: it imports model only, so every front-end may import it
+// without depending on how actions are carried out.
 //
-// Every action runs the same seven steps: (1) authorize through the
+// The executor (package action/executor) carries them out through the
+// cluster's own tools only (crm_resource, crm_attribute, cibadmin,
+// stonith_admin, crm_simulate, and libvirt through a migrator the wiring
+// passes in), never by editing CIB XML. Every action runs the same seven
+// steps: (1) authorize through the
 // Authorizer hook, (2) simulate the change with crm_simulate on a private
 // copy of the CIB to which the same tool command was applied (a dry run
 // stops here), (3) refuse when the model is stale, the cluster has no
@@ -13,12 +19,7 @@
 // cluster has settled and the model shows the expected state, or a
 // timeout, and (7) record the outcome with the object's state before and
 // after. Actions are Tasks with a truthful terminal state, listed by the
-// Executor and published on the model's event log.
-//
-// action imports model only. What it needs from elsewhere (authorization,
-// the audit log, the scheduler simulation, the model's refresh, libvirt
-// migration) is declared here as small consumer-side interfaces that the
-// wiring (package mgmtd) satisfies.
+// executor and published on the model's event log.
 package action
 
 import (
@@ -91,6 +92,9 @@ func Ops() []Op {
 		ResourceRestart, ResourceStart, ResourceStop, ResourceUnmanage, VMMigrate}
 }
 
+// Known reports whether o is one of the actions.
+func (o Op) Known() bool { _, ok := ops[o]; return ok }
+
 // Kind returns the kind of object the op acts on ("" for an unknown op).
 func (o Op) Kind() model.Kind { return ops[o].kind }
 
@@ -108,9 +112,11 @@ type Actor struct {
 	Channel   string   `json:"channel,omitempty"` // rest, cli, cim, ui
 	Source    string   `json:"source,omitempty"`  // client address
 	RequestID string   `json:"request_id,omitempty"`
-	// CIBUser, when set and Options.UseCIBUser is on, is passed to the
-	// tools as CIB_user so that Pacemaker's own ACLs apply as well.
-	CIBUser string `json:"cib_user,omitempty"`
+	// CIBUser is the Pacemaker ACL user the live tools run as (CIB_user),
+	// so that Pacemaker's own ACLs apply as well. The executor sets it from
+	// the caller's identity when configured to; front-ends leave it empty.
+	// It is never shown.
+	CIBUser string `json:"-"`
 }
 
 // Request asks for one action.
@@ -182,8 +188,8 @@ type Task struct {
 	Finished time.Time       `json:"finished,omitzero"`
 }
 
-// Errors of Submit. Front-ends map them with errors.Is (REST: 400, 403,
-// 404, 409, 409, 409, 503, 422).
+// Errors of Submit. Each front-end maps them to its protocol's errors in
+// one place, with errors.Is (REST: 400, 403, 404, 409, 409, 409, 503, 422).
 var (
 	ErrInvalid     = errors.New("invalid action request")
 	ErrForbidden   = errors.New("action not allowed")
@@ -195,84 +201,15 @@ var (
 	ErrIdempotency = errors.New("idempotency key reused for a different request")
 )
 
-// Check is what the Authorizer decides on.
-type Check struct {
-	Op      Op
-	Kind    model.Kind
-	Cluster string
-	Name    string // object name (the cluster name for cluster ops)
-	// Privileged is set for fencing and maintenance, and when the request
-	// asks to force: only admins may.
-	Privileged bool
-	Actor      Actor
-}
-
-// Authorizer decides whether the caller may run an action. It returns nil
-// to allow, or an error whose text says why not. ctx is the request's
-// context (it carries the front-end's identity).
-type Authorizer interface {
-	Authorize(ctx context.Context, c Check) error
-}
-
-// AuthorizerFunc adapts a function to Authorizer.
-type AuthorizerFunc func(ctx context.Context, c Check) error
-
-// Authorize calls f.
-func (f AuthorizerFunc) Authorize(ctx context.Context, c Check) error { return f(ctx, c) }
-
-// Phase says which of an action's records an Entry is.
-type Phase string
-
-// Record phases.
-const (
-	PhaseIntent  Phase = "intent"  // before execution; must be durable
-	PhaseOutcome Phase = "outcome" // after the task ended
-	PhaseRefused Phase = "refused" // refused after authorization
-)
-
-// Entry is one audit record of an action.
-type Entry struct {
-	Phase  Phase
-	Op     Op
-	Task   string
-	Object model.ID
-	Actor  Actor
-	State  State // the task's state (for outcomes)
-	Reason string
-	Before json.RawMessage
-	After  json.RawMessage
-	Time   time.Time
-}
-
-// Recorder makes action records durable (the audit log). Record returns
-// only after the record is durable; any error means it is not, and the
-// executor fails closed.
-type Recorder interface {
-	Record(ctx context.Context, e Entry) error
-}
-
-// Simulator runs Pacemaker's scheduler on a private copy of the CIB after
-// modify changed the copy (modify gets the copy's path; the executor runs
-// the action's own tool command with CIB_file pointing at it).
-// *pacemaker.Source implements it.
-type Simulator interface {
-	Predict(ctx context.Context, scenario, node string, modify func(ctx context.Context, file string) error, extra ...string) *model.Simulation
-}
-
-// Snapshotter gives the current model snapshot; *model.Store implements it.
-type Snapshotter interface {
-	Snapshot() *model.Snapshot
-}
-
-// Refresher makes the model observe the cluster now (the Pacemaker
-// source's Refresh). The model changes only through it: the executor never
-// writes to the model.
-type Refresher interface {
-	Refresh(ctx context.Context) error
-}
-
-// VMMigrator live-migrates a libvirt domain Pacemaker does not manage
-// (*virt.Source implements it).
-type VMMigrator interface {
-	MigrateDomain(ctx context.Context, from, to, name string) error
+// Actuator runs actions; the executor implements it and the front-ends
+// submit through it. Submit authorizes the request with the caller's
+// identity in ctx and returns at once with the task: running, or terminal
+// for a dry run and an idempotent retry. A refused request returns an
+// error wrapping one of the errors above, and the refused task when one
+// was recorded (its ID is then set). Tasks are copies that never change
+// under the caller; Tasks lists them newest first.
+type Actuator interface {
+	Submit(ctx context.Context, req Request) (Task, error)
+	Task(id string) (Task, bool)
+	Tasks() []Task
 }

@@ -22,11 +22,13 @@ import (
 	"time"
 
 	"mgmtd/action"
+	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/model"
 	"mgmtd/rest"
 	"mgmtd/source/pacemaker"
+	"mgmtd/toolexec"
 )
 
 // This file wires the action package to the daemon (REST routes, the auth
@@ -38,8 +40,8 @@ import (
 // guard or the CLI put it there). Fencing, maintenance and forcing need
 // auth.ActionFence (admins); everything else auth.ActionOperate. svc, when
 // set, records denials.
-func actionAuthorizer(svc *auth.Service) action.Authorizer {
-	return action.AuthorizerFunc(func(ctx context.Context, c action.Check) error {
+func actionAuthorizer(svc *auth.Service) executor.Authorizer {
+	return executor.AuthorizerFunc(func(ctx context.Context, c executor.Check) error {
 		id, ok := auth.FromContext(ctx)
 		if !ok {
 			return fmt.Errorf("%w: not authenticated", action.ErrForbidden)
@@ -77,8 +79,8 @@ func actionAuthorizer(svc *auth.Service) action.Authorizer {
 // denied, outcomes as success, failure (failed) or error (timed out).
 type actionRecorder struct{ rec audit.Recorder }
 
-// Record implements action.Recorder.
-func (r actionRecorder) Record(ctx context.Context, e action.Entry) error {
+// Record implements executor.Recorder.
+func (r actionRecorder) Record(ctx context.Context, e executor.Entry) error {
 	ev := audit.Event{Actor: e.Actor.ID, AuthMethod: e.Actor.Method, Roles: e.Actor.Roles, Action: string(e.Op), Time: e.Time,
 		Channel: audit.Channel(e.Actor.Channel), Source: e.Actor.Source, RequestID: e.Actor.RequestID,
 		ObjectType: string(e.Object.Kind), ObjectID: e.Object.Cluster + "/" + e.Object.Name,
@@ -90,10 +92,10 @@ func (r actionRecorder) Record(ctx context.Context, e action.Entry) error {
 		ev.Actor = "unknown"
 	}
 	switch e.Phase {
-	case action.PhaseIntent:
+	case executor.PhaseIntent:
 		ev.Action += ".intent"
 		ev.Outcome = audit.OutcomeSuccess
-	case action.PhaseRefused:
+	case executor.PhaseRefused:
 		ev.Outcome = audit.OutcomeDenied
 	default:
 		switch e.State {
@@ -112,77 +114,6 @@ func (r actionRecorder) Record(ctx context.Context, e action.Entry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
-}
-
-// restActuator adapts the executor to rest.Actuator.
-type restActuator struct{ ex *action.Executor }
-
-func toRESTTask(t action.Task) rest.ActionTask {
-	var out rest.ActionTask
-	b, err := json.Marshal(t)
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
-		// Both types are plain data with the same JSON; this cannot fail.
-		panic("mgmtd: task conversion: " + err.Error())
-	}
-	return out
-}
-
-func (a restActuator) Submit(ctx context.Context, c rest.ActionCall) (rest.ActionTask, error) {
-	node := c.Body.Node
-	if c.Op == string(action.VMMigrate) {
-		node = c.Body.To
-	}
-	req := action.Request{Op: action.Op(c.Op), Name: c.Name, Node: node, Lifetime: c.Body.Lifetime, DryRun: c.Body.DryRun,
-		Force: c.Body.Force, Confirm: c.Body.Confirm, IdempotencyKey: c.Body.IdempotencyKey,
-		Actor: action.Actor{ID: c.Caller.ID, Name: c.Caller.Name, Method: c.Caller.Method, Roles: c.Caller.Roles,
-			Channel: c.Caller.Channel, Source: c.Caller.Source, RequestID: c.Caller.RequestID, CIBUser: cibUser(ctx)}}
-	t, err := a.ex.Submit(ctx, req)
-	rt := toRESTTask(t)
-	if err != nil {
-		ae := &rest.ActionError{Refusal: refusalOf(err), Detail: err.Error()}
-		if t.ID != "" {
-			ae.Task = &rt
-		}
-		return rt, ae
-	}
-	return rt, nil
-}
-
-func (a restActuator) Task(id string) (rest.ActionTask, bool) {
-	t, ok := a.ex.Task(id)
-	if !ok {
-		return rest.ActionTask{}, false
-	}
-	return toRESTTask(t), true
-}
-
-func (a restActuator) Tasks() []rest.ActionTask {
-	ts := a.ex.Tasks()
-	out := make([]rest.ActionTask, len(ts))
-	for i, t := range ts {
-		out[i] = toRESTTask(t)
-	}
-	return out
-}
-
-func refusalOf(err error) rest.ActionRefusal {
-	for _, m := range []struct {
-		err error
-		r   rest.ActionRefusal
-	}{
-		{action.ErrForbidden, rest.RefusedForbidden}, {action.ErrNotFound, rest.RefusedNotFound},
-		{action.ErrStale, rest.RefusedStale}, {action.ErrNoQuorum, rest.RefusedNoQuorum},
-		{action.ErrBusy, rest.RefusedBusy}, {action.ErrUnavailable, rest.RefusedUnavailable},
-		{action.ErrIdempotency, rest.RefusedIdempotency}, {action.ErrInvalid, rest.RefusedInvalid},
-	} {
-		if errors.Is(err, m.err) {
-			return m.r
-		}
-	}
-	return rest.RefusedInvalid
 }
 
 // cibUser is the Pacemaker ACL user for the caller: the user name of
@@ -208,7 +139,7 @@ type ActionOptions struct {
 	Recorder audit.Recorder
 	// Migrator live-migrates VMs Pacemaker does not manage (the virt
 	// source); nil refuses them.
-	Migrator action.VMMigrator
+	Migrator executor.VMMigrator
 	// UseCIBUser runs the live tools as the caller's CIB user.
 	UseCIBUser bool
 	// Timeout bounds one action; 0 means 5 min.
@@ -220,10 +151,10 @@ type ActionOptions struct {
 // returned executor after the HTTP servers have shut down (it waits for
 // running tasks). In demo mode (no Pacemaker source) it registers nothing
 // and returns nil.
-func (d *Daemon) wireActions(o ActionOptions) (*action.Executor, error) {
+func (d *Daemon) wireActions(o ActionOptions) (*executor.Executor, error) {
 	pm, ok := d.sim.(interface {
-		action.Simulator
-		action.Refresher
+		executor.Simulator
+		executor.Refresher
 	})
 	if !ok {
 		return nil, nil
@@ -231,14 +162,18 @@ func (d *Daemon) wireActions(o ActionOptions) (*action.Executor, error) {
 	if o.Recorder == nil {
 		return nil, errors.New("actions: an audit recorder is required")
 	}
-	ex, err := action.New(action.Options{Store: d.Store, Events: d.Store.Events(), Refresher: pm, Simulator: pm,
+	var cibUserOf func(context.Context) string
+	if o.UseCIBUser {
+		cibUserOf = cibUser
+	}
+	ex, err := executor.New(executor.Options{Store: d.Store, Events: d.Store.Events(), Refresher: pm, Simulator: pm,
 		Authorizer: actionAuthorizer(d.Auth), Recorder: actionRecorder{o.Recorder}, Migrator: o.Migrator,
-		Runner: action.ExecRunner{ToolDir: d.cfg.Pacemaker.ToolDir}, CIBFile: d.cfg.Pacemaker.CIBFile,
-		UseCIBUser: o.UseCIBUser, Timeout: o.Timeout, Log: d.log})
+		Runner: toolexec.Runner{Dir: d.cfg.Pacemaker.ToolDir, Timeout: 5 * time.Minute}, CIBFile: d.cfg.Pacemaker.CIBFile,
+		CIBUser: cibUserOf, Timeout: o.Timeout, Log: d.log})
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rest.ActionRoutes(d.REST, restActuator{ex}) {
+	for _, r := range rest.ActionRoutes(d.REST, ex) {
 		d.REST.Handle(r)
 	}
 	return ex, nil
@@ -247,7 +182,7 @@ func (d *Daemon) wireActions(o ActionOptions) (*action.Executor, error) {
 // openCLIRecorder opens the audit log the CLI's --cib actions record to:
 // by default a local journal (its own instance and directory, so it never
 // writes the daemon's chain). The wiring may replace it.
-var openCLIRecorder = func(ctx context.Context, dir string, log *slog.Logger) (action.Recorder, func() error, error) {
+var openCLIRecorder = func(ctx context.Context, dir string, log *slog.Logger) (executor.Recorder, func() error, error) {
 	host, _ := os.Hostname()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("audit dir: %w", err)
@@ -412,7 +347,7 @@ func cmdAction(ctx context.Context, group string, args []string, stdout, stderr 
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	var task rest.ActionTask
+	var task action.Task
 	if f.cib != "" {
 		task, err = rehearse(ctx, req, f, stderr)
 	} else {
@@ -426,7 +361,7 @@ func cmdAction(ctx context.Context, group string, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	if task.Terminal() && task.State != "succeeded" {
+	if task.State.Terminal() && task.State != action.StateSucceeded {
 		return fmt.Errorf("task %s %s: %s", task.ID, task.State, task.Error)
 	}
 	return nil
@@ -445,14 +380,14 @@ func localIdentity() *auth.Identity {
 }
 
 // rehearse runs an action on a CIB file with a local executor.
-func rehearse(ctx context.Context, req action.Request, f actionFlags, stderr io.Writer) (rest.ActionTask, error) {
+func rehearse(ctx context.Context, req action.Request, f actionFlags, stderr io.Writer) (action.Task, error) {
 	if _, err := os.Stat(f.cib); err != nil {
-		return rest.ActionTask{}, fmt.Errorf("--cib: %w", err)
+		return action.Task{}, fmt.Errorf("--cib: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rec, closeRec, err := openCLIRecorder(ctx, f.auditDir, log)
 	if err != nil {
-		return rest.ActionTask{}, err
+		return action.Task{}, err
 	}
 	defer func() {
 		if cerr := closeRec(); cerr != nil {
@@ -463,13 +398,13 @@ func rehearse(ctx context.Context, req action.Request, f actionFlags, stderr io.
 	store.Register(pacemaker.Name)
 	src := pacemaker.New(pacemaker.Options{CIBFile: f.cib, ReadConfigFiles: true}, store, log)
 	if err := src.Refresh(ctx); err != nil {
-		return rest.ActionTask{}, err
+		return action.Task{}, err
 	}
-	ex, err := action.New(action.Options{Store: store, Events: store.Events(), Refresher: src, Simulator: src,
+	ex, err := executor.New(executor.Options{Store: store, Events: store.Events(), Refresher: src, Simulator: src,
 		Authorizer: actionAuthorizer(nil), Recorder: rec, CIBFile: f.cib, Timeout: f.timeout,
 		PollInterval: 100 * time.Millisecond, Log: log})
 	if err != nil {
-		return rest.ActionTask{}, err
+		return action.Task{}, err
 	}
 	defer ex.Close()
 	id := localIdentity()
@@ -477,10 +412,9 @@ func rehearse(ctx context.Context, req action.Request, f actionFlags, stderr io.
 	req.Actor = action.Actor{ID: id.ID, Name: id.Name, Method: string(id.Method), Roles: []string{string(auth.RoleAdmin)}, Channel: string(audit.ChannelCLI)}
 	t, err := ex.Submit(ctx, req)
 	if err != nil {
-		return toRESTTask(t), err
+		return t, err
 	}
-	t, err = ex.Wait(ctx, t.ID)
-	return toRESTTask(t), err
+	return ex.Wait(ctx, t.ID)
 }
 
 // client is a small REST client for the daemon (token from $MGMTD_TOKEN,
@@ -560,20 +494,20 @@ func actionPath(req action.Request) string {
 }
 
 // remoteAction posts the request to the daemon and waits for the task.
-func remoteAction(ctx context.Context, req action.Request, f actionFlags) (rest.ActionTask, error) {
+func remoteAction(ctx context.Context, req action.Request, f actionFlags) (action.Task, error) {
 	c, base, err := newClient(f.queryFlags)
 	if err != nil {
-		return rest.ActionTask{}, err
+		return action.Task{}, err
 	}
 	body := rest.ActionBody{Node: req.Node, Lifetime: req.Lifetime, DryRun: req.DryRun, Force: req.Force, Confirm: req.Confirm, IdempotencyKey: req.IdempotencyKey}
 	if req.Op == action.VMMigrate {
 		body.To, body.Node = req.Node, ""
 	}
-	var t rest.ActionTask
+	var t action.Task
 	if err := apiCall(ctx, c, http.MethodPost, base+actionPath(req), body, &t); err != nil {
 		return t, err
 	}
-	for !f.noWait && !t.Terminal() {
+	for !f.noWait && !t.State.Terminal() {
 		select {
 		case <-ctx.Done():
 			return t, fmt.Errorf("task %s still %s: %w", t.ID, t.State, ctx.Err())
@@ -602,7 +536,7 @@ func cmdTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	switch {
 	case len(pos) == 1 && pos[0] == "list":
-		var ts []rest.ActionTask
+		var ts []action.Task
 		if err := apiCall(ctx, c, http.MethodGet, base+"/api/v1/tasks", nil, &ts); err != nil {
 			return err
 		}
@@ -616,7 +550,7 @@ func cmdTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return tw.Flush()
 	case len(pos) == 2 && pos[0] == "show":
-		var t rest.ActionTask
+		var t action.Task
 		if err := apiCall(ctx, c, http.MethodGet, base+"/api/v1/tasks/"+url.PathEscape(pos[1]), nil, &t); err != nil {
 			return err
 		}
@@ -632,7 +566,7 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printTask(w io.Writer, output string, t rest.ActionTask) error {
+func printTask(w io.Writer, output string, t action.Task) error {
 	if output == "json" {
 		return writeJSON(w, t)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/action"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/model"
@@ -94,7 +95,7 @@ func newActionEnv(t *testing.T, fixture string) *actionEnv {
 	return e
 }
 
-func (e *actionEnv) post(t *testing.T, who, path, body string, hdr ...string) (int, rest.ActionTask, string) {
+func (e *actionEnv) post(t *testing.T, who, path, body string, hdr ...string) (int, action.Task, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.tokens[who])
@@ -109,7 +110,7 @@ func (e *actionEnv) post(t *testing.T, who, path, body string, hdr ...string) (i
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
-	var task rest.ActionTask
+	var task action.Task
 	if resp.StatusCode < 300 {
 		if err := json.Unmarshal(buf.Bytes(), &task); err != nil {
 			t.Fatalf("decode %s: %v", buf.String(), err)
@@ -135,15 +136,15 @@ func (e *actionEnv) get(t *testing.T, who, path string, out any) int {
 	return resp.StatusCode
 }
 
-func (e *actionEnv) wait(t *testing.T, who, id string) rest.ActionTask {
+func (e *actionEnv) wait(t *testing.T, who, id string) action.Task {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		var task rest.ActionTask
+		var task action.Task
 		if st := e.get(t, who, "/api/v1/tasks/"+id, &task); st != http.StatusOK {
 			t.Fatalf("GET task %s: %d", id, st)
 		}
-		if task.Terminal() {
+		if task.State.Terminal() {
 			return task
 		}
 		if time.Now().After(deadline) {
@@ -200,14 +201,14 @@ func TestRESTActionRefusals(t *testing.T) {
 		t.Fatalf("scoped dry run: %d %s", st, body)
 	}
 	// ... and sees only tasks on objects it may read.
-	var ts []rest.ActionTask
+	var ts []action.Task
 	e.get(t, "scoped", "/api/v1/tasks", &ts)
 	for _, x := range ts {
 		if x.Object.Name != "dummy-b" {
 			t.Errorf("scoped caller sees task on %s", x.Object.Name)
 		}
 	}
-	var all []rest.ActionTask
+	var all []action.Task
 	e.get(t, "admin", "/api/v1/tasks", &all)
 	if len(all) <= len(ts) {
 		t.Errorf("admin sees %d tasks, scoped %d", len(all), len(ts))
@@ -348,7 +349,7 @@ func TestCLIActionThroughDaemon(t *testing.T) {
 		return code, out.String(), errb.String()
 	}
 	code, out, errs := run("resource", "stop", "dummy-a", "--server", e.srv.URL, "-o", "json")
-	var task rest.ActionTask
+	var task action.Task
 	if code != 0 || json.Unmarshal([]byte(out), &task) != nil || task.State != "succeeded" {
 		t.Fatalf("resource stop: exit %d %s %s", code, out, errs)
 	}

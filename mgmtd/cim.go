@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mgmtd/action"
+	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/cim"
@@ -138,7 +139,7 @@ func (d *Daemon) cimAudit(ctx context.Context, op *cim.Operation) (func(error), 
 
 // cimActuator adapts the action executor to the CIM methods: the same
 // authorization, simulation, audit and task machinery as REST.
-type cimActuator struct{ ex *action.Executor }
+type cimActuator struct{ ex *executor.Executor }
 
 var cimOps = map[string]action.Op{
 	cim.ActionResourceStart: action.ResourceStart, cim.ActionResourceStop: action.ResourceStop,
@@ -163,7 +164,7 @@ func (a cimActuator) Do(ctx context.Context, req cim.ActionRequest) (string, err
 	}
 	if id, ok := req.Principal.Identity.(*auth.Identity); ok {
 		ctx = auth.NewContext(ctx, id)
-		r.Actor = action.Actor{ID: id.ID, Name: id.Name, Method: string(id.Method), Channel: "cim", CIBUser: cibUser(ctx)}
+		r.Actor = action.Actor{ID: id.ID, Name: id.Name, Method: string(id.Method), Channel: "cim"}
 		for _, role := range id.Roles {
 			r.Actor.Roles = append(r.Actor.Roles, string(role))
 		}

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"mgmtd/action"
+	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/auth/pamauth"
@@ -46,7 +46,7 @@ type Daemon struct {
 	// Socket is the local unix socket for the command line.
 	Socket string
 
-	actions *action.Executor
+	actions *executor.Executor
 
 	cimProvider *cim.ModelProvider
 	cimServer   *cim.Server
@@ -144,7 +144,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 		d.REST.Handle(r)
 	}
 	pageRoutes(d.REST)
-	var migrator action.VMMigrator
+	var migrator executor.VMMigrator
 	if d.Virt != nil {
 		migrator = d.Virt
 	}

@@ -1,17 +1,16 @@
 package rest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"mgmtd/action"
 	"mgmtd/model"
 )
 
@@ -35,117 +34,35 @@ type ActionBody struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
-// ActionCaller is the authenticated caller of an action, for the audit log.
-type ActionCaller struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name,omitempty"`
-	Method    string   `json:"method,omitempty"`
-	Roles     []string `json:"roles,omitempty"`
-	Channel   string   `json:"channel,omitempty"`
-	Source    string   `json:"source,omitempty"`
-	RequestID string   `json:"request_id,omitempty"`
-}
-
-// ActionCall is one action request as the API hands it to the Actuator.
-type ActionCall struct {
-	// Op is KIND.ACTION, e.g. "resource.move", "node.fence",
-	// "cluster.maintenance-on", "vm.migrate".
-	Op     string
-	Name   string // resource id, node or VM name; empty for cluster actions
-	Body   ActionBody
-	Caller ActionCaller
-}
-
-// ActionTask is a task as the API shows it. Its JSON is the task's own
-// (the wiring converts the executor's task field by field through JSON).
-type ActionTask struct {
-	ID             string            `json:"id"`
-	Op             string            `json:"op"`
-	Object         model.ID          `json:"object"`
-	Node           string            `json:"node,omitempty"`
-	Lifetime       string            `json:"lifetime,omitempty"`
-	DryRun         bool              `json:"dry_run"`
-	Force          bool              `json:"force"`
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
-	Actor          ActionCaller      `json:"actor"`
-	State          string            `json:"state"` // pending, running, succeeded, failed, timed_out, refused
-	Error          string            `json:"error,omitempty"`
-	Result         string            `json:"result,omitempty"`
-	Prediction     *model.Simulation `json:"prediction,omitempty"`
-	Commands       []string          `json:"commands,omitempty"`
-	Before         json.RawMessage   `json:"before,omitempty"`
-	After          json.RawMessage   `json:"after,omitempty"`
-	Created        time.Time         `json:"created"`
-	Started        time.Time         `json:"started,omitzero"`
-	Finished       time.Time         `json:"finished,omitzero"`
-}
-
-// Terminal reports whether the task has ended.
-func (t ActionTask) Terminal() bool {
-	switch t.State {
-	case "succeeded", "failed", "timed_out", "refused":
-		return true
-	}
-	return false
-}
-
-// ActionRefusal classifies a refused action request.
-type ActionRefusal string
-
-// Refusals and the HTTP status each maps to (in ActionError.Status).
-const (
-	RefusedInvalid     ActionRefusal = "invalid"     // 400
-	RefusedForbidden   ActionRefusal = "forbidden"   // 403
-	RefusedNotFound    ActionRefusal = "not_found"   // 404
-	RefusedStale       ActionRefusal = "stale"       // 409
-	RefusedNoQuorum    ActionRefusal = "no_quorum"   // 409
-	RefusedBusy        ActionRefusal = "busy"        // 409
-	RefusedIdempotency ActionRefusal = "idempotency" // 422
-	RefusedUnavailable ActionRefusal = "unavailable" // 503: the audit log cannot record the intent
-)
-
-// ActionError is how an Actuator refuses a request. Task is the refused
-// task, when one was recorded.
-type ActionError struct {
-	Refusal ActionRefusal
-	Detail  string
-	Task    *ActionTask
-}
-
-func (e *ActionError) Error() string { return string(e.Refusal) + ": " + e.Detail }
-
-// Status is the HTTP status of the refusal.
-func (e *ActionError) Status() int {
-	switch e.Refusal {
-	case RefusedInvalid:
-		return http.StatusBadRequest
-	case RefusedForbidden:
-		return http.StatusForbidden
-	case RefusedNotFound:
-		return http.StatusNotFound
-	case RefusedStale, RefusedNoQuorum, RefusedBusy:
-		return http.StatusConflict
-	case RefusedIdempotency:
-		return http.StatusUnprocessableEntity
-	case RefusedUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// Actuator runs actions; the wiring satisfies it with the action package's
-// executor. Submit authorizes with the identity in ctx (set by the Guard)
-// and returns at once with the task (running, or terminal for dry runs and
-// idempotent retries); refusals are *ActionError.
-type Actuator interface {
-	Submit(ctx context.Context, call ActionCall) (ActionTask, error)
-	Task(id string) (ActionTask, bool)
-	Tasks() []ActionTask
-}
-
 func init() {
-	RegisterSchema("Task", ActionTask{})
-	RegisterSchema("Tasks", []ActionTask{})
+	RegisterSchema("Task", action.Task{})
+	RegisterSchema("Tasks", []action.Task{})
+}
+
+// actionProblem is the one place that maps an action refusal to HTTP:
+// the status from the error kind (errors.Is), the error's text as detail.
+func actionProblem(err error) *Problem {
+	p := &Problem{Status: http.StatusInternalServerError, Detail: err.Error()}
+	for _, m := range []struct {
+		err    error
+		status int
+	}{
+		{action.ErrInvalid, http.StatusBadRequest}, {action.ErrForbidden, http.StatusForbidden},
+		{action.ErrNotFound, http.StatusNotFound}, {action.ErrStale, http.StatusConflict},
+		{action.ErrNoQuorum, http.StatusConflict}, {action.ErrBusy, http.StatusConflict},
+		{action.ErrIdempotency, http.StatusUnprocessableEntity},
+		// The audit log cannot record the intent: retry later.
+		{action.ErrUnavailable, http.StatusServiceUnavailable},
+	} {
+		if errors.Is(err, m.err) {
+			p.Status = m.status
+			break
+		}
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		p.RetryAfter = 30
+	}
+	return p
 }
 
 // The actions each route accepts.
@@ -158,7 +75,7 @@ var (
 // ActionRoutes returns the action and task routes. The routes declare
 // PermAct; the Actuator's authorizer decides per object and asks for more
 // (fencing, maintenance, force are admin-only) with the caller's identity.
-func ActionRoutes(s *Server, a Actuator) []Route {
+func ActionRoutes(s *Server, a action.Actuator) []Route {
 	return []Route{
 		{Method: "POST", Path: "/api/v1/resources/:id/actions/:action", Perm: PermAct, Response: "Task",
 			Summary: "Run a resource action (" + strings.Join(resourceActions, ", ") + "); returns the task",
@@ -178,7 +95,7 @@ func ActionRoutes(s *Server, a Actuator) []Route {
 	}
 }
 
-func (s *Server) actionHandler(a Actuator, kind, param string, allowed []string) gin.HandlerFunc {
+func (s *Server) actionHandler(a action.Actuator, kind, param string, allowed []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		act := c.Param("action")
 		if !slices.Contains(allowed, act) {
@@ -206,47 +123,43 @@ func (s *Server) actionHandler(a Actuator, kind, param string, allowed []string)
 		if kind == "vm" && body.To == "" {
 			body.To = body.Node
 		}
-		call := ActionCall{Op: kind + "." + act, Body: body, Caller: ActionCaller{Channel: string(ChannelOf(c)), Source: c.Request.RemoteAddr, RequestID: c.GetString("request_id")}}
+		node := body.Node
+		if kind == "vm" {
+			node = body.To
+		}
+		req := action.Request{Op: action.Op(kind + "." + act), Node: node, Lifetime: body.Lifetime, DryRun: body.DryRun,
+			Force: body.Force, Confirm: body.Confirm, IdempotencyKey: body.IdempotencyKey,
+			Actor: action.Actor{Channel: string(ChannelOf(c)), Source: c.Request.RemoteAddr, RequestID: c.GetString("request_id")}}
 		if param != "" {
-			call.Name = c.Param(param)
+			req.Name = c.Param(param)
 		}
 		if id := identity(c); id != nil {
-			call.Caller.ID, call.Caller.Name, call.Caller.Method = id.ID, id.Name, string(id.Method)
+			req.Actor.ID, req.Actor.Name, req.Actor.Method = id.ID, id.Name, string(id.Method)
 			for _, r := range id.Roles {
-				call.Caller.Roles = append(call.Caller.Roles, string(r))
+				req.Actor.Roles = append(req.Actor.Roles, string(r))
 			}
 		}
-		task, err := a.Submit(c.Request.Context(), call)
+		task, err := a.Submit(c.Request.Context(), req)
 		if err != nil {
-			var ae *ActionError
-			if !errors.As(err, &ae) {
-				s.opts.Log.Error("action submit", "op", call.Op, "err", err)
-				s.problem(c, ProblemFrom(err))
-				return
+			if task.ID != "" {
+				c.Header("Location", "/api/v1/tasks/"+task.ID)
 			}
-			if ae.Task != nil && ae.Task.ID != "" {
-				c.Header("Location", "/api/v1/tasks/"+ae.Task.ID)
-			}
-			p := &Problem{Status: ae.Status(), Detail: ae.Detail}
-			if ae.Refusal == RefusedUnavailable {
-				p.RetryAfter = 30
-			}
-			s.problem(c, p)
+			s.problem(c, actionProblem(err))
 			return
 		}
 		c.Header("Location", "/api/v1/tasks/"+task.ID)
 		status := http.StatusAccepted
-		if task.Terminal() {
+		if task.State.Terminal() {
 			status = http.StatusOK
 		}
 		s.plainJSON(c, status, task)
 	}
 }
 
-func (s *Server) listTasks(a Actuator) gin.HandlerFunc {
+func (s *Server) listTasks(a action.Actuator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		state := c.Query("state")
-		out := []ActionTask{}
+		state := action.State(c.Query("state"))
+		out := []action.Task{}
 		for _, t := range a.Tasks() {
 			if (state == "" || t.State == state) && s.mayRead(c, t) {
 				out = append(out, t)
@@ -256,7 +169,7 @@ func (s *Server) listTasks(a Actuator) gin.HandlerFunc {
 	}
 }
 
-func (s *Server) getTask(a Actuator) gin.HandlerFunc {
+func (s *Server) getTask(a action.Actuator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t, ok := a.Task(c.Param("id"))
 		if !ok || !s.mayRead(c, t) {
@@ -268,7 +181,7 @@ func (s *Server) getTask(a Actuator) gin.HandlerFunc {
 }
 
 // mayRead keeps scoped callers to the tasks on objects they may read.
-func (s *Server) mayRead(c *gin.Context, t ActionTask) bool {
+func (s *Server) mayRead(c *gin.Context, t action.Task) bool {
 	v, ok := c.Get(restrictKey)
 	if !ok {
 		return true

@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-cmp/cmp"
 
+	"mgmtd/action"
 	"mgmtd/auth"
 	"mgmtd/model"
 	"mgmtd/rest"
@@ -22,13 +25,13 @@ import (
 // package mgmtd, this tests the HTTP mapping.
 type scriptedActuator struct {
 	mu    sync.Mutex
-	calls []rest.ActionCall
+	calls []action.Request
 	ctxID []*auth.Identity
-	task  rest.ActionTask
+	task  action.Task
 	err   error
 }
 
-func (s *scriptedActuator) Submit(ctx context.Context, c rest.ActionCall) (rest.ActionTask, error) {
+func (s *scriptedActuator) Submit(ctx context.Context, c action.Request) (action.Task, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, c)
@@ -37,14 +40,14 @@ func (s *scriptedActuator) Submit(ctx context.Context, c rest.ActionCall) (rest.
 	return s.task, s.err
 }
 
-func (s *scriptedActuator) Task(id string) (rest.ActionTask, bool) {
+func (s *scriptedActuator) Task(id string) (action.Task, bool) {
 	if id == s.task.ID {
 		return s.task, true
 	}
-	return rest.ActionTask{}, false
+	return action.Task{}, false
 }
 
-func (s *scriptedActuator) Tasks() []rest.ActionTask { return []rest.ActionTask{s.task} }
+func (s *scriptedActuator) Tasks() []action.Task { return []action.Task{s.task} }
 
 func TestActionHTTPMapping(t *testing.T) {
 	op := &auth.Identity{ID: "token:t1", Name: "ops", Method: auth.MethodToken, Roles: []auth.Role{auth.RoleOperator},
@@ -54,37 +57,39 @@ func TestActionHTTPMapping(t *testing.T) {
 		c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), op))
 		return nil
 	}
-	running := rest.ActionTask{ID: "t-1", Op: "resource.move", Object: model.ID{Cluster: "c", Kind: model.KindResource, Name: "web"}, State: "running"}
+	running := action.Task{ID: "t-1", Op: "resource.move", Object: model.ID{Cluster: "c", Kind: model.KindResource, Name: "web"}, State: "running"}
 	cases := []struct {
 		name, path, body string
 		hdr              []string
-		task             rest.ActionTask
+		task             action.Task
 		err              error
 		status           int
-		want             rest.ActionCall
+		want             action.Request
 	}{
 		{name: "accepted", path: "/api/v1/resources/web/actions/move", body: `{"node":"n2","lifetime":"PT1H"}`, task: running, status: 202,
-			want: rest.ActionCall{Op: "resource.move", Name: "web", Body: rest.ActionBody{Node: "n2", Lifetime: "PT1H"}}},
+			want: action.Request{Op: action.ResourceMove, Name: "web", Node: "n2", Lifetime: "PT1H"}},
 		{name: "empty body", path: "/api/v1/nodes/n1/actions/standby", task: running, status: 202,
-			want: rest.ActionCall{Op: "node.standby", Name: "n1"}},
+			want: action.Request{Op: action.NodeStandby, Name: "n1"}},
 		{name: "dry run answers 200", path: "/api/v1/cluster/actions/maintenance-on", body: `{"dry_run":true}`,
-			task: rest.ActionTask{ID: "t-2", State: "succeeded"}, status: 200,
-			want: rest.ActionCall{Op: "cluster.maintenance-on", Body: rest.ActionBody{DryRun: true}}},
+			task: action.Task{ID: "t-2", State: "succeeded"}, status: 200,
+			want: action.Request{Op: action.ClusterMaintenanceOn, DryRun: true}},
 		{name: "vm node becomes to", path: "/api/v1/vms/vm1/actions/migrate", body: `{"node":"hv2"}`, task: running, status: 202,
-			want: rest.ActionCall{Op: "vm.migrate", Name: "vm1", Body: rest.ActionBody{Node: "hv2", To: "hv2"}}},
+			want: action.Request{Op: action.VMMigrate, Name: "vm1", Node: "hv2"}},
 		{name: "idempotency header", path: "/api/v1/resources/web/actions/stop", hdr: []string{"Idempotency-Key", "k"}, task: running, status: 202,
-			want: rest.ActionCall{Op: "resource.stop", Name: "web", Body: rest.ActionBody{IdempotencyKey: "k"}}},
+			want: action.Request{Op: action.ResourceStop, Name: "web", IdempotencyKey: "k"}},
 		{name: "header and body differ", path: "/api/v1/resources/web/actions/stop", body: `{"idempotency_key":"a"}`, hdr: []string{"Idempotency-Key", "b"}, status: 400},
 		{name: "bad json", path: "/api/v1/resources/web/actions/stop", body: `{`, status: 400},
 		{name: "unknown node action", path: "/api/v1/nodes/n1/actions/move", status: 404},
-		{name: "forbidden", path: "/api/v1/nodes/n1/actions/fence", body: `{"confirm":true}`, err: &rest.ActionError{Refusal: rest.RefusedForbidden, Detail: "no"}, status: 403},
-		{name: "busy", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedBusy, Detail: "task x"}, status: 409},
-		{name: "stale", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedStale}, status: 409},
-		{name: "no quorum", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedNoQuorum}, status: 409},
-		{name: "audit down", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedUnavailable}, status: 503},
-		{name: "key reuse", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedIdempotency}, status: 422},
-		{name: "not found", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedNotFound}, status: 404},
-		{name: "invalid", path: "/api/v1/resources/web/actions/stop", err: &rest.ActionError{Refusal: rest.RefusedInvalid}, status: 400},
+		{name: "forbidden", path: "/api/v1/nodes/n1/actions/fence", body: `{"confirm":true}`, err: fmt.Errorf("%w: no", action.ErrForbidden), status: 403},
+		{name: "refused task", path: "/api/v1/resources/web/actions/stop", task: action.Task{ID: "t-3", State: action.StateRefused},
+			err: fmt.Errorf("%w: source pacemaker is stale", action.ErrStale), status: 409},
+		{name: "busy", path: "/api/v1/resources/web/actions/stop", err: fmt.Errorf("%w: task x", action.ErrBusy), status: 409},
+		{name: "stale", path: "/api/v1/resources/web/actions/stop", err: action.ErrStale, status: 409},
+		{name: "no quorum", path: "/api/v1/resources/web/actions/stop", err: action.ErrNoQuorum, status: 409},
+		{name: "audit down", path: "/api/v1/resources/web/actions/stop", err: action.ErrUnavailable, status: 503},
+		{name: "key reuse", path: "/api/v1/resources/web/actions/stop", err: action.ErrIdempotency, status: 422},
+		{name: "not found", path: "/api/v1/resources/web/actions/stop", err: action.ErrNotFound, status: 404},
+		{name: "invalid", path: "/api/v1/resources/web/actions/stop", err: action.ErrInvalid, status: 400},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,12 +121,15 @@ func TestActionHTTPMapping(t *testing.T) {
 				if tc.status == 503 && resp.Header.Get("Retry-After") == "" {
 					t.Error("503 without Retry-After")
 				}
+				if loc := resp.Header.Get("Location"); tc.task.ID != "" && loc != "/api/v1/tasks/"+tc.task.ID {
+					t.Errorf("refused task: Location %q", loc)
+				}
 				return
 			}
 			if loc := resp.Header.Get("Location"); loc != "/api/v1/tasks/"+tc.task.ID {
 				t.Errorf("Location %q", loc)
 			}
-			var got rest.ActionTask
+			var got action.Task
 			if err := json.Unmarshal(b, &got); err != nil || got.ID != tc.task.ID {
 				t.Errorf("body %s: %v", b, err)
 			}
@@ -129,11 +137,13 @@ func TestActionHTTPMapping(t *testing.T) {
 				t.Fatalf("%d calls", len(a.calls))
 			}
 			c := a.calls[0]
-			if c.Op != tc.want.Op || c.Name != tc.want.Name || c.Body != tc.want.Body {
-				t.Errorf("call %+v, want %+v", c, tc.want)
+			actor := c.Actor
+			c.Actor = action.Actor{}
+			if diff := cmp.Diff(tc.want, c); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
 			}
-			if c.Caller.ID != "token:t1" || c.Caller.Channel != "rest" || c.Caller.RequestID == "" || len(c.Caller.Roles) != 1 {
-				t.Errorf("caller %+v", c.Caller)
+			if actor.ID != "token:t1" || actor.Channel != "rest" || actor.RequestID == "" || len(actor.Roles) != 1 {
+				t.Errorf("actor %+v", actor)
 			}
 			if a.ctxID[0] != op {
 				t.Error("the identity is not in the actuator's context")
@@ -143,7 +153,7 @@ func TestActionHTTPMapping(t *testing.T) {
 }
 
 func TestTaskRoutes(t *testing.T) {
-	a := &scriptedActuator{task: rest.ActionTask{ID: "t-9", State: "failed", Error: "start failed"}}
+	a := &scriptedActuator{task: action.Task{ID: "t-9", State: "failed", Error: "start failed"}}
 	st := model.NewStore(model.StoreOptions{Cluster: "c"})
 	srv := rest.New(rest.Options{Store: st, Events: st.Events()})
 	for _, r := range rest.ActionRoutes(srv, a) {

@@ -1,22 +1,18 @@
 // Package corosync is mgmtd's Corosync source: membership, votes, quorum
 // detail and per-node knet link health, read from corosync-cmapctl's typed
 // "key (type) = value" lines and corosync-quorumtool's status. The parsers
-// are pure functions over bytes; the tools run through one exec point with
-// a timeout. It imports model only.
+// are pure functions over bytes; the tools run through toolexec (timeout,
+// output cap). It imports model and toolexec only.
 package corosync
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"time"
 
 	"mgmtd/model"
+	"mgmtd/toolexec"
 )
 
 // Name is the source name in the model's source status.
@@ -27,6 +23,10 @@ type Options struct {
 	Interval time.Duration // 0 means 5 s
 	Timeout  time.Duration // 0 means 10 s
 	ToolDir  string        // where the corosync tools are; empty means $PATH
+	// MaxOutput bounds what one tool may print; 0 means 16 MiB.
+	MaxOutput int64
+	// Observe, when set, is told about every tool run (metrics).
+	Observe func(toolexec.Run)
 }
 
 // Reporter takes refresh results; *model.Store implements it.
@@ -39,6 +39,7 @@ type Source struct {
 	opts    Options
 	rep     Reporter
 	log     *slog.Logger
+	tools   toolexec.Runner
 	version string
 }
 
@@ -50,7 +51,12 @@ func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	return &Source{opts: opts, rep: rep, log: log.With("source", Name)}
+	if opts.MaxOutput <= 0 {
+		opts.MaxOutput = 16 << 20
+	}
+	log = log.With("source", Name)
+	return &Source{opts: opts, rep: rep, log: log,
+		tools: toolexec.Runner{Dir: opts.ToolDir, Timeout: opts.Timeout, MaxOutput: opts.MaxOutput, Log: log, Observe: opts.Observe}}
 }
 
 // Run refreshes until ctx is done.
@@ -89,9 +95,8 @@ func (s *Source) Load(ctx context.Context) (*model.CorosyncPart, error) {
 		return nil, err
 	}
 	qout, qerr := s.run(ctx, "corosync-quorumtool", "-s", "-p")
-	var ee *exec.ExitError
 	// Exit status 2 means "not quorate": the output is valid.
-	if qerr != nil && !(errors.As(qerr, &ee) && ee.ExitCode() == 2) {
+	if code, _ := toolexec.ExitCode(qerr); qerr != nil && code != 2 {
 		return nil, qerr
 	}
 	q, err := ParseQuorum(qout)
@@ -109,26 +114,5 @@ func (s *Source) Load(ctx context.Context) (*model.CorosyncPart, error) {
 }
 
 func (s *Source) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
-	path := tool
-	if s.opts.ToolDir != "" {
-		path = filepath.Join(s.opts.ToolDir, tool)
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.WaitDelay = time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("run %s: timed out after %s", tool, s.opts.Timeout)
-	}
-	if err != nil {
-		msg := bytes.TrimSpace(errb.Bytes())
-		if len(msg) > 300 {
-			msg = msg[:300]
-		}
-		return out.Bytes(), fmt.Errorf("run %s: %w: %s", tool, err, msg)
-	}
-	return out.Bytes(), nil
+	return s.tools.Run(ctx, nil, tool, args...)
 }

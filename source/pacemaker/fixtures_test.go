@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +13,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker/cib"
 	"mgmtd/source/pacemaker/crmmon"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // fixtureDirs lists the captured fixtures (each has cib.xml and crm_mon.xml
 // recorded from Pacemaker's own tools, see testdata/*/COMMANDS.txt).
@@ -237,19 +235,7 @@ func TestSnapshotGolden(t *testing.T) {
 			if err := enc.Encode(view); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(dir, "snapshot.golden.json")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-				t.Errorf("snapshot differs from %s (-want +got):\n%s", golden, diff)
-			}
+			testutil.Golden(t, filepath.Join(dir, "snapshot.golden.json"), buf.Bytes())
 		})
 	}
 }

@@ -5,26 +5,24 @@
 // asks Pacemaker's scheduler (crm_simulate, on a private copy of the CIB)
 // what would happen if a node went into standby or failed.
 //
-// Every tool runs through one exec point with a context, a timeout and an
+// Every tool runs through toolexec, with a context, a timeout and an
 // output limit: a missing, hanging or garbage-printing tool makes the
 // source stale with the error; it never crashes the daemon, and the last
-// good picture stays served. It imports model and its own parsers only.
+// good picture stays served. It imports model, toolexec and its own parsers only.
 package pacemaker
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
 
 	"mgmtd/model"
+	"mgmtd/toolexec"
 	"mgmtd/source/pacemaker/cib"
 	"mgmtd/source/pacemaker/crmmon"
 )
@@ -48,6 +46,8 @@ type Options struct {
 	ReadConfigFiles bool
 	// MaxOutput bounds what one tool may print; 0 means 256 MiB.
 	MaxOutput int64
+	// Observe, when set, is told about every tool run (metrics).
+	Observe func(toolexec.Run)
 }
 
 func (o *Options) defaults() {
@@ -73,13 +73,22 @@ type Source struct {
 	rep     Reporter
 	log     *slog.Logger
 	trigger chan struct{}
+	tools   toolexec.Runner
 	simMu   sync.Mutex // crm_simulate runs one at a time: it is CPU-heavy
 }
 
 // New returns a source; call Run to start refreshing.
 func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 	opts.defaults()
-	return &Source{opts: opts, rep: rep, log: log.With("source", Name), trigger: make(chan struct{}, 1)}
+	log = log.With("source", Name)
+	tools := toolexec.Runner{Dir: opts.ToolDir, Timeout: opts.Timeout, MaxOutput: opts.MaxOutput, Log: log, Observe: opts.Observe}
+	if opts.CIBFile != "" {
+		if abs, err := filepath.Abs(opts.CIBFile); err == nil {
+			opts.CIBFile = abs
+		}
+		tools.Env = []string{"CIB_file=" + opts.CIBFile}
+	}
+	return &Source{opts: opts, rep: rep, log: log, trigger: make(chan struct{}, 1), tools: tools}
 }
 
 // Run refreshes at the configured interval and whenever Trigger is called,
@@ -119,8 +128,7 @@ func (s *Source) Refresh(ctx context.Context) error {
 // Load runs crm_mon and cibadmin once and builds the Pacemaker part.
 func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 	monOut, err := s.run(ctx, "crm_mon", "--output-as=xml", "--inactive", "--include=all")
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 64 {
+	if code, _ := toolexec.ExitCode(err); code == 64 {
 		// Pacemaker before 2.0.3 has no --include (64 = usage error).
 		monOut, err = s.run(ctx, "crm_mon", "--output-as=xml", "--inactive")
 	}
@@ -186,83 +194,13 @@ func ReadDomainName(path string) (string, error) {
 	return string(m[1]), nil
 }
 
-// ToolError is a cluster tool that failed: it is missing, timed out,
-// exited non-zero or printed too much.
-type ToolError struct {
-	Tool   string
-	Err    error
-	Stderr string
-}
-
-func (e *ToolError) Error() string {
-	msg := "run " + e.Tool + ": " + e.Err.Error()
-	if e.Stderr != "" {
-		msg += ": " + e.Stderr
-	}
-	return msg
-}
-
-func (e *ToolError) Unwrap() error { return e.Err }
-
-// ErrTooMuchOutput is wrapped when a tool prints more than MaxOutput.
-var ErrTooMuchOutput = errors.New("output exceeds limit")
-
-type limitedBuffer struct {
-	buf   bytes.Buffer
-	limit int64
-	over  bool
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if int64(l.buf.Len())+int64(len(p)) > l.limit {
-		l.over = true
-		return 0, ErrTooMuchOutput
-	}
-	return l.buf.Write(p)
-}
-
 // run is the one exec point: tool looked up in ToolDir or $PATH, CIB_file
 // set when offline, a timeout, and a bounded output. It returns stdout
 // even when the tool exits non-zero (crm_mon prints an XML error status).
 func (s *Source) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
-	return s.runEnv(ctx, nil, tool, args...)
+	return s.tools.Run(ctx, nil, tool, args...)
 }
 
 func (s *Source) runEnv(ctx context.Context, env []string, tool string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
-	path := tool
-	if s.opts.ToolDir != "" {
-		path = filepath.Join(s.opts.ToolDir, tool)
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = os.Environ()
-	if s.opts.CIBFile != "" {
-		abs, err := filepath.Abs(s.opts.CIBFile)
-		if err != nil {
-			return nil, &ToolError{Tool: tool, Err: err}
-		}
-		cmd.Env = append(cmd.Env, "CIB_file="+abs)
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.WaitDelay = 2 * time.Second
-	out := &limitedBuffer{limit: s.opts.MaxOutput}
-	errb := &limitedBuffer{limit: 64 << 10}
-	cmd.Stdout, cmd.Stderr = out, errb
-	start := time.Now()
-	err := cmd.Run()
-	s.log.Debug("tool", "tool", tool, "args", args, "seconds", time.Since(start).Seconds(), "err", err)
-	stderr := string(bytes.TrimSpace(errb.buf.Bytes()))
-	if len(stderr) > 500 {
-		stderr = stderr[:500] + "..."
-	}
-	switch {
-	case out.over:
-		return nil, &ToolError{Tool: tool, Err: ErrTooMuchOutput}
-	case ctx.Err() == context.DeadlineExceeded:
-		return nil, &ToolError{Tool: tool, Err: fmt.Errorf("timed out after %s", s.opts.Timeout)}
-	case err != nil:
-		return out.buf.Bytes(), &ToolError{Tool: tool, Err: err, Stderr: stderr}
-	}
-	return out.buf.Bytes(), nil
+	return s.tools.Run(ctx, env, tool, args...)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mgmtd/model"
+	"mgmtd/toolexec"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -152,9 +153,9 @@ func TestNeverSucceeded(t *testing.T) {
 	st.Register(Name)
 	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: t.TempDir()}, st, quiet())
 	err := src.Refresh(context.Background())
-	var te *ToolError
+	var te *toolexec.Error
 	if !errors.As(err, &te) {
-		t.Fatalf("want a ToolError, got %v", err)
+		t.Fatalf("want a *toolexec.Error, got %v", err)
 	}
 	s, _ := st.Snapshot().Source(Name)
 	if s.State != model.SourceError {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mgmtd/internal/testutil"
 )
 
 // libvirtd is one libvirt daemon started for a test: its own config,
@@ -101,21 +103,45 @@ func (d *libvirtd) start() {
 	d.cmd = cmd
 	d.done = make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(d.done)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			return
-		}
+	d.waitAccepting("unix", d.sock)
+}
+
+// waitAccepting waits up to 10 s until the daemon accepts connections on
+// addr, and fails the test with its logs when it exits or the time passes
+// first.
+func (d *libvirtd) waitAccepting(network, addr string) {
+	d.t.Helper()
+	const limit = 10 * time.Second
+	exited := false
+	accepting := func() bool {
 		select {
 		case <-d.done:
-			log, _ := os.ReadFile(filepath.Join(d.dir, "stderr.log"))
-			d.t.Fatalf("libvirtd exited during start: %s", log)
+			exited = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("libvirtd socket %s not ready after 10 s", d.sock)
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			return false
 		}
+		c.Close()
+		return true
 	}
+	if testutil.Poll(limit, accepting) && !exited {
+		return
+	}
+	logs := func(names ...string) string {
+		var b strings.Builder
+		for _, name := range names {
+			content, _ := os.ReadFile(filepath.Join(d.dir, name))
+			fmt.Fprintf(&b, "\n--- %s:\n%s", name, content)
+		}
+		return b.String()
+	}
+	if exited {
+		d.t.Fatalf("libvirtd exited before %s %s accepted connections:%s", network, addr, logs("stderr.log", "libvirtd.log"))
+	}
+	d.t.Fatalf("libvirtd: %s %s not accepting after %s (listen=%v):%s", network, addr, limit, d.listen, logs("libvirtd.conf", "stderr.log", "libvirtd.log"))
 }
 
 // uri returns a test+unix URI served by this daemon; path is

@@ -3,12 +3,13 @@ package virt
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"libvirt.org/go/libvirtxml"
+
+	"mgmtd/internal/testutil"
 )
 
 // genDomain describes one test-driver domain to generate.
@@ -145,14 +146,6 @@ func TestGeneratedTestdata(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range files {
-		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := readFile(t, path); !bytes.Equal(got, want) {
-			t.Errorf("%s is out of date: run go test -run TestGeneratedTestdata -update", path)
-		}
+		testutil.Golden(t, filepath.Join("testdata", name), want)
 	}
 }

@@ -2,7 +2,6 @@ package virt
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"os"
 	"runtime"
@@ -10,10 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and generated testdata")
 
 // testLogger logs to the test at debug level when -v is given.
 func testLogger(t testing.TB) *slog.Logger {
@@ -73,7 +71,7 @@ func runSource(t testing.TB, src *Source, store *model.Store) *running {
 func checkNoLeaks(t testing.TB) {
 	t.Helper()
 	var leaked []string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	gone := testutil.Poll(5*time.Second, func() bool {
 		leaked = leaked[:0]
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
@@ -85,9 +83,10 @@ func checkNoLeaks(t testing.TB) {
 				leaked = append(leaked, g)
 			}
 		}
-		if len(leaked) == 0 {
-			return
-		}
+		return len(leaked) == 0
+	})
+	if gone {
+		return
 	}
 	t.Errorf("%d goroutines leaked after Run returned:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 }
@@ -95,17 +94,11 @@ func checkNoLeaks(t testing.TB) {
 // waitSnapshot polls the store until cond holds, for at most limit.
 func waitSnapshot(t testing.TB, store *model.Store, limit time.Duration, what string, cond func(*model.Snapshot) bool) *model.Snapshot {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		s := store.Snapshot()
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s not reached; hosts=%+v vms=%+v", limit, what, s.Hosts, s.VMs)
-		}
-		time.Sleep(2 * time.Millisecond)
+	var s *model.Snapshot
+	if !testutil.Poll(limit, func() bool { s = store.Snapshot(); return cond(s) }) {
+		t.Fatalf("after %s: %s not reached; hosts=%+v vms=%+v", limit, what, s.Hosts, s.VMs)
 	}
+	return s
 }
 
 func vmIn(s *model.Snapshot, host, name string) (model.VM, bool) {

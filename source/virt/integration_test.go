@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -122,17 +123,15 @@ func TestLibvirtdEvents(t *testing.T) {
 		limit := time.Now().Add(5 * time.Second)
 		virsh(t, uri, step.args...)
 		done := time.Now()
-		for {
-			v, ok := vmIn(r.store.Snapshot(), "hv1", step.vm)
+		var v model.VM
+		var ok, evOK bool
+		if !testutil.Poll(time.Until(limit), func() bool {
+			v, ok = vmIn(r.store.Snapshot(), "hv1", step.vm)
 			inModel := (step.want == "" && !ok) || (ok && v.State == step.want)
-			_, evOK := eventSince(r.store, seq, step.event, step.vm)
-			if inModel && evOK {
-				break
-			}
-			if time.Now().After(limit) {
-				t.Fatalf("%s: after 5 s model has %+v (present %v), event %s seen: %v", name, v, ok, step.event, evOK)
-			}
-			time.Sleep(time.Millisecond)
+			_, evOK = eventSince(r.store, seq, step.event, step.vm)
+			return inModel && evOK
+		}) {
+			t.Fatalf("%s: after 5 s model has %+v (present %v), event %s seen: %v", name, v, ok, step.event, evOK)
 		}
 		latency := time.Since(done)
 		t.Logf("virsh %s: in the model and the event log %.1f ms after virsh returned", name, latency.Seconds()*1000)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -87,15 +87,7 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "fake-report.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(strings.TrimSpace(string(readFile(t, golden))), string(got)); diff != "" {
-		t.Errorf("report differs from %s (-want +got):\n%s", golden, diff)
-	}
+	testutil.Golden(t, filepath.Join("testdata", "fake-report.golden.json"), append(got, '\n'))
 }
 
 // TestEventTriggersRefresh: a lifecycle event makes the new state visible
@@ -193,10 +185,8 @@ func TestUnreachableAtStart(t *testing.T) {
 	if n := len(s.VMsOn("hv2")); n != 0 {
 		t.Errorf("never-reached host has %d VMs", n)
 	}
-	for deadline := time.Now().Add(5 * time.Second); f.host("hv2").connAttempts() < 3; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d connection attempts to hv2", f.host("hv2").connAttempts())
-		}
+	if !testutil.Poll(5*time.Second, func() bool { return f.host("hv2").connAttempts() >= 3 }) {
+		t.Fatalf("only %d connection attempts to hv2", f.host("hv2").connAttempts())
 	}
 }
 
@@ -226,11 +216,7 @@ func TestCoalesce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { src.aggregate(ctx); close(done) }()
-	for deadline := time.Now().Add(5 * time.Second); rec.count() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no report")
-		}
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() > 0 }, "a report arrives")
 	cancel()
 	<-done
 	reps := rec.all()

@@ -12,10 +12,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -61,16 +63,6 @@ func writePKI(t *testing.T, dir string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestLibvirtdTLS reaches a libvirtd listening with TLS on loopback (server
 // certificate from a test CA, no client certificate required) and checks
 // that an untrusted CA is refused.
@@ -81,7 +73,7 @@ func TestLibvirtdTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	writePKI(t, pki)
-	port := freePort(t)
+	port := testutil.FreePort(t, "tcp")
 	extra := fmt.Sprintf(`listen_tls = 1
 tls_port = "%d"
 listen_addr = "127.0.0.1"
@@ -92,21 +84,7 @@ cert_file = %q
 ca_file = %q
 `, port, filepath.Join(pki, "serverkey.pem"), filepath.Join(pki, "servercert.pem"), filepath.Join(pki, "cacert.pem"))
 	d := startLibvirtdWith(t, filepath.Join(tmp, "h1"), extra)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-d.done:
-			t.Fatalf("libvirtd exited: %s", readFile(t, filepath.Join(d.dir, "libvirtd.log")))
-		default:
-		}
-		if time.Now().After(deadline) {
-			conf, _ := os.ReadFile(filepath.Join(d.dir, "libvirtd.conf"))
-			t.Fatalf("libvirtd TLS port %d not listening (listen=%v): %s\n%s %s", port, d.listen, conf, readFile(t, filepath.Join(d.dir, "stderr.log")), readFile(t, filepath.Join(d.dir, "libvirtd.log")))
-		}
-	}
+	d.waitAccepting("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	hostB := abs(t, "testdata/host-b.xml")
 	otherPKI := filepath.Join(tmp, "other")
 	if err := os.MkdirAll(otherPKI, 0o700); err != nil {

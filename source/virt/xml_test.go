@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"libvirt.org/go/libvirtxml"
+
+	"mgmtd/internal/testutil"
 )
 
 func TestParseDomainXML(t *testing.T) {
@@ -83,15 +85,7 @@ func TestParseGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := json.MarshalIndent(v, "", "  ")
-			golden := strings.TrimSuffix(f, ".xml") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if diff := cmp.Diff(strings.TrimSpace(string(readFile(t, golden))), string(got)); diff != "" {
-				t.Errorf("(-%s +got):\n%s", golden, diff)
-			}
+			testutil.Golden(t, strings.TrimSuffix(f, ".xml")+".golden.json", append(got, '\n'))
 		})
 	}
 }

@@ -1,4 +1,13 @@
-package action
+// Package executor carries out actions (package action): it is the
+// action.Actuator the wiring hands to the front-ends. Every action runs the
+// seven steps package action describes, through the cluster's own tools,
+// each run through toolexec.
+//
+// What the executor needs from elsewhere (authorization, the audit log,
+// the scheduler simulation, the model's refresh, libvirt migration) is
+// declared here as small consumer-side interfaces that the wiring (package
+// mgmtd) satisfies. It imports model, action and toolexec.
+package executor
 
 import (
 	"context"
@@ -15,8 +24,99 @@ import (
 	"sync"
 	"time"
 
+	"mgmtd/action"
 	"mgmtd/model"
+	"mgmtd/toolexec"
 )
+
+// Check is what the Authorizer decides on.
+type Check struct {
+	Op      action.Op
+	Kind    model.Kind
+	Cluster string
+	Name    string // object name (the cluster name for cluster ops)
+	// Privileged is set for fencing and maintenance, and when the request
+	// asks to force: only admins may.
+	Privileged bool
+	Actor      action.Actor
+}
+
+// Authorizer decides whether the caller may run an action. It returns nil
+// to allow, or an error whose text says why not. ctx is the request's
+// context (it carries the front-end's identity).
+type Authorizer interface {
+	Authorize(ctx context.Context, c Check) error
+}
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(ctx context.Context, c Check) error
+
+// Authorize calls f.
+func (f AuthorizerFunc) Authorize(ctx context.Context, c Check) error { return f(ctx, c) }
+
+// Phase says which of an action's records an Entry is.
+type Phase string
+
+// Record phases.
+const (
+	PhaseIntent  Phase = "intent"  // before execution; must be durable
+	PhaseOutcome Phase = "outcome" // after the task ended
+	PhaseRefused Phase = "refused" // refused after authorization
+)
+
+// Entry is one audit record of an action.
+type Entry struct {
+	Phase  Phase
+	Op     action.Op
+	Task   string
+	Object model.ID
+	Actor  action.Actor
+	State  action.State // the task's state (for outcomes)
+	Reason string
+	Before json.RawMessage
+	After  json.RawMessage
+	Time   time.Time
+}
+
+// Recorder makes action records durable (the audit log). Record returns
+// only after the record is durable; any error means it is not, and the
+// executor fails closed.
+type Recorder interface {
+	Record(ctx context.Context, e Entry) error
+}
+
+// Simulator runs Pacemaker's scheduler on a private copy of the CIB after
+// modify changed the copy (modify gets the copy's path; the executor runs
+// the action's own tool command with CIB_file pointing at it).
+// *pacemaker.Source implements it.
+type Simulator interface {
+	Predict(ctx context.Context, scenario, node string, modify func(ctx context.Context, file string) error, extra ...string) *model.Simulation
+}
+
+// Snapshotter gives the current model snapshot; *model.Store implements it.
+type Snapshotter interface {
+	Snapshot() *model.Snapshot
+}
+
+// Refresher makes the model observe the cluster now (the Pacemaker
+// source's Refresh). The model changes only through it: the executor never
+// writes to the model.
+type Refresher interface {
+	Refresh(ctx context.Context) error
+}
+
+// VMMigrator live-migrates a libvirt domain Pacemaker does not manage
+// (*virt.Source implements it).
+type VMMigrator interface {
+	MigrateDomain(ctx context.Context, from, to, name string) error
+}
+
+// Runner runs one cluster tool with extra environment (CIB_file,
+// CIB_user) and returns its standard output; toolexec.Runner implements
+// it. An error carries the tool's standard error.
+type Runner interface {
+	Run(ctx context.Context, env []string, tool string, args ...string) ([]byte, error)
+}
 
 // Options configures an Executor. Store, Simulator, Authorizer and
 // Recorder are required.
@@ -28,7 +128,7 @@ type Options struct {
 	Authorizer Authorizer
 	Recorder   Recorder
 	Migrator   VMMigrator // libvirt migration of unmanaged VMs; nil refuses them
-	Runner     Runner     // nil means ExecRunner{}
+	Runner     Runner     // nil means toolexec.Runner{} with a 5-minute timeout
 	// CIBFile switches to rehearsal mode: every tool works on this file
 	// (CIB_file), and after the change Pacemaker's scheduler runs the
 	// transition on the file (crm_simulate --simulate --save-output), so
@@ -39,9 +139,10 @@ type Options struct {
 	// rehearsal mode (e.g. --op-fail rsc_start_0@node=1 to rehearse a
 	// failure).
 	SettleArgs []string
-	// UseCIBUser passes Actor.CIBUser to the live tools as CIB_user so
-	// that Pacemaker's ACLs apply as well.
-	UseCIBUser bool
+	// CIBUser, when set, names the Pacemaker ACL user of the caller whose
+	// identity ctx carries (empty: none); the live tools then run with
+	// CIB_user so that Pacemaker's ACLs apply as well.
+	CIBUser func(ctx context.Context) string
 	// Timeout bounds execution and the wait for the result; 0 means 5 min.
 	Timeout time.Duration
 	// PollInterval is how often the model is refreshed while waiting; 0
@@ -64,11 +165,11 @@ type Executor struct {
 	stop context.CancelFunc
 
 	mu      sync.Mutex
-	tasks   map[string]*Task
+	tasks   map[string]*action.Task
 	order   []string          // task ids, oldest first
 	busy    map[string]string // object -> running task id
 	idem    map[string]string // actor + key -> task id
-	reqs    map[string]Request
+	reqs    map[string]action.Request
 	changed chan struct{}
 }
 
@@ -78,7 +179,7 @@ func New(opts Options) (*Executor, error) {
 		return nil, errors.New("action: store, simulator, authorizer and recorder are required")
 	}
 	if opts.Runner == nil {
-		opts.Runner = ExecRunner{}
+		opts.Runner = toolexec.Runner{Timeout: 5 * time.Minute}
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Minute
@@ -104,7 +205,7 @@ func New(opts Options) (*Executor, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &Executor{opts: opts, run: opts.Runner, log: opts.Log.With("component", "action"), ctx: ctx, stop: stop,
-		tasks: map[string]*Task{}, busy: map[string]string{}, idem: map[string]string{}, reqs: map[string]Request{},
+		tasks: map[string]*action.Task{}, busy: map[string]string{}, idem: map[string]string{}, reqs: map[string]action.Request{},
 		changed: make(chan struct{})}, nil
 }
 
@@ -130,7 +231,11 @@ func newID() string {
 // ErrNoQuorum, ErrBusy, ErrUnavailable or ErrIdempotency. A request with
 // an idempotency key already seen from the same actor returns that task
 // and no error.
-func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
+func (e *Executor) Submit(ctx context.Context, req action.Request) (action.Task, error) {
+	req.Actor.CIBUser = ""
+	if e.opts.CIBUser != nil {
+		req.Actor.CIBUser = e.opts.CIBUser(ctx)
+	}
 	if req.IdempotencyKey != "" {
 		e.mu.Lock()
 		id, seen := e.idem[req.Actor.ID+"\x00"+req.IdempotencyKey]
@@ -139,31 +244,31 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 			t := *e.tasks[id]
 			e.mu.Unlock()
 			if !sameRequest(first, req) {
-				return Task{}, fmt.Errorf("%w: key %q", ErrIdempotency, req.IdempotencyKey)
+				return action.Task{}, fmt.Errorf("%w: key %q", action.ErrIdempotency, req.IdempotencyKey)
 			}
 			return t, nil
 		}
 		e.mu.Unlock()
 	}
 	sn := e.opts.Store.Snapshot()
-	info, known := ops[req.Op]
-	if !known {
-		return Task{}, fmt.Errorf("%w: unknown action %q", ErrInvalid, req.Op)
+	kind := req.Op.Kind()
+	if !req.Op.Known() {
+		return action.Task{}, fmt.Errorf("%w: unknown action %q", action.ErrInvalid, req.Op)
 	}
 	name := req.Name
-	if info.kind == model.KindCluster {
+	if kind == model.KindCluster {
 		name = sn.Cluster.Name
 	}
-	t := &Task{ID: newID(), Op: req.Op, Object: sn.ID(info.kind, name), Node: req.Node, Lifetime: req.Lifetime,
+	t := &action.Task{ID: newID(), Op: req.Op, Object: sn.ID(kind, name), Node: req.Node, Lifetime: req.Lifetime,
 		DryRun: req.DryRun, Force: req.Force, IdempotencyKey: req.IdempotencyKey, Actor: req.Actor,
-		State: StatePending, Created: e.opts.Now().UTC()}
+		State: action.StatePending, Created: e.opts.Now().UTC()}
 
 	// 1. Authorize: the op's own permission, and the privileged one for
 	// fencing, maintenance and forcing.
-	check := Check{Op: req.Op, Kind: info.kind, Cluster: sn.Cluster.Name, Name: name, Privileged: info.privileged || req.Force, Actor: req.Actor}
+	check := Check{Op: req.Op, Kind: kind, Cluster: sn.Cluster.Name, Name: name, Privileged: req.Op.Privileged() || req.Force, Actor: req.Actor}
 	if err := e.opts.Authorizer.Authorize(ctx, check); err != nil {
-		if !errors.Is(err, ErrForbidden) {
-			err = fmt.Errorf("%w: %v", ErrForbidden, err)
+		if !errors.Is(err, action.ErrForbidden) {
+			err = fmt.Errorf("%w: %v", action.ErrForbidden, err)
 		}
 		return e.refuse(ctx, t, req, err, false), err
 	}
@@ -177,11 +282,11 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 	// 2. Simulate on a copy with the change applied.
 	t.Prediction = e.simulate(ctx, req, p)
 	if t.Prediction.Error != "" && !req.DryRun && !req.Force {
-		err := fmt.Errorf("%w: simulation failed: %s", ErrInvalid, t.Prediction.Error)
+		err := fmt.Errorf("%w: simulation failed: %s", action.ErrInvalid, t.Prediction.Error)
 		return e.refuse(ctx, t, req, err, true), err
 	}
 	if req.DryRun {
-		t.State = StateSucceeded
+		t.State = action.StateSucceeded
 		t.Result = "dry run: " + predictionText(t.Prediction)
 		t.Finished = e.opts.Now().UTC()
 		e.store(t, req, nil)
@@ -204,7 +309,7 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 	for _, l := range locks {
 		if other, busy := e.busy[l]; busy && !req.Force {
 			e.mu.Unlock()
-			err := fmt.Errorf("%w: task %s is acting on %s", ErrBusy, other, l)
+			err := fmt.Errorf("%w: task %s is acting on %s", action.ErrBusy, other, l)
 			return e.refuse(ctx, t, req, err, true), err
 		}
 	}
@@ -215,7 +320,7 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 
 	// 4. Record the intent durably, or refuse.
 	if err := e.opts.Recorder.Record(ctx, Entry{Phase: PhaseIntent, Op: req.Op, Task: t.ID, Object: t.Object, Actor: req.Actor,
-		State: StateRunning, Reason: "predicted: " + predictionText(t.Prediction), Before: t.Before, Time: e.opts.Now().UTC()}); err != nil {
+		State: action.StateRunning, Reason: "predicted: " + predictionText(t.Prediction), Before: t.Before, Time: e.opts.Now().UTC()}); err != nil {
 		e.mu.Lock()
 		for _, l := range locks {
 			if e.busy[l] == t.ID {
@@ -223,12 +328,12 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 			}
 		}
 		e.mu.Unlock()
-		err = fmt.Errorf("%w: recording the intent failed, action not executed: %v", ErrUnavailable, err)
-		t.State, t.Error, t.Finished = StateRefused, err.Error(), e.opts.Now().UTC()
+		err = fmt.Errorf("%w: recording the intent failed, action not executed: %v", action.ErrUnavailable, err)
+		t.State, t.Error, t.Finished = action.StateRefused, err.Error(), e.opts.Now().UTC()
 		e.store(t, req, nil)
 		return *t, err
 	}
-	t.State = StateRunning
+	t.State = action.StateRunning
 	t.Started = e.opts.Now().UTC()
 	e.store(t, req, locks)
 	e.wg.Add(1)
@@ -239,7 +344,7 @@ func (e *Executor) Submit(ctx context.Context, req Request) (Task, error) {
 	return *t, nil
 }
 
-func sameRequest(a, b Request) bool {
+func sameRequest(a, b action.Request) bool {
 	return a.Op == b.Op && a.Name == b.Name && a.Node == b.Node && a.Lifetime == b.Lifetime &&
 		a.DryRun == b.DryRun && a.Force == b.Force && a.Confirm == b.Confirm
 }
@@ -247,26 +352,26 @@ func sameRequest(a, b Request) bool {
 // refusal checks the model before acting.
 func refusal(sn *model.Snapshot) error {
 	if len(sn.Nodes) == 0 {
-		return fmt.Errorf("%w: the model has no picture of the cluster yet", ErrStale)
+		return fmt.Errorf("%w: the model has no picture of the cluster yet", action.ErrStale)
 	}
 	for _, st := range sn.Sources {
 		if st.State != model.SourceOK {
-			return fmt.Errorf("%w: source %s is %s: %s", ErrStale, st.Name, st.State, st.LastError)
+			return fmt.Errorf("%w: source %s is %s: %s", action.ErrStale, st.Name, st.State, st.LastError)
 		}
 	}
 	if !sn.Cluster.Quorate {
-		return fmt.Errorf("%w: partition without quorum", ErrNoQuorum)
+		return fmt.Errorf("%w: partition without quorum", action.ErrNoQuorum)
 	}
 	return nil
 }
 
 // refuse ends a task as refused, records it (after authorization, which
 // the auth service records itself) and stores it.
-func (e *Executor) refuse(ctx context.Context, t *Task, req Request, err error, record bool) Task {
-	t.State, t.Error, t.Finished = StateRefused, err.Error(), e.opts.Now().UTC()
+func (e *Executor) refuse(ctx context.Context, t *action.Task, req action.Request, err error, record bool) action.Task {
+	t.State, t.Error, t.Finished = action.StateRefused, err.Error(), e.opts.Now().UTC()
 	if record {
 		if rerr := e.opts.Recorder.Record(ctx, Entry{Phase: PhaseRefused, Op: req.Op, Task: t.ID, Object: t.Object, Actor: req.Actor,
-			State: StateRefused, Reason: err.Error(), Before: t.Before, Time: t.Finished}); rerr != nil {
+			State: action.StateRefused, Reason: err.Error(), Before: t.Before, Time: t.Finished}); rerr != nil {
 			e.log.Warn("recording a refusal failed", "task", t.ID, "err", rerr)
 		}
 	}
@@ -276,7 +381,7 @@ func (e *Executor) refuse(ctx context.Context, t *Task, req Request, err error, 
 
 // store saves a copy of t, publishes it and wakes waiters. locks are the
 // busy locks the task holds (released at a terminal state).
-func (e *Executor) store(t *Task, req Request, locks []string) {
+func (e *Executor) store(t *action.Task, req action.Request, locks []string) {
 	c := *t
 	c.Commands = slices.Clone(t.Commands)
 	e.mu.Lock()
@@ -286,7 +391,7 @@ func (e *Executor) store(t *Task, req Request, locks []string) {
 	}
 	// A refused request may be retried with the same key (after the audit
 	// log is back, say); an accepted one returns its task.
-	if req.IdempotencyKey != "" && c.State != StateRefused {
+	if req.IdempotencyKey != "" && c.State != action.StateRefused {
 		e.idem[req.Actor.ID+"\x00"+req.IdempotencyKey] = c.ID
 	}
 	e.tasks[c.ID] = &c
@@ -313,7 +418,7 @@ func (e *Executor) store(t *Task, req Request, locks []string) {
 	if e.opts.Events != nil {
 		sev := model.SeverityInfo
 		switch c.State {
-		case StateFailed, StateTimedOut:
+		case action.StateFailed, action.StateTimedOut:
 			sev = model.SeverityWarning
 		}
 		e.opts.Events.Publish(model.Event{Time: e.opts.Now().UTC(), Type: model.EventTask, Severity: sev,
@@ -323,21 +428,21 @@ func (e *Executor) store(t *Task, req Request, locks []string) {
 }
 
 // Task returns a task by id.
-func (e *Executor) Task(id string) (Task, bool) {
+func (e *Executor) Task(id string) (action.Task, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t, ok := e.tasks[id]
 	if !ok {
-		return Task{}, false
+		return action.Task{}, false
 	}
 	return *t, true
 }
 
 // Tasks returns the kept tasks, newest first.
-func (e *Executor) Tasks() []Task {
+func (e *Executor) Tasks() []action.Task {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]Task, 0, len(e.order))
+	out := make([]action.Task, 0, len(e.order))
 	for i := len(e.order) - 1; i >= 0; i-- {
 		out = append(out, *e.tasks[e.order[i]])
 	}
@@ -345,14 +450,14 @@ func (e *Executor) Tasks() []Task {
 }
 
 // Wait blocks until the task is terminal or ctx ends.
-func (e *Executor) Wait(ctx context.Context, id string) (Task, error) {
+func (e *Executor) Wait(ctx context.Context, id string) (action.Task, error) {
 	for {
 		e.mu.Lock()
 		t, ok := e.tasks[id]
 		ch := e.changed
 		e.mu.Unlock()
 		if !ok {
-			return Task{}, fmt.Errorf("%w: task %q", ErrNotFound, id)
+			return action.Task{}, fmt.Errorf("%w: task %q", action.ErrNotFound, id)
 		}
 		if t.State.Terminal() {
 			return *t, nil
@@ -367,17 +472,17 @@ func (e *Executor) Wait(ctx context.Context, id string) (Task, error) {
 
 // env returns the extra environment of a tool run: CIB_file in rehearsal
 // mode or for a simulation copy, CIB_user for the live cluster.
-func (e *Executor) env(file string, a Actor) []string {
+func (e *Executor) env(file string, a action.Actor) []string {
 	if file != "" {
 		return []string{"CIB_file=" + file}
 	}
-	if e.opts.UseCIBUser && a.CIBUser != "" {
+	if a.CIBUser != "" {
 		return []string{"CIB_user=" + a.CIBUser}
 	}
 	return nil
 }
 
-func (e *Executor) runAll(ctx context.Context, file string, a Actor, cmds []command) error {
+func (e *Executor) runAll(ctx context.Context, file string, a action.Actor, cmds []command) error {
 	for _, c := range cmds {
 		if _, err := e.run.Run(ctx, e.env(file, a), c.tool, c.args...); err != nil {
 			return fmt.Errorf("%s: %w", c, err)
@@ -395,7 +500,7 @@ func (p *plan) offlineCmds() []command {
 }
 
 // simulate is step 2.
-func (e *Executor) simulate(ctx context.Context, req Request, p *plan) *model.Simulation {
+func (e *Executor) simulate(ctx context.Context, req action.Request, p *plan) *model.Simulation {
 	if p.migrate != nil {
 		// libvirt, not Pacemaker, moves an unmanaged VM: nothing for the
 		// scheduler to predict beyond the migration itself.
@@ -414,11 +519,11 @@ func (e *Executor) simulate(ctx context.Context, req Request, p *plan) *model.Si
 }
 
 // execute runs steps 5 to 7 for a task that was accepted.
-func (e *Executor) execute(id string, req Request, p *plan, before *model.Snapshot, locks []string) {
+func (e *Executor) execute(id string, req action.Request, p *plan, before *model.Snapshot, locks []string) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.Timeout)
 	defer cancel()
 	t, _ := e.Task(id)
-	finish := func(st State, errText, result string) {
+	finish := func(st action.State, errText, result string) {
 		sn := e.opts.Store.Snapshot()
 		t.State, t.Error, t.Result, t.Finished = st, errText, result, e.opts.Now().UTC()
 		t.After = stateJSON(sn, t.Object, p)
@@ -442,10 +547,10 @@ func (e *Executor) execute(id string, req Request, p *plan, before *model.Snapsh
 	settled, err := e.apply(ctx, &t, req, p)
 	if err != nil {
 		if ctx.Err() != nil {
-			finish(StateTimedOut, err.Error(), e.result(p, before))
+			finish(action.StateTimedOut, err.Error(), e.result(p, before))
 			return
 		}
-		finish(StateFailed, err.Error(), e.result(p, before))
+		finish(action.StateFailed, err.Error(), e.result(p, before))
 		return
 	}
 	e.store(&t, req, locks) // commands are visible while waiting
@@ -462,13 +567,13 @@ func (e *Executor) execute(id string, req Request, p *plan, before *model.Snapsh
 		}
 		sn := e.opts.Store.Snapshot()
 		if fs := newFailures(sn, known, p.resources); len(fs) > 0 {
-			finish(StateFailed, fs[0], e.result(p, sn))
+			finish(action.StateFailed, fs[0], e.result(p, sn))
 			return
 		}
 		if p.fenceTarget != "" {
 			for _, f := range sn.Fencing {
 				if f.Target == p.fenceTarget && f.Status == "failed" && f.Completed.After(t.Started.Add(-time.Second)) {
-					finish(StateFailed, "fencing "+f.Target+" failed: "+orDefault(f.ExitReason, f.Status), e.result(p, sn))
+					finish(action.StateFailed, "fencing "+f.Target+" failed: "+orDefault(f.ExitReason, f.Status), e.result(p, sn))
 					return
 				}
 			}
@@ -481,7 +586,7 @@ func (e *Executor) execute(id string, req Request, p *plan, before *model.Snapsh
 			}
 			if ok, pwhy := predictionMet(sn, pred); ok || !settled {
 				if ok {
-					finish(StateSucceeded, "", e.result(p, sn))
+					finish(action.StateSucceeded, "", e.result(p, sn))
 					return
 				}
 				why = pwhy
@@ -494,13 +599,13 @@ func (e *Executor) execute(id string, req Request, p *plan, before *model.Snapsh
 			// The cluster has nothing left to do: give the model a few
 			// refreshes to catch up, then the result is what it is.
 			if graceLeft == 0 {
-				finish(StateFailed, "the cluster settled without reaching the expected state: "+why, e.result(p, sn))
+				finish(action.StateFailed, "the cluster settled without reaching the expected state: "+why, e.result(p, sn))
 				return
 			}
 			graceLeft--
 		}
 		if !e.sleep(ctx) {
-			finish(StateTimedOut, fmt.Sprintf("no result after %s: %s", e.opts.Timeout, lastWhy), e.result(p, e.opts.Store.Snapshot()))
+			finish(action.StateTimedOut, fmt.Sprintf("no result after %s: %s", e.opts.Timeout, lastWhy), e.result(p, e.opts.Store.Snapshot()))
 			return
 		}
 	}
@@ -521,7 +626,7 @@ func (e *Executor) sleep(ctx context.Context) bool {
 // apply is step 5: run the tools (or the migrator) and, where possible,
 // wait for the cluster to settle. It reports whether the cluster is known
 // to have settled.
-func (e *Executor) apply(ctx context.Context, t *Task, req Request, p *plan) (settled bool, err error) {
+func (e *Executor) apply(ctx context.Context, t *action.Task, req action.Request, p *plan) (settled bool, err error) {
 	note := func(c command) {
 		s := c.String()
 		if e.opts.CIBFile != "" {
@@ -594,7 +699,7 @@ func deadline(ctx context.Context) time.Time {
 	return d
 }
 
-func (e *Executor) settleFile(ctx context.Context, t *Task, req Request) error {
+func (e *Executor) settleFile(ctx context.Context, t *action.Task, req action.Request) error {
 	f := e.opts.CIBFile
 	c := cmd("crm_simulate", append([]string{"--xml-file", f, "--simulate", "--save-output", f}, e.opts.SettleArgs...)...)
 	t.Commands = append(t.Commands, "CIB_file="+f+" "+c.String())

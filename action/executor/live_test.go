@@ -1,4 +1,4 @@
-package action_test
+package executor_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"mgmtd/action"
+	"mgmtd/action/executor"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker"
 )
@@ -302,8 +303,8 @@ func TestLiveCluster(t *testing.T) {
 	store.Register(pacemaker.Name)
 	src := pacemaker.New(pacemaker.Options{}, store, log)
 	rec := &memRecorder{}
-	ex, err := action.New(action.Options{Store: store, Events: store.Events(), Refresher: src, Simulator: src,
-		Authorizer: action.AuthorizerFunc(allow), Recorder: rec, Timeout: 90 * time.Second, PollInterval: 200 * time.Millisecond, Log: log})
+	ex, err := executor.New(executor.Options{Store: store, Events: store.Events(), Refresher: src, Simulator: src,
+		Authorizer: executor.AuthorizerFunc(allow), Recorder: rec, Timeout: 90 * time.Second, PollInterval: 200 * time.Millisecond, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

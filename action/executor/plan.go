@@ -1,4 +1,4 @@
-package action
+package executor
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"mgmtd/action"
 	"mgmtd/model"
 )
 
@@ -57,7 +58,7 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$`)
 
 func checkName(what, s string) error {
 	if !safeName.MatchString(s) {
-		return fmt.Errorf("%w: %s %q is not a valid name", ErrInvalid, what, s)
+		return fmt.Errorf("%w: %s %q is not a valid name", action.ErrInvalid, what, s)
 	}
 	return nil
 }
@@ -75,17 +76,17 @@ func Lifetime(s string) (string, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < time.Second {
-		return "", fmt.Errorf("%w: lifetime %q: want an ISO 8601 duration (PT1H) or a Go duration of at least 1s (1h)", ErrInvalid, s)
+		return "", fmt.Errorf("%w: lifetime %q: want an ISO 8601 duration (PT1H) or a Go duration of at least 1s (1h)", action.ErrInvalid, s)
 	}
 	return "PT" + strconv.FormatInt(int64(d/time.Second), 10) + "S", nil
 }
 
 // buildPlan validates the request against the snapshot and returns the
 // plan; cibFile reports CIB-file mode.
-func buildPlan(req Request, sn *model.Snapshot) (*plan, error) {
-	info, ok := ops[req.Op]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown action %q", ErrInvalid, req.Op)
+func buildPlan(req action.Request, sn *model.Snapshot) (*plan, error) {
+	kind := req.Op.Kind()
+	if !req.Op.Known() {
+		return nil, fmt.Errorf("%w: unknown action %q", action.ErrInvalid, req.Op)
 	}
 	p := &plan{}
 	if req.Node != "" {
@@ -97,15 +98,15 @@ func buildPlan(req Request, sn *model.Snapshot) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if lifetime != "" && req.Op != ResourceMove && req.Op != ResourceBan && req.Op != VMMigrate {
-		return nil, fmt.Errorf("%w: lifetime applies to move and ban only", ErrInvalid)
+	if lifetime != "" && req.Op != action.ResourceMove && req.Op != action.ResourceBan && req.Op != action.VMMigrate {
+		return nil, fmt.Errorf("%w: lifetime applies to move and ban only", action.ErrInvalid)
 	}
-	if info.kind != model.KindCluster {
-		if err := checkName(string(info.kind), req.Name); err != nil {
+	if kind != model.KindCluster {
+		if err := checkName(string(kind), req.Name); err != nil {
 			return nil, err
 		}
 	}
-	switch info.kind {
+	switch kind {
 	case model.KindResource:
 		return p, resourcePlan(p, req, lifetime, sn)
 	case model.KindNode:
@@ -115,7 +116,7 @@ func buildPlan(req Request, sn *model.Snapshot) (*plan, error) {
 	case model.KindVM:
 		return p, vmPlan(p, req, lifetime, sn)
 	}
-	return nil, fmt.Errorf("%w: unknown action %q", ErrInvalid, req.Op)
+	return nil, fmt.Errorf("%w: unknown action %q", action.ErrInvalid, req.Op)
 }
 
 func needNode(sn *model.Snapshot, node string) error {
@@ -123,7 +124,7 @@ func needNode(sn *model.Snapshot, node string) error {
 		return nil
 	}
 	if _, ok := sn.Node(node); !ok {
-		return fmt.Errorf("%w: node %q", ErrNotFound, node)
+		return fmt.Errorf("%w: node %q", action.ErrNotFound, node)
 	}
 	return nil
 }
@@ -148,10 +149,10 @@ func metaSet(rsc, name, value string) command {
 	return cmd("crm_resource", "--resource", rsc, "--meta", "--set-parameter", name, "--parameter-value", value)
 }
 
-func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) error {
+func resourcePlan(p *plan, req action.Request, lifetime string, sn *model.Snapshot) error {
 	r, ok := sn.Resource(req.Name)
 	if !ok {
-		return fmt.Errorf("%w: resource %q", ErrNotFound, req.Name)
+		return fmt.Errorf("%w: resource %q", action.ErrNotFound, req.Name)
 	}
 	if err := needNode(sn, req.Node); err != nil {
 		return err
@@ -171,9 +172,9 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 		return args
 	}
 	switch req.Op {
-	case ResourceStart, ResourceStop:
+	case action.ResourceStart, action.ResourceStop:
 		role := "Started"
-		if req.Op == ResourceStop {
+		if req.Op == action.ResourceStop {
 			role = "Stopped"
 		}
 		p.live = []command{metaSet(r.ID, "target-role", role)}
@@ -191,8 +192,8 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceManage, ResourceUnmanage:
-		want := req.Op == ResourceManage
+	case action.ResourceManage, action.ResourceUnmanage:
+		want := req.Op == action.ResourceManage
 		p.live = []command{metaSet(r.ID, "is-managed", strconv.FormatBool(want))}
 		p.goal = func(sn *model.Snapshot) (bool, string) {
 			cur, _ := sn.Resource(r.ID)
@@ -201,7 +202,7 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceMove:
+	case action.ResourceMove:
 		p.live = []command{cmd("crm_resource", withLifetime(withNode("--move", "--resource", r.ID))...)}
 		p.goal = func(sn *model.Snapshot) (bool, string) {
 			act := activeNodes(sn, r.ID)
@@ -210,9 +211,9 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceBan:
+	case action.ResourceBan:
 		if req.Node == "" && len(activeNodes(sn, r.ID)) != 1 {
-			return fmt.Errorf("%w: ban without a node needs %s active on exactly one node", ErrInvalid, r.ID)
+			return fmt.Errorf("%w: ban without a node needs %s active on exactly one node", action.ErrInvalid, r.ID)
 		}
 		from := req.Node
 		if from == "" {
@@ -225,7 +226,7 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceClear:
+	case action.ResourceClear:
 		p.live = []command{cmd("crm_resource", withNode("--clear", "--resource", r.ID)...)}
 		p.goal = func(sn *model.Snapshot) (bool, string) {
 			for _, c := range sn.ConstraintsOf(r.ID) {
@@ -235,7 +236,7 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceCleanup:
+	case action.ResourceCleanup:
 		p.live = []command{cmd("crm_resource", withNode("--cleanup", "--resource", r.ID)...)}
 		// crm_resource --cleanup cannot work on a CIB file (it asks the
 		// controller, and segfaults with CIB_file in 2.1.5): on a file the
@@ -259,9 +260,9 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			}
 			return true, ""
 		}
-	case ResourceRestart:
+	case action.ResourceRestart:
 		if len(activeNodes(sn, r.ID)) == 0 {
-			return fmt.Errorf("%w: %s is not running; start it instead", ErrInvalid, r.ID)
+			return fmt.Errorf("%w: %s is not running; start it instead", action.ErrInvalid, r.ID)
 		}
 		args := []string{"--restart", "--resource", r.ID}
 		if req.Node != "" {
@@ -287,23 +288,23 @@ func resourcePlan(p *plan, req Request, lifetime string, sn *model.Snapshot) err
 			return true, ""
 		}
 	default:
-		return fmt.Errorf("%w: %s is not a resource action", ErrInvalid, req.Op)
+		return fmt.Errorf("%w: %s is not a resource action", action.ErrInvalid, req.Op)
 	}
 	return nil
 }
 
-func nodePlan(p *plan, req Request, sn *model.Snapshot) error {
+func nodePlan(p *plan, req action.Request, sn *model.Snapshot) error {
 	n, ok := sn.Node(req.Name)
 	if !ok {
-		return fmt.Errorf("%w: node %q", ErrNotFound, req.Name)
+		return fmt.Errorf("%w: node %q", action.ErrNotFound, req.Name)
 	}
 	p.object = sn.ID(model.KindNode, n.Name)
 	attr := func(name, value string) command {
 		return cmd("crm_attribute", "--node", n.Name, "--name", name, "--update", value, "--lifetime", "forever")
 	}
 	switch req.Op {
-	case NodeStandby, NodeOnline:
-		want := req.Op == NodeStandby
+	case action.NodeStandby, action.NodeOnline:
+		want := req.Op == action.NodeStandby
 		p.live = []command{attr("standby", map[bool]string{true: "on", false: "off"}[want])}
 		p.goal = func(sn *model.Snapshot) (bool, string) {
 			cur, _ := sn.Node(n.Name)
@@ -319,8 +320,8 @@ func nodePlan(p *plan, req Request, sn *model.Snapshot) error {
 			}
 			return true, ""
 		}
-	case NodeMaintenanceOn, NodeMaintenanceOff:
-		want := req.Op == NodeMaintenanceOn
+	case action.NodeMaintenanceOn, action.NodeMaintenanceOff:
+		want := req.Op == action.NodeMaintenanceOn
 		p.live = []command{attr("maintenance", map[bool]string{true: "on", false: "off"}[want])}
 		p.goal = func(sn *model.Snapshot) (bool, string) {
 			cur, _ := sn.Node(n.Name)
@@ -329,9 +330,9 @@ func nodePlan(p *plan, req Request, sn *model.Snapshot) error {
 			}
 			return true, ""
 		}
-	case NodeFence:
+	case action.NodeFence:
 		if !req.Confirm {
-			return fmt.Errorf("%w: fencing %s needs an explicit confirmation (confirm)", ErrInvalid, n.Name)
+			return fmt.Errorf("%w: fencing %s needs an explicit confirmation (confirm)", action.ErrInvalid, n.Name)
 		}
 		p.live = []command{cmd("stonith_admin", "--reboot", n.Name)}
 		p.offline = []command{} // on a file, crm_simulate --node-fail stands in for the fencing
@@ -354,13 +355,13 @@ func nodePlan(p *plan, req Request, sn *model.Snapshot) error {
 			return false, "no successful fencing of " + n.Name + " recorded"
 		}
 	default:
-		return fmt.Errorf("%w: %s is not a node action", ErrInvalid, req.Op)
+		return fmt.Errorf("%w: %s is not a node action", action.ErrInvalid, req.Op)
 	}
 	return nil
 }
 
-func clusterPlan(p *plan, req Request, sn *model.Snapshot) error {
-	want := req.Op == ClusterMaintenanceOn
+func clusterPlan(p *plan, req action.Request, sn *model.Snapshot) error {
+	want := req.Op == action.ClusterMaintenanceOn
 	p.object = sn.ID(model.KindCluster, sn.Cluster.Name)
 	p.live = []command{cmd("crm_attribute", "--type", "crm_config", "--name", "maintenance-mode", "--update", strconv.FormatBool(want))}
 	p.goal = func(sn *model.Snapshot) (bool, string) {
@@ -372,10 +373,10 @@ func clusterPlan(p *plan, req Request, sn *model.Snapshot) error {
 	return nil
 }
 
-func vmPlan(p *plan, req Request, lifetime string, sn *model.Snapshot) error {
+func vmPlan(p *plan, req action.Request, lifetime string, sn *model.Snapshot) error {
 	to := req.Node
 	if to == "" {
-		return fmt.Errorf("%w: vm.migrate needs a destination host (to)", ErrInvalid)
+		return fmt.Errorf("%w: vm.migrate needs a destination host (to)", action.ErrInvalid)
 	}
 	var vm model.VM
 	found := false
@@ -389,7 +390,7 @@ func vmPlan(p *plan, req Request, lifetime string, sn *model.Snapshot) error {
 		// Pacemaker may know the VM by its resource id without a virt source.
 		r, ok := sn.Resource(req.Name)
 		if !ok || !strings.HasSuffix(r.Agent, ":VirtualDomain") {
-			return fmt.Errorf("%w: vm %q (no active domain and no VirtualDomain resource of that name)", ErrNotFound, req.Name)
+			return fmt.Errorf("%w: vm %q (no active domain and no VirtualDomain resource of that name)", action.ErrNotFound, req.Name)
 		}
 		rsc = r
 	} else if vm.Resource != "" {
@@ -398,7 +399,7 @@ func vmPlan(p *plan, req Request, lifetime string, sn *model.Snapshot) error {
 	p.object = sn.ID(model.KindVM, req.Name)
 	if rsc.ID != "" {
 		if !metaTrue(rsc.Meta["allow-migrate"]) {
-			return fmt.Errorf("%w: %s is managed by resource %s without allow-migrate=true: a move would restart it; move the resource instead", ErrInvalid, req.Name, rsc.ID)
+			return fmt.Errorf("%w: %s is managed by resource %s without allow-migrate=true: a move would restart it; move the resource instead", action.ErrInvalid, req.Name, rsc.ID)
 		}
 		node := to
 		if h, ok := sn.Host(to); ok && h.Node != "" {
@@ -423,13 +424,13 @@ func vmPlan(p *plan, req Request, lifetime string, sn *model.Snapshot) error {
 		return nil
 	}
 	if lifetime != "" {
-		return fmt.Errorf("%w: lifetime applies to VMs Pacemaker manages", ErrInvalid)
+		return fmt.Errorf("%w: lifetime applies to VMs Pacemaker manages", action.ErrInvalid)
 	}
 	if _, ok := sn.Host(to); !ok {
-		return fmt.Errorf("%w: host %q", ErrNotFound, to)
+		return fmt.Errorf("%w: host %q", action.ErrNotFound, to)
 	}
 	if vm.Host == to {
-		return fmt.Errorf("%w: %s already runs on %s", ErrInvalid, req.Name, to)
+		return fmt.Errorf("%w: %s already runs on %s", action.ErrInvalid, req.Name, to)
 	}
 	p.migrate = &vmMove{name: vm.Name, from: vm.Host, to: to}
 	p.transient = true

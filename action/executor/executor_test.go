@@ -1,4 +1,4 @@
-package action_test
+package executor_test
 
 import (
 	"context"
@@ -16,18 +16,20 @@ import (
 	"time"
 
 	"mgmtd/action"
+	"mgmtd/action/executor"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker"
+	"mgmtd/toolexec"
 )
 
 // memRecorder is an in-memory audit log; fail makes it unavailable.
 type memRecorder struct {
 	mu      sync.Mutex
-	entries []action.Entry
+	entries []executor.Entry
 	fail    error
 }
 
-func (m *memRecorder) Record(_ context.Context, e action.Entry) error {
+func (m *memRecorder) Record(_ context.Context, e executor.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -37,10 +39,10 @@ func (m *memRecorder) Record(_ context.Context, e action.Entry) error {
 	return nil
 }
 
-func (m *memRecorder) forTask(id string) []action.Entry {
+func (m *memRecorder) forTask(id string) []executor.Entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []action.Entry
+	var out []executor.Entry
 	for _, e := range m.entries {
 		if e.Task == id {
 			out = append(out, e)
@@ -52,7 +54,7 @@ func (m *memRecorder) forTask(id string) []action.Entry {
 // toolLog runs the real tools and remembers every invocation; gate, when
 // set for a tool, holds that tool until the channel is closed.
 type toolLog struct {
-	real action.Runner
+	real executor.Runner
 	mu   sync.Mutex
 	runs []string
 	gate map[string]chan struct{}
@@ -88,23 +90,23 @@ type rig struct {
 	file  string
 	store *model.Store
 	src   *pacemaker.Source
-	exec  *action.Executor
+	exec  *executor.Executor
 	rec   *memRecorder
 	tools *toolLog
 }
 
-func allow(context.Context, action.Check) error { return nil }
+func allow(context.Context, executor.Check) error { return nil }
 
 // newRig copies a fixture CIB to a temp dir and builds an executor in
 // rehearsal mode on it, with the real Pacemaker source feeding the model.
-func newRig(t *testing.T, fixture string, mod func(*action.Options)) *rig {
+func newRig(t *testing.T, fixture string, mod func(*executor.Options)) *rig {
 	t.Helper()
 	for _, tool := range []string{"crm_mon", "crm_resource", "crm_attribute", "crm_simulate", "cibadmin"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: run scripts/deps.d/pacemaker.sh (%v)", tool, err)
 		}
 	}
-	src, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func newRig(t *testing.T, fixture string, mod func(*action.Options)) *rig {
 	if err := os.WriteFile(file, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{file: file, rec: &memRecorder{}, tools: &toolLog{real: action.ExecRunner{}, gate: map[string]chan struct{}{}}}
+	r := &rig{file: file, rec: &memRecorder{}, tools: &toolLog{real: toolexec.Runner{}, gate: map[string]chan struct{}{}}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r.store = model.NewStore(model.StoreOptions{Cluster: "lab"})
 	r.store.Register(pacemaker.Name)
@@ -120,13 +122,13 @@ func newRig(t *testing.T, fixture string, mod func(*action.Options)) *rig {
 	if err := r.src.Refresh(context.Background()); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	opts := action.Options{Store: r.store, Events: r.store.Events(), Refresher: r.src, Simulator: r.src,
-		Authorizer: action.AuthorizerFunc(allow), Recorder: r.rec, Runner: r.tools, CIBFile: file,
+	opts := executor.Options{Store: r.store, Events: r.store.Events(), Refresher: r.src, Simulator: r.src,
+		Authorizer: executor.AuthorizerFunc(allow), Recorder: r.rec, Runner: r.tools, CIBFile: file,
 		Timeout: time.Minute, PollInterval: 20 * time.Millisecond, Log: log}
 	if mod != nil {
 		mod(&opts)
 	}
-	r.exec, err = action.New(opts)
+	r.exec, err = executor.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,7 @@ func TestActionsOnCIBFile(t *testing.T) {
 func checkRecords(t *testing.T, rec *memRecorder, task action.Task) {
 	t.Helper()
 	es := rec.forTask(task.ID)
-	if len(es) != 2 || es[0].Phase != action.PhaseIntent || es[1].Phase != action.PhaseOutcome {
+	if len(es) != 2 || es[0].Phase != executor.PhaseIntent || es[1].Phase != executor.PhaseOutcome {
 		t.Fatalf("records %+v, want intent and outcome", es)
 	}
 	if es[0].Op != task.Op || es[0].Actor.ID != task.Actor.ID || len(es[0].Before) == 0 {
@@ -382,13 +384,13 @@ func TestRefusals(t *testing.T) {
 		name    string
 		fixture string
 		setup   func(r *rig)
-		opts    func(*action.Options)
+		opts    func(*executor.Options)
 		req     action.Request
 		want    error
 	}{
 		{name: "forbidden", fixture: "primitives", req: stop, want: action.ErrForbidden,
-			opts: func(o *action.Options) {
-				o.Authorizer = action.AuthorizerFunc(func(context.Context, action.Check) error { return errors.New("viewer may not operate") })
+			opts: func(o *executor.Options) {
+				o.Authorizer = executor.AuthorizerFunc(func(context.Context, executor.Check) error { return errors.New("viewer may not operate") })
 			}},
 		{name: "stale model", fixture: "primitives", req: stop, want: action.ErrStale,
 			setup: func(r *rig) {
@@ -428,7 +430,7 @@ func TestRefusals(t *testing.T) {
 				t.Error("the CIB file changed although the action was refused")
 			}
 			for _, e := range r.rec.entries {
-				if e.Phase != action.PhaseRefused {
+				if e.Phase != executor.PhaseRefused {
 					t.Errorf("unexpected record %+v", e)
 				}
 			}
@@ -437,9 +439,9 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestForceOverridesStale(t *testing.T) {
-	var checks []action.Check
-	r := newRig(t, "primitives", func(o *action.Options) {
-		o.Authorizer = action.AuthorizerFunc(func(_ context.Context, c action.Check) error { checks = append(checks, c); return nil })
+	var checks []executor.Check
+	r := newRig(t, "primitives", func(o *executor.Options) {
+		o.Authorizer = executor.AuthorizerFunc(func(_ context.Context, c executor.Check) error { checks = append(checks, c); return nil })
 	})
 	r.store.Report(model.Report{Source: pacemaker.Name, Err: errors.New("crm_mon timed out")})
 	// The forced task refreshes the model itself, so the staleness clears.
@@ -488,7 +490,7 @@ func TestConcurrentActionOnSameObject(t *testing.T) {
 }
 
 func TestFailedStartEndsFailed(t *testing.T) {
-	r := newRig(t, "primitives", func(o *action.Options) {
+	r := newRig(t, "primitives", func(o *executor.Options) {
 		o.SettleArgs = []string{"--op-fail", "dummy-b_start_0@node3=1"}
 	})
 	task := r.do(t, action.Request{Op: action.ResourceMove, Name: "dummy-b", Node: "node3"})
@@ -541,12 +543,12 @@ func TestDryRunAndIdempotency(t *testing.T) {
 
 func TestLifetime(t *testing.T) {
 	for in, want := range map[string]string{"": "", "PT1H": "PT1H", "P1D": "P1D", "90m": "PT5400S", "1h30m": "PT5400S"} {
-		if got, err := action.Lifetime(in); err != nil || got != want {
+		if got, err := executor.Lifetime(in); err != nil || got != want {
 			t.Errorf("Lifetime(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"P", "PT", "soon", "-1h", "1ms", "PT1H; rm"} {
-		if _, err := action.Lifetime(bad); !errors.Is(err, action.ErrInvalid) {
+		if _, err := executor.Lifetime(bad); !errors.Is(err, action.ErrInvalid) {
 			t.Errorf("Lifetime(%q): %v, want ErrInvalid", bad, err)
 		}
 	}
@@ -560,7 +562,7 @@ func FuzzLifetime(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out, err := action.Lifetime(in)
+		out, err := executor.Lifetime(in)
 		if err != nil {
 			if !errors.Is(err, action.ErrInvalid) {
 				t.Fatalf("Lifetime(%q): %v not ErrInvalid", in, err)
@@ -614,7 +616,7 @@ func TestUnmanagedVMMigration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &hypervisor{err: tc.err}
-			r := newRig(t, "primitives", func(o *action.Options) { o.Migrator = h })
+			r := newRig(t, "primitives", func(o *executor.Options) { o.Migrator = h })
 			h.store = r.store
 			h.report("hv1")
 			task := r.do(t, action.Request{Op: action.VMMigrate, Name: "scratch", Node: "hv2"})
