@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,9 +16,8 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/audit/audittest"
+	"mgmtd/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -219,29 +217,13 @@ func TestJournalTamper(t *testing.T) {
 				opts.PublicKeys = append(opts.PublicKeys, pub)
 			}
 			rep, err := audit.VerifyStateDir(ctx, dir, opts)
-			checkVerify(t, rep, err, tc.want)
+			audittest.CheckVerify(t, rep, err, tc.want)
 			// The same bytes as a JSON Lines export (order-insensitive).
 			if tc.name != "reordered" {
 				rep, err = audit.VerifyJSONL(ctx, bytes.NewReader(bytes.Join(tc.lines, nil)), opts)
-				checkVerify(t, rep, err, tc.want)
+				audittest.CheckVerify(t, rep, err, tc.want)
 			}
 		})
-	}
-}
-
-func checkVerify(t *testing.T, rep *audit.VerifyReport, err error, want string) {
-	t.Helper()
-	if want == "" {
-		if err != nil {
-			t.Fatalf("verify failed: %v", err)
-		}
-		return
-	}
-	if !errors.Is(err, audit.ErrTampered) {
-		t.Fatalf("verify = %v, want ErrTampered (%s)", err, want)
-	}
-	if !strings.Contains(strings.Join(rep.Problems, "\n"), want) {
-		t.Fatalf("problems %q do not mention %q", rep.Problems, want)
 	}
 }
 
@@ -347,17 +329,7 @@ func TestExportGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(&b, "# manifest: %d records sha256 %s ranges %+v\n", m.Records, m.SHA256, m.Ranges)
-			golden := filepath.Join("testdata", "export."+string(f)+".golden")
-			if *update {
-				os.WriteFile(golden, b.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(want, b.Bytes()) {
-				t.Fatalf("%s differs from golden; got:\n%s", f, b.String())
-			}
+			testutil.Golden(t, filepath.Join("testdata", "export."+string(f)+".golden"), b.Bytes())
 		})
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"mgmtd/internal/testutil"
 )
 
 // The Dex test provider: one process per test binary, started on first
@@ -51,7 +54,7 @@ type dexProvider struct {
 	callbackAddr string
 	redirect     string
 	cmd          *exec.Cmd
-	log          *syncBuffer
+	log          *testutil.SyncBuffer
 	dir          string
 	exited       chan struct{}
 }
@@ -78,7 +81,12 @@ func dexBinary() string {
 // (never skip) if Dex is missing.
 func startDex(t *testing.T) *dexProvider {
 	t.Helper()
-	dexOnce.Do(func() { dexInst, dexErr = launchDex() })
+	dexOnce.Do(func() {
+		// launchDex may end this goroutine with t.Fatal; then later
+		// tests see this error instead of a nil provider.
+		dexErr = errors.New("the Dex start failed in an earlier test")
+		dexInst, dexErr = launchDex(t)
+	})
 	if dexErr != nil {
 		t.Fatalf("Dex test provider: %v", dexErr)
 	}
@@ -143,16 +151,7 @@ staticPasswords:
 {{- end}}
 `))
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func launchDex() (*dexProvider, error) {
+func launchDex(t testing.TB) (*dexProvider, error) {
 	bin := dexBinary()
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("no Dex binary at %s (%v): run scripts/deps.d/auth.sh, which builds it from tools/dex", bin, err)
@@ -165,10 +164,7 @@ func launchDex() (*dexProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port := testutil.FreePort(t, "tcp")
 	hash, err := bcrypt.GenerateFromPassword([]byte(dexPassword), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, err
@@ -178,7 +174,7 @@ func launchDex() (*dexProvider, error) {
 		callback:     cb,
 		callbackAddr: cb.Addr().String(),
 		redirect:     fmt.Sprintf("https://%s/auth/callback", cb.Addr()),
-		log:          &syncBuffer{},
+		log:          &testutil.SyncBuffer{},
 		dir:          dir,
 	}
 	type user struct {
@@ -210,24 +206,28 @@ func launchDex() (*dexProvider, error) {
 	d.exited = exited
 	go func() { _ = d.cmd.Wait(); close(exited) }()
 	dexInst = d // so that TestMain stops it even if it never gets ready
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(d.issuer + "/.well-known/openid-configuration")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d, nil
-			}
-		}
+	gone := false
+	serving := func() bool {
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("Dex exited during start:\n%s", d.log.String())
-		case <-time.After(50 * time.Millisecond):
+			gone = true
+			return true
+		default:
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("Dex did not serve discovery within 60 s:\n%s", d.log.String())
+		resp, err := http.Get(d.issuer + "/.well-known/openid-configuration")
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
 	}
+	if !testutil.Poll(60*time.Second, serving) {
+		return nil, fmt.Errorf("Dex did not serve discovery within 60 s:\n%s", d.log.String())
+	}
+	if gone {
+		return nil, fmt.Errorf("Dex exited during start:\n%s", d.log.String())
+	}
+	return d, nil
 }
 
 // passwordGrant gets tokens from Dex with the resource-owner password
@@ -275,24 +275,6 @@ func dexBindings() []Binding {
 		{Role: RoleAuditor, OIDCGroups: []string{"auditors"}},
 		{Role: RoleOperator, Scope: Scope{Kind: KindCluster, Name: "c1"}, OIDCGroups: []string{"c1-operators"}},
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer process and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // callbackListener returns a listener on the registered redirect URI's

@@ -3,14 +3,13 @@ package auth
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"mgmtd/internal/testutil"
+)
 
 // TestWireShapesGolden pins the JSON that leaves this package (identity,
 // decision, token, audit event, error body, demo credentials file) so
@@ -43,19 +42,7 @@ func TestWireShapesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	const golden = "testdata/wire.golden.json"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -run WireShapes -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("wire shapes changed; diff against %s (go test -update to accept):\n%s", golden, got)
-	}
+	testutil.Golden(t, "testdata/wire.golden.json", got)
 }
 
 // TestConfigJSON parses the bindings example of docs/auth.md.

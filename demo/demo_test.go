@@ -2,9 +2,11 @@ package demo
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -55,9 +57,14 @@ func TestLoopIsSeamless(t *testing.T) {
 	}
 }
 
-type rec struct{ n int }
+// rec counts the reports and the calls (one a step shown) it gets.
+type rec struct{ n, shows atomic.Int64 }
 
-func (r *rec) ReportAll(rs ...model.Report) *model.Snapshot { r.n += len(rs); return nil }
+func (r *rec) ReportAll(rs ...model.Report) *model.Snapshot {
+	r.n.Add(int64(len(rs)))
+	r.shows.Add(1)
+	return nil
+}
 
 func TestPlayerLoops(t *testing.T) {
 	steps, err := Load()
@@ -72,16 +79,14 @@ func TestPlayerLoops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.cur.Load() != int64(len(steps)-1) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.shows.Load() > int64(len(steps)) },
+		"the player has shown all %d steps and the first again", len(steps))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if r.n < 2*len(steps)-2 {
-		t.Fatalf("%d reports", r.n)
+	if n := r.n.Load(); n < int64(2*len(steps)-2) {
+		t.Fatalf("%d reports", n)
 	}
 	sims := p.Impact(context.Background(), "hv1")
 	if len(sims) != 2 || sims[0].Scenario != "standby" || sims[1].Scenario != "down" {

@@ -19,6 +19,7 @@ import (
 	"mgmtd/model"
 	"mgmtd/rest"
 	"mgmtd/source/pacemaker"
+	"mgmtd/ui"
 )
 
 type actionEnv struct {
@@ -89,7 +90,7 @@ func newActionEnv(t *testing.T, fixture string) *actionEnv {
 	for _, r := range rest.AuthRoutes(d.REST, svc) {
 		d.REST.Handle(r)
 	}
-	pageRoutes(d.REST)
+	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
 	e.srv = httptest.NewServer(d.REST)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -281,91 +282,5 @@ func TestRESTActionStaleAndNoQuorum(t *testing.T) {
 	st, _, body = e.post(t, "operator", "/api/v1/resources/svc-1/actions/stop", "")
 	if st != http.StatusConflict || !strings.Contains(body, "stale") {
 		t.Fatalf("stale: %d %s", st, body)
-	}
-}
-
-func TestCLIActionOnCIBFile(t *testing.T) {
-	dir := t.TempDir()
-	cib, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "primitives", "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "cib.xml")
-	if err := os.WriteFile(file, cib, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	auditDir := filepath.Join(dir, "audit")
-	cases := []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"node", "standby", "node2", "--cib", file, "--audit-dir", auditDir}, 0, "succeeded"},
-		{[]string{"resource", "move", "dummy-a", "--node", "node3", "--dry-run", "--cib", file, "--audit-dir", auditDir}, 0, "predicted"},
-		{[]string{"resource", "ban", "dummy-a", "--node", "node1", "--lifetime", "2h", "--cib", file, "--audit-dir", auditDir, "-o", "json"}, 0, `"state": "succeeded"`},
-		{[]string{"cluster", "maintenance", "on", "--cib", file, "--audit-dir", auditDir}, 0, "succeeded"},
-		{[]string{"fence", "node3", "--cib", file}, 2, ""},
-		{[]string{"resource", "frobnicate", "dummy-a", "--cib", file}, 2, ""},
-		{[]string{"resource", "stop", "dummy-a"}, 2, ""},
-		{[]string{"vm", "migrate", "vm-x", "--cib", file}, 2, ""},
-		{[]string{"task", "list"}, 2, ""},
-	}
-	for _, tc := range cases {
-		var out, errb bytes.Buffer
-		code := Main(context.Background(), tc.args, &out, &errb)
-		if code != tc.code || !strings.Contains(out.String(), tc.want) {
-			t.Errorf("mgmtd %s: exit %d, want %d; stdout %q stderr %q", strings.Join(tc.args, " "), code, tc.code, out.String(), errb.String())
-		}
-	}
-	j, err := audit.OpenJournalReadOnly(filepath.Join(auditDir, audit.JournalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	recs, err := j.Query(context.Background(), audit.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var actions []string
-	for _, r := range recs {
-		if r.Channel != audit.ChannelCLI || !strings.HasPrefix(r.Actor, "local:uid=") {
-			t.Errorf("record %+v", r.Event)
-		}
-		actions = append(actions, r.Action+"/"+string(r.Outcome))
-	}
-	want := []string{"node.standby.intent/success", "node.standby/success", "resource.ban.intent/success", "resource.ban/success",
-		"cluster.maintenance-on.intent/success", "cluster.maintenance-on/success"}
-	if strings.Join(actions, " ") != strings.Join(want, " ") {
-		t.Errorf("audit actions %q, want %q", actions, want)
-	}
-}
-
-func TestCLIActionThroughDaemon(t *testing.T) {
-	e := newActionEnv(t, "primitives")
-	t.Setenv("MGMTD_TOKEN", e.tokens["operator"])
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Main(context.Background(), args, &out, &errb)
-		return code, out.String(), errb.String()
-	}
-	code, out, errs := run("resource", "stop", "dummy-a", "--server", e.srv.URL, "-o", "json")
-	var task action.Task
-	if code != 0 || json.Unmarshal([]byte(out), &task) != nil || task.State != "succeeded" {
-		t.Fatalf("resource stop: exit %d %s %s", code, out, errs)
-	}
-	if code, out, errs = run("node", "standby", "node2", "--dry-run", "--server", e.srv.URL); code != 0 || !strings.Contains(out, "predicted") {
-		t.Errorf("dry run: exit %d %s %s", code, out, errs)
-	}
-	if code, _, errs = run("fence", "node3", "--confirm", "--server", e.srv.URL); code != 1 || !strings.Contains(errs, "403") {
-		t.Errorf("operator fencing: exit %d %s", code, errs)
-	}
-	if code, out, errs = run("task", "list", "--server", e.srv.URL); code != 0 || !strings.Contains(out, task.ID) || !strings.Contains(out, "resource.stop") {
-		t.Errorf("task list: exit %d %s %s", code, out, errs)
-	}
-	if code, out, errs = run("task", "show", task.ID, "--server", e.srv.URL); code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "crm_resource") {
-		t.Errorf("task show: exit %d %s %s", code, out, errs)
-	}
-	if code, _, _ = run("task", "show", "nope", "--server", e.srv.URL); code != 1 {
-		t.Errorf("unknown task: exit %d", code)
 	}
 }

@@ -5,12 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -186,114 +182,4 @@ func authEvent(ev auth.AuthEvent) audit.Event {
 		e.Reason = strings.TrimSpace(string(ev.Action) + ": " + e.Reason)
 	}
 	return e
-}
-
-func init() {
-	extraCommands["audit"] = cmdAudit
-}
-
-// cmdAudit is `mgmtd audit verify|export`.
-func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
-		return usageError{"usage: mgmtd audit verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--pubkey FILE]"}
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dsn := fs.String("dsn", "", "PostgreSQL DSN (a reader role is enough)")
-	stateDir := fs.String("state-dir", "", "a daemon's state directory (its journal)")
-	file := fs.String("file", "", "verify: an exported JSON Lines file")
-	anchor := fs.String("anchor", "", "verify: an anchor file kept outside the database")
-	pubkey := fs.String("pubkey", "", "verify: the anchor public key (default STATE_DIR/audit-anchor.pub when present)")
-	format := fs.String("format", "jsonl", "export: jsonl, csv or cef")
-	since := fs.String("since", "", "export: RFC 3339 start time")
-	until := fs.String("until", "", "export: RFC 3339 end time")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	n := 0
-	for _, s := range []string{*dsn, *stateDir, *file} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 || (sub == "export" && *file != "") {
-		return usageError{"audit " + sub + ": give exactly one of --dsn, --state-dir" + map[bool]string{true: " or --file", false: ""}[sub == "verify"]}
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if sub == "export" {
-		f := audit.Filter{}
-		for s, dst := range map[string]*time.Time{*since: &f.Since, *until: &f.Until} {
-			if s != "" {
-				t, err := time.Parse(time.RFC3339Nano, s)
-				if err != nil {
-					return usageError{"--since/--until: " + err.Error()}
-				}
-				*dst = t
-			}
-		}
-		fm, err := audit.ParseFormat(*format)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		var m audit.Manifest
-		if *dsn != "" {
-			m, err = pgstore.ExportDSN(ctx, *dsn, f, fm, stdout, log)
-		} else {
-			j, jerr := audit.OpenJournalReadOnly(filepath.Join(*stateDir, audit.JournalFile))
-			if jerr != nil {
-				return jerr
-			}
-			defer j.Close()
-			m, err = audit.WriteExport(ctx, j, f, fm, stdout)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "exported %d records, manifest sha256 %s\n", m.Records, m.SHA256)
-		return nil
-	}
-	opts := audit.VerifyOptions{}
-	if *anchor != "" {
-		as, err := audit.ReadAnchorFile(*anchor)
-		if err != nil {
-			return err
-		}
-		opts.Anchors = as
-	}
-	kf := *pubkey
-	if kf == "" && *stateDir != "" {
-		if _, err := os.Stat(filepath.Join(*stateDir, "audit-anchor.pub")); err == nil {
-			kf = filepath.Join(*stateDir, "audit-anchor.pub")
-		}
-	}
-	if kf != "" {
-		k, err := audit.ReadPublicKeyFile(kf)
-		if err != nil {
-			return err
-		}
-		opts.PublicKeys = append(opts.PublicKeys, k)
-	}
-	var rep *audit.VerifyReport
-	var err error
-	switch {
-	case *dsn != "":
-		rep, err = pgstore.VerifyDSN(ctx, *dsn, opts, log)
-	case *stateDir != "":
-		rep, err = audit.VerifyStateDir(ctx, *stateDir, opts)
-	default:
-		rep, err = audit.VerifyJSONLFile(ctx, *file, opts)
-	}
-	if rep != nil {
-		for _, c := range rep.Chains {
-			fmt.Fprintf(stdout, "chain %s: records %d..%d, head %s\n", c.Instance, c.First, c.Head, c.HeadHash)
-		}
-		for _, p := range rep.Problems {
-			fmt.Fprintln(stdout, "PROBLEM:", p)
-		}
-		if rep.OK() && err == nil {
-			fmt.Fprintln(stdout, "verified: OK")
-		}
-	}
-	return err
 }

@@ -15,6 +15,7 @@ import (
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/cim"
+	"mgmtd/internal/unit"
 )
 
 // CIMConfig configures the WBEM server.
@@ -53,35 +54,35 @@ func (d *Daemon) buildCIM() error {
 	return nil
 }
 
-// runCIM serves CIM until ctx is done; it also delivers indications.
-func (d *Daemon) runCIM(ctx context.Context) error {
+// cimUnit serves CIM on its own listener and delivers indications.
+func (d *Daemon) cimUnit() unit.Unit {
 	hs := d.cimServer.HTTPServer(d.cfg.CIM.Addr)
-	ln, err := net.Listen("tcp", d.cfg.CIM.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", d.cfg.CIM.Addr, err)
+	var ln net.Listener
+	return unit.Unit{Name: "cim",
+		Prepare: func(context.Context) error {
+			l, err := net.Listen("tcp", d.cfg.CIM.Addr)
+			if err != nil {
+				return err
+			}
+			d.CIMURL = "http://" + l.Addr().String() + "/cimom"
+			if !d.cfg.CIM.PlainHTTP && d.TLS != nil {
+				hs.TLSConfig = d.TLS.ServerConfig()
+				l = tls.NewListener(l, hs.TLSConfig)
+				d.CIMURL = "https://" + strings.TrimPrefix(d.CIMURL, "http://")
+			}
+			ln = l
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			go func() { _ = d.cimProvider.RunIndications(ctx) }()
+			return serve(hs, ln)
+		},
+		Stop: func(ctx context.Context) error {
+			err := shutdown(ctx, hs, ln)
+			d.cimServer.Close()
+			return err
+		},
 	}
-	d.CIMURL = "http://" + ln.Addr().String() + "/cimom"
-	if !d.cfg.CIM.PlainHTTP && d.TLS != nil {
-		hs.TLSConfig = d.TLS.ServerConfig()
-		ln = tls.NewListener(ln, hs.TLSConfig)
-		d.CIMURL = "https://" + strings.TrimPrefix(d.CIMURL, "http://")
-	}
-	close(d.cimReady)
-	go func() { _ = d.cimProvider.RunIndications(ctx) }()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
-	}
-	d.cimServer.Close()
-	return nil
 }
 
 // cimAuthenticate checks a CIM request's credentials with the one auth

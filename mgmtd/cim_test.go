@@ -45,7 +45,7 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 			t.Fatal(err)
 		}
 	}
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), daemonOptions{passwords: []auth.PasswordChecker{users}})
+	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{users}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 		}
 	})
 	select {
-	case <-d.cimReady:
+	case <-d.Ready:
 	case err := <-done:
 		t.Fatal(err)
 	case <-time.After(20 * time.Second):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,20 +12,20 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/auth/pamauth"
 	"mgmtd/cim"
 	"mgmtd/demo"
+	"mgmtd/internal/unit"
 	"mgmtd/model"
 	"mgmtd/rest"
 	"mgmtd/snmp"
 	"mgmtd/source/corosync"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
+	"mgmtd/ui"
 )
 
 // Daemon is one running mgmtd: the store, its sources and its listeners.
@@ -36,21 +35,22 @@ type Daemon struct {
 	Store *model.Store
 	REST  *rest.Server
 
-	runners  []func(context.Context) error
-	sim      rest.Simulator
-	listener net.Listener
-	server   *http.Server
-	// Ready is closed when the listener is bound; URL is then valid.
+	// units are the daemon's parts in start order (see Run).
+	units unit.Group
+	sim   rest.Simulator
+	// Ready is closed when every listener is bound; URL, CIMURL and
+	// Socket are then valid.
 	Ready chan struct{}
 	URL   string
 	// Socket is the local unix socket for the command line.
 	Socket string
+	// notify is the systemd notification socket ($NOTIFY_SOCKET).
+	notify string
 
 	actions *executor.Executor
 
 	cimProvider *cim.ModelProvider
 	cimServer   *cim.Server
-	cimReady    chan struct{}
 	// CIMURL is the CIM-XML endpoint once the CIM listener is bound.
 	CIMURL string
 
@@ -67,33 +67,36 @@ type Daemon struct {
 	authRecorder    auth.Recorder
 }
 
-// options for a daemon that the subcommands set.
-type daemonOptions struct {
-	demo      bool
-	demoSpeed float64
-	// passwords are extra Basic password checkers (tests).
-	passwords []auth.PasswordChecker
+// Options are the choices of the command that runs the daemon.
+type Options struct {
+	// Demo serves the built-in demo cluster instead of the sources.
+	Demo bool
+	// DemoSpeed plays the demo story this many times faster.
+	DemoSpeed float64
+	// Passwords are extra Basic password checkers (tests).
+	Passwords []auth.PasswordChecker
 }
 
 // NewDaemon builds a daemon from the configuration.
-func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), cimReady: make(chan struct{})}
+func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
+	d.units.Log = log
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
 	if len(cfg.Services) > 0 {
 		d.Store.Report(model.Report{Source: "catalog", Services: cfg.servicesPart()})
 	}
-	if o.demo {
+	if o.Demo {
 		steps, err := demo.Load()
 		if err != nil {
 			return nil, err
 		}
-		p := demo.NewPlayer(steps, d.Store, o.demoSpeed)
+		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
 		p.Show(0)
 		d.sim = p
-		d.runners = append(d.runners, func(ctx context.Context) error {
+		d.units.Add(unit.Unit{Name: "demo player", Run: func(ctx context.Context) error {
 			// Step 0 was shown already: start the loop at its dwell end.
-			t := time.NewTimer(time.Duration(float64(steps[0].Dwell) / max(o.demoSpeed, 1e-9)))
+			t := time.NewTimer(time.Duration(float64(steps[0].Dwell) / max(o.DemoSpeed, 1e-9)))
 			defer t.Stop()
 			select {
 			case <-ctx.Done():
@@ -101,30 +104,32 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 			case <-t.C:
 			}
 			return p.RunFrom(ctx, 1)
-		})
+		}})
 	} else {
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval,
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles}, d.Store, log)
 		d.sim = pm
-		d.runners = append(d.runners, pm.Run)
+		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {
 			d.Store.Register(virt.SourceName)
 			d.Virt = virt.New(cfg.Virt.options(), d.Store, log)
-			d.runners = append(d.runners, d.Virt.Run)
+			d.units.Add(unit.Unit{Name: "source " + virt.SourceName, Run: d.Virt.Run})
 		}
 		if *cfg.Corosync.Enabled {
 			d.Store.Register(corosync.Name)
 			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, log)
-			d.runners = append(d.runners, cs.Run)
+			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
 		}
 	}
 	if cfg.SNMP.AgentX != "" {
-		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log.With("component", "snmp"))
+		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log)
 		if err != nil {
 			return nil, err
 		}
-		d.runners = append(d.runners, srv.Run)
+		// An AgentX master that is away is a degraded unit, not a failed
+		// one: the subagent reconnects.
+		d.units.Add(unit.Unit{Name: "snmp agentx", Run: srv.Run})
 	}
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -143,7 +148,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
-	pageRoutes(d.REST)
+	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
 	var migrator executor.VMMigrator
 	if d.Virt != nil {
 		migrator = d.Virt
@@ -154,27 +159,33 @@ func NewDaemon(cfg *Config, log *slog.Logger, o daemonOptions) (*Daemon, error) 
 		return nil, err
 	}
 	d.actions = ex
+	if ex != nil {
+		// Stopped after the listeners: running tasks end timed_out, with
+		// their outcome recorded, while the sources still observe.
+		d.units.Add(unit.Unit{Name: "actions", Stop: func(context.Context) error { return ex.Close() }})
+	}
 	if cfg.CIM.Addr != "" {
 		if err := d.buildCIM(); err != nil {
 			d.closeAudit()
 			return nil, err
 		}
-		d.runners = append(d.runners, d.runCIM)
+		d.units.Add(d.cimUnit())
 	}
+	d.units.Add(d.restUnit(), d.socketUnit())
 	return d, nil
 }
 
 // buildAuth opens the token store, the TLS material and the password
 // checkers (demo users, PAM) and builds the one auth service every
 // front-end uses.
-func (d *Daemon) buildAuth(o daemonOptions) error {
+func (d *Daemon) buildAuth(o Options) error {
 	cfg := d.cfg
 	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
 	if err != nil {
 		return err
 	}
-	passwords := o.passwords
-	if o.demo {
+	passwords := o.Passwords
+	if o.Demo {
 		users := auth.NewUserStore(0)
 		creds, err := auth.CreateDemoCredentials(tokens, users, 7*24*time.Hour)
 		if err != nil {
@@ -197,7 +208,7 @@ func (d *Daemon) buildAuth(o daemonOptions) error {
 		}
 	}
 	bindings := cfg.Auth.Bindings
-	if o.demo && bindings == nil {
+	if o.Demo && bindings == nil {
 		// Demo users and tokens carry their grants; root on the local
 		// socket stays admin.
 		bindings = auth.DefaultBindings()
@@ -216,72 +227,117 @@ func (d *Daemon) buildAuth(o daemonOptions) error {
 	return nil
 }
 
-// Run binds the listener, starts the sources and serves until ctx is done.
-// Shutdown order: stop accepting and finish requests (10 s at most, event
-// streams are cut), then stop the sources.
+// Run runs the daemon until ctx is done or one of its units fails.
+//
+// Start: the units are prepared in order - the sources, the SNMP
+// subagent, the action executor, then the listeners: CIM, REST, and last
+// the local socket, whose presence tells the command line that the daemon
+// is up. Only when every listener is bound is the daemon ready: Ready is
+// closed, daemon.start is recorded, and systemd is notified (READY=1 on
+// $NOTIFY_SOCKET).
+//
+// Stop, in the reverse order: the local socket, REST and CIM stop
+// accepting and finish their requests (10 s at most; event streams are
+// cut); the executor ends running tasks timed_out with their outcome
+// recorded; the SNMP subagent and the sources stop; last, daemon.stop is
+// recorded and the audit log is closed, so that everything that records
+// has stopped before it.
+//
+// The first unit that fails (a port taken, a listener that dies) stops the
+// daemon; Run returns its error, naming the unit. A unit that is degraded
+// but running (a stale source, an AgentX master that is away) is data, not
+// a failure.
 func (d *Daemon) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", d.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
+	defer d.closeAudit()
+	err := d.units.Run(ctx, func() {
+		close(d.Ready)
+		d.system(audit.ActionDaemonStart, "listening on "+d.URL)
+		if err := sdNotify(d.notify, "READY=1"); err != nil {
+			d.log.Warn("systemd notification failed", "err", err)
+		}
+	})
+	if d.notify != "" {
+		_ = sdNotify(d.notify, "STOPPING=1")
 	}
-	d.listener = ln
-	d.URL = "http://" + ln.Addr().String()
-	d.server = d.httpServer()
-	if d.TLS != nil {
-		d.URL = "https://" + ln.Addr().String()
-		d.server.TLSConfig = d.TLS.ServerConfig()
-		ln = tls.NewListener(ln, d.server.TLSConfig)
-		auth.ReloadOnSignal(ctx, d.log, d.TLS)
+	return err
+}
+
+// restUnit is the REST API (and the page) on the configured TCP address.
+func (d *Daemon) restUnit() unit.Unit {
+	srv := d.httpServer()
+	var ln net.Listener
+	return unit.Unit{Name: "rest",
+		Prepare: func(ctx context.Context) error {
+			l, err := net.Listen("tcp", d.cfg.Listen)
+			if err != nil {
+				return err
+			}
+			d.URL = "http://" + l.Addr().String()
+			if d.TLS != nil {
+				d.URL = "https://" + l.Addr().String()
+				srv.TLSConfig = d.TLS.ServerConfig()
+				l = tls.NewListener(l, srv.TLSConfig)
+			}
+			ln = l
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			if d.TLS != nil {
+				auth.ReloadOnSignal(ctx, d.log, d.TLS)
+			}
+			return serve(srv, ln)
+		},
+		Stop: func(ctx context.Context) error { return shutdown(ctx, srv, ln) },
 	}
-	// The local socket: callers are identified by their peer credentials.
+}
+
+// socketUnit is the local unix socket of the command line: callers are
+// identified by their peer credentials.
+func (d *Daemon) socketUnit() unit.Unit {
+	srv := d.httpServer()
+	srv.ConnContext = auth.ConnContext
 	d.Socket = filepath.Join(d.cfg.StateDir, "mgmtd.sock")
-	_ = os.Remove(d.Socket)
-	uln, err := net.Listen("unix", d.Socket)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen %s: %w", d.Socket, err)
+	var ln net.Listener
+	return unit.Unit{Name: "socket",
+		Prepare: func(context.Context) error {
+			_ = os.Remove(d.Socket)
+			l, err := net.Listen("unix", d.Socket)
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(d.Socket, 0o666); err != nil {
+				l.Close()
+				return err
+			}
+			ln = l
+			return nil
+		},
+		Run: func(context.Context) error { return serve(srv, ln) },
+		Stop: func(ctx context.Context) error {
+			err := shutdown(ctx, srv, ln)
+			_ = os.Remove(d.Socket)
+			return err
+		},
 	}
-	if err := os.Chmod(d.Socket, 0o666); err != nil {
-		ln.Close()
-		uln.Close()
+}
+
+// serve serves HTTP on ln until the server is shut down.
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	usrv := d.httpServer()
-	usrv.ConnContext = auth.ConnContext
-	close(d.Ready)
-	d.system(audit.ActionDaemonStart, "listening on "+d.URL)
-	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSources()
-	g, gctx := errgroup.WithContext(srcCtx)
-	for _, r := range d.runners {
-		g.Go(func() error { return r(gctx) })
+	return nil
+}
+
+// shutdown stops srv gracefully within ctx (closing it when ctx ends
+// first) and closes ln, which Serve may never have taken over.
+func shutdown(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.Close()
 	}
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- d.server.Serve(ln) }()
-	go func() { serveErr <- usrv.Serve(uln) }()
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-	}
-	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, srv := range []*http.Server{d.server, usrv} {
-		if serr := srv.Shutdown(shCtx); serr != nil {
-			_ = srv.Close()
-		}
-	}
-	_ = os.Remove(d.Socket)
-	if d.actions != nil {
-		// Running tasks end timed_out, with their outcome recorded.
-		_ = d.actions.Close()
-	}
-	stopSources()
-	defer d.closeAudit()
-	if gerr := g.Wait(); gerr != nil && err == nil {
-		err = gerr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	if ln != nil {
+		_ = ln.Close()
 	}
 	return err
 }

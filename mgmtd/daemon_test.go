@@ -29,7 +29,7 @@ func startDemoB(t testing.TB) *Daemon {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StateDir = t.TempDir()
 	cfg.Cluster = "demo"
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), daemonOptions{demo: true, demoSpeed: 0.001})
+	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Demo: true, DemoSpeed: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}

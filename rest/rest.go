@@ -244,3 +244,18 @@ func (s *Server) problem(c *gin.Context, p *Problem) {
 
 // Problem writes p as the response; handlers of other packages use it.
 func (s *Server) Problem(c *gin.Context, p *Problem) { s.problem(c, p) }
+
+// PageRoutes serves a web page's files (files, an http.Handler such as
+// package ui's) beside the API: under prefix ("/ui/"), and a redirect from
+// / to it. The files are public (they hold no data), left out of the
+// OpenAPI document; the API calls the page makes are authenticated as
+// usual.
+func PageRoutes(s *Server, files http.Handler, prefix string) {
+	h := gin.WrapH(files)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		s.Handle(Route{Method: m, Path: prefix + "*file", Perm: PermPublic, NotAPI: true,
+			Summary: "The web page for operators", Handler: h})
+	}
+	s.Handle(Route{Method: http.MethodGet, Path: "/", Perm: PermPublic, NotAPI: true,
+		Summary: "Redirect to the web page", Handler: func(c *gin.Context) { c.Redirect(http.StatusFound, prefix) }})
+}

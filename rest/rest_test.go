@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"mgmtd/demo"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/rest"
 )
@@ -279,10 +280,9 @@ func TestEventStreamResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp2.Body.Close()
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		f.player.Show(1)
-	}()
+	// The server sends the headers only after it took the stream's start
+	// position, so a change made now is after it.
+	f.player.Show(1)
 	ids = readEvents(t, resp2.Body, 1)
 	if len(ids) != 1 || ids[0] <= "0" {
 		t.Fatalf("live ids %v (last before %d)", ids, last)
@@ -339,15 +339,10 @@ func TestEventStreamLimit(t *testing.T) {
 	}
 	c1()
 	r1.Body.Close()
-	for range 100 {
+	testutil.Eventually(t, 2*time.Second, func() bool {
 		r4, c4 := open()
-		code := r4.StatusCode
-		c4()
-		r4.Body.Close()
-		if code == 200 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("a closed stream did not free its place")
+		defer r4.Body.Close()
+		defer c4()
+		return r4.StatusCode == 200
+	}, "a closed stream has freed its place")
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/snmp/agentx"
 )
 
@@ -255,13 +256,7 @@ func BenchmarkBulkWalk(b *testing.B) {
 					ctx, cancel := context.WithCancel(context.Background())
 					done := make(chan struct{})
 					go func() { _ = c.Run(ctx); close(done) }()
-					deadline := time.Now().Add(10 * time.Second)
-					for !c.Stats().Registered {
-						if time.Now().After(deadline) {
-							b.Fatal("client did not register")
-						}
-						time.Sleep(10 * time.Millisecond)
-					}
+					testutil.Eventually(b, waitTimeout, func() bool { return c.Stats().Registered }, "the client has registered")
 					stop = func() { cancel(); <-done }
 				}
 				defer stop()

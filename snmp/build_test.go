@@ -2,18 +2,15 @@ package snmp
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/snmp/agentx"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func newTestServer(t testing.TB, addr string) *Server {
 	t.Helper()
@@ -44,24 +41,6 @@ func dumpTable(t *agentx.Table) []byte {
 	return b.Bytes()
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (run with -update after checking):\n%s", name, lineDiff(want, got))
-	}
-}
-
 func lineDiff(want, got []byte) string {
 	w, g := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
 	var b bytes.Buffer
@@ -86,7 +65,7 @@ func TestBuildTableGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "table.golden", dumpTable(tb))
+	testutil.Golden(t, filepath.Join("testdata", "table.golden"), dumpTable(tb))
 }
 
 func TestIndexes(t *testing.T) {

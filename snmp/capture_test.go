@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/snmp/agentx"
 )
 
@@ -99,7 +100,7 @@ func TestCaptureMasterPDUs(t *testing.T) {
 		n++
 		name := filepath.Join(dir, fmt.Sprintf("snmpd-%02d-%s", n, strings.ToLower(typ)))
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", p)
-		if *update {
+		if testutil.Update() {
 			if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}

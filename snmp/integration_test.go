@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/snmp/agentx"
 
@@ -49,7 +50,7 @@ func TestWalkGolden(t *testing.T) {
 			if all[0] != all[1] {
 				t.Errorf("snmpwalk and snmpbulkwalk differ:\n%s", lineDiff([]byte(all[0]), []byte(all[1])))
 			}
-			golden(t, "walk.golden", []byte(all[0]))
+			testutil.Golden(t, filepath.Join("testdata", "walk.golden"), []byte(all[0]))
 			if strings.Contains(d.out.String(), "illegal") {
 				t.Errorf("snmpd complained:\n%s", d.out.String())
 			}
@@ -166,10 +167,10 @@ func TestNotifications(t *testing.T) {
 	trapDir := t.TempDir()
 	startDaemon(t, "snmptrapd", agentEnv(trapDir), "-f", "-C", "-c", "testdata/snmptrapd.conf", "-On", "-Lf", trapLog,
 		"-p", filepath.Join(trapDir, "snmptrapd.pid"), "udp:127.0.0.1:"+strconv.Itoa(d.trap))
-	waitFor(t, "snmptrapd", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		b, _ := os.ReadFile(trapLog)
 		return strings.Contains(string(b), "NET-SNMP version")
-	})
+	}, "snmptrapd has started")
 	d.run(t)
 	st := demoStore()
 	srv, err := New(Options{AgentX: d.agentx, Now: fixedNow, NotifyRate: 100, NotifyBurst: 100}, st, st.Events(), nil)
@@ -178,7 +179,7 @@ func TestNotifications(t *testing.T) {
 	}
 	startServer(t, srv)
 	waitConnects(t, srv, 1)
-	waitFor(t, "agent start notification", func() bool { return srv.Stats().NotifiesSent >= 1 })
+	testutil.Eventually(t, waitTimeout, func() bool { return srv.Stats().NotifiesSent >= 1 }, "the agent start notification is sent")
 
 	// node2 goes offline and the partition loses quorum; VM scratch
 	// starts on node1, the VM-MIB's hypervisor.
@@ -199,7 +200,7 @@ func TestNotifications(t *testing.T) {
 		entStr + ".1.1.5.0 = INTEGER: 2",  // not quorate
 		entStr + ".1.20.1.0 = INTEGER: 3", // severity critical
 	}
-	waitFor(t, "traps in snmptrapd's log", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		b, _ := os.ReadFile(trapLog)
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {
@@ -207,7 +208,7 @@ func TestNotifications(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "the traps are in snmptrapd's log")
 	if s := srv.Stats(); s.NotifiesDropped != 0 {
 		t.Errorf("notifications dropped: %+v", s)
 	}
@@ -227,10 +228,10 @@ func TestNotifyRateLimit(t *testing.T) {
 	for range 10 {
 		srv.client.Notify(notifOID.Append(trapDC), []agentx.VarBind{{Name: clusterOID.Append(sDCName, 0), Value: str("x")}})
 	}
-	waitFor(t, "11 notifications handled", func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		s := srv.Stats()
 		return s.NotifiesSent+s.NotifiesDropped >= 11
-	})
+	}, "11 notifications are handled")
 	if s := srv.Stats(); s.NotifiesSent != 3 || s.NotifiesDropped != 8 {
 		t.Fatalf("sent %d dropped %d, want 3 and 8 (agent start + 10 with a burst of 3)", s.NotifiesSent, s.NotifiesDropped)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mgmtd/internal/testutil"
 )
 
 // socketFDs counts this process's open sockets.
@@ -40,18 +42,14 @@ func checkServing(t *testing.T, d *snmpd) {
 // waitNoLeaks waits until goroutines and sockets are back to the baseline.
 func waitNoLeaks(t *testing.T, goroutines, sockets int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		g, s := runtime.NumGoroutine(), socketFDs(t)
-		if g <= goroutines && s <= sockets {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("leak: %d goroutines (baseline %d), %d sockets (baseline %d)\n%s", g, goroutines, s, sockets,
-				buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
+	var g, s int
+	if !testutil.Poll(5*time.Second, func() bool {
+		g, s = runtime.NumGoroutine(), socketFDs(t)
+		return g <= goroutines && s <= sockets
+	}) {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("leak: %d goroutines (baseline %d), %d sockets (baseline %d)\n%s", g, goroutines, s, sockets,
+			buf[:runtime.Stack(buf, true)])
 	}
 }
 
@@ -67,7 +65,7 @@ func TestRestartSnmpd(t *testing.T) {
 	checkServing(t, d)
 	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGTERM} {
 		d.stop(sig)
-		waitFor(t, "session loss", func() bool { return !srv.Stats().Registered })
+		testutil.Eventually(t, waitTimeout, func() bool { return !srv.Stats().Registered }, "the server has lost its session")
 		d.run(t)
 		up := time.Now()
 		waitConnects(t, srv, uint64(i+2))

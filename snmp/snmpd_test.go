@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mgmtd/internal/testutil"
 )
 
 // daemon is a started snmpd or snmptrapd.
@@ -21,27 +22,10 @@ type daemon struct {
 	t    testing.TB
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	args []string
 	env  []string
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func lookTool(t testing.TB, name string) string {
@@ -61,30 +45,9 @@ func lookTool(t testing.TB, name string) string {
 	return ""
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB, network string) int {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-}
-
 func startDaemon(t testing.TB, name string, env []string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: name, out: &syncBuffer{}, args: args, env: env}
+	d := &daemon{t: t, name: name, out: &testutil.SyncBuffer{}, args: args, env: env}
 	d.start()
 	t.Cleanup(func() { d.stop(syscall.SIGTERM) })
 	return d
@@ -149,14 +112,14 @@ func startSnmpd(t testing.TB, network string) *snmpd {
 
 func newSnmpd(t testing.TB, network string) *snmpd {
 	dir := t.TempDir()
-	s := &snmpd{dir: dir, port: freePort(t, "udp"), trap: freePort(t, "udp")}
+	s := &snmpd{dir: dir, port: testutil.FreePort(t, "udp"), trap: testutil.FreePort(t, "udp")}
 	var master string
 	if network == "unix" {
 		sock := filepath.Join(dir, "agentx.sock")
 		master, s.agentx = "unix:"+sock, "unix:"+sock
 	} else {
-		p := freePort(t, "tcp")
-		master, s.agentx = "tcp:127.0.0.1:"+strconv.Itoa(p), "tcp:127.0.0.1:"+strconv.Itoa(p)
+		addr := testutil.FreeAddr(t)
+		master, s.agentx = "tcp:"+addr, "tcp:"+addr
 	}
 	tmpl, err := os.ReadFile("testdata/snmpd.conf.tmpl")
 	if err != nil {
@@ -187,22 +150,24 @@ func (s *snmpd) run(t testing.TB) {
 
 func (s *snmpd) waitReady(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out, err := s.tool(t, "snmpget", "-t", "0.3", "-r", "0", ".1.3.6.1.2.1.1.5.0")
+	var out string
+	var err error
+	exited := false
+	answers := func() bool {
+		out, err = s.tool(t, "snmpget", "-t", "0.3", "-r", "0", ".1.3.6.1.2.1.1.5.0")
 		if err == nil && strings.Contains(out, "snmpd-under-test") {
-			return
+			return true
 		}
-		exited := false
 		select {
 		case <-s.done:
 			exited = true
+			return true
 		default:
+			return false
 		}
-		if exited || time.Now().After(deadline) {
-			t.Fatalf("snmpd not ready: %v %s\nlog:\n%s", err, out, s.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if !testutil.Poll(15*time.Second, answers) || exited {
+		t.Fatalf("snmpd not ready (exited: %v): %v %s\nlog:\n%s", exited, err, out, s.out.String())
 	}
 }
 
@@ -259,22 +224,15 @@ func startServer(t testing.TB, srv *Server) (stop func()) {
 	return stop
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitTimeout bounds the tests' waits for the subagent, snmpd and
+// snmptrapd.
+const waitTimeout = 10 * time.Second
 
 // waitConnects waits until the server has registered n times in total.
 func waitConnects(t testing.TB, srv *Server, n uint64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("registration #%d", n), func() bool {
+	testutil.Eventually(t, waitTimeout, func() bool {
 		st := srv.Stats()
 		return st.Connects >= n && st.Registered
-	})
+	}, "the server has registered %d times", n)
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,6 +84,25 @@ func Diff(want, got []audit.Record) string {
 		}
 	}
 	return ""
+}
+
+// CheckVerify checks the outcome of a verification: with want empty it
+// must have passed; otherwise it must have failed with
+// [audit.ErrTampered] and a problem that mentions want.
+func CheckVerify(t testing.TB, rep *audit.VerifyReport, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("verify failed: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("verify = %v, want ErrTampered mentioning %q", err, want)
+	}
+	if !strings.Contains(strings.Join(rep.Problems, "\n"), want) {
+		t.Fatalf("problems %q do not mention %q", rep.Problems, want)
+	}
 }
 
 func normalized(r audit.Record) audit.Record {

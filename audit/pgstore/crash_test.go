@@ -12,6 +12,7 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/audit/audittest"
+	"mgmtd/internal/testutil"
 )
 
 // load drives a Log with clients concurrent recorders until stop is closed
@@ -55,7 +56,9 @@ func startLoad(l *audit.Log, clients int) *load {
 				}
 				ld.mu.Unlock()
 				if err != nil {
-					time.Sleep(time.Millisecond) // failing fast: do not spin
+					// Not synchronisation: a fail-closed Log answers at
+					// once, so back off a little instead of spinning.
+					time.Sleep(time.Millisecond)
 				}
 			}
 		})
@@ -64,18 +67,6 @@ func startLoad(l *audit.Log, clients int) *load {
 }
 
 func (ld *load) halt() { close(ld.stop); ld.wg.Wait() }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // checkStored checks that every acknowledged record is in the database with
 // the acknowledged seq and hash, that no failed record is, and that the
@@ -163,13 +154,13 @@ func TestCrashUnderLoad(t *testing.T) {
 	db := newTestDB(t, p.dsn)
 	l, anchorFile := openLogOn(t, db, 1_000_000)
 	ld := startLoad(l, 32)
-	waitFor(t, "3000 acknowledged events", 60*time.Second, func() bool { return ld.nAcked.Load() >= 3000 })
+	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= 3000 }, "3000 events are acknowledged")
 	p.stop(t, "immediate")
-	waitFor(t, "the log to spool", 30*time.Second, func() bool { return ld.nSpooled.Load() >= 500 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return ld.nSpooled.Load() >= 500 }, "the log has spooled 500 events")
 	p.start(t)
-	waitFor(t, "spool replay", 60*time.Second, func() bool { return !l.Degraded() })
+	testutil.Eventually(t, 60*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	after := ld.nAcked.Load()
-	waitFor(t, "more events after recovery", 60*time.Second, func() bool { return ld.nAcked.Load() >= after+2000 })
+	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= after+2000 }, "2000 more events are acknowledged after recovery")
 	ld.halt()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -193,9 +184,9 @@ func TestOutageSpoolAndFailClosed(t *testing.T) {
 	const spoolLimit = 400
 	l, anchorFile := openLogOn(t, db, spoolLimit)
 	ld := startLoad(l, 16)
-	waitFor(t, "1000 acknowledged events", 60*time.Second, func() bool { return ld.nAcked.Load() >= 1000 })
+	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= 1000 }, "1000 events are acknowledged")
 	p.stop(t, "fast")
-	waitFor(t, "fail-closed answers", 60*time.Second, func() bool { return ld.nFailed.Load() >= 200 })
+	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nFailed.Load() >= 200 }, "200 fail-closed answers arrived")
 	ld.mu.Lock()
 	for id, err := range ld.failed {
 		if !errors.Is(err, audit.ErrUnavailable) {
@@ -210,10 +201,10 @@ func TestOutageSpoolAndFailClosed(t *testing.T) {
 		t.Error("log not degraded while the database is down")
 	}
 	p.start(t)
-	waitFor(t, "spool replay", 60*time.Second, func() bool { return !l.Degraded() })
+	testutil.Eventually(t, 60*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	failedBefore := ld.nFailed.Load()
 	after := ld.nAcked.Load()
-	waitFor(t, "more events after recovery", 60*time.Second, func() bool { return ld.nAcked.Load() >= after+500 })
+	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= after+500 }, "500 more events are acknowledged after recovery")
 	ld.halt()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -295,7 +286,7 @@ func TestRestartWhileDatabaseDown(t *testing.T) {
 		t.Fatalf("after restart with spool: %+v, want spooled seq 37 (10+5+20 records, audit.degraded)", rc)
 	}
 	p.start(t)
-	waitFor(t, "replay", 30*time.Second, func() bool { return !l.Degraded() })
+	testutil.Eventually(t, 30*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"mgmtd/internal/testutil"
 )
 
 // privatePG is a PostgreSQL server of our own (initdb in a temp dir, a free
@@ -48,7 +50,8 @@ func pgBinDir(t testing.TB) string {
 // freePort returns a free port below Linux's ephemeral range (32768 and
 // up): the private server is stopped and restarted on its port, and an
 // ephemeral port could meanwhile become the local end of any outgoing
-// connection on the machine, so the restart could not bind it.
+// connection on the machine, so the restart could not bind it. (This is
+// why it is not testutil.FreePort, which hands out ephemeral ports.)
 func freePort(t testing.TB) int {
 	for range 1000 {
 		port := 20000 + rand.IntN(12000)
@@ -122,17 +125,16 @@ func startPrivatePG(t testing.TB) *privatePG {
 func (p *privatePG) start(t testing.TB) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := pgx.Connect(context.Background(), p.dsn)
-		if err == nil {
-			c.Close(context.Background())
-			return
+	var err error
+	if !testutil.Poll(30*time.Second, func() bool {
+		var c *pgx.Conn
+		if c, err = pgx.Connect(context.Background(), p.dsn); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("private PostgreSQL not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		c.Close(context.Background())
+		return true
+	}) {
+		t.Fatalf("private PostgreSQL not ready: %v", err)
 	}
 }
 

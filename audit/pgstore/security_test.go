@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -175,7 +174,7 @@ func TestTamper(t *testing.T) {
 			defer st.Close()
 			if !tc.trusted {
 				rep, err := audit.Verify(ctx, st, audit.VerifyOptions{})
-				checkVerify(t, rep, err, tc.want)
+				audittest.CheckVerify(t, rep, err, tc.want)
 				return
 			}
 			if tc.want != "" && tc.rehash {
@@ -190,7 +189,7 @@ func TestTamper(t *testing.T) {
 				t.Fatalf("anchor file: %v %v", anchors, err)
 			}
 			rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Anchors: anchors, PublicKeys: []ed25519.PublicKey{pub}})
-			checkVerify(t, rep, err, tc.want)
+			audittest.CheckVerify(t, rep, err, tc.want)
 		})
 	}
 }
@@ -242,19 +241,3 @@ func readTempRecord(t *testing.T, su *pgx.Conn, seq int64) audit.Record {
 }
 
 var ctx0 = context.Background()
-
-func checkVerify(t *testing.T, rep *audit.VerifyReport, err error, want string) {
-	t.Helper()
-	if want == "" {
-		if err != nil {
-			t.Fatalf("verify failed: %v", err)
-		}
-		return
-	}
-	if !errors.Is(err, audit.ErrTampered) {
-		t.Fatalf("verify = %v, want ErrTampered mentioning %q", err, want)
-	}
-	if !strings.Contains(fmt.Sprint(rep.Problems), want) {
-		t.Fatalf("problems %q do not mention %q", rep.Problems, want)
-	}
-}

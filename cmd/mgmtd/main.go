@@ -1,6 +1,7 @@
 // Command mgmtd is the management daemon for high-availability clusters and
-// its command line: serve, demo, where, impact, status. The work is done by
-// package mgmtd; this main only wires signals and the process exit code.
+// its command line. Package cli does the work (the command table, and
+// package mgmtd for the daemon); this main only wires signals and the
+// process exit code.
 package main
 
 import (
@@ -9,12 +10,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"mgmtd/mgmtd"
+	"mgmtd/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := mgmtd.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

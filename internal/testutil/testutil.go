@@ -1,15 +1,18 @@
 // Package testutil holds the helpers mgmtd's tests share: golden files
-// with an -update flag, free loopback ports, and polling for a condition
+// with an -update flag, free loopback ports, polling for a condition
 // (tests wait for what they need by polling, never by sleeping a fixed
-// time). It is imported by _test.go files only.
+// time) and a buffer for a child process's output. It is imported by
+// _test.go files only.
 package testutil
 
 import (
+	"bytes"
 	"flag"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +100,23 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// SyncBuffer is a bytes.Buffer that a writer (such as a child process's
+// stdout and stderr) and a reader may use at the same time.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"mgmtd/internal/testutil"
 )
 
 // master is a scripted AgentX master for protocol-level tests of the
@@ -185,7 +187,7 @@ func TestClientProtocol(t *testing.T) {
 		t.Fatalf("Notify PDU %+v", n)
 	}
 	m.respond(n, sess)
-	waitStat(t, c, func(s Stats) bool { return s.NotifiesSent == 1 })
+	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().NotifiesSent == 1 }, "the client counts the notify as sent")
 
 	// The master closes the session: the client reconnects and
 	// registers again on a new connection.
@@ -193,7 +195,7 @@ func TestClientProtocol(t *testing.T) {
 	old := m.c
 	m.accept(sess+1, 2)
 	old.Close()
-	waitStat(t, c, func(s Stats) bool { return s.Connects == 2 && s.Registered })
+	testutil.Eventually(t, 5*time.Second, func() bool { s := c.Stats(); return s.Connects == 2 && s.Registered }, "the client has reconnected and registered again")
 	m.send(&PDU{Header: Header{Type: TypeGet, SessionID: sess + 1, PacketID: 12}, Ranges: []SearchRange{{Start: col.Append(3)}}})
 	if r = m.read(); r.VarBinds[0].Value.Int() != 3 {
 		t.Fatalf("after reconnect: %+v", r)
@@ -224,21 +226,5 @@ func TestClientRegisterRefused(t *testing.T) {
 	}
 	if c.Stats().Connects != 0 {
 		t.Fatal("counted a refused registration as a connect")
-	}
-}
-
-func waitStat(t *testing.T, c *Client, ok func(Stats) bool) {
-	t.Helper()
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case <-timeout:
-			t.Fatal("timed out waiting for client stats")
-		default:
-		}
-		if ok(c.Stats()) {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

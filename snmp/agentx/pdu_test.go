@@ -3,12 +3,13 @@ package agentx
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"mgmtd/internal/testutil"
 )
 
 var ent = MustParseOID("1.3.6.1.4.1.32473")
@@ -89,25 +90,13 @@ func TestRoundTrip(t *testing.T) {
 // in testdata/fuzz, and rewrites it with -update.
 func TestWriteSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecodePDU")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	for name, p := range samplePDUs() {
 		b, err := AppendPDU(nil, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body := "go test fuzz v1\n[]byte(" + quoteBytes(b) + ")\n"
-		path := filepath.Join(dir, "seed-"+name)
-		if *update {
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || string(got) != body {
-			t.Errorf("seed %s out of date (run with -update): %v", path, err)
-		}
+		testutil.Golden(t, filepath.Join(dir, "seed-"+name), []byte(body))
 	}
 }
 

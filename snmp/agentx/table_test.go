@@ -1,11 +1,6 @@
 package agentx
 
-import (
-	"flag"
-	"testing"
-)
-
-var update = flag.Bool("update", false, "rewrite golden files and fuzz seeds")
+import "testing"
 
 func testTable(t testing.TB) *Table {
 	var b TableBuilder

@@ -130,7 +130,7 @@ func TestSourceFakeTools(t *testing.T) {
 		t.Fatalf("%+v %q", sn.Membership, sn.Cluster.CorosyncVersion)
 	}
 	// A missing tool is an error and marks the source.
-	src.opts.ToolDir = t.TempDir()
+	src.tools.Dir = t.TempDir()
 	if err := src.Refresh(context.Background()); err == nil {
 		t.Fatal("missing tools did not fail")
 	}

@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"mgmtd/model"
-	"mgmtd/toolexec"
 	"mgmtd/source/pacemaker/cib"
 	"mgmtd/source/pacemaker/crmmon"
+	"mgmtd/toolexec"
 )
 
 // Name is the source name in the model's source status.

@@ -97,7 +97,7 @@ func TestBadTools(t *testing.T) {
 			if c.script != "" {
 				scripts["crm_mon"] = c.script
 			}
-			src.opts.ToolDir = fakeTools(t, scripts)
+			src.tools.Dir = fakeTools(t, scripts)
 			start := time.Now()
 			err := src.Refresh(context.Background())
 			if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -122,7 +122,7 @@ func TestBadTools(t *testing.T) {
 			if !hasEvent(ev, model.EventSourceStale) {
 				t.Fatal("no source.stale event")
 			}
-			src.opts.ToolDir = okDir
+			src.tools.Dir = okDir
 			if err := src.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
 			}

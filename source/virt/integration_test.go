@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -120,19 +119,24 @@ func TestLibvirtdEvents(t *testing.T) {
 	} {
 		name := strings.Join(step.args[:1], " ") + " " + step.vm
 		seq := r.store.Events().Last()
-		limit := time.Now().Add(5 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		virsh(t, uri, step.args...)
 		done := time.Now()
-		var v model.VM
-		var ok, evOK bool
-		if !testutil.Poll(time.Until(limit), func() bool {
-			v, ok = vmIn(r.store.Snapshot(), "hv1", step.vm)
+		// Wake on every new event (a snapshot is published before its
+		// events), not on a poll interval: the latency is measured.
+		for {
+			last := r.store.Events().Last()
+			v, ok := vmIn(r.store.Snapshot(), "hv1", step.vm)
 			inModel := (step.want == "" && !ok) || (ok && v.State == step.want)
-			_, evOK = eventSince(r.store, seq, step.event, step.vm)
-			return inModel && evOK
-		}) {
-			t.Fatalf("%s: after 5 s model has %+v (present %v), event %s seen: %v", name, v, ok, step.event, evOK)
+			_, evOK := eventSince(r.store, seq, step.event, step.vm)
+			if inModel && evOK {
+				break
+			}
+			if err := r.store.Events().Wait(ctx, last); err != nil {
+				t.Fatalf("%s: after 5 s model has %+v (present %v), event %s seen: %v", name, v, ok, step.event, evOK)
+			}
 		}
+		cancel()
 		latency := time.Since(done)
 		t.Logf("virsh %s: in the model and the event log %.1f ms after virsh returned", name, latency.Seconds()*1000)
 		if latency > time.Second {
