@@ -49,8 +49,9 @@ var rules = []struct {
 	{area: "mgmtd", may: []string{"*"}},
 	// The command line: the wiring for serve, demo and rehearsals, the
 	// leaf types it prints, rest's wire types, the audit store for
-	// verify/export, the Pacemaker source for offline queries.
-	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "source/pacemaker"}},
+	// verify/export, the MIB files, the Pacemaker source for offline
+	// queries.
+	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "mibs", "source/pacemaker"}},
 	{area: "cmd/mgmtd", may: []string{"cli"}},
 	{area: "tools", alone: true},
 }

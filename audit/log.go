@@ -163,7 +163,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Log, error) {
 	if err := writePublicKey(filepath.Join(opts.StateDir, "audit-anchor.pub"), key); err != nil {
 		return nil, err
 	}
-	l := &Log{opts: opts, log: log.With("component", "audit", "instance", opts.Instance), key: key,
+	l := &Log{opts: opts, log: log.With("instance", opts.Instance), key: key,
 		queue: make(chan *request, opts.QueueSize), closing: make(chan struct{}), done: make(chan struct{})}
 	if opts.Primary == nil {
 		j, err := OpenJournal(filepath.Join(opts.StateDir, JournalFile), 0)

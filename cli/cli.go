@@ -7,7 +7,7 @@
 // cli imports mgmtd (the wiring, for serve, demo and the offline
 // rehearsal of actions), the leaf packages it prints (model, action, auth,
 // audit and its PostgreSQL store for audit verify/export), rest's wire
-// types, and the Pacemaker source for the offline queries on a CIB file.
+// types, the MIB files, and the Pacemaker source for the offline queries on a CIB file.
 // Only cmd/mgmtd imports it.
 package cli
 
@@ -60,7 +60,7 @@ func table() []*command {
 		actionCommand("cluster", "maintenance on|off", "cluster-wide maintenance mode"),
 		actionCommand("fence", "NODE --confirm", "fence (reboot) a node"),
 		actionCommand("vm", "migrate VM --to HOST", "live-migrate a VM Pacemaker does not manage"),
-		taskCommand(), tokenCommand(), auditCommand(),
+		taskCommand(), tokenCommand(), auditCommand(), mibsCommand(),
 		helpCommand(), completionCommand(),
 	}
 }

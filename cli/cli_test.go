@@ -332,3 +332,17 @@ func TestTokenAndAuditCLI(t *testing.T) {
 		t.Fatalf("tampered export verified:\n%s", got)
 	}
 }
+
+// TestMIBs: the MIB modules the daemon serves are written where an NMS
+// finds them.
+func TestMIBs(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "mibs", dir)
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "MGMTD-CLUSTER-MIB.txt"))
+	if err != nil || !strings.Contains(string(b), "MGMTD-CLUSTER-MIB DEFINITIONS ::= BEGIN") || !strings.Contains(out, dir) {
+		t.Fatalf("%v %q", err, out)
+	}
+}

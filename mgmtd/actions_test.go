@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -65,7 +66,7 @@ func newActionEnv(t *testing.T, fixture string) *actionEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := discardLogger()
+	log := slog.New(slog.DiscardHandler)
 	e.audit, err = audit.Open(context.Background(), audit.Options{Instance: "test", StateDir: filepath.Join(dir, "audit"), AnchorInterval: -1}, log)
 	if err != nil {
 		t.Fatal(err)

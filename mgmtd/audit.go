@@ -41,7 +41,7 @@ func (d *Daemon) openAudit(ctx context.Context) error {
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	d.Audit = l
-	d.authRecorder = newAuthRecorder(l, d.log)
+	d.authRecorder = newAuthRecorder(l, d.log.With("component", "audit"))
 	return nil
 }
 

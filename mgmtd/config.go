@@ -1,8 +1,11 @@
 // Package mgmtd is the wiring of the daemon: configuration, building the
-// model store, the sources and the front-ends, starting them and shutting
-// them down in order, and the command-line subcommands. It imports every
-// other package of mgmtd and is imported only by cmd/mgmtd and
-// integration tests.
+// model store, the sources and the front-ends as run units (package
+// internal/unit), the adapters between packages (the auth policy as the
+// executor's authorizer, the audit log as its recorder, the CIM hooks),
+// starting the units and stopping them in a written order (Daemon.Run),
+// and the offline rehearsal of actions on a CIB file. The command line is
+// package cli. mgmtd imports every other package of the daemon and is
+// imported only by cli and tests.
 package mgmtd
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,7 +79,7 @@ type Options struct {
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
-	d.units.Log = log
+	d.units.Log = log.With("component", "daemon")
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
 	if len(cfg.Services) > 0 {
@@ -106,24 +105,26 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 			return p.RunFrom(ctx, 1)
 		}})
 	} else {
+		// Every log line names its component; a source's also its name.
+		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval,
-			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles}, d.Store, log)
+			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles}, d.Store, srcLog)
 		d.sim = pm
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {
 			d.Store.Register(virt.SourceName)
-			d.Virt = virt.New(cfg.Virt.options(), d.Store, log)
+			d.Virt = virt.New(cfg.Virt.options(), d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + virt.SourceName, Run: d.Virt.Run})
 		}
 		if *cfg.Corosync.Enabled {
 			d.Store.Register(corosync.Name)
-			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, log)
+			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
 		}
 	}
 	if cfg.SNMP.AgentX != "" {
-		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log)
+		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log.With("component", "snmp"))
 		if err != nil {
 			return nil, err
 		}
@@ -363,5 +364,3 @@ func (d *Daemon) httpServer() *http.Server {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

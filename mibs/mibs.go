@@ -1,5 +1,6 @@
 // Package mibs holds mgmtd's SMIv2 MIB modules as files and embeds them,
-// so that the daemon can install them and tests can lint them. The
+// so that the command line can write them out (`mgmtd mibs DIR`) and tests
+// can lint them. The
 // modules are validated with smilint and net-snmp's parser in this
 // package's tests. It imports nothing of mgmtd.
 package mibs

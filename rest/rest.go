@@ -11,8 +11,10 @@
 // the view (which node's picture), the snapshot generation and whether any
 // source is stale; the ETag is the generation.
 //
-// rest imports model only (and, through the consumer-side interfaces
-// declared here, whatever the wiring passes in).
+// rest imports model, auth, audit and action (the leaf of action types
+// that actions are submitted as); everything else it uses - the
+// simulator, the actuator, the audit reader - comes in through
+// consumer-side interfaces the wiring satisfies.
 package rest
 
 import (

@@ -90,7 +90,7 @@ func New(opts Options, snaps Snapshotter, events EventLog, log *slog.Logger) (*S
 	if err != nil {
 		return nil, fmt.Errorf("snmp: %w", err)
 	}
-	s := &Server{opts: opts, snaps: snaps, events: events, log: log.With("component", "snmp"), vmIdx: ix}
+	s := &Server{opts: opts, snaps: snaps, events: events, log: log, vmIdx: ix}
 	s.vm.start = opts.Now()
 	s.client, err = agentx.NewClient(agentx.Config{
 		Addr:         opts.AgentX,

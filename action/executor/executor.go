@@ -204,7 +204,7 @@ func New(opts Options) (*Executor, error) {
 		opts.CIBFile = abs
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Executor{opts: opts, run: opts.Runner, log: opts.Log.With("component", "action"), ctx: ctx, stop: stop,
+	return &Executor{opts: opts, run: opts.Runner, log: opts.Log, ctx: ctx, stop: stop,
 		tasks: map[string]*action.Task{}, busy: map[string]string{}, idem: map[string]string{}, reqs: map[string]action.Request{},
 		changed: make(chan struct{})}, nil
 }

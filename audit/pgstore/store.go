@@ -90,7 +90,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit database pool: %w", err)
 	}
-	return &Store{pool: pool, opts: opts, log: log.With("component", "audit-pgstore"), mig: !opts.Migrate,
+	return &Store{pool: pool, opts: opts, log: log.With("store", "postgresql"), mig: !opts.Migrate,
 		parts: map[string]bool{}, laneCfg: &cfg.ConnConfig.Config,
 		maps: sync.Pool{New: func() any { return pgtype.NewMap() }}}, nil
 }

@@ -216,7 +216,7 @@ func (c *Client) Run(ctx context.Context) error {
 			backoff = c.cfg.MinBackoff
 		}
 		c.log.Warn("agentx session ended, reconnecting", "addr", c.cfg.Addr, "err", err,
-			"retry_s", backoff.Seconds())
+			"retry", backoff)
 		jitter := time.Duration(rand.Int64N(int64(backoff)/4 + 1))
 		t := time.NewTimer(backoff + jitter)
 		select {
@@ -247,7 +247,7 @@ func (c *Client) serveOnce(ctx context.Context) error {
 	d := net.Dialer{Timeout: c.cfg.Timeout}
 	nc, err := d.DialContext(ctx, c.network, c.address)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", c.cfg.Addr, err)
+		return err // net.Dial names the address
 	}
 	cn := &conn{c: c, nc: nc, pending: map[uint32]chan *PDU{}, readErr: make(chan error, 1)}
 	var wg sync.WaitGroup
@@ -302,7 +302,7 @@ func (c *Client) serveOnce(ctx context.Context) error {
 			}
 			if resp.Error != ErrNoError {
 				c.dropped.Add(1)
-				c.log.Warn("agentx notify refused", "error", resp.Error)
+				c.log.Warn("agentx notify refused", "err", resp.Error)
 				continue
 			}
 			c.sent.Add(1)

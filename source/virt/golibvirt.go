@@ -90,7 +90,7 @@ func (c lvConnector) connect(ctx context.Context, h HostConfig) (conn, error) {
 	nc, err := dial(dctx, t, c.sshCommand)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", redact(h.URI), err)
+		return nil, fmt.Errorf("%s: %w", redact(h.URI), err)
 	}
 	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(nc))
 	if err := call(ctx, c.callTimeout, nc, "open "+t.Remote, func() error {

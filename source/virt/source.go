@@ -250,7 +250,7 @@ func (h *hostRunner) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		h.log.Warn("host unreachable", "err", err, "retry_in_s", backoff.Seconds())
+		h.log.Warn("host unreachable", "err", err, "retry", backoff)
 		h.unreachable(ctx, err)
 		t := time.NewTimer(backoff)
 		select {
