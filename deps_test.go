@@ -1,4 +1,4 @@
-// Package deps_test keeps the architecture of shared/DESIGN.md true: which
+// Package deps_test keeps the architecture of docs/design.md true: which
 // package of mgmtd may import which, and that every package says what it is
 // for in a doc comment.
 package deps_test
@@ -161,7 +161,7 @@ func TestImportRules(t *testing.T) {
 	for _, dir := range dirs {
 		area, may, alone, ok := ruleFor(dir)
 		if !ok {
-			t.Errorf("package %s is in no area of DESIGN.md's layout table; add a rule to deps_test.go", dir)
+			t.Errorf("package %s is in no area of the layout table of docs/design.md; add a rule to deps_test.go", dir)
 			continue
 		}
 		for imp := range pkgs[dir].imports {
@@ -175,7 +175,7 @@ func TestImportRules(t *testing.T) {
 				}
 			}
 			if !allowed {
-				t.Errorf("%s imports %s/%s, which DESIGN.md's layout does not allow for %s", dir, module, imp, area)
+				t.Errorf("%s imports %s/%s, which the layout of docs/design.md does not allow for %s", dir, module, imp, area)
 			}
 		}
 	}
