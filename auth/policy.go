@@ -78,6 +78,24 @@ const (
 
 var scopeKinds = []ObjectKind{KindCluster, KindNode, KindResource, KindVM, KindService}
 
+// MemberKind returns the object kind of a named member of a cluster, given
+// the model's name for its kind: a node or a host (a node scope covers the
+// host of that name), a resource, a VM or a service. It reports false for
+// anything else, the cluster itself included.
+func MemberKind(kind string) (ObjectKind, bool) {
+	switch kind {
+	case "node", "host":
+		return KindNode, true
+	case "resource":
+		return KindResource, true
+	case "vm":
+		return KindVM, true
+	case "service":
+		return KindService, true
+	}
+	return "", false
+}
+
 // Object is what a request reads or changes. Cluster is the cluster the
 // object belongs to ("" if it belongs to none, like the audit log); Name
 // is the object's name within its kind (for a cluster object, the cluster

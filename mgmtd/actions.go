@@ -40,16 +40,9 @@ func actionAuthorizer(svc *auth.Service) executor.Authorizer {
 		if c.Privileged {
 			act = auth.ActionFence
 		}
-		obj := auth.Object{Cluster: c.Cluster, Name: c.Name}
-		switch c.Kind {
-		case model.KindResource:
-			obj.Kind = auth.KindResource
-		case model.KindNode:
-			obj.Kind = auth.KindNode
-		case model.KindVM:
-			obj.Kind = auth.KindVM
-		default:
-			obj.Kind = auth.KindCluster
+		obj := auth.Object{Cluster: c.Cluster, Name: c.Name, Kind: auth.KindCluster}
+		if k, member := auth.MemberKind(string(c.Kind)); member {
+			obj.Kind = k
 		}
 		var d auth.Decision
 		if svc != nil {

@@ -17,6 +17,7 @@ import (
 	"mgmtd/action"
 	"mgmtd/audit"
 	"mgmtd/auth"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/rest"
 	"mgmtd/source/pacemaker"
@@ -99,39 +100,21 @@ func newActionEnv(t *testing.T, fixture string) *actionEnv {
 
 func (e *actionEnv) post(t *testing.T, who, path, body string, hdr ...string) (int, action.Task, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.tokens[who])
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
+	resp, b := testutil.HTTP(t, nil, http.MethodPost, e.srv.URL+path, body, append([]string{"Authorization", "Bearer " + e.tokens[who]}, hdr...)...)
 	var task action.Task
 	if resp.StatusCode < 300 {
-		if err := json.Unmarshal(buf.Bytes(), &task); err != nil {
-			t.Fatalf("decode %s: %v", buf.String(), err)
+		if err := json.Unmarshal(b, &task); err != nil {
+			t.Fatalf("decode %s: %v", b, err)
 		}
 	}
-	return resp.StatusCode, task, buf.String()
+	return resp.StatusCode, task, string(b)
 }
 
 func (e *actionEnv) get(t *testing.T, who, path string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+e.tokens[who])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, b := testutil.HTTP(t, nil, http.MethodGet, e.srv.URL+path, "", "Authorization", "Bearer "+e.tokens[who])
 	if resp.StatusCode == http.StatusOK && out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatal(err)
 		}
 	}

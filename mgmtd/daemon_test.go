@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"mgmtd/auth"
+	"mgmtd/internal/testutil"
 	"mgmtd/rest"
 )
 
@@ -56,21 +56,11 @@ var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Con
 
 func call(t *testing.T, method, url string, hdr map[string]string, body string) (int, http.Header, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	var pairs []string
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := insecure.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testutil.HTTP(t, insecure, method, url, body, pairs...)
 	return resp.StatusCode, resp.Header, b
 }
 

@@ -90,20 +90,8 @@ func AuthGuard(svc *auth.Service, cluster func() string) Guard {
 			c.Set(CacheScopeKey, scopeKey(id))
 			c.Set(restrictKey, func(sn *model.Snapshot) *model.Snapshot {
 				return sn.Restrict(func(k model.Kind, name string) bool {
-					ok := auth.Object{Cluster: sn.Cluster.Name, Name: name}
-					switch k {
-					case model.KindNode, model.KindHost:
-						ok.Kind = auth.KindNode
-					case model.KindResource:
-						ok.Kind = auth.KindResource
-					case model.KindVM:
-						ok.Kind = auth.KindVM
-					case model.KindService:
-						ok.Kind = auth.KindService
-					default:
-						return false
-					}
-					return auth.Authorize(id, auth.ActionRead, ok).Allowed
+					kind, member := auth.MemberKind(string(k))
+					return member && auth.Authorize(id, auth.ActionRead, auth.Object{Cluster: sn.Cluster.Name, Kind: kind, Name: name}).Allowed
 				})
 			})
 		}

@@ -45,17 +45,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) get(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", f.ts.URL+path, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return testutil.HTTP(t, nil, "GET", f.ts.URL+path, "", hdr...)
 }
 
 type env struct {
