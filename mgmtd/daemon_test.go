@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +31,14 @@ func startDemoB(t testing.TB) *Daemon {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StateDir = t.TempDir()
 	cfg.Cluster = "demo"
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Demo: true, DemoSpeed: 0.001})
+	return runDaemon(t, cfg, Options{Demo: true, DemoSpeed: 0.001})
+}
+
+// runDaemon builds and runs a daemon until the test ends (it must stop
+// cleanly then) and returns it once every listener is bound.
+func runDaemon(t testing.TB, cfg *Config, o Options) *Daemon {
+	t.Helper()
+	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +55,37 @@ func startDemoB(t testing.TB) *Daemon {
 	case <-d.Ready:
 	case err := <-done:
 		t.Fatal(err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("daemon not ready")
 	}
 	return d
+}
+
+// cibConfig is the configuration of `mgmtd serve --cib` on a copy of a
+// CIB captured with Pacemaker's tools, on a free loopback port.
+func cibConfig(t testing.TB, fixture string) *Config {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cibFile := filepath.Join(dir, "cib.xml")
+	if err := os.WriteFile(cibFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "node1"
+	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = cibFile, &off
+	cfg.Actions.Timeout = time.Minute
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}

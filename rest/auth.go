@@ -82,9 +82,18 @@ func AuthGuard(svc *auth.Service, cluster func() string) Guard {
 		}
 		act := actionOf(perm)
 		cl := cluster()
-		if !id.Permits(act) {
-			d := svc.Authorize(ctx, id, act, auth.Object{Kind: objectKindOf(perm), Cluster: cl, Name: cl})
-			return &Problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: d.Reason}
+		// The audit log, tokens and mgmtd itself belong to no cluster: only
+		// a global grant reaches them, so they are authorized as the
+		// object itself. Cluster routes need the role somewhere; reads are
+		// then cut to the scope, actions authorized per object.
+		obj := auth.Object{Kind: objectKindOf(perm), Cluster: cl, Name: cl}
+		if obj.Kind != auth.KindCluster {
+			obj = auth.Object{Kind: obj.Kind}
+		}
+		if !id.Permits(act) || obj.Kind != auth.KindCluster {
+			if d := svc.Authorize(ctx, id, act, obj); !d.Allowed {
+				return &Problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: d.Reason}
+			}
 		}
 		if act == auth.ActionRead && !auth.Authorize(id, act, auth.Object{Kind: auth.KindCluster, Cluster: cl, Name: cl}).Allowed {
 			c.Set(CacheScopeKey, scopeKey(id))
