@@ -120,7 +120,7 @@ func TestRouteCredentialMatrix(t *testing.T) {
 	}
 	// The matrix is about who may do what; brute-force limits have their
 	// own tests, so they are out of the way here.
-	cfg.Auth.Limits.SourceMaxFailures, cfg.Auth.Limits.SourceBurst = 1 << 20, 1 << 20
+	cfg.Auth.Limits.SourceMaxFailures, cfg.Auth.Limits.SourceBurst = 1<<20, 1<<20
 	// Other users reach the socket through the state directory.
 	for dir := cfg.StateDir; dir != filepath.Dir(dir) && strings.HasPrefix(dir, os.TempDir()+"/"); dir = filepath.Dir(dir) {
 		if err := os.Chmod(dir, 0o711); err != nil {
