@@ -90,6 +90,9 @@ type Service struct {
 	mu       sync.Mutex
 	sessions map[string]*session      // by hashSecret(cookie value)
 	pending  map[string]*pendingLogin // by state
+	// loginRefused: when a source's pending logins were last refused and
+	// recorded (one record per source and login timeout).
+	loginRefused map[string]time.Time
 }
 
 // New returns a Service. Bindings are validated.
@@ -122,7 +125,7 @@ func New(opts Options) (*Service, error) {
 		now:       opts.Now,
 		cop:       http.NewCrossOriginProtection(),
 		sessions:  map[string]*session{},
-		pending:   map[string]*pendingLogin{},
+		pending:   map[string]*pendingLogin{}, loginRefused: map[string]time.Time{},
 	}, nil
 }
 

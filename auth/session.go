@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -21,8 +23,13 @@ const (
 
 const (
 	loginTimeout = 10 * time.Minute
-	maxPending   = 10000
-	maxSessions  = 100000
+	// maxPending bounds the pending logins; when full, the oldest is
+	// dropped (its browser starts again), never a new one refused.
+	maxPending = 10000
+	// maxPendingPerSource bounds the pending logins of one source address,
+	// so that one client cannot fill the table and lock every user out.
+	maxPendingPerSource = 20
+	maxSessions         = 100000
 )
 
 type session struct {
@@ -34,6 +41,7 @@ type session struct {
 
 type pendingLogin struct {
 	verifier, nonce, returnTo string
+	source                    string
 	expires                   time.Time
 }
 
@@ -54,17 +62,41 @@ func (s *Service) LoginHandler() http.Handler {
 			return
 		}
 		state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
-		now := s.now()
+		now, src := s.now(), sourceOf(r)
 		s.mu.Lock()
 		sweep(s.pending, now, func(p *pendingLogin) time.Time { return p.expires })
-		full := len(s.pending) >= maxPending
-		if !full {
-			s.pending[state] = &pendingLogin{verifier: verifier, nonce: nonce,
+		n, oldest, oldestKey := 0, time.Time{}, ""
+		for k, p := range s.pending {
+			if p.source == src {
+				n++
+			}
+			if oldestKey == "" || p.expires.Before(oldest) {
+				oldest, oldestKey = p.expires, k
+			}
+		}
+		tooMany, record := n >= maxPendingPerSource, false
+		if tooMany {
+			sweep(s.loginRefused, now, func(t time.Time) time.Time { return t.Add(loginTimeout) })
+			if _, seen := s.loginRefused[src]; !seen {
+				s.loginRefused[src], record = now, true
+			}
+		} else {
+			if len(s.pending) >= maxPending {
+				delete(s.pending, oldestKey)
+			}
+			s.pending[state] = &pendingLogin{verifier: verifier, nonce: nonce, source: src,
 				returnTo: safeReturn(r.URL.Query().Get("return")), expires: now.Add(loginTimeout)}
 		}
 		s.mu.Unlock()
-		if full {
-			WriteError(w, fmt.Errorf("browser login: %w", ErrRateLimited))
+		if tooMany {
+			err := fmt.Errorf("browser login: %d logins from %s are pending: %w", n, src, ErrRateLimited)
+			// Recorded once per source and login timeout, not per refused
+			// attempt.
+			if record {
+				s.rec.RecordAuth(r.Context(), AuthEvent{Time: now.UTC(), Kind: EventAuthFailure, Method: MethodSession, Source: src,
+					Request: r.Method + " " + r.URL.Path, Reason: err.Error()})
+			}
+			WriteError(w, err)
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/", MaxAge: int(loginTimeout.Seconds()),
@@ -75,9 +107,21 @@ func (s *Service) LoginHandler() http.Handler {
 }
 
 // safeReturn accepts only local absolute paths, so the login cannot be
-// used as an open redirect.
+// used as an open redirect. Browsers drop tabs and newlines from URLs and
+// read a backslash as a slash ("/\t/evil.example/" becomes
+// "//evil.example/"), so any control character, white space or backslash
+// refuses the path, and what remains must parse as a path alone.
 func safeReturn(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > 2048 {
+		return "/"
+	}
+	for _, c := range p {
+		if c <= ' ' || c == 0x7f || c == '\\' || unicode.IsSpace(c) || unicode.IsControl(c) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return p
