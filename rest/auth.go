@@ -22,6 +22,10 @@ const restrictKey = "mgmtd.restrict"
 // IdentityKey holds the caller's *auth.Identity in the gin context.
 const IdentityKey = "mgmtd.identity"
 
+// stillValidKey holds, in the gin context, a func() error that tells
+// whether the caller's credential still holds (for long requests).
+const stillValidKey = "mgmtd.stillvalid"
+
 func actionOf(p Permission) auth.Action {
 	switch p {
 	case PermAct:
@@ -77,6 +81,8 @@ func AuthGuard(svc *auth.Service, cluster func() string) Guard {
 		ctx := auth.NewContext(c.Request.Context(), id)
 		c.Request = c.Request.WithContext(ctx)
 		c.Set(IdentityKey, id)
+		req := c.Request
+		c.Set(stillValidKey, func() error { return svc.StillValid(req, id) })
 		if perm == PermAny {
 			return nil
 		}

@@ -23,13 +23,19 @@ func (s *Server) events(c *gin.Context) {
 		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "no event stream"})
 		return
 	}
-	if n := s.streams.Add(1); n > int64(s.opts.MaxStreams) {
-		s.streams.Add(-1)
-		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable",
-			Detail: "too many event streams are open", RetryAfter: 10})
+	caller := ""
+	if id := identity(c); id != nil {
+		caller = id.ID
+	}
+	if p := s.openStream(caller); p != nil {
+		s.problem(c, p)
 		return
 	}
-	defer s.streams.Add(-1)
+	defer s.closeStream(caller)
+	stillValid := func() error { return nil }
+	if f, ok := c.Get(stillValidKey); ok {
+		stillValid = f.(func() error)
+	}
 	last := s.opts.Events.Last()
 	resume := c.GetHeader("Last-Event-ID")
 	if resume == "" {
@@ -61,6 +67,13 @@ func (s *Server) events(c *gin.Context) {
 	hb := time.NewTicker(s.opts.Heartbeat)
 	defer hb.Stop()
 	for {
+		// A stream ends when its credential does: a revoked or expired
+		// token, a session that logged out.
+		if err := stillValid(); err != nil {
+			_, _ = c.Writer.Write([]byte("event: end\ndata: " + strconv.Quote(err.Error()) + "\n\n"))
+			_ = rc.Flush()
+			return
+		}
 		evs, missed := s.opts.Events.Since(last)
 		buf.Reset()
 		if missed {
@@ -96,6 +109,9 @@ func (s *Server) events(c *gin.Context) {
 		case <-hb.C:
 			cancel()
 			<-wait
+			if err := stillValid(); err != nil {
+				continue // ended at the top of the loop
+			}
 			if _, err := c.Writer.Write([]byte(": keep-alive\n\n")); err != nil {
 				return
 			}
@@ -105,6 +121,37 @@ func (s *Server) events(c *gin.Context) {
 		case <-wait:
 			cancel()
 		}
+	}
+}
+
+// openStream takes a stream slot for caller, or returns the problem that
+// refuses it: too many streams in all, or for this caller.
+func (s *Server) openStream(caller string) *Problem {
+	if n := s.streams.Add(1); n > int64(s.opts.MaxStreams) {
+		s.streams.Add(-1)
+		return &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable",
+			Detail: "too many event streams are open", RetryAfter: 10}
+	}
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streamsBy == nil {
+		s.streamsBy = map[string]int{}
+	}
+	if s.streamsBy[caller] >= s.opts.MaxStreamsPerCaller {
+		s.streams.Add(-1)
+		return &Problem{Status: http.StatusTooManyRequests, Title: "Too Many Requests",
+			Detail: "this caller has " + strconv.Itoa(s.opts.MaxStreamsPerCaller) + " event streams open already", RetryAfter: 10}
+	}
+	s.streamsBy[caller]++
+	return nil
+}
+
+func (s *Server) closeStream(caller string) {
+	s.streams.Add(-1)
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streamsBy[caller]--; s.streamsBy[caller] <= 0 {
+		delete(s.streamsBy, caller)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +76,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// MaxStreams bounds the event streams open at once; 0 means 256.
 	MaxStreams int
-	Log        *slog.Logger
+	// MaxStreamsPerCaller bounds the streams one caller (identity) holds
+	// open, so that one caller cannot take every slot; 0 means 8.
+	MaxStreamsPerCaller int
+	Log                 *slog.Logger
 }
 
 // Route is one entry of the route table: the router and the OpenAPI
@@ -107,6 +111,9 @@ type Server struct {
 	routes  []Route
 	cache   respCache
 	streams atomic.Int64 // event streams open
+	// streamsMu guards streamsBy, the open streams per caller id.
+	streamsMu sync.Mutex
+	streamsBy map[string]int
 }
 
 // New builds the API and its router.
@@ -116,6 +123,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.MaxStreamsPerCaller <= 0 {
+		opts.MaxStreamsPerCaller = 8
 	}
 	if opts.MaxStreams <= 0 {
 		opts.MaxStreams = 256
