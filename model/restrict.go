@@ -10,8 +10,12 @@ type Visible func(kind Kind, name string) bool
 // or services. A resource is visible when it or an ancestor is, or when it
 // has an instance on a visible node; an instance when its resource or its
 // node is; a VM when it, its host node or its resource is; failures,
-// constraints and fencing follow their resource or node. Cluster facts and
-// source status stay: they say how fresh the picture is.
+// constraints and fencing follow their resource or node. Cluster facts
+// that say how fresh and how healthy the picture is stay (name, quorate,
+// versions, policies, maintenance mode) and so does the source status;
+// what would describe the rest of the cluster goes: the DC unless it is a
+// visible node, the vote counts, and the totals, which count only what is
+// visible.
 func (s *Snapshot) Restrict(visible Visible) *Snapshot {
 	out := &Snapshot{Generation: s.Generation, Time: s.Time, View: s.View, Cluster: s.Cluster, Sources: s.Sources}
 	nodeOK := map[string]bool{}
@@ -97,6 +101,32 @@ func (s *Snapshot) Restrict(visible Visible) *Snapshot {
 			out.Conflicts = append(out.Conflicts, c)
 		}
 	}
+	if !nodeOK[out.Cluster.DC] {
+		out.Cluster.DC = ""
+	}
+	out.Cluster.ExpectedVotes, out.Cluster.TotalVotes = 0, 0
+	out.Membership.ExpectedVotes, out.Membership.TotalVotes, out.Membership.Quorum = 0, 0, 0
+	out.Cluster.NodesConfigured, out.Cluster.ResourcesConfigured = len(out.Nodes), len(out.Resources)
 	out.buildIndex()
+	return out
+}
+
+// RestrictSimulation keeps the predicted actions on what s holds: actions
+// on a resource of s, and actions on a node of s (fencing, shutdown). Use
+// it on a restricted snapshot for a scoped caller, so that a prediction
+// names nothing outside the caller's scope.
+func (s *Snapshot) RestrictSimulation(sim Simulation) Simulation {
+	out := sim
+	out.Actions = nil
+	for _, a := range sim.Actions {
+		_, rsc := s.Resource(PrimitiveOf(a.Resource))
+		if !rsc {
+			_, rsc = s.Resource(a.Resource)
+		}
+		_, node := s.Node(a.Resource)
+		if rsc || node {
+			out.Actions = append(out.Actions, a)
+		}
+	}
 	return out
 }

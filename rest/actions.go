@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"mgmtd/action"
+	"mgmtd/auth"
 	"mgmtd/model"
 )
 
@@ -161,7 +162,7 @@ func (s *Server) listTasks(a action.Actuator) gin.HandlerFunc {
 		state := action.State(c.Query("state"))
 		out := []action.Task{}
 		for _, t := range a.Tasks() {
-			if (state == "" || t.State == state) && s.mayRead(c, t) {
+			if t, ok := s.taskFor(c, t); ok && (state == "" || t.State == state) {
 				out = append(out, t)
 			}
 		}
@@ -172,12 +173,44 @@ func (s *Server) listTasks(a action.Actuator) gin.HandlerFunc {
 func (s *Server) getTask(a action.Actuator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t, ok := a.Task(c.Param("id"))
-		if !ok || !s.mayRead(c, t) {
+		if ok {
+			t, ok = s.taskFor(c, t)
+		}
+		if !ok {
 			s.problem(c, NotFound("no task "+c.Param("id")))
 			return
 		}
 		s.plainJSON(c, http.StatusOK, t)
 	}
+}
+
+// taskFor is a task as the caller may see it. Whose task it is, from
+// where, is for its actor and for admins: others see the task without the
+// actor's identity (token ids, addresses, request ids), and not at all
+// when it was refused (a refused attempt is the actor's and the audit
+// log's business). Scoped callers see only tasks on objects they may
+// read, with the prediction cut to their scope.
+func (s *Server) taskFor(c *gin.Context, t action.Task) (action.Task, bool) {
+	id := identity(c)
+	if id == nil {
+		return t, true // no guard: tests of the HTTP mapping
+	}
+	if t.Actor.ID != id.ID && !auth.Authorize(id, auth.ActionAdmin, auth.Object{Kind: auth.KindSystem}).Allowed {
+		if t.State == action.StateRefused {
+			return t, false
+		}
+		t.Actor = action.Actor{Name: "another caller", Channel: t.Actor.Channel}
+	}
+	if !s.mayRead(c, t) {
+		return t, false
+	}
+	if v, ok := c.Get(restrictKey); ok && t.Prediction != nil {
+		if restrict, ok := v.(func(*model.Snapshot) *model.Snapshot); ok {
+			p := restrict(s.opts.Store.Snapshot()).RestrictSimulation(*t.Prediction)
+			t.Prediction = &p
+		}
+	}
+	return t, true
 }
 
 // mayRead keeps scoped callers to the tasks on objects they may read.

@@ -486,6 +486,14 @@ func (s *Server) impact(c *gin.Context) {
 			ans.Simulations = s.opts.Simulator.Impact(c.Request.Context(), node)
 		}
 	}
+	if _, scoped := c.Get(restrictKey); scoped {
+		for i, sim := range ans.Simulations {
+			if sim != nil {
+				r := sn.RestrictSimulation(*sim)
+				ans.Simulations[i] = &r
+			}
+		}
+	}
 	s.write(c, sn, ans)
 }
 
