@@ -239,6 +239,17 @@ func (t *TLS) SelfSigned() bool {
 	return t.certFile != "" && strings.HasSuffix(t.certFile, SelfSignedCertFile)
 }
 
+// cipherSuites are the TLS 1.2 suites offered: forward secret (ECDHE) and
+// authenticated encryption (AES-GCM, ChaCha20-Poly1305) only - no CBC
+// with SHA-1, no RSA key exchange. TLS 1.3 suites are not configurable
+// and all are good.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // CertFile returns the path of the served certificate.
 func (t *TLS) CertFile() string { return t.certFile }
 
@@ -247,7 +258,7 @@ func (t *TLS) CertFile() string { return t.certFile }
 // CA is configured, verifies client certificates: required with
 // RequireClientCert, else verified only when given.
 func (t *TLS) ServerConfig() *tls.Config {
-	base := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites, NextProtos: []string{"h2", "http/1.1"}}
 	base.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		t.mu.RLock()
 		defer t.mu.RUnlock()
@@ -259,6 +270,7 @@ func (t *TLS) ServerConfig() *tls.Config {
 		t.mu.RUnlock()
 		c := &tls.Config{
 			MinVersion:   tls.VersionTLS12,
+			CipherSuites: cipherSuites,
 			Certificates: []tls.Certificate{*cert},
 			NextProtos:   []string{"h2", "http/1.1"},
 		}

@@ -103,6 +103,12 @@ func (s *Server) actionHandler(a action.Actuator, kind, param string, allowed []
 			s.problem(c, NotFound("no "+kind+" action "+act+" (want one of "+strings.Join(allowed, ", ")+")"))
 			return
 		}
+		// Only JSON: a form's fields (dry_run=true) would otherwise be
+		// ignored and the action run for real.
+		if ct := c.GetHeader("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+			s.problem(c, &Problem{Status: http.StatusUnsupportedMediaType, Detail: "an action's body is JSON (Content-Type: application/json), not " + ct})
+			return
+		}
 		var body ActionBody
 		dec := json.NewDecoder(io.LimitReader(c.Request.Body, 16<<10))
 		dec.DisallowUnknownFields()

@@ -176,3 +176,29 @@ func TestTaskRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestActionFormBodyRefused (issue 13 item 13): a form-encoded action
+// request whose form the CSRF check had read (and so consumed) ran for
+// real, its dry_run=true ignored. Actions take JSON only.
+func TestActionFormBodyRefused(t *testing.T) {
+	a := &scriptedActuator{task: action.Task{ID: "t-1", State: action.StateRunning}}
+	guard := func(c *gin.Context, _ rest.Permission) *rest.Problem {
+		_ = c.Request.PostFormValue("csrf_token") // as auth's CSRF check does for forms
+		return nil
+	}
+	st := model.NewStore(model.StoreOptions{Cluster: "c"})
+	srv := rest.New(rest.Options{Store: st, Events: st.Events(), Guard: guard})
+	for _, r := range rest.ActionRoutes(srv, a) {
+		srv.Handle(r)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	resp, err := http.Post(ts.URL+"/api/v1/resources/web/actions/stop", "application/x-www-form-urlencoded", strings.NewReader("csrf_token=x&dry_run=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || len(a.calls) != 0 {
+		t.Fatalf("form body: %d, %d submitted", resp.StatusCode, len(a.calls))
+	}
+}

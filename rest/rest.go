@@ -137,7 +137,7 @@ func New(opts Options) *Server {
 	s.engine.NoMethod(func(c *gin.Context) {
 		s.problem(c, &Problem{Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed", Detail: c.Request.Method + " is not allowed here"})
 	})
-	s.engine.Use(s.requestID, s.recover)
+	s.engine.Use(s.requestID, securityHeaders, s.recover)
 	for _, r := range s.table() {
 		s.Handle(r)
 	}
@@ -160,6 +160,17 @@ func (s *Server) Handle(r Route) {
 		c.Next()
 	}
 	s.engine.Handle(r.Method, r.Path, guard, r.Handler)
+}
+
+// securityHeaders: browsers must not sniff a type other than the one
+// declared, and, over TLS, must use HTTPS for this host for a year.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if c.Request.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	c.Next()
 }
 
 // Routes returns the route table (for the OpenAPI test and for route
