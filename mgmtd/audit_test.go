@@ -101,6 +101,7 @@ func TestConfigFile(t *testing.T) {
 		"bad duration":  "pacemaker: {interval: soon}\n",
 		"bad method":    "services: [{name: s, resources: [r], method: carrier-pigeon}]\n",
 		"plain on wire": "listen: 0.0.0.0:8443\nplain_http: true\n",
+		"tiny output":   "pacemaker: {max_output: 1000}\n",
 	} {
 		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)

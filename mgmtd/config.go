@@ -74,6 +74,11 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+	// MaxOutput bounds what crm_mon or cibadmin may print, in bytes
+	// (default 64 MiB: a 1,000-node, 10,000-resource cluster prints 8 MB
+	// of status and a 14 MB CIB). A tool printing more is killed and the
+	// source goes stale, rather than the daemon growing without bound.
+	MaxOutput int64 `json:"max_output,omitempty"`
 }
 
 // ActionsConfig configures the executor of actions.
@@ -247,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pacemaker.Timeout < 0 {
 		return fmt.Errorf("config key pacemaker.timeout: negative")
+	}
+	if c.Pacemaker.MaxOutput < 0 || (c.Pacemaker.MaxOutput > 0 && c.Pacemaker.MaxOutput < 1<<20) {
+		return fmt.Errorf("config key pacemaker.max_output: %d bytes; give at least 1 MiB (0: the default, 64 MiB)", c.Pacemaker.MaxOutput)
 	}
 	if c.EventBuffer < 0 || c.EventBuffer > 1_000_000 {
 		return fmt.Errorf("config key event_buffer: %d is outside 0..1000000", c.EventBuffer)

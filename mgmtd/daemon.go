@@ -109,7 +109,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval,
-			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles}, d.Store, srcLog)
+			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput}, d.Store, srcLog)
 		d.sim = pm
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {

