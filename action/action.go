@@ -154,11 +154,15 @@ const (
 	StateFailed    State = "failed"
 	StateTimedOut  State = "timed_out"
 	StateRefused   State = "refused"
+	// StateUnknown: the daemon stopped (crashed, was killed) while the
+	// task ran; at the next start its effect was read back from the
+	// cluster into Result and After, and the outcome recorded as unknown.
+	StateUnknown State = "unknown"
 )
 
 // Terminal reports whether the state is final.
 func (s State) Terminal() bool {
-	return s == StateSucceeded || s == StateFailed || s == StateTimedOut || s == StateRefused
+	return s == StateSucceeded || s == StateFailed || s == StateTimedOut || s == StateRefused || s == StateUnknown
 }
 
 // Task is one action and its fate. Tasks returned by the Executor are

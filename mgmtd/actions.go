@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -149,10 +150,14 @@ func (d *Daemon) wireActions(o ActionOptions) (*executor.Executor, error) {
 	if o.UseCIBUser {
 		cibUserOf = cibUser
 	}
+	taskFile := ""
+	if d.cfg.StateDir != "" {
+		taskFile = filepath.Join(d.cfg.StateDir, "tasks.jsonl")
+	}
 	ex, err := executor.New(executor.Options{Store: d.Store, Events: d.Store.Events(), Refresher: pm, Simulator: pm,
 		Authorizer: actionAuthorizer(d.Auth), Recorder: actionRecorder{o.Recorder}, Migrator: o.Migrator,
 		Runner: toolexec.Runner{Dir: d.cfg.Pacemaker.ToolDir, Timeout: 5 * time.Minute}, CIBFile: d.cfg.Pacemaker.CIBFile,
-		CIBUser: cibUserOf, Timeout: o.Timeout, Log: d.log.With("component", "action")})
+		CIBUser: cibUserOf, Timeout: o.Timeout, TaskFile: taskFile, Log: d.log.With("component", "action")})
 	if err != nil {
 		return nil, err
 	}

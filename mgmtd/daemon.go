@@ -163,7 +163,18 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	if ex != nil {
 		// Stopped after the listeners: running tasks end timed_out, with
 		// their outcome recorded, while the sources still observe.
-		d.units.Add(unit.Unit{Name: "actions", Stop: func(context.Context) error { return ex.Close() }})
+		d.units.Add(unit.Unit{Name: "actions",
+			Run: func(ctx context.Context) error {
+				// Tasks that ran when the daemon last stopped end unknown,
+				// with their effect read back; a failure to record that is
+				// retried at the next start.
+				if err := ex.Recover(ctx); err != nil {
+					d.log.Error("ending orphaned tasks", "err", err)
+				}
+				<-ctx.Done()
+				return nil
+			},
+			Stop: func(context.Context) error { return ex.Close() }})
 	}
 	if cfg.CIM.Addr != "" {
 		if err := d.buildCIM(); err != nil {

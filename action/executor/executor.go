@@ -150,6 +150,10 @@ type Options struct {
 	PollInterval time.Duration
 	// MaxTasks is how many finished tasks are kept; 0 means 1000.
 	MaxTasks int
+	// TaskFile, when set, keeps the tasks across restarts (a journal of
+	// JSON lines, synced on every change). A task that was running when
+	// the daemon stopped is ended by Recover at the next start.
+	TaskFile string
 	Now      func() time.Time
 	Log      *slog.Logger
 }
@@ -171,6 +175,8 @@ type Executor struct {
 	idem    map[string]string // actor + key -> task id
 	reqs    map[string]action.Request
 	changed chan struct{}
+	journal *journal // nil without Options.TaskFile
+	orphans []string // tasks that were running when the daemon stopped
 }
 
 // New returns an executor.
@@ -204,17 +210,95 @@ func New(opts Options) (*Executor, error) {
 		opts.CIBFile = abs
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Executor{opts: opts, run: opts.Runner, log: opts.Log, ctx: ctx, stop: stop,
+	e := &Executor{opts: opts, run: opts.Runner, log: opts.Log, ctx: ctx, stop: stop,
 		tasks: map[string]*action.Task{}, busy: map[string]string{}, idem: map[string]string{}, reqs: map[string]action.Request{},
-		changed: make(chan struct{})}, nil
+		changed: make(chan struct{})}
+	if opts.TaskFile != "" {
+		j, lines, err := openJournal(opts.TaskFile, opts.MaxTasks)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		e.journal = j
+		for _, l := range lines {
+			t, req := l.Task, l.Request
+			req.Actor.CIBUser = l.CIBUser
+			e.tasks[t.ID], e.reqs[t.ID] = &t, req
+			e.order = append(e.order, t.ID)
+			if req.IdempotencyKey != "" && t.State != action.StateRefused {
+				e.idem[req.Actor.ID+"\x00"+req.IdempotencyKey] = t.ID
+			}
+			if !t.State.Terminal() {
+				e.orphans = append(e.orphans, t.ID)
+			}
+		}
+	}
+	return e, nil
 }
 
 // Close cancels running tasks (they end timed_out with the cluster's
-// state at that moment) and waits for them.
+// state at that moment), waits for them, and closes the task journal.
 func (e *Executor) Close() error {
 	e.stop()
 	e.wg.Wait()
+	if e.journal != nil {
+		return e.journal.close()
+	}
 	return nil
+}
+
+// Orphans lists the tasks that were running when the daemon stopped
+// before this start; Recover ends them.
+func (e *Executor) Orphans() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.orphans)
+}
+
+// Recover ends the orphans: for each, it makes the model observe the
+// cluster, reads the task's object back, and ends the task unknown with
+// that state as its result, recording the outcome in the audit log as
+// unknown. Call it once at start, before new actions matter; a task whose
+// outcome cannot be recorded stays an orphan for the next start.
+func (e *Executor) Recover(ctx context.Context) error {
+	var errs []error
+	for _, id := range e.Orphans() {
+		if e.opts.Refresher != nil {
+			if err := e.opts.Refresher.Refresh(ctx); err != nil {
+				e.log.Warn("reading the cluster back for an orphaned task", "task", id, "err", err)
+			}
+		}
+		e.mu.Lock()
+		t, req := *e.tasks[id], e.reqs[id]
+		e.mu.Unlock()
+		sn := e.opts.Store.Snapshot()
+		result := "the cluster could not be read back"
+		var p *plan
+		if len(sn.Nodes) > 0 {
+			var err error
+			if p, err = buildPlan(req, sn); err == nil {
+				p.object = t.Object
+				result = e.result(p, sn)
+				t.After = stateJSON(sn, t.Object, p)
+			} else {
+				result = "read back: " + err.Error()
+			}
+		}
+		t.State, t.Finished = action.StateUnknown, e.opts.Now().UTC()
+		t.Error = "mgmtd stopped while the task ran (started " + t.Started.Format(time.RFC3339) + "); whether it took effect is read back in the result"
+		t.Result = result
+		if err := e.opts.Recorder.Record(ctx, Entry{Phase: PhaseOutcome, Op: t.Op, Task: t.ID, Object: t.Object, Actor: req.Actor,
+			State: action.StateUnknown, Reason: "outcome unknown: mgmtd stopped while the task ran; read back: " + result,
+			Before: t.Before, After: t.After, Time: t.Finished}); err != nil {
+			errs = append(errs, fmt.Errorf("task %s: record the unknown outcome: %w", id, err))
+			continue
+		}
+		e.store(&t, req, nil)
+		e.mu.Lock()
+		e.orphans = slices.DeleteFunc(e.orphans, func(o string) bool { return o == id })
+		e.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 func newID() string {
@@ -395,6 +479,11 @@ func (e *Executor) store(t *action.Task, req action.Request, locks []string) {
 		e.idem[req.Actor.ID+"\x00"+req.IdempotencyKey] = c.ID
 	}
 	e.tasks[c.ID] = &c
+	if e.journal != nil {
+		if err := e.journal.append(journalLine{Task: c, Request: req, CIBUser: req.Actor.CIBUser}); err != nil {
+			e.log.Error("task journal write failed; the task is kept in memory only", "task", c.ID, "err", err)
+		}
+	}
 	for _, l := range locks {
 		if c.State.Terminal() && e.busy[l] == c.ID {
 			delete(e.busy, l)
