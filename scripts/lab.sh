@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The lab: a real N-node Corosync + Pacemaker cluster on this machine, one
+# node per set of namespaces (network, mount, UTS), with fencing enabled
+# through a fence agent that really fences a lab node. Needs root.
+#
+#   scripts/lab.sh up [N]          start N nodes (default 3, at most 5) and wait for a DC
+#   scripts/lab.sh down            stop every node, remove namespaces and the bridge
+#   scripts/lab.sh exec NODE CMD…  run CMD inside NODE (sees its cluster: crm_mon, cibadmin …)
+#   scripts/lab.sh cut NODE        cut NODE's network (its link to the bridge goes down)
+#   scripts/lab.sh heal NODE       restore NODE's network
+#   scripts/lab.sh kill NODE       kill every process of NODE, as a power loss would
+#   scripts/lab.sh start NODE      start a node that was killed or fenced
+#   scripts/lab.sh status          the nodes, their holder pids and state
+#   scripts/lab.sh pid NODE        the pid that holds NODE's namespaces (for nsenter)
+#
+# A node is: a network namespace labN with eth0 (198.18.0.N/24) on the
+# bridge mgmtdlab0 (the host is 198.18.0.254 on it); a private mount and UTS namespace (hostname nodeN) held
+# by one process, in which /run, /etc/corosync, /var/lib/corosync,
+# /var/lib/pacemaker and /var/log/pacemaker are bind-mounted from
+# $LAB/nodeN and /dev/shm is a private tmpfs (libqb's ring buffers); then
+# corosync -f and pacemakerd. Clients run with nsenter -t PID -m -u -n so
+# that they share the node's /dev/shm (shared/research/live-cluster.md).
+#
+# Fencing: stonith-enabled=true with the agent fence_mgmtdlab (installed
+# into /usr/sbin by `up`): it kills every process of the target's network
+# namespace - found by the namespace's inode, recorded at start, since the
+# fencer runs in another node's private /run - and leaves the node down
+# until `start NODE`. The fenced node is marked in $LAB/nodeN/fenced.
+set -euo pipefail
+
+LAB=${MGMTD_LAB:-/var/lib/mgmtd-lab}
+BR=mgmtdlab0
+NET=198.18.0
+here=$(cd "$(dirname "$0")" && pwd)
+
+die() { echo "lab: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, bind mounts)"
+
+nodes() { ls -d "$LAB"/node* 2>/dev/null | xargs -rn1 basename | sort; }
+num() { echo "${1#node}"; }
+holder() { cat "$LAB/$1/holder.pid" 2>/dev/null || true; }
+alive() { local p; p=$(holder "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+# node_main runs inside the node's new mount and UTS namespaces (and its
+# network namespace): it builds the node's private view and starts the
+# cluster stack, then holds the namespaces.
+node_main() {
+	local n=$1 dir=$LAB/node$1
+	hostname "node$n"
+	for d in run etc/corosync var/lib/corosync var/lib/pacemaker var/log/pacemaker; do
+		mkdir -p "$dir/fs/$d"
+		mount --bind "$dir/fs/$d" "/$d"
+	done
+	mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm
+	mkdir -p /var/lib/pacemaker/{cib,pengine,blackbox,cores} /run/crm /var/log/pacemaker /run/corosync
+	chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm
+	chmod 0750 /var/lib/pacemaker/*
+	cp "$LAB/corosync.conf" /etc/corosync/corosync.conf
+	if [ ! -s /var/lib/pacemaker/cib/cib.xml ]; then
+		cp "$LAB/cib.xml" /var/lib/pacemaker/cib/cib.xml
+		chown hacluster:haclient /var/lib/pacemaker/cib/cib.xml
+		chmod 0600 /var/lib/pacemaker/cib/cib.xml
+	fi
+	export PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_debug=no
+	corosync -f >"$dir/corosync.out" 2>&1 &
+	for _ in $(seq 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
+	pacemakerd >"$dir/pacemakerd.out" 2>&1 &
+	echo ready >"$dir/started"
+	exec sleep infinity
+}
+
+install_agent() {
+	install -m 0755 "$here/lab-fence" /usr/sbin/fence_mgmtdlab
+}
+
+write_config() {
+	local count=$1 i
+	mkdir -p "$LAB"
+	{
+		echo "totem {"
+		echo "  version: 2"
+		echo "  cluster_name: lab"
+		echo "  transport: knet"
+		echo "  crypto_cipher: none"
+		echo "  crypto_hash: none"
+		echo "  token: 3000"
+		echo "}"
+		echo "nodelist {"
+		for i in $(seq "$count"); do
+			echo "  node {"
+			echo "    name: node$i"
+			echo "    nodeid: $i"
+			echo "    ring0_addr: $NET.$i"
+			echo "  }"
+		done
+		echo "}"
+		echo "quorum {"
+		echo "  provider: corosync_votequorum"
+		echo "}"
+		echo "logging {"
+		echo "  to_syslog: no"
+		echo "  to_stderr: yes"
+		echo "}"
+	} >"$LAB/corosync.conf"
+	local hosts=""
+	for i in $(seq "$count"); do hosts="$hosts node$i"; done
+	rm -f "$LAB/cib.xml"
+	CIB_file="$LAB/cib.xml" cibadmin --empty >"$LAB/cib.xml"
+	for kv in "dc-deadtime=2s" "stonith-enabled=true" "stonith-timeout=30s" "cluster-recheck-interval=1min"; do
+		CIB_file="$LAB/cib.xml" crm_attribute --type crm_config --name "${kv%%=*}" --update "${kv#*=}" >/dev/null
+	done
+	CIB_file="$LAB/cib.xml" cibadmin --create -o resources --xml-text \
+		"<primitive id=\"fence-lab\" class=\"stonith\" type=\"fence_mgmtdlab\"><instance_attributes id=\"fence-lab-ia\"><nvpair id=\"fence-lab-hosts\" name=\"pcmk_host_list\" value=\"${hosts# }\"/></instance_attributes><operations><op id=\"fence-lab-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>"
+}
+
+start_node() {
+	local node=$1 n dir
+	n=$(num "$node")
+	dir=$LAB/$node
+	alive "$node" && return 0
+	rm -f "$dir/started" "$dir/fenced"
+	# What the last run left in its /run (sockets, pid files) is stale.
+	rm -rf "${dir:?}/fs/run"
+	ip netns exec "lab$n" unshare --mount --uts --fork --propagation private \
+		"$0" __node "$n" </dev/null >"$dir/node.out" 2>&1 &
+	echo $! >"$dir/unshare.pid"
+	local pid=""
+	for _ in $(seq 100); do
+		# The holder is unshare's one child (it ends as `sleep infinity`).
+		[ -e "$dir/started" ] && pid=$(pgrep -P "$(cat "$dir/unshare.pid")" | head -n1 || true)
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	[ -n "$pid" ] || die "$node did not start: $(cat "$dir/node.out")"
+	echo "$pid" >"$dir/holder.pid"
+	readlink "/proc/$pid/ns/net" >"$dir/netns"
+}
+
+kill_node() {
+	local node=$1 n want p
+	n=$(num "$node")
+	want=$(cat "$LAB/$node/netns" 2>/dev/null || true)
+	[ -n "$want" ] || return 0
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/net" 2>/dev/null)" = "$want" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
+	done
+	# The holder's parent (unshare) ends with it.
+	for _ in $(seq 50); do alive "$node" || break; sleep 0.1; done
+	rm -f "$LAB/$node/holder.pid"
+	# The node's mounts ended with its processes; its CIB on disk stays.
+	: "$n"
+}
+
+in_node() {
+	local node=$1
+	shift
+	local pid
+	pid=$(holder "$node")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || die "$node is not running"
+	exec nsenter -t "$pid" -m -u -n "$@"
+}
+
+wait_dc() {
+	local node=$1
+	for _ in $(seq 300); do
+		if out=$("$0" exec "$node" crm_mon -1 --output-as=xml 2>/dev/null) && echo "$out" | grep -q '<current_dc present="true"'; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	die "no DC elected (see $LAB/*/fs/var/log/pacemaker/pacemaker.log)"
+}
+
+case "${1:-}" in
+__node) node_main "$2" ;;
+up)
+	count=${2:-3}
+	[ "$count" -ge 1 ] && [ "$count" -le 5 ] || die "1 to 5 nodes"
+	[ -n "$(nodes)" ] && die "a lab is up already ($LAB); run: $0 down"
+	getent passwd hacluster >/dev/null || die "no hacluster user: run scripts/deps.d/pacemaker.sh"
+	install_agent
+	write_config "$count"
+	ip link add "$BR" type bridge
+	ip link set "$BR" up
+	# The host reaches the nodes (mgmtd's REST and CIM on each) through
+	# the bridge; nothing routes the lab's range anywhere else.
+	ip addr add "$NET.254/24" dev "$BR"
+	for i in $(seq "$count"); do
+		mkdir -p "$LAB/node$i"
+		ip netns add "lab$i"
+		ip link add "lab$i-h" type veth peer name eth0 netns "lab$i"
+		ip link set "lab$i-h" master "$BR" up
+		ip -n "lab$i" addr add "$NET.$i/24" dev eth0
+		ip -n "lab$i" link set eth0 up
+		ip -n "lab$i" link set lo up
+	done
+	for i in $(seq "$count"); do start_node "node$i"; done
+	wait_dc node1
+	echo "lab: $count nodes up, DC elected ($LAB)"
+	;;
+down)
+	for node in $(nodes); do kill_node "$node"; done
+	for node in $(nodes); do
+		n=$(num "$node")
+		ip netns del "lab$n" 2>/dev/null || true
+		ip link del "lab$n-h" 2>/dev/null || true
+	done
+	ip link del "$BR" 2>/dev/null || true
+	rm -rf "${LAB:?}"
+	;;
+exec)
+	[ $# -ge 3 ] || die "usage: $0 exec NODE CMD..."
+	node=$2
+	shift 2
+	in_node "$node" "$@"
+	;;
+cut) ip link set "lab$(num "$2")-h" down ;;
+heal) ip link set "lab$(num "$2")-h" up ;;
+kill) kill_node "$2" ;;
+start)
+	start_node "$2"
+	;;
+pid) holder "$2" ;;
+status)
+	for node in $(nodes); do
+		state=down
+		alive "$node" && state=up
+		[ -e "$LAB/$node/fenced" ] && state="$state (fenced at $(cat "$LAB/$node/fenced"))"
+		echo "$node $(holder "$node") $state"
+	done
+	;;
+*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
