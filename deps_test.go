@@ -33,7 +33,7 @@ var rules = []struct {
 	{area: "action", may: []string{"model"}},
 	{area: "auth"},
 	{area: "audit"},
-	{area: "cim/cimxml", alone: true},
+	{area: "wbem/cimxml", alone: true},
 	{area: "snmp", may: []string{"model", "auth", "audit", "mibs"}},
 	{area: "cim", may: []string{"model", "auth", "audit"}},
 	{area: "rest", may: []string{"model", "auth", "audit"}},

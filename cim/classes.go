@@ -3,7 +3,7 @@ package cim
 import (
 	"fmt"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // The schema of the cluster model: the DMTF CIM 2.41 classes the model

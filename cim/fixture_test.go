@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // The test schema: a slice of the DMTF CIM 2.41 hierarchy (reduced to the

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // FuzzParseQuery: the WQL/CQL parser never panics and fails only with
@@ -49,7 +49,7 @@ func FuzzParseQuery(f *testing.F) {
 // server must not panic, must answer with a known status, and every 200
 // answer must be well-formed CIM-XML that real clients can read.
 func FuzzServe(f *testing.F) {
-	files, err := filepath.Glob("cimxml/testdata/captures/*/*/*.http")
+	files, err := filepath.Glob("../wbem/cimxml/testdata/captures/*/*/*.http")
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no captures: %v", err)
 	}

@@ -52,13 +52,13 @@ func dumpResponse(w *httptest.ResponseRecorder) []byte {
 // compares the full response with a golden file. Each response must also
 // follow the client-compatibility rules.
 func TestCapturedRequestsGolden(t *testing.T) {
-	files, err := filepath.Glob("cimxml/testdata/captures/*/*/*.http")
+	files, err := filepath.Glob("../wbem/cimxml/testdata/captures/*/*/*.http")
 	must(t, err)
 	if len(files) < 100 {
 		t.Fatalf("only %d captures", len(files))
 	}
 	for _, f := range files {
-		name := strings.TrimPrefix(f, "cimxml/testdata/captures/")
+		name := strings.TrimPrefix(f, "../wbem/cimxml/testdata/captures/")
 		t.Run(name, func(t *testing.T) {
 			env := newEnv(t, nil)
 			raw, err := os.ReadFile(f)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 	mdl "mgmtd/model"
 )
 

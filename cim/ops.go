@@ -5,7 +5,7 @@ import (
 	"iter"
 	"strings"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // item is one result object: a path and, unless only names were asked

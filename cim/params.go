@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // params reads the IPARAMVALUEs of an intrinsic call. Unknown and repeated

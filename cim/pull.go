@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // pullKind is what an enumeration context returns, fixing which Pull

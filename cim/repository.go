@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // Class, Property, Method and the other CIM-XML types are shared with the

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // Config configures a [Server].

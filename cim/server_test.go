@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 func TestNewServerRequiresProviderAndAuth(t *testing.T) {

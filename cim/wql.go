@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/wbem/cimxml"
 )
 
 // The query subset understood by ExecQuery and OpenQueryInstances, for
