@@ -6,6 +6,8 @@ import (
 	"time"
 
 	mdl "mgmtd/model"
+
+	"mgmtd/wbem"
 )
 
 // Actuator performs the actions CIM methods request. It is declared here,
@@ -47,7 +49,7 @@ type ActionRequest struct {
 	Params map[string]string
 	// Principal is the authenticated caller (Identity is the
 	// authenticator's own value).
-	Principal Principal
+	Principal wbem.Principal
 	// Method is the CIM method that asked ("RequestStateChange", ...), for
 	// audit records.
 	Method string

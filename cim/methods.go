@@ -3,11 +3,11 @@ package cim
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"time"
 
 	mdl "mgmtd/model"
+
+	"mgmtd/wbem"
 )
 
 const (
@@ -17,9 +17,9 @@ const (
 
 // InvokeMethod implements Provider: the extrinsic methods of the model
 // map to Actuator actions (see the Action* constants).
-func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*MethodResult, error) {
+func (p *ModelProvider) InvokeMethod(ctx context.Context, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	if !strings.EqualFold(call.Namespace, ModelNamespace) {
-		return nil, Errorf(StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, call.Method.Name)
+		return nil, wbem.Errorf(wbem.StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, call.Method.Name)
 	}
 	x := p.index()
 	if call.Instance != nil {
@@ -32,7 +32,7 @@ func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*Me
 	switch {
 	case strings.EqualFold(m, "RequestStateChange"):
 		if call.Instance == nil {
-			return nil, Errorf(StatusInvalidParameter, "RequestStateChange needs an instance")
+			return nil, wbem.Errorf(wbem.StatusInvalidParameter, "RequestStateChange needs an instance")
 		}
 		return p.requestStateChange(ctx, x, call)
 	case strings.EqualFold(m, "MoveTo") && repo.IsA(call.ClassName, ClassResource) && call.Instance != nil:
@@ -41,15 +41,15 @@ func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*Me
 		action := ActionResourceClear
 		if node != "" {
 			if sy := x.sys[node]; sy == nil || sy.node == nil {
-				return &MethodResult{ReturnValue: "5"}, nil
+				return &wbem.MethodResult{ReturnValue: "5"}, nil
 			}
 			action = ActionResourceMove
 			params["node"] = node
 		}
 		if a := call.Arg("Lifetime"); a != nil && !a.Null {
-			d, err := ParseCIMInterval(a.Value)
+			d, err := wbem.ParseCIMInterval(a.Value)
 			if err != nil {
-				return nil, Errorf(StatusInvalidParameter, "Lifetime: %v", err)
+				return nil, wbem.Errorf(wbem.StatusInvalidParameter, "Lifetime: %v", err)
 			}
 			if d > 0 {
 				params["lifetime"] = d.String()
@@ -60,7 +60,7 @@ func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*Me
 		params := map[string]string{}
 		if n := argString(call, "Node"); n != "" {
 			if sy := x.sys[n]; sy == nil || sy.node == nil {
-				return &MethodResult{ReturnValue: "5"}, nil
+				return &wbem.MethodResult{ReturnValue: "5"}, nil
 			}
 			params["node"] = n
 		}
@@ -68,37 +68,37 @@ func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*Me
 	case strings.EqualFold(m, "Fence") && call.Instance != nil:
 		name := keyValue(call.Instance, "Name")
 		if sy := x.sys[name]; sy == nil || sy.node == nil {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
 		action := map[string]string{"": "reboot", "2": "reboot", "3": "off", "4": "on"}[argString(call, "Action")]
 		if action == "" {
-			return &MethodResult{ReturnValue: "5"}, nil
+			return &wbem.MethodResult{ReturnValue: "5"}, nil
 		}
 		return p.act(ctx, call, ActionNodeFence, mdl.KindNode, name, map[string]string{"action": action})
 	case strings.EqualFold(m, "MigrateVirtualSystemToHost"), strings.EqualFold(m, "CheckVirtualSystemIsMigratableToHost"):
 		return p.migrate(ctx, x, call)
 	case strings.EqualFold(m, "AddNode"), strings.EqualFold(m, "EvictNode"):
-		return &MethodResult{ReturnValue: "1"}, nil
+		return &wbem.MethodResult{ReturnValue: "1"}, nil
 	}
-	return nil, Errorf(StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, m)
+	return nil, wbem.Errorf(wbem.StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, m)
 }
 
-func argString(call *MethodCall, name string) string {
+func argString(call *wbem.MethodCall, name string) string {
 	if a := call.Arg(name); a != nil && !a.Null {
 		return a.Value
 	}
 	return ""
 }
 
-func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, call *MethodCall) (*MethodResult, error) {
+func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	if a := call.Arg("TimeoutPeriod"); a != nil && !a.Null {
-		if d, err := ParseCIMInterval(a.Value); err != nil || d != 0 {
-			return &MethodResult{ReturnValue: "4098"}, nil
+		if d, err := wbem.ParseCIMInterval(a.Value); err != nil || d != 0 {
+			return &wbem.MethodResult{ReturnValue: "4098"}, nil
 		}
 	}
 	a := call.Arg("RequestedState")
 	if a == nil || a.Null {
-		return &MethodResult{ReturnValue: "5"}, nil
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	}
 	state := a.Value
 	name := keyValue(call.Instance, "Name")
@@ -107,7 +107,7 @@ func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, ca
 		action := map[string]string{"2": ActionResourceStart, "3": ActionResourceStop, "4": ActionResourceStop,
 			"9": ActionResourceUnmanage, "10": ActionResourceRestart, "11": ActionResourceRestart}[state]
 		if action == "" {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
 		return p.act(ctx, call, action, mdl.KindResource, name, nil)
 	case p.model.IsA(call.ClassName, ClassComputerSystem):
@@ -117,38 +117,38 @@ func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, ca
 			action := map[string]string{"2": ActionResourceStart, "3": ActionResourceStop, "4": ActionResourceStop,
 				"10": ActionResourceRestart, "11": ActionResourceRestart}[state]
 			if action == "" {
-				return &MethodResult{ReturnValue: "1"}, nil
+				return &wbem.MethodResult{ReturnValue: "1"}, nil
 			}
 			return p.act(ctx, call, action, mdl.KindResource, sy.vm.Resource, nil)
 		}
 		if sy == nil || sy.node == nil {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
 		action := map[string]string{"2": ActionNodeOnline, "6": ActionNodeStandby}[state]
 		if action == "" {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
 		return p.act(ctx, call, action, mdl.KindNode, name, nil)
 	}
-	return &MethodResult{ReturnValue: "1"}, nil
+	return &wbem.MethodResult{ReturnValue: "1"}, nil
 }
 
-func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *MethodCall) (*MethodResult, error) {
+func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	check := strings.EqualFold(call.Method.Name, "CheckVirtualSystemIsMigratableToHost")
 	cs := call.Arg("ComputerSystem")
 	if cs == nil || cs.Null || cs.Ref == nil {
-		return nil, Errorf(StatusInvalidParameter, "ComputerSystem is required")
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "ComputerSystem is required")
 	}
 	dest := argString(call, "DestinationHost")
 	if dest == "" {
-		return nil, Errorf(StatusInvalidParameter, "DestinationHost is required")
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "DestinationHost is required")
 	}
 	if !strings.EqualFold(cs.Ref.ClassName, ClassComputerSystem) {
-		return nil, Errorf(StatusInvalidParameter, "ComputerSystem must be a %s", ClassComputerSystem)
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "ComputerSystem must be a %s", ClassComputerSystem)
 	}
 	sy := x.sys[keyValue(cs.Ref, "Name")]
 	if sy == nil || sy.vm == nil {
-		return nil, Errorf(StatusNotFound, "no virtual system %s", WBEMURI(cs.Ref))
+		return nil, wbem.Errorf(wbem.StatusNotFound, "no virtual system %s", wbem.WBEMURI(cs.Ref))
 	}
 	dsy := x.sys[dest]
 	ok := dsy != nil && dsy.host != nil && dsy.host.Reachable && sy.vm.Resource != "" && x.hostSystem(sy.vm.Host) != dest
@@ -157,48 +157,48 @@ func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *MethodC
 		if ok {
 			v = "TRUE"
 		}
-		return &MethodResult{ReturnValue: "0", Out: []Argument{{Name: "IsMigratable", Type: "boolean", Value: v}}}, nil
+		return &wbem.MethodResult{ReturnValue: "0", Out: []wbem.Argument{{Name: "IsMigratable", Type: "boolean", Value: v}}}, nil
 	}
 	if dsy == nil || dsy.host == nil {
-		return &MethodResult{ReturnValue: "4"}, nil
+		return &wbem.MethodResult{ReturnValue: "4"}, nil
 	}
 	if sy.vm.Resource == "" || x.hostSystem(sy.vm.Host) == dest {
-		return &MethodResult{ReturnValue: "5"}, nil
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	}
 	return p.act(ctx, call, ActionVMMigrate, mdl.KindVM, sy.name, map[string]string{"host": dest, "resource": sy.vm.Resource})
 }
 
 // act hands an action to the Actuator and maps the outcome to a method
 // result: 0 when done, 4096 with a Job reference when a task runs.
-func (p *ModelProvider) act(ctx context.Context, call *MethodCall, action string, kind mdl.Kind, target string, params map[string]string) (*MethodResult, error) {
+func (p *ModelProvider) act(ctx context.Context, call *wbem.MethodCall, action string, kind mdl.Kind, target string, params map[string]string) (*wbem.MethodResult, error) {
 	if p.opts.Actuator == nil {
-		return nil, Errorf(StatusNotSupported, "%s: actions are not available", call.Method.Name)
+		return nil, wbem.Errorf(wbem.StatusNotSupported, "%s: actions are not available", call.Method.Name)
 	}
-	pr, _ := PrincipalFrom(ctx)
+	pr, _ := wbem.PrincipalFrom(ctx)
 	if params == nil {
 		params = map[string]string{}
 	}
 	id, err := p.opts.Actuator.Do(ctx, ActionRequest{Action: action, Kind: kind, Target: target, Params: params, Principal: pr, Method: call.Method.Name})
-	var ce *Error
+	var ce *wbem.Error
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrInvalidStateTransition):
-		return &MethodResult{ReturnValue: "4097"}, nil
+		return &wbem.MethodResult{ReturnValue: "4097"}, nil
 	case errors.Is(err, ErrBusy):
-		return &MethodResult{ReturnValue: "4099"}, nil
+		return &wbem.MethodResult{ReturnValue: "4099"}, nil
 	case errors.Is(err, ErrInvalidParameter):
-		return &MethodResult{ReturnValue: "5"}, nil
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	case errors.As(err, &ce):
 		return nil, ce
 	default:
-		return nil, Errorf(StatusFailed, "%s %s: %v", action, target, err)
+		return nil, wbem.Errorf(wbem.StatusFailed, "%s %s: %v", action, target, err)
 	}
 	if id == "" {
-		return &MethodResult{ReturnValue: "0"}, nil
+		return &wbem.MethodResult{ReturnValue: "0"}, nil
 	}
 	p.rememberJob(id)
 	job := instanceIDPath(ModelNamespace, ClassConcreteJob, jobPrefix+id)
-	return &MethodResult{ReturnValue: "4096", Out: []Argument{{Name: "Job", Type: "reference", Ref: job}}}, nil
+	return &wbem.MethodResult{ReturnValue: "4096", Out: []wbem.Argument{{Name: "Job", Type: "reference", Ref: job}}}, nil
 }
 
 func (p *ModelProvider) rememberJob(id string) {
@@ -222,7 +222,7 @@ func (p *ModelProvider) jobIDs() []string {
 }
 
 // jobInst builds the MGMTD_ConcreteJob of task id, or nil.
-func (p *ModelProvider) jobInst(id string) *Instance {
+func (p *ModelProvider) jobInst(id string) *wbem.Instance {
 	if p.opts.Actuator == nil {
 		return nil
 	}
@@ -253,25 +253,11 @@ func (p *ModelProvider) jobInst(id string) *Instance {
 			end = p.opts.Now()
 		}
 		if end.After(t.Submitted) {
-			b.s("ElapsedTime", cimInterval(end.Sub(t.Submitted)))
+			b.s("ElapsedTime", wbem.CIMInterval(end.Sub(t.Submitted)))
 		}
 	}
 	if t.State == TaskFailed {
 		b.u("ErrorCode", 1).so("ErrorDescription", t.Error)
 	}
 	return b.in
-}
-
-// cimInterval formats d as a CIM interval.
-func cimInterval(d time.Duration) string {
-	us := d.Microseconds()
-	days := us / (24 * 3600e6)
-	us -= days * 24 * 3600e6
-	h := us / 3600e6
-	us -= h * 3600e6
-	m := us / 60e6
-	us -= m * 60e6
-	s := us / 1e6
-	us -= s * 1e6
-	return fmt.Sprintf("%08d%02d%02d%02d.%06d:000", days, h, m, s, us)
 }

@@ -10,25 +10,25 @@ import (
 	"testing"
 
 	"mgmtd/cim"
+
+	"mgmtd/wbem"
+	"mgmtd/wbem/wbemtest"
 )
 
 // mcallXML builds an extrinsic METHODCALL on an instance (keys as name,
-// value pairs) of the model namespace.
+// value pairs) of the model namespace, or on the class without keys.
 func mcallXML(method, class string, keys []string, params string) (object, body string) {
-	var kx, ko []string
+	var ko []string
 	for i := 0; i+1 < len(keys); i += 2 {
-		kx = append(kx, `<KEYBINDING NAME="`+keys[i]+`"><KEYVALUE VALUETYPE="string">`+keys[i+1]+`</KEYVALUE></KEYBINDING>`)
 		ko = append(ko, keys[i]+`="`+keys[i+1]+`"`)
 	}
 	object = mns + ":" + class
-	target := `<LOCALCLASSPATH>` + nsXML(mns) + `<CLASSNAME NAME="` + class + `"/></LOCALCLASSPATH>`
+	target := class
 	if len(keys) > 0 {
 		object += "." + strings.Join(ko, ",")
-		target = `<LOCALINSTANCEPATH>` + nsXML(mns) + `<INSTANCENAME CLASSNAME="` + class + `">` + strings.Join(kx, "") + `</INSTANCENAME></LOCALINSTANCEPATH>`
+		target = wbemtest.InstanceName(class, keys...)
 	}
-	body = `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="9" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="` +
-		method + `">` + target + params + `</METHODCALL></SIMPLEREQ></MESSAGE></CIM>`
-	return url.PathEscape(object), body
+	return url.PathEscape(object), wbemtest.MethodCall(method, mns, target, params)
 }
 
 func pv(name, v string) string {
@@ -83,7 +83,7 @@ func TestModelMethods(t *testing.T) {
 		{"done at once", func(a *testActuator) { a.sync = true }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "ret 0", "RequestStateChange resource.stop resource/vip-db"},
 		{"invalid transition", func(a *testActuator) { a.err = fmt.Errorf("already stopped: %w", cim.ErrInvalidStateTransition) }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "ret 4097", ""},
 		{"busy", func(a *testActuator) { a.err = fmt.Errorf("transition running: %w", cim.ErrBusy) }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "ret 4099", ""},
-		{"access denied", func(a *testActuator) { a.err = fmt.Errorf("role viewer: %w", cim.ErrAccessDenied) }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "error 2", ""},
+		{"access denied", func(a *testActuator) { a.err = fmt.Errorf("role viewer: %w", wbem.ErrAccessDenied) }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "error 2", ""},
 		{"action failed", func(a *testActuator) { a.err = errors.New("crm_resource exited 1") }, false, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "error 1", ""},
 		{"no actuator", nil, true, "RequestStateChange", "MGMTD_ClusterResource", rsc, pv("RequestedState", "3"), "error 7", ""},
 		{"group stop", nil, false, "RequestStateChange", "MGMTD_ResourceGroup", resKeys("MGMTD_ResourceGroup", "web"), pv("RequestedState", "3"), "ret 4096", "RequestStateChange resource.stop resource/web"},
@@ -146,9 +146,9 @@ func TestModelJobs(t *testing.T) {
 		t.Fatalf("got %s", o)
 	}
 	// the resource class follows the kind: db-clone is a clone
-	job := instanceName("MGMTD_ConcreteJob", "InstanceID", "MGMTD:Job:task-1")
+	job := wbemtest.InstanceName("MGMTD_ConcreteJob", "InstanceID", "MGMTD:Job:task-1")
 	get := func() string {
-		return env.call(t, "GetInstance", mns, imcall("GetInstance", mns, nameParam("InstanceName", job)))
+		return env.call(t, "GetInstance", mns, wbemtest.IMethodCall("GetInstance", mns, wbemtest.Param("InstanceName", job)))
 	}
 	if g := get(); !strings.Contains(g, `<PROPERTY NAME="JobState" TYPE="uint16"><VALUE>4</VALUE>`) {
 		t.Fatalf("running job:\n%s", g)
@@ -164,8 +164,8 @@ func TestModelJobs(t *testing.T) {
 			t.Errorf("failed job lacks %s:\n%s", w, g)
 		}
 	}
-	missing := instanceName("MGMTD_ConcreteJob", "InstanceID", "MGMTD:Job:task-99")
-	if o := outcome(env.call(t, "GetInstance", mns, imcall("GetInstance", mns, nameParam("InstanceName", missing)))); o != "error 6" {
+	missing := wbemtest.InstanceName("MGMTD_ConcreteJob", "InstanceID", "MGMTD:Job:task-99")
+	if o := outcome(env.call(t, "GetInstance", mns, wbemtest.IMethodCall("GetInstance", mns, wbemtest.Param("InstanceName", missing)))); o != "error 6" {
 		t.Errorf("unknown job: %s", o)
 	}
 }

@@ -2,12 +2,10 @@ package cim_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,11 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"mgmtd/cim"
 	"mgmtd/demo"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
+
+	"mgmtd/wbem"
+	"mgmtd/wbem/wbemtest"
 )
 
 // The model provider's tests run against the demo recordings (demo.Load +
@@ -106,7 +106,7 @@ type modelEnv struct {
 	store    *model.Store
 	player   *demo.Player
 	prov     *cim.ModelProvider
-	srv      *cim.Server
+	srv      *wbem.Server
 	http     *httptest.Server
 	act      *testActuator
 	audited  []string
@@ -114,12 +114,12 @@ type modelEnv struct {
 	hostport string
 }
 
-func basicStub(r *http.Request) (cim.Principal, error) {
+func basicStub(r *http.Request) (wbem.Principal, error) {
 	u, p, ok := r.BasicAuth()
 	if !ok || u != mUser || p != mPass {
-		return cim.Principal{}, cim.ErrUnauthenticated
+		return wbem.Principal{}, wbem.ErrUnauthenticated
 	}
-	return cim.Principal{Name: u, Identity: "operator-role"}, nil
+	return wbem.Principal{Name: u, Identity: "operator-role"}, nil
 }
 
 func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
@@ -136,8 +136,8 @@ func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
 		t.Fatal(err)
 	}
 	env.prov = p
-	srv, err := cim.NewServer(cim.Config{Provider: p, Authenticate: basicStub, Host: "testhost",
-		Audit: func(_ context.Context, op *cim.Operation) (func(error), error) {
+	srv, err := wbem.NewServer(wbem.Config{Provider: p, Authenticate: basicStub, Host: "testhost",
+		Audit: func(_ context.Context, op *wbem.Operation) (func(error), error) {
 			env.auditMu.Lock()
 			env.audited = append(env.audited, op.Principal.Name+" "+op.Name+" "+op.Target)
 			env.auditMu.Unlock()
@@ -181,69 +181,7 @@ func (env *modelEnv) call(t testing.TB, method, object, body string) string {
 	return string(b)
 }
 
-func nsXML(ns string) string {
-	var b strings.Builder
-	b.WriteString("<LOCALNAMESPACEPATH>")
-	for _, p := range strings.Split(ns, "/") {
-		b.WriteString(`<NAMESPACE NAME="` + p + `"/>`)
-	}
-	b.WriteString("</LOCALNAMESPACEPATH>")
-	return b.String()
-}
-
-func imcall(name, ns, params string) string {
-	return `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="` +
-		name + `">` + nsXML(ns) + params + `</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>`
-}
-
-func classParam(param, class string) string {
-	return `<IPARAMVALUE NAME="` + param + `"><CLASSNAME NAME="` + class + `"/></IPARAMVALUE>`
-}
-
-func boolParam(param string, v bool) string {
-	return fmt.Sprintf(`<IPARAMVALUE NAME="%s"><VALUE>%t</VALUE></IPARAMVALUE>`, param, v)
-}
-
-func instanceName(class string, keys ...string) string {
-	var b strings.Builder
-	b.WriteString(`<INSTANCENAME CLASSNAME="` + class + `">`)
-	for i := 0; i+1 < len(keys); i += 2 {
-		b.WriteString(`<KEYBINDING NAME="` + keys[i] + `"><KEYVALUE VALUETYPE="string">` + keys[i+1] + `</KEYVALUE></KEYBINDING>`)
-	}
-	b.WriteString("</INSTANCENAME>")
-	return b.String()
-}
-
-func nameParam(param, name string) string {
-	return `<IPARAMVALUE NAME="` + param + `">` + name + `</IPARAMVALUE>`
-}
-
-var hv1 = instanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "hv1")
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	checkGoldenPath(t, filepath.Join("testdata", "golden", "model", name), got)
-}
-
-// checkGoldenPath compares got with the file at path; -update rewrites it.
-func checkGoldenPath(t *testing.T, path, got string) {
-	t.Helper()
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
-}
+var hv1 = wbemtest.InstanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "hv1")
 
 // pretty breaks CIM-XML after each closing tag of an object so that
 // golden diffs are readable; it does not change the content.
@@ -258,34 +196,34 @@ func pretty(s string) string {
 // instances, associations and classes real clients read.
 func TestModelGolden(t *testing.T) {
 	env := newModelEnv(t, nil)
-	res := instanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "demo", "CreationClassName", "MGMTD_ClusterResource", "Name", "vm-app")
+	res := wbemtest.InstanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "demo", "CreationClassName", "MGMTD_ClusterResource", "Name", "vm-app")
 	tests := []struct{ name, method, ns, params string }{
-		{"ei-cluster.xml", "EnumerateInstances", mns, classParam("ClassName", "MGMTD_Cluster")},
-		{"ei-computersystem.xml", "EnumerateInstances", mns, classParam("ClassName", "CIM_ComputerSystem")},
-		{"ei-resources.xml", "EnumerateInstances", mns, classParam("ClassName", "CIM_Service")},
-		{"ein-associations.xml", "EnumerateInstanceNames", mns, classParam("ClassName", "CIM_Dependency")},
-		{"ei-activeon.xml", "EnumerateInstances", mns, classParam("ClassName", "MGMTD_ResourceActiveOn")},
-		{"ai-hv1.xml", "Associators", mns, nameParam("ObjectName", hv1)},
-		{"ain-vm-app-resource.xml", "AssociatorNames", mns, nameParam("ObjectName", res)},
-		{"ri-vm-app-resource.xml", "References", mns, nameParam("ObjectName", res) + classParam("ResultClass", "MGMTD_ResourceActiveOn")},
-		{"gc-resource.xml", "GetClass", mns, classParam("ClassName", "MGMTD_ClusterResource") + boolParam("LocalOnly", false)},
-		{"gc-cluster.xml", "GetClass", mns, classParam("ClassName", "MGMTD_Cluster") + boolParam("LocalOnly", false)},
-		{"gc-participatingcs.xml", "GetClass", mns, classParam("ClassName", "MGMTD_ParticipatingCS") + boolParam("LocalOnly", false)},
-		{"ei-interop-profiles.xml", "EnumerateInstances", "interop", classParam("ClassName", "CIM_RegisteredProfile")},
-		{"ei-interop-objectmanager.xml", "EnumerateInstances", "interop", classParam("ClassName", "CIM_ObjectManager")},
-		{"ai-interop-cluster-profile.xml", "Associators", "interop", nameParam("ObjectName", instanceName("CIM_RegisteredProfile", "InstanceID", "MGMTD:Cluster-1.0.0"))},
-		{"ai-model-profile.xml", "Associators", mns, nameParam("ObjectName", instanceName("MGMTD_Cluster", "CreationClassName", "MGMTD_Cluster", "Name", "demo")) + classParam("AssocClass", "CIM_ElementConformsToProfile")},
+		{"ei-cluster.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_Cluster")},
+		{"ei-computersystem.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "CIM_ComputerSystem")},
+		{"ei-resources.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "CIM_Service")},
+		{"ein-associations.xml", "EnumerateInstanceNames", mns, wbemtest.ClassNameParam("ClassName", "CIM_Dependency")},
+		{"ei-activeon.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ResourceActiveOn")},
+		{"ai-hv1.xml", "Associators", mns, wbemtest.Param("ObjectName", hv1)},
+		{"ain-vm-app-resource.xml", "AssociatorNames", mns, wbemtest.Param("ObjectName", res)},
+		{"ri-vm-app-resource.xml", "References", mns, wbemtest.Param("ObjectName", res) + wbemtest.ClassNameParam("ResultClass", "MGMTD_ResourceActiveOn")},
+		{"gc-resource.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ClusterResource") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"gc-cluster.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_Cluster") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"gc-participatingcs.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ParticipatingCS") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"ei-interop-profiles.xml", "EnumerateInstances", "interop", wbemtest.ClassNameParam("ClassName", "CIM_RegisteredProfile")},
+		{"ei-interop-objectmanager.xml", "EnumerateInstances", "interop", wbemtest.ClassNameParam("ClassName", "CIM_ObjectManager")},
+		{"ai-interop-cluster-profile.xml", "Associators", "interop", wbemtest.Param("ObjectName", wbemtest.InstanceName("CIM_RegisteredProfile", "InstanceID", "MGMTD:Cluster-1.0.0"))},
+		{"ai-model-profile.xml", "Associators", mns, wbemtest.Param("ObjectName", wbemtest.InstanceName("MGMTD_Cluster", "CreationClassName", "MGMTD_Cluster", "Name", "demo")) + wbemtest.ClassNameParam("AssocClass", "CIM_ElementConformsToProfile")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := env.call(t, tc.method, tc.ns, imcall(tc.method, tc.ns, tc.params))
+			got := env.call(t, tc.method, tc.ns, wbemtest.IMethodCall(tc.method, tc.ns, tc.params))
 			if strings.Contains(got, "<ERROR") {
 				t.Errorf("error response: %s", got)
 			}
 			if strings.Contains(got, "&#") {
 				t.Errorf("numeric character reference in output")
 			}
-			checkGolden(t, tc.name, pretty(got))
+			testutil.Golden(t, filepath.Join("testdata", "golden", "model", tc.name), []byte(pretty(got)))
 		})
 	}
 }

@@ -1,32 +1,11 @@
 package cim_test
 
 import (
-	"context"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
-)
 
-func wbemcli(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	bin, err := exec.LookPath("wbemcli")
-	if err != nil {
-		t.Fatalf("wbemcli not found (install sblim-wbemcli: scripts/deps.d/cim.sh): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("wbemcli %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return string(out), code
-}
+	"mgmtd/wbem/wbemtest"
+)
 
 // TestModelWbemcli drives the model provider with the real sblim-wbemcli
 // (ei, ein, gi, ai, ain, ri, rin, gc, ec, ecn, gp, cm) over loopback HTTP.
@@ -70,20 +49,7 @@ func TestModelWbemcli(t *testing.T) {
 		{"not found", []string{"gi", base + `root/cimv2:MGMTD_ComputerSystem.CreationClassName="MGMTD_ComputerSystem",Name="nope"`}, 16, []string{"(6) CIM_ERR_NOT_FOUND"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out, code := wbemcli(t, tc.args...)
-			if code != tc.code {
-				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
-			}
-			rest := out
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("output lacks %q (in order):\n%s", w, out)
-				}
-				rest = rest[i+len(w):]
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wbemtest.CheckWbemcli(t, tc.code, tc.want, tc.args...) })
 	}
 	want := []string{
 		"operator RequestStateChange resource.start resource/vip-db",

@@ -15,6 +15,7 @@ import (
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/cim"
+	"mgmtd/wbem"
 )
 
 // CIMConfig configures the WBEM server.
@@ -44,7 +45,7 @@ func (d *Daemon) buildCIM() error {
 	if err != nil {
 		return err
 	}
-	srv, err := cim.NewServer(cim.Config{Provider: prov, Authenticate: d.cimAuthenticate,
+	srv, err := wbem.NewServer(wbem.Config{Provider: prov, Authenticate: d.cimAuthenticate,
 		Audit: d.cimAudit, Logger: d.log.With("component", "cim"), Host: d.cfg.View})
 	if err != nil {
 		return err
@@ -91,21 +92,21 @@ func (d *Daemon) runCIM(ctx context.Context) error {
 // auditor, callers scoped to part of the cluster) are refused here, with
 // the denial recorded, before any output. Methods are authorized again,
 // per object, by the action machinery.
-func (d *Daemon) cimAuthenticate(r *http.Request) (cim.Principal, error) {
+func (d *Daemon) cimAuthenticate(r *http.Request) (wbem.Principal, error) {
 	id, err := d.Auth.Authenticate(r)
 	if err != nil {
-		return cim.Principal{}, fmt.Errorf("%w: %v", cim.ErrUnauthenticated, err)
+		return wbem.Principal{}, fmt.Errorf("%w: %v", wbem.ErrUnauthenticated, err)
 	}
 	cl := d.Store.Snapshot().Cluster.Name
 	if dec := d.Auth.Authorize(r.Context(), id, auth.ActionRead, auth.Object{Kind: auth.KindCluster, Cluster: cl, Name: cl}); !dec.Allowed {
-		return cim.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", cim.ErrUnauthenticated, id.Name, dec.Reason)
+		return wbem.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", wbem.ErrUnauthenticated, id.Name, dec.Reason)
 	}
-	return cim.Principal{Name: id.Name, Identity: id}, nil
+	return wbem.Principal{Name: id.Name, Identity: id}, nil
 }
 
 // cimAudit records every state-changing CIM operation before it runs and
 // its outcome after; a record that cannot be made refuses the operation.
-func (d *Daemon) cimAudit(ctx context.Context, op *cim.Operation) (func(error), error) {
+func (d *Daemon) cimAudit(ctx context.Context, op *wbem.Operation) (func(error), error) {
 	ev := audit.Event{Actor: "anonymous", AuthMethod: "none", Action: "cim." + op.Name, Channel: audit.ChannelCIM,
 		Source: op.RemoteAddr, ObjectType: "cim", ObjectID: op.Namespace + ":" + op.Target, Outcome: audit.OutcomeSuccess, Reason: "intent"}
 	if id, ok := op.Principal.Identity.(*auth.Identity); ok {
@@ -174,7 +175,7 @@ func (a cimActuator) Do(ctx context.Context, req cim.ActionRequest) (string, err
 	case err == nil:
 		return t.ID, nil
 	case errors.Is(err, action.ErrForbidden):
-		return "", &cim.Error{Status: cim.StatusAccessDenied, Description: err.Error()}
+		return "", &wbem.Error{Status: wbem.StatusAccessDenied, Description: err.Error()}
 	case errors.Is(err, action.ErrBusy):
 		return "", fmt.Errorf("%w: %v", cim.ErrBusy, err)
 	case errors.Is(err, action.ErrInvalid), errors.Is(err, action.ErrNotFound):

@@ -27,6 +27,7 @@ import (
 	"mgmtd/source/corosync"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
+	"mgmtd/wbem"
 )
 
 // Daemon is one running mgmtd: the store, its sources and its listeners.
@@ -49,7 +50,7 @@ type Daemon struct {
 	actions *executor.Executor
 
 	cimProvider *cim.ModelProvider
-	cimServer   *cim.Server
+	cimServer   *wbem.Server
 	cimReady    chan struct{}
 	// CIMURL is the CIM-XML endpoint once the CIM listener is bound.
 	CIMURL string

@@ -1,8 +1,7 @@
-package cim
+package wbem
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"testing"
 
 	"mgmtd/wbem/cimxml"
+
+	"mgmtd/wbem/wbemtest"
 )
 
 // The test schema: a slice of the DMTF CIM 2.41 hierarchy (reduced to the
@@ -306,12 +307,7 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 // post sends a CIM-XML operation to the handler.
 func (env *testEnv) post(t testing.TB, method, object, body string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, "/cimom", strings.NewReader(body))
-	r.Header.Set("Content-Type", `application/xml; charset="utf-8"`)
-	r.Header.Set("CIMOperation", "MethodCall")
-	r.Header.Set("CIMMethod", method)
-	r.Header.Set("CIMObject", object)
-	r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPass)))
+	r := wbemtest.NewRequest(method, object, body, testUser, testPass)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] == "" {
 			r.Header.Del(hdr[i])
@@ -324,26 +320,4 @@ func (env *testEnv) post(t testing.TB, method, object, body string, hdr ...strin
 	return w
 }
 
-// imethod builds an intrinsic request body.
-func imethod(name, ns, params string) string {
-	var nsx strings.Builder
-	for _, p := range strings.Split(ns, "/") {
-		nsx.WriteString(`<NAMESPACE NAME="` + p + `"/>`)
-	}
-	return `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="42" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="` +
-		name + `"><LOCALNAMESPACEPATH>` + nsx.String() + `</LOCALNAMESPACEPATH>` + params + `</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>`
-}
-
-func cn(param, class string) string {
-	return `<IPARAMVALUE NAME="` + param + `"><CLASSNAME NAME="` + class + `"/></IPARAMVALUE>`
-}
-
-func val(param, v string) string {
-	return `<IPARAMVALUE NAME="` + param + `"><VALUE>` + v + `</VALUE></IPARAMVALUE>`
-}
-
 const node1Name = `<INSTANCENAME CLASSNAME="PCMK_ClusterNode"><KEYBINDING NAME="CreationClassName"><KEYVALUE>PCMK_ClusterNode</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>node1</KEYVALUE></KEYBINDING></INSTANCENAME>`
-
-func inst(param, name string) string {
-	return `<IPARAMVALUE NAME="` + param + `">` + name + `</IPARAMVALUE>`
-}

@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"fmt"
@@ -322,7 +322,7 @@ func ArrayQualifier(name string, values ...string) Qualifier {
 // "Disabled"). It panics on an odd argument count (a programming error).
 func ValueMap(pairs ...string) []Qualifier {
 	if len(pairs)%2 != 0 {
-		panic("cim.ValueMap: odd number of arguments")
+		panic("wbem.ValueMap: odd number of arguments")
 	}
 	var vm, vs []string
 	for i := 0; i < len(pairs); i += 2 {

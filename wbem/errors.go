@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"errors"
@@ -76,7 +76,7 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is an *Error with the same status, so that
-// errors.Is(err, cim.ErrNotFound) works for any description.
+// errors.Is(err, wbem.ErrNotFound) works for any description.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Status == e.Status

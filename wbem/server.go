@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"context"
@@ -77,10 +77,10 @@ type Server struct {
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Provider == nil {
-		return nil, errors.New("cim: Config.Provider is required")
+		return nil, errors.New("wbem: Config.Provider is required")
 	}
 	if cfg.Authenticate == nil {
-		return nil, errors.New("cim: Config.Authenticate is required")
+		return nil, errors.New("wbem: Config.Authenticate is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

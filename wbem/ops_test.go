@@ -1,9 +1,11 @@
-package cim
+package wbem
 
 import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"mgmtd/wbem/wbemtest"
 )
 
 // TestAssociationFilters: AssocClass, ResultClass, Role and ResultRole on
@@ -16,24 +18,24 @@ func TestAssociationFilters(t *testing.T) {
 		name, op, params string
 		want             []string
 	}{
-		{"all associators", "AssociatorNames", inst("ObjectName", cluster), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterResource:PCMK_Cluster", "CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
-		{"assoc class", "AssociatorNames", inst("ObjectName", cluster) + cn("AssocClass", "CIM_ParticipatingCS"), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode"}},
-		{"result class", "AssociatorNames", inst("ObjectName", cluster) + cn("ResultClass", "CIM_Service"), []string{"PCMK_ClusterResource:PCMK_Cluster"}},
-		{"result class across namespaces", "AssociatorNames", inst("ObjectName", cluster) + cn("ResultClass", "CIM_RegisteredProfile"), []string{"CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
-		{"role", "AssociatorNames", inst("ObjectName", cluster) + val("Role", "dependent"), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode"}},
-		{"wrong role", "AssociatorNames", inst("ObjectName", cluster) + val("Role", "Antecedent") + cn("AssocClass", "CIM_ParticipatingCS"), nil},
-		{"result role", "AssociatorNames", inst("ObjectName", cluster) + val("ResultRole", "ConformantStandard"), []string{"CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
-		{"references", "ReferenceNames", inst("ObjectName", cluster) + cn("ResultClass", "CIM_HostedService"), []string{"PCMK_HostedResource:PCMK_Cluster"}},
-		{"references role", "References", inst("ObjectName", node1Name) + val("Role", "Antecedent"), []string{"PCMK_ParticipatingCS:PCMK_ClusterNode"}},
-		{"references wrong role", "References", inst("ObjectName", node1Name) + val("Role", "Dependent"), nil},
+		{"all associators", "AssociatorNames", wbemtest.Param("ObjectName", cluster), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterResource:PCMK_Cluster", "CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
+		{"assoc class", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ClassNameParam("AssocClass", "CIM_ParticipatingCS"), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode"}},
+		{"result class", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ClassNameParam("ResultClass", "CIM_Service"), []string{"PCMK_ClusterResource:PCMK_Cluster"}},
+		{"result class across namespaces", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ClassNameParam("ResultClass", "CIM_RegisteredProfile"), []string{"CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
+		{"role", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ValueParam("Role", "dependent"), []string{"PCMK_ClusterNode:PCMK_ClusterNode", "PCMK_ClusterNode:PCMK_ClusterNode"}},
+		{"wrong role", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ValueParam("Role", "Antecedent") + wbemtest.ClassNameParam("AssocClass", "CIM_ParticipatingCS"), nil},
+		{"result role", "AssociatorNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ValueParam("ResultRole", "ConformantStandard"), []string{"CIM_RegisteredProfile:PCMK:cluster-1.0.0"}},
+		{"references", "ReferenceNames", wbemtest.Param("ObjectName", cluster) + wbemtest.ClassNameParam("ResultClass", "CIM_HostedService"), []string{"PCMK_HostedResource:PCMK_Cluster"}},
+		{"references role", "References", wbemtest.Param("ObjectName", node1Name) + wbemtest.ValueParam("Role", "Antecedent"), []string{"PCMK_ParticipatingCS:PCMK_ClusterNode"}},
+		{"references wrong role", "References", wbemtest.Param("ObjectName", node1Name) + wbemtest.ValueParam("Role", "Dependent"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := env.post(t, tt.op, "root/cimv2", imethod(tt.op, "root/cimv2", tt.params))
+			w := env.post(t, tt.op, "root/cimv2", wbemtest.IMethodCall(tt.op, "root/cimv2", tt.params))
 			if c := cimError(t, w); c != "" {
 				t.Fatalf("status %s: %s", c, w.Body.String())
 			}
-			checkClientSafe(t, w.Body.String())
+			wbemtest.CheckClientSafe(t, w.Body.String())
 			if got := countReturned(t, w.Body.String()); got != len(tt.want) {
 				t.Errorf("%d results, want %d: %s", got, len(tt.want), w.Body.String())
 			}
@@ -52,7 +54,7 @@ func TestAssociationFilters(t *testing.T) {
 func TestDefaultsAndPropertyList(t *testing.T) {
 	env := newEnv(t, nil)
 	post := func(op, params string) string {
-		w := env.post(t, op, "root/cimv2", imethod(op, "root/cimv2", params))
+		w := env.post(t, op, "root/cimv2", wbemtest.IMethodCall(op, "root/cimv2", params))
 		if c := cimError(t, w); c != "" {
 			t.Fatalf("%s: status %s", op, c)
 		}
@@ -60,28 +62,28 @@ func TestDefaultsAndPropertyList(t *testing.T) {
 	}
 	// EnumerateInstances defaults: DeepInheritance true (subclass
 	// properties present), IncludeClassOrigin false.
-	b := post("EnumerateInstances", cn("ClassName", "CIM_ComputerSystem"))
+	b := post("EnumerateInstances", wbemtest.ClassNameParam("ClassName", "CIM_ComputerSystem"))
 	if !strings.Contains(b, `NAME="NodeID"`) || strings.Contains(b, "CLASSORIGIN") || strings.Contains(b, "<QUALIFIER") {
 		t.Errorf("EnumerateInstances defaults: %s", b)
 	}
-	b = post("EnumerateInstances", cn("ClassName", "CIM_ComputerSystem")+val("DeepInheritance", "FALSE")+val("IncludeClassOrigin", "true"))
+	b = post("EnumerateInstances", wbemtest.ClassNameParam("ClassName", "CIM_ComputerSystem")+wbemtest.ValueParam("DeepInheritance", "FALSE")+wbemtest.ValueParam("IncludeClassOrigin", "true"))
 	if strings.Contains(b, `NAME="NodeID"`) || !strings.Contains(b, `CLASSORIGIN="CIM_System"`) || !strings.Contains(b, `INSTANCE CLASSNAME="PCMK_ClusterNode"`) {
 		t.Errorf("DeepInheritance false: %s", b)
 	}
-	b = post("GetInstance", inst("InstanceName", node1Name)+`<IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY><VALUE>name</VALUE><VALUE>ISDC</VALUE></VALUE.ARRAY></IPARAMVALUE>`)
+	b = post("GetInstance", wbemtest.Param("InstanceName", node1Name)+`<IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY><VALUE>name</VALUE><VALUE>ISDC</VALUE></VALUE.ARRAY></IPARAMVALUE>`)
 	if got := regexp.MustCompile(`PROPERTY NAME="(\w+)"`).FindAllStringSubmatch(b, -1); len(got) != 2 || got[0][1] != "Name" || got[1][1] != "IsDC" {
 		t.Errorf("PropertyList: %s", b)
 	}
-	b = post("GetInstance", inst("InstanceName", node1Name)+`<IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY></VALUE.ARRAY></IPARAMVALUE>`)
+	b = post("GetInstance", wbemtest.Param("InstanceName", node1Name)+`<IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY></VALUE.ARRAY></IPARAMVALUE>`)
 	if strings.Contains(b, "<PROPERTY") {
 		t.Errorf("empty PropertyList: %s", b)
 	}
 	// GetClass defaults: LocalOnly true, IncludeQualifiers true.
-	b = post("GetClass", cn("ClassName", "PCMK_ClusterNode"))
+	b = post("GetClass", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"))
 	if strings.Contains(b, `NAME="EnabledState"`) || !strings.Contains(b, `NAME="NodeID"`) || !strings.Contains(b, `<QUALIFIER NAME="Description"`) || !strings.Contains(b, `<METHOD NAME="Noop"`) {
 		t.Errorf("GetClass defaults: %s", b)
 	}
-	b = post("GetClass", cn("ClassName", "PCMK_ClusterNode")+val("LocalOnly", "false")+val("IncludeClassOrigin", "true"))
+	b = post("GetClass", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode")+wbemtest.ValueParam("LocalOnly", "false")+wbemtest.ValueParam("IncludeClassOrigin", "true"))
 	for _, want := range []string{`<PROPERTY NAME="EnabledState" TYPE="uint16" CLASSORIGIN="CIM_EnabledLogicalElement" PROPAGATED="true"><QUALIFIER NAME="ValueMap" TYPE="string" PROPAGATED="true"><VALUE.ARRAY><VALUE>0</VALUE>`,
 		`<METHOD NAME="RequestStateChange" TYPE="uint32" CLASSORIGIN="CIM_EnabledLogicalElement" PROPAGATED="true">`,
 		`<PARAMETER.REFERENCE NAME="Job" REFERENCECLASS="CIM_ConcreteJob"><QUALIFIER NAME="In"`,
@@ -90,12 +92,12 @@ func TestDefaultsAndPropertyList(t *testing.T) {
 			t.Errorf("full class lacks %s", want)
 		}
 	}
-	b = post("GetClass", cn("ClassName", "PCMK_ClusterNode")+val("LocalOnly", "false")+val("IncludeQualifiers", "false"))
+	b = post("GetClass", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode")+wbemtest.ValueParam("LocalOnly", "false")+wbemtest.ValueParam("IncludeQualifiers", "false"))
 	if strings.Contains(b, "<QUALIFIER") {
 		t.Errorf("IncludeQualifiers false: %s", b)
 	}
 	// EnumerateClasses: default DeepInheritance false.
-	b = post("EnumerateClasses", cn("ClassName", "CIM_System"))
+	b = post("EnumerateClasses", wbemtest.ClassNameParam("ClassName", "CIM_System"))
 	if countReturned(t, b) != 1 {
 		t.Errorf("EnumerateClasses shallow: %d", countReturned(t, b))
 	}
@@ -104,11 +106,11 @@ func TestDefaultsAndPropertyList(t *testing.T) {
 		t.Errorf("root classes: %d", got)
 	}
 	// GetProperty of an array and of a NULL property.
-	b = post("GetProperty", inst("InstanceName", node1Name)+val("PropertyName", "operationalstatus"))
+	b = post("GetProperty", wbemtest.Param("InstanceName", node1Name)+wbemtest.ValueParam("PropertyName", "operationalstatus"))
 	if !strings.Contains(b, "<IRETURNVALUE><VALUE.ARRAY><VALUE>2</VALUE></VALUE.ARRAY></IRETURNVALUE>") {
 		t.Errorf("array property: %s", b)
 	}
-	b = post("GetProperty", inst("InstanceName", node1Name)+val("PropertyName", "Caption"))
+	b = post("GetProperty", wbemtest.Param("InstanceName", node1Name)+wbemtest.ValueParam("PropertyName", "Caption"))
 	if !strings.Contains(b, "<IRETURNVALUE></IRETURNVALUE>") {
 		t.Errorf("NULL property: %s", b)
 	}
@@ -144,7 +146,7 @@ func TestExecQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			w := env.post(t, "ExecQuery", "root/cimv2", imethod("ExecQuery", "root/cimv2", val("QueryLanguage", "WQL")+val("Query", xmlEscape(tt.query))))
+			w := env.post(t, "ExecQuery", "root/cimv2", wbemtest.IMethodCall("ExecQuery", "root/cimv2", wbemtest.ValueParam("QueryLanguage", "WQL")+wbemtest.ValueParam("Query", xmlEscape(tt.query))))
 			if c := cimError(t, w); c != tt.code {
 				t.Fatalf("status %q, want %q: %s", c, tt.code, w.Body.String())
 			}
@@ -155,7 +157,7 @@ func TestExecQuery(t *testing.T) {
 			}
 		})
 	}
-	w := env.post(t, "ExecQuery", "root/cimv2", imethod("ExecQuery", "root/cimv2", val("QueryLanguage", "WQL")+val("Query", "SELECT Name FROM PCMK_ClusterNode")))
+	w := env.post(t, "ExecQuery", "root/cimv2", wbemtest.IMethodCall("ExecQuery", "root/cimv2", wbemtest.ValueParam("QueryLanguage", "WQL")+wbemtest.ValueParam("Query", "SELECT Name FROM PCMK_ClusterNode")))
 	if got := regexp.MustCompile(`<PROPERTY NAME="(\w+)"`).FindAllStringSubmatch(w.Body.String(), -1); len(got) != 2 {
 		t.Errorf("select list: %v", got)
 	}

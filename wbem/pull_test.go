@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"encoding/xml"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mgmtd/wbem/wbemtest"
 )
 
 var ctxRE = regexp.MustCompile(`<PARAMVALUE NAME="EnumerationContext" PARAMTYPE="string"><VALUE>([0-9a-f]*)</VALUE>`)
@@ -24,12 +26,12 @@ type pullResult struct {
 
 func pullOp(t *testing.T, env *testEnv, method, params string, hdr ...string) pullResult {
 	t.Helper()
-	w := env.post(t, method, "root/cimv2", imethod(method, "root/cimv2", params), hdr...)
+	w := env.post(t, method, "root/cimv2", wbemtest.IMethodCall(method, "root/cimv2", params), hdr...)
 	r := pullResult{body: w.Body.String(), code: cimError(t, w)}
 	if r.code != "" {
 		return r
 	}
-	checkClientSafe(t, r.body)
+	wbemtest.CheckClientSafe(t, r.body)
 	r.count = countReturned(t, r.body)
 	r.eos = strings.Contains(r.body, `<PARAMVALUE NAME="EndOfSequence" PARAMTYPE="boolean"><VALUE>TRUE</VALUE>`)
 	m := ctxRE.FindStringSubmatch(r.body)
@@ -57,16 +59,16 @@ func TestPullSequence(t *testing.T) {
 		name, open, params, pull string
 		total                    int
 	}{
-		{"instances", "OpenEnumerateInstances", cn("ClassName", "CIM_ComputerSystem"), "PullInstancesWithPath", 26},
-		{"paths", "OpenEnumerateInstancePaths", cn("ClassName", "PCMK_ClusterNode"), "PullInstancePaths", 25},
-		{"query", "OpenQueryInstances", val("FilterQueryLanguage", "DMTF:CQL") + val("FilterQuery", "SELECT Name FROM PCMK_ClusterNode WHERE NodeID >= 10"), "PullInstances", 23},
+		{"instances", "OpenEnumerateInstances", wbemtest.ClassNameParam("ClassName", "CIM_ComputerSystem"), "PullInstancesWithPath", 26},
+		{"paths", "OpenEnumerateInstancePaths", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"), "PullInstancePaths", 25},
+		{"query", "OpenQueryInstances", wbemtest.ValueParam("FilterQueryLanguage", "DMTF:CQL") + wbemtest.ValueParam("FilterQuery", "SELECT Name FROM PCMK_ClusterNode WHERE NodeID >= 10"), "PullInstances", 23},
 		// nodes, resource and (across namespaces) the registered profile
-		{"associators", "OpenAssociatorInstances", inst("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_Cluster"><KEYBINDING NAME="CreationClassName"><KEYVALUE>PCMK_Cluster</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>mycluster</KEYVALUE></KEYBINDING></INSTANCENAME>`), "PullInstancesWithPath", 4},
-		{"references", "OpenReferenceInstancePaths", inst("InstanceName", node1Name), "PullInstancePaths", 1},
+		{"associators", "OpenAssociatorInstances", wbemtest.Param("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_Cluster"><KEYBINDING NAME="CreationClassName"><KEYVALUE>PCMK_Cluster</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE>mycluster</KEYVALUE></KEYBINDING></INSTANCENAME>`), "PullInstancesWithPath", 4},
+		{"references", "OpenReferenceInstancePaths", wbemtest.Param("InstanceName", node1Name), "PullInstancePaths", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := pullOp(t, env, tt.open, tt.params+val("MaxObjectCount", "4"))
+			r := pullOp(t, env, tt.open, tt.params+wbemtest.ValueParam("MaxObjectCount", "4"))
 			if r.code != "" {
 				t.Fatalf("open: %s", r.body)
 			}
@@ -78,7 +80,7 @@ func TestPullSequence(t *testing.T) {
 				if r.count > 4 {
 					t.Fatalf("%d objects, MaxObjectCount 4", r.count)
 				}
-				r = pullOp(t, env, tt.pull, val("EnumerationContext", r.ctx)+val("MaxObjectCount", "4"))
+				r = pullOp(t, env, tt.pull, wbemtest.ValueParam("EnumerationContext", r.ctx)+wbemtest.ValueParam("MaxObjectCount", "4"))
 				if r.code != "" {
 					t.Fatalf("pull: %s", r.body)
 				}
@@ -107,29 +109,29 @@ func TestPullContexts(t *testing.T) {
 	env := newEnv(t, func(c *Config) { c.Now = clock; c.MaxEnumerationContexts = 3 })
 	manyNodes(t, env.mem, 10) // enough that no context below runs out
 	open := func(timeout string) pullResult {
-		p := cn("ClassName", "PCMK_ClusterNode") + val("MaxObjectCount", "1")
+		p := wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("MaxObjectCount", "1")
 		if timeout != "" {
-			p += val("OperationTimeout", timeout)
+			p += wbemtest.ValueParam("OperationTimeout", timeout)
 		}
 		return pullOp(t, env, "OpenEnumerateInstances", p)
 	}
 	pull := func(ctx string) pullResult {
-		return pullOp(t, env, "PullInstancesWithPath", val("EnumerationContext", ctx)+val("MaxObjectCount", "1"))
+		return pullOp(t, env, "PullInstancesWithPath", wbemtest.ValueParam("EnumerationContext", ctx)+wbemtest.ValueParam("MaxObjectCount", "1"))
 	}
 	a := open("")
 	if a.eos || a.count != 1 || a.ctx == "" {
 		t.Fatalf("open: %+v", a)
 	}
 	// Wrong pull operation for the context.
-	if r := pullOp(t, env, "PullInstancePaths", val("EnumerationContext", a.ctx)+val("MaxObjectCount", "1")); r.code != "21" {
+	if r := pullOp(t, env, "PullInstancePaths", wbemtest.ValueParam("EnumerationContext", a.ctx)+wbemtest.ValueParam("MaxObjectCount", "1")); r.code != "21" {
 		t.Errorf("wrong pull op: %q", r.code)
 	}
 	// MaxObjectCount is required on Pull.
-	if r := pullOp(t, env, "PullInstancesWithPath", val("EnumerationContext", a.ctx)); r.code != "4" {
+	if r := pullOp(t, env, "PullInstancesWithPath", wbemtest.ValueParam("EnumerationContext", a.ctx)); r.code != "4" {
 		t.Errorf("pull without MaxObjectCount: %q", r.code)
 	}
 	// Zero objects keeps the context alive.
-	if r := pullOp(t, env, "PullInstancesWithPath", val("EnumerationContext", a.ctx)+val("MaxObjectCount", "0")); r.code != "" || r.count != 0 || r.eos {
+	if r := pullOp(t, env, "PullInstancesWithPath", wbemtest.ValueParam("EnumerationContext", a.ctx)+wbemtest.ValueParam("MaxObjectCount", "0")); r.code != "" || r.count != 0 || r.eos {
 		t.Errorf("pull 0: %+v", r)
 	}
 	// Another principal cannot use it.
@@ -140,7 +142,7 @@ func TestPullContexts(t *testing.T) {
 	}
 	s2.cfg.Authenticate = basicAuth
 	// Close, then the context is gone.
-	if w := env.post(t, "CloseEnumeration", "root/cimv2", imethod("CloseEnumeration", "root/cimv2", val("EnumerationContext", a.ctx))); cimError(t, w) != "" {
+	if w := env.post(t, "CloseEnumeration", "root/cimv2", wbemtest.IMethodCall("CloseEnumeration", "root/cimv2", wbemtest.ValueParam("EnumerationContext", a.ctx))); cimError(t, w) != "" {
 		t.Errorf("close: %s", w.Body.String())
 	}
 	if r := pull(a.ctx); r.code != "21" {
@@ -215,20 +217,20 @@ func countReturned(t *testing.T, body string) int {
 // reported ended in the same response, without an empty extra pull.
 func TestPullLookAhead(t *testing.T) {
 	env := newEnv(t, nil)
-	r := pullOp(t, env, "OpenEnumerateInstancePaths", cn("ClassName", "PCMK_ClusterNode")+val("MaxObjectCount", "2"))
+	r := pullOp(t, env, "OpenEnumerateInstancePaths", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode")+wbemtest.ValueParam("MaxObjectCount", "2"))
 	if r.code != "" || r.count != 2 || !r.eos || r.ctx != "" {
 		t.Errorf("exact fit: %+v", r)
 	}
-	r = pullOp(t, env, "OpenEnumerateInstancePaths", cn("ClassName", "PCMK_ClusterNode")+val("MaxObjectCount", "1"))
+	r = pullOp(t, env, "OpenEnumerateInstancePaths", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode")+wbemtest.ValueParam("MaxObjectCount", "1"))
 	if r.count != 1 || r.eos {
 		t.Fatalf("first slice: %+v", r)
 	}
-	r = pullOp(t, env, "PullInstancePaths", val("EnumerationContext", r.ctx)+val("MaxObjectCount", "1"))
+	r = pullOp(t, env, "PullInstancePaths", wbemtest.ValueParam("EnumerationContext", r.ctx)+wbemtest.ValueParam("MaxObjectCount", "1"))
 	if r.count != 1 || !r.eos || !strings.Contains(r.body, "node2") {
 		t.Errorf("second slice: %+v", r)
 	}
 	// MaxObjectCount 0 on Open: nothing returned, the context stays open.
-	r = pullOp(t, env, "OpenEnumerateInstancePaths", cn("ClassName", "PCMK_ClusterNode"))
+	r = pullOp(t, env, "OpenEnumerateInstancePaths", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"))
 	if r.count != 0 || r.eos || r.ctx == "" {
 		t.Errorf("open with 0: %+v", r)
 	}

@@ -1,48 +1,18 @@
-package cim
+package wbem
 
 import (
-	"context"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"mgmtd/wbem/wbemtest"
 )
-
-// wbemcliPath finds Debian's sblim-wbemcli; scripts/deps.d/cim.sh installs it.
-func wbemcliPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("wbemcli")
-	if err != nil {
-		t.Fatalf("wbemcli not found (install sblim-wbemcli: scripts/deps.d/cim.sh): %v", err)
-	}
-	return p
-}
-
-// runWbemcli runs wbemcli with args and returns its combined output and
-// exit code.
-func runWbemcli(t *testing.T, bin string, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("wbemcli %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return string(out), code
-}
 
 // TestWbemcli drives the handler with the real sblim-wbemcli over
 // loopback HTTP: every command the issue names, checked line by line.
 func TestWbemcli(t *testing.T) {
-	bin := wbemcliPath(t)
 	env := newEnv(t, nil)
 	ts := httptest.NewServer(env.srv)
 	t.Cleanup(ts.Close)
@@ -86,21 +56,7 @@ func TestWbemcli(t *testing.T) {
 		t.Fatalf("audit before the test: %v", got)
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, code := runWbemcli(t, bin, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d; output:\n%s", code, tt.code, out)
-			}
-			rest := out
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Errorf("output lacks %q (in order); output:\n%s", w, out)
-					continue
-				}
-				rest = rest[i+len(w):]
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wbemtest.CheckWbemcli(t, tt.code, tt.want, tt.args...) })
 	}
 	// The three method calls were audited with the caller and target.
 	want := []string{

@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"mgmtd/wbem/cimxml"
+
+	"mgmtd/wbem/wbemtest"
 )
 
 // FuzzParseQuery: the WQL/CQL parser never panics and fails only with
@@ -49,7 +51,7 @@ func FuzzParseQuery(f *testing.F) {
 // server must not panic, must answer with a known status, and every 200
 // answer must be well-formed CIM-XML that real clients can read.
 func FuzzServe(f *testing.F) {
-	files, err := filepath.Glob("../wbem/cimxml/testdata/captures/*/*/*.http")
+	files, err := filepath.Glob("cimxml/testdata/captures/*/*/*.http")
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no captures: %v", err)
 	}
@@ -82,10 +84,10 @@ func FuzzServe(f *testing.F) {
 		switch w.Code {
 		case 200:
 			out := w.Body.String()
-			if err := wellFormed(w.Body.Bytes()); err != nil || !strings.Contains(out, "<SIMPLERSP>") {
+			if err := wbemtest.WellFormed(w.Body.Bytes()); err != nil || !strings.Contains(out, "<SIMPLERSP>") {
 				t.Fatalf("bad response (%v): %s", err, out)
 			}
-			checkClientSafe(t, out)
+			wbemtest.CheckClientSafe(t, out)
 		case 400, 413, 501:
 			if w.Header().Get("CIMError") == "" {
 				t.Fatalf("%d without CIMError", w.Code)

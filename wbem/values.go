@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package cim
+package wbem
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"mgmtd/wbem/cimxml"
+
+	"mgmtd/wbem/wbemtest"
 )
 
 func TestNewServerRequiresProviderAndAuth(t *testing.T) {
@@ -56,10 +58,10 @@ func TestProtocolErrors(t *testing.T) {
 		{"CIMObject mismatch", "EnumerateClassNames", "interop", ok, nil, 400, "header-mismatch"},
 		{"CIMObject bad escape", "EnumerateClassNames", "root%zz", ok, nil, 400, "header-mismatch"},
 		{"not well-formed", "EnumerateClassNames", "root/cimv2", strings.Replace(ok, "</CIM>", "</CIMX>", 1), nil, 400, "request-not-well-formed"},
-		{"unescaped key", "GetInstance", "root/cimv2", imethod("GetInstance", "root/cimv2", `<IPARAMVALUE NAME="InstanceName"><INSTANCENAME CLASSNAME="X"><KEYBINDING NAME="k"><KEYVALUE>a&b<c</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE>`), nil, 400, "request-not-well-formed"},
+		{"unescaped key", "GetInstance", "root/cimv2", wbemtest.IMethodCall("GetInstance", "root/cimv2", `<IPARAMVALUE NAME="InstanceName"><INSTANCENAME CLASSNAME="X"><KEYBINDING NAME="k"><KEYVALUE>a&b<c</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE>`), nil, 400, "request-not-well-formed"},
 		{"not valid", "EnumerateClassNames", "root/cimv2", strings.Replace(ok, "SIMPLEREQ", "SIMPLERSP", 2), nil, 400, "request-not-valid"},
 		{"doctype", "EnumerateClassNames", "root/cimv2", `<!DOCTYPE CIM [<!ENTITY x "y">]>` + ok, nil, 400, "request-not-valid"},
-		{"element limit", "EnumerateClassNames", "root/cimv2", imethod("EnumerateClassNames", "root/cimv2", strings.Repeat(`<IPARAMVALUE NAME="x"/>`, 120)), nil, 400, "request-not-valid"},
+		{"element limit", "EnumerateClassNames", "root/cimv2", wbemtest.IMethodCall("EnumerateClassNames", "root/cimv2", strings.Repeat(`<IPARAMVALUE NAME="x"/>`, 120)), nil, 400, "request-not-valid"},
 		{"body too large", "EnumerateClassNames", "root/cimv2", ok + strings.Repeat(" ", 5000), nil, 413, "request-not-valid"},
 		{"cim version 3", "EnumerateClassNames", "root/cimv2", strings.Replace(ok, `CIMVERSION="2.0"`, `CIMVERSION="3.0"`, 1), nil, 501, "unsupported-cim-version"},
 		{"dtd version 3", "EnumerateClassNames", "root/cimv2", strings.Replace(ok, `DTDVERSION="2.0"`, `DTDVERSION="3.0"`, 1), nil, 501, "unsupported-dtd-version"},
@@ -105,7 +107,7 @@ func TestHeaderEncodings(t *testing.T) {
 		}
 	}
 	// Extrinsic: namespace and colon encoded, keys raw (wbemcli).
-	body := strings.Replace(mcall("Noop", node1Name, ""), "", "", 1)
+	body := strings.Replace(wbemtest.MethodCall("Noop", "root/cimv2", node1Name, ""), "", "", 1)
 	w := env.post(t, "Noop", `root%2Fcimv2%3APCMK_ClusterNode.CreationClassName="PCMK_ClusterNode",Name="node1"`, body)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "<RETURNVALUE PARAMTYPE=\"uint32\"><VALUE>0</VALUE>") {
 		t.Errorf("extrinsic: %d %s", w.Code, w.Body.String())
@@ -131,13 +133,6 @@ func TestHTTPMethodAndPath(t *testing.T) {
 	}
 }
 
-// mcall builds an extrinsic call on an instance (target is an INSTANCENAME)
-// in root/cimv2.
-func mcall(method, target, params string) string {
-	return `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="9" PROTOCOLVERSION="1.0"><SIMPLEREQ><METHODCALL NAME="` + method +
-		`"><LOCALINSTANCEPATH><LOCALNAMESPACEPATH><NAMESPACE NAME="root"/><NAMESPACE NAME="cimv2"/></LOCALNAMESPACEPATH>` + target + `</LOCALINSTANCEPATH>` + params + `</METHODCALL></SIMPLEREQ></MESSAGE></CIM>`
-}
-
 func cimError(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
 	if w.Code != 200 {
@@ -160,41 +155,41 @@ func TestStatusCodes(t *testing.T) {
 		name, method, ns, params string
 		code                     string
 	}{
-		{"ok", "EnumerateInstanceNames", "root/cimv2", cn("ClassName", "PCMK_ClusterNode"), ""},
-		{"unknown namespace", "EnumerateInstanceNames", "root/nothere", cn("ClassName", "CIM_Namespace"), "3"},
-		{"pywbem interop probe root/interop", "EnumerateInstanceNames", "root/interop", cn("ClassName", "CIM_Namespace"), "3"},
-		{"interop namespace", "EnumerateInstanceNames", "interop", cn("ClassName", "CIM_Namespace"), ""},
-		{"case-insensitive namespace", "EnumerateInstanceNames", "INTEROP", cn("ClassName", "cim_namespace"), ""},
-		{"unknown class", "EnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_Nothing"), "5"},
+		{"ok", "EnumerateInstanceNames", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"), ""},
+		{"unknown namespace", "EnumerateInstanceNames", "root/nothere", wbemtest.ClassNameParam("ClassName", "CIM_Namespace"), "3"},
+		{"pywbem interop probe root/interop", "EnumerateInstanceNames", "root/interop", wbemtest.ClassNameParam("ClassName", "CIM_Namespace"), "3"},
+		{"interop namespace", "EnumerateInstanceNames", "interop", wbemtest.ClassNameParam("ClassName", "CIM_Namespace"), ""},
+		{"case-insensitive namespace", "EnumerateInstanceNames", "INTEROP", wbemtest.ClassNameParam("ClassName", "cim_namespace"), ""},
+		{"unknown class", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_Nothing"), "5"},
 		{"unknown op", "SetQualifier", "root/cimv2", "", "7"},
 		{"modify not supported", "ModifyInstance", "root/cimv2", "", "7"},
 		{"enumeration count", "EnumerationCount", "root/cimv2", "", "7"},
-		{"unknown parameter", "EnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("Frobnicate", "1"), "4"},
-		{"duplicate parameter", "EnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + cn("ClassName", "PCMK_ClusterNode"), "4"},
-		{"bad boolean", "EnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("DeepInheritance", "maybe"), "4"},
+		{"unknown parameter", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("Frobnicate", "1"), "4"},
+		{"duplicate parameter", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"), "4"},
+		{"bad boolean", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("DeepInheritance", "maybe"), "4"},
 		{"missing class", "GetClass", "root/cimv2", "", "4"},
-		{"not found", "GetInstance", "root/cimv2", inst("InstanceName", node9), "6"},
-		{"wrong keys", "GetInstance", "root/cimv2", inst("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_ClusterNode"><KEYBINDING NAME="Name"><KEYVALUE>node1</KEYVALUE></KEYBINDING></INSTANCENAME>`), "6"},
-		{"no such property", "GetProperty", "root/cimv2", inst("InstanceName", node1Name) + val("PropertyName", "Bogus"), "12"},
-		{"class-level associators", "Associators", "root/cimv2", cn("ObjectName", "PCMK_ClusterNode"), "7"},
-		{"bad assoc class", "Associators", "root/cimv2", inst("ObjectName", node1Name) + cn("AssocClass", "Nope"), "4"},
-		{"query language", "ExecQuery", "root/cimv2", val("QueryLanguage", "SQL") + val("Query", "SELECT * FROM PCMK_ClusterNode"), "14"},
-		{"bad query", "ExecQuery", "root/cimv2", val("QueryLanguage", "WQL") + val("Query", "SELECT FROM"), "15"},
-		{"delete not allowed", "DeleteInstance", "root/cimv2", inst("InstanceName", node1Name), "7"},
-		{"pull unknown context", "PullInstancesWithPath", "root/cimv2", val("EnumerationContext", "nope") + val("MaxObjectCount", "10"), "21"},
-		{"close unknown context", "CloseEnumeration", "root/cimv2", val("EnumerationContext", "nope"), "21"},
-		{"zero timeout", "OpenEnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("OperationTimeout", "0"), "22"},
-		{"huge timeout", "OpenEnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("OperationTimeout", "100000"), "22"},
-		{"continue on error", "OpenEnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("ContinueOnError", "true"), "26"},
-		{"filtered open", "OpenEnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode") + val("FilterQueryLanguage", "DMTF:FQL") + val("FilterQuery", "Name='x'"), "25"},
+		{"not found", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node9), "6"},
+		{"wrong keys", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_ClusterNode"><KEYBINDING NAME="Name"><KEYVALUE>node1</KEYVALUE></KEYBINDING></INSTANCENAME>`), "6"},
+		{"no such property", "GetProperty", "root/cimv2", wbemtest.Param("InstanceName", node1Name) + wbemtest.ValueParam("PropertyName", "Bogus"), "12"},
+		{"class-level associators", "Associators", "root/cimv2", wbemtest.ClassNameParam("ObjectName", "PCMK_ClusterNode"), "7"},
+		{"bad assoc class", "Associators", "root/cimv2", wbemtest.Param("ObjectName", node1Name) + wbemtest.ClassNameParam("AssocClass", "Nope"), "4"},
+		{"query language", "ExecQuery", "root/cimv2", wbemtest.ValueParam("QueryLanguage", "SQL") + wbemtest.ValueParam("Query", "SELECT * FROM PCMK_ClusterNode"), "14"},
+		{"bad query", "ExecQuery", "root/cimv2", wbemtest.ValueParam("QueryLanguage", "WQL") + wbemtest.ValueParam("Query", "SELECT FROM"), "15"},
+		{"delete not allowed", "DeleteInstance", "root/cimv2", wbemtest.Param("InstanceName", node1Name), "7"},
+		{"pull unknown context", "PullInstancesWithPath", "root/cimv2", wbemtest.ValueParam("EnumerationContext", "nope") + wbemtest.ValueParam("MaxObjectCount", "10"), "21"},
+		{"close unknown context", "CloseEnumeration", "root/cimv2", wbemtest.ValueParam("EnumerationContext", "nope"), "21"},
+		{"zero timeout", "OpenEnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("OperationTimeout", "0"), "22"},
+		{"huge timeout", "OpenEnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("OperationTimeout", "100000"), "22"},
+		{"continue on error", "OpenEnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("ContinueOnError", "true"), "26"},
+		{"filtered open", "OpenEnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("FilterQueryLanguage", "DMTF:FQL") + wbemtest.ValueParam("FilterQuery", "Name='x'"), "25"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := env.post(t, tt.method, tt.ns, imethod(tt.method, tt.ns, tt.params))
+			w := env.post(t, tt.method, tt.ns, wbemtest.IMethodCall(tt.method, tt.ns, tt.params))
 			if got := cimError(t, w); got != tt.code {
 				t.Errorf("CIM status %q, want %q: %s", got, tt.code, w.Body.String())
 			}
-			checkClientSafe(t, w.Body.String())
+			wbemtest.CheckClientSafe(t, w.Body.String())
 		})
 	}
 }
@@ -226,7 +221,7 @@ func TestInvokeMethodErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := env.post(t, tt.method, obj, mcall(tt.method, node1Name, tt.params))
+			w := env.post(t, tt.method, obj, wbemtest.MethodCall(tt.method, "root/cimv2", node1Name, tt.params))
 			if got := cimError(t, w); got != tt.code {
 				t.Fatalf("CIM status %q, want %q: %s", got, tt.code, w.Body.String())
 			}
@@ -242,18 +237,18 @@ func TestInvokeMethodErrors(t *testing.T) {
 	// A failing audit log refuses the operation; nothing changes.
 	// (The state is 3, from the "datetime interval" case.)
 	env.audit.fail = true
-	w := env.post(t, "RequestStateChange", obj, mcall("RequestStateChange", node1Name, pv("RequestedState", "", "2")))
+	w := env.post(t, "RequestStateChange", obj, wbemtest.MethodCall("RequestStateChange", "root/cimv2", node1Name, pv("RequestedState", "", "2")))
 	if got := cimError(t, w); got != "1" || !strings.Contains(w.Body.String(), "audit log unavailable") {
 		t.Errorf("audit failure: %s", w.Body.String())
 	}
 	env.audit.fail = false
-	w = env.post(t, "GetProperty", "root/cimv2", imethod("GetProperty", "root/cimv2", inst("InstanceName", node1Name)+val("PropertyName", "EnabledState")))
+	w = env.post(t, "GetProperty", "root/cimv2", wbemtest.IMethodCall("GetProperty", "root/cimv2", wbemtest.Param("InstanceName", node1Name)+wbemtest.ValueParam("PropertyName", "EnabledState")))
 	if !strings.Contains(w.Body.String(), "<IRETURNVALUE><VALUE>3</VALUE></IRETURNVALUE>") {
 		t.Errorf("state changed although the audit failed: %s", w.Body.String())
 	}
 	// No auditor configured: state-changing operations are refused.
 	env2 := newEnv(t, func(c *Config) { c.Audit = nil })
-	w = env2.post(t, "Noop", obj, mcall("Noop", node1Name, ""))
+	w = env2.post(t, "Noop", obj, wbemtest.MethodCall("Noop", "root/cimv2", node1Name, ""))
 	if got := cimError(t, w); got != "1" {
 		t.Errorf("no auditor: status %q", got)
 	}
@@ -264,20 +259,20 @@ func TestInvokeMethodErrors(t *testing.T) {
 func TestCreateDeleteInstance(t *testing.T) {
 	env := newEnv(t, nil)
 	filter := `<INSTANCE CLASSNAME="CIM_IndicationFilter"><PROPERTY NAME="SystemCreationClassName" TYPE="string"><VALUE>CIM_ComputerSystem</VALUE></PROPERTY><PROPERTY NAME="SystemName" TYPE="string"><VALUE>localhost</VALUE></PROPERTY><PROPERTY NAME="CreationClassName" TYPE="string"><VALUE>CIM_IndicationFilter</VALUE></PROPERTY><PROPERTY NAME="Name" TYPE="string"><VALUE>f1</VALUE></PROPERTY><PROPERTY NAME="Query" TYPE="string"><VALUE>SELECT * FROM CIM_InstModification</VALUE></PROPERTY></INSTANCE>`
-	w := env.post(t, "CreateInstance", "interop", imethod("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+	w := env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
 	if cimError(t, w) != "" || !strings.Contains(w.Body.String(), `<KEYVALUE VALUETYPE="string" TYPE="string">f1</KEYVALUE>`) {
 		t.Fatalf("create: %s", w.Body.String())
 	}
-	w = env.post(t, "CreateInstance", "interop", imethod("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+	w = env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
 	if got := cimError(t, w); got != "11" {
 		t.Errorf("duplicate create: %q", got)
 	}
 	name := `<INSTANCENAME CLASSNAME="CIM_IndicationFilter"><KEYBINDING NAME="name"><KEYVALUE>f1</KEYVALUE></KEYBINDING><KEYBINDING NAME="CreationClassName"><KEYVALUE>CIM_IndicationFilter</KEYVALUE></KEYBINDING><KEYBINDING NAME="SystemName"><KEYVALUE>localhost</KEYVALUE></KEYBINDING><KEYBINDING NAME="SystemCreationClassName"><KEYVALUE>CIM_ComputerSystem</KEYVALUE></KEYBINDING></INSTANCENAME>`
-	w = env.post(t, "DeleteInstance", "interop", imethod("DeleteInstance", "interop", inst("InstanceName", name)))
+	w = env.post(t, "DeleteInstance", "interop", wbemtest.IMethodCall("DeleteInstance", "interop", wbemtest.Param("InstanceName", name)))
 	if got := cimError(t, w); got != "" {
 		t.Fatalf("delete: %s", w.Body.String())
 	}
-	w = env.post(t, "DeleteInstance", "interop", imethod("DeleteInstance", "interop", inst("InstanceName", name)))
+	w = env.post(t, "DeleteInstance", "interop", wbemtest.IMethodCall("DeleteInstance", "interop", wbemtest.Param("InstanceName", name)))
 	if got := cimError(t, w); got != "6" {
 		t.Errorf("second delete: %q", got)
 	}
@@ -307,7 +302,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	s, err := NewServer(Config{Provider: bp, Authenticate: basicAuth, MaxConcurrent: 2})
 	must(t, err)
 	env := &testEnv{srv: s}
-	gi := imethod("GetInstance", "root/cimv2", inst("InstanceName", node1Name))
+	gi := wbemtest.IMethodCall("GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node1Name))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
@@ -360,7 +355,7 @@ func TestProviderErrorMidStream(t *testing.T) {
 		s, err := NewServer(Config{Provider: fp, Authenticate: basicAuth})
 		must(t, err)
 		ts := httptest.NewServer(s)
-		req, _ := http.NewRequest("POST", ts.URL+"/cimom", strings.NewReader(imethod("OpenEnumerateInstances", "root/cimv2", cn("ClassName", "PCMK_ClusterNode")+val("MaxObjectCount", "10"))))
+		req, _ := http.NewRequest("POST", ts.URL+"/cimom", strings.NewReader(wbemtest.IMethodCall("OpenEnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode")+wbemtest.ValueParam("MaxObjectCount", "10"))))
 		req.SetBasicAuth(testUser, testPass)
 		req.Header.Set("CIMOperation", "MethodCall")
 		req.Header.Set("CIMMethod", "OpenEnumerateInstances")

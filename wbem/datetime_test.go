@@ -1,9 +1,7 @@
-package cim_test
+package wbem
 
 import (
 	"testing"
-
-	"mgmtd/cim"
 )
 
 // FuzzParseCIMInterval: the interval parser never panics, and what it
@@ -13,7 +11,7 @@ func FuzzParseCIMInterval(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := cim.ParseCIMInterval(s)
+		d, err := ParseCIMInterval(s)
 		if err != nil {
 			return
 		}
