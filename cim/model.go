@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mgmtd/action"
 	mdl "mgmtd/model"
 	"mgmtd/wbem"
 	"mgmtd/wbem/cimxml"
@@ -33,9 +34,12 @@ type ModelOptions struct {
 	// Events is the model's event log (Store.Events()); without it
 	// RunIndications has nothing to deliver.
 	Events *mdl.EventLog
-	// Actuator performs method calls; nil answers every action method
-	// with CIM_ERR_NOT_SUPPORTED.
-	Actuator Actuator
+	// Actuator runs the actions the methods request (the action
+	// executor); nil answers every action method with
+	// CIM_ERR_NOT_SUPPORTED. It authorizes each request with the caller's
+	// *auth.Identity (the wbem.Principal's Identity) and MGMTD_ConcreteJob
+	// shows its tasks.
+	Actuator action.Actuator
 	// StateDir, when set, keeps the indication subscriptions in
 	// StateDir/cim-subscriptions.json across restarts.
 	StateDir string

@@ -3,7 +3,6 @@ package cim_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/auth"
 	"mgmtd/cim"
 	"mgmtd/internal/testutil"
 	"mgmtd/wbem"
@@ -238,7 +238,9 @@ func TestSubscriptionAuthorization(t *testing.T) {
 	var asked []string
 	env := newModelEnv(t, func(o *cim.ModelOptions) {
 		o.AuthorizeSubscription = func(_ context.Context, p wbem.Principal) error {
-			asked = append(asked, p.Name+" "+fmt.Sprint(p.Identity))
+			if id, ok := p.Identity.(*auth.Identity); ok {
+				asked = append(asked, p.Name+" "+id.ID)
+			}
 			return errors.New("needs the operator role")
 		}
 	})
@@ -246,7 +248,7 @@ func TestSubscriptionAuthorization(t *testing.T) {
 	if o := outcome(got); o != "error 2" {
 		t.Errorf("create: %s", o)
 	}
-	if len(asked) != 1 || asked[0] != "operator operator-role" {
+	if len(asked) != 1 || asked[0] != "operator password:operator" {
 		t.Errorf("hook saw %v", asked)
 	}
 }

@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"mgmtd/action"
+	"mgmtd/auth"
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/testutil"
@@ -45,61 +46,80 @@ func demoStore(t testing.TB) (*model.Store, *demo.Player) {
 	return st, pl
 }
 
-// testActuator is the consumer-side stand-in for the actions package: it
-// records the requests and runs every action as a task that completes
-// when finish is called.
+// testActuator stands in for the action executor (an action.Actuator):
+// it records the requests and the identity in ctx, and runs every action
+// as a task that stays running unless a test changes it.
 type testActuator struct {
 	mu    sync.Mutex
-	reqs  []cim.ActionRequest
-	tasks map[string]cim.TaskStatus
+	reqs  []string
+	tasks map[string]action.Task
 	err   error
-	sync  bool // complete at once (no task)
+	sync  bool // complete at once (a task without an id)
 }
 
-func (a *testActuator) Do(_ context.Context, req cim.ActionRequest) (string, error) {
+func (a *testActuator) Submit(ctx context.Context, req action.Request) (action.Task, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
-		return "", a.err
+		return action.Task{}, a.err
 	}
-	a.reqs = append(a.reqs, req)
+	r := req.Actor.Name + " " + string(req.Op) + " " + string(req.Op.Kind()) + "/" + req.Name
+	if req.Node != "" {
+		r += " node=" + req.Node
+	}
+	if req.Lifetime != "" {
+		r += " lifetime=" + req.Lifetime
+	}
+	if req.Confirm {
+		r += " confirm"
+	}
+	if id, ok := auth.FromContext(ctx); !ok || id.ID != req.Actor.ID || req.Actor.Channel != "cim" || strings.Join(req.Actor.Roles, ",") != "operator" {
+		r += " (no identity)"
+	}
+	a.reqs = append(a.reqs, r)
 	if a.sync {
-		return "", nil
+		return action.Task{}, nil
 	}
 	if a.tasks == nil {
-		a.tasks = map[string]cim.TaskStatus{}
+		a.tasks = map[string]action.Task{}
 	}
 	id := fmt.Sprintf("task-%d", len(a.reqs))
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	a.tasks[id] = cim.TaskStatus{ID: id, Action: req.Action, Kind: req.Kind, Target: req.Target, State: cim.TaskRunning,
-		Percent: 50, Message: "waiting for the transition", Owner: req.Principal.Name, Submitted: t0, Updated: t0.Add(time.Second)}
-	return id, nil
+	a.tasks[id] = action.Task{ID: id, Op: req.Op, Object: model.ID{Cluster: "demo", Kind: req.Op.Kind(), Name: req.Name}, Actor: req.Actor,
+		State: action.StateRunning, Result: "waiting for the transition", Created: t0, Started: t0.Add(time.Second)}
+	return a.tasks[id], nil
 }
 
-func (a *testActuator) Task(id string) (cim.TaskStatus, bool) {
+func (a *testActuator) Task(id string) (action.Task, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t, ok := a.tasks[id]
 	return t, ok
 }
 
+func (a *testActuator) Tasks() []action.Task {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []action.Task
+	for _, t := range a.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// setTask changes a task as the executor would.
+func (a *testActuator) setTask(id string, change func(*action.Task)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.tasks[id]
+	change(&t)
+	a.tasks[id] = t
+}
+
 func (a *testActuator) requests() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []string
-	for _, r := range a.reqs {
-		keys := make([]string, 0, len(r.Params))
-		for k := range r.Params {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		s := r.Principal.Name + " " + r.Method + " " + r.Action + " " + string(r.Kind) + "/" + r.Target
-		for _, k := range keys {
-			s += " " + k + "=" + r.Params[k]
-		}
-		out = append(out, s)
-	}
-	return out
+	return append([]string(nil), a.reqs...)
 }
 
 type modelEnv struct {
@@ -114,12 +134,16 @@ type modelEnv struct {
 	hostport string
 }
 
+// operatorIdentity is who basicStub authenticates, as the daemon's
+// authenticator would.
+var operatorIdentity = &auth.Identity{ID: "password:" + mUser, Name: mUser, Method: auth.MethodPassword, Roles: []auth.Role{auth.RoleOperator}}
+
 func basicStub(r *http.Request) (wbem.Principal, error) {
 	u, p, ok := r.BasicAuth()
 	if !ok || u != mUser || p != mPass {
 		return wbem.Principal{}, wbem.ErrUnauthenticated
 	}
-	return wbem.Principal{Name: u, Identity: "operator-role"}, nil
+	return wbem.Principal{Name: u, Identity: operatorIdentity}, nil
 }
 
 func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
