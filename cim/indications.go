@@ -69,17 +69,10 @@ var alertType = map[mdl.EventType]uint64{
 	mdl.EventConflict:        7, // Model Change
 }
 
-func severityValue(s mdl.Severity) uint64 {
-	switch s {
-	case mdl.SeverityInfo:
-		return 2
-	case mdl.SeverityWarning:
-		return 3
-	case mdl.SeverityCritical:
-		return 6
-	}
-	return 0
-}
+// perceivedSeverity gives the CIM_Indication PerceivedSeverity of an
+// event's severity (Information, Degraded/Warning, Critical; 0 Unknown
+// for any other).
+var perceivedSeverity = map[mdl.Severity]uint64{mdl.SeverityInfo: 2, mdl.SeverityWarning: 3, mdl.SeverityCritical: 6}
 
 // objectPath returns the instance path an event's object maps to.
 func (p *ModelProvider) objectPath(x *snapIndex, id mdl.ID) *wbem.InstancePath {
@@ -114,7 +107,7 @@ func (p *ModelProvider) indicationsFor(e mdl.Event, prev, cur *mdl.Snapshot) []*
 	path := p.objectPath(x, e.Object)
 	common := func(b *ib) *ib {
 		return b.s("IndicationIdentifier", "mgmtd:"+strconv.FormatUint(e.Seq, 10)).t("IndicationTime", now).
-			u("PerceivedSeverity", severityValue(e.Severity)).s("EventType", string(e.Type)).u("EventSequence", e.Seq)
+			u("PerceivedSeverity", perceivedSeverity[e.Severity]).s("EventType", string(e.Type)).u("EventSequence", e.Seq)
 	}
 	if path != nil {
 		if src := p.getFrom(x, path); src != nil {

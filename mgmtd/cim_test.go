@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mgmtd/auth"
+	"mgmtd/wbem/wbemtest"
 )
 
 // startOnCIB runs `mgmtd serve` on a copy of a recorded CIB with CIM on a
@@ -72,21 +73,11 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 	return d, cibFile
 }
 
+// wbemcli runs wbemcli without checking the daemon's self-signed
+// certificate.
 func wbemcli(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	bin, err := exec.LookPath("wbemcli")
-	if err != nil {
-		t.Fatalf("wbemcli not installed (scripts/deps.d/cim.sh installs sblim-wbemcli): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, append([]string{"-noverify"}, args...)...).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return wbemtest.Wbemcli(t, append([]string{"-noverify"}, args...)...)
 }
 
 // TestCIMEndToEnd drives the daemon's CIM server with the real wbemcli over

@@ -2,48 +2,15 @@ package cimxml
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"mgmtd/internal/testutil"
+	"mgmtd/wbem/wbemtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata/golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", name, d)
-	}
-}
-
-// selfClosing matches the elements wbemcli cannot parse when self-closed.
-var selfClosing = regexp.MustCompile(`<(PROPERTY|PROPERTY\.ARRAY|PROPERTY\.REFERENCE|VALUE|VALUE\.ARRAY|PARAMETER|PARAMETER\.[A-Z]+|METHOD|QUALIFIER|KEYVALUE|INSTANCE)( [^>]*)?/>`)
-
-// checkClientSafe asserts the wbemcli compatibility rules.
-func checkClientSafe(t *testing.T, out string) {
-	t.Helper()
-	if m := selfClosing.FindString(out); m != "" {
-		t.Errorf("self-closing element %s", m)
-	}
-	if strings.Contains(out, "&#") {
-		t.Errorf("numeric character reference in output")
-	}
-}
 
 func sampleNode() (*InstancePath, *Instance) {
 	path := &InstancePath{Namespace: "root/cimv2", ClassName: "PCMK_ClusterNode", Keys: []KeyBinding{
@@ -164,8 +131,8 @@ func TestEncoderGolden(t *testing.T) {
 			if err := e.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			checkClientSafe(t, buf.String())
-			golden(t, tt.name, buf.Bytes())
+			wbemtest.CheckClientSafe(t, buf.String())
+			testutil.Golden(t, filepath.Join("testdata", "golden", tt.name), buf.Bytes())
 		})
 	}
 }

@@ -17,7 +17,7 @@ func Wbemcli(t testing.TB, args ...string) (string, int) {
 	if err != nil {
 		t.Fatalf("wbemcli not found (install sblim-wbemcli: scripts/deps.d/cim.sh): %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	var ee *exec.ExitError

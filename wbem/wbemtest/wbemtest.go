@@ -91,11 +91,11 @@ func NewRequest(method, object, body, user, pass string) *http.Request {
 }
 
 // selfClosing matches the elements wbemcli cannot parse when self-closed.
-var selfClosing = regexp.MustCompile(`<(PROPERTY|PROPERTY\.ARRAY|PROPERTY\.REFERENCE|VALUE|VALUE\.ARRAY|PARAMETER|PARAMETER\.[A-Z]+|METHOD|QUALIFIER|KEYVALUE)( [^>]*)?/>`)
+var selfClosing = regexp.MustCompile(`<(PROPERTY|PROPERTY\.ARRAY|PROPERTY\.REFERENCE|VALUE|VALUE\.ARRAY|PARAMETER|PARAMETER\.[A-Z]+|METHOD|QUALIFIER|KEYVALUE|INSTANCE)( [^>]*)?/>`)
 
 // CheckClientSafe fails the test where out breaks a rule real clients
-// need: no self-closing PROPERTY*, VALUE*, PARAMETER*, METHOD, QUALIFIER
-// or KEYVALUE, no numeric character references.
+// need: no self-closing PROPERTY*, VALUE*, PARAMETER*, METHOD, QUALIFIER,
+// KEYVALUE or INSTANCE, no numeric character references.
 func CheckClientSafe(t testing.TB, out string) {
 	t.Helper()
 	if m := selfClosing.FindString(out); m != "" {
