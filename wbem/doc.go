@@ -1,16 +1,28 @@
-// Package cim is mgmtd's WBEM server: CIM operations over HTTP (DMTF
-// DSP0200) with CIM-XML bodies (DSP0201, codec in package cimxml), serving
-// a [Provider] of classes and instances.
+// Package wbem is a WBEM server: CIM operations over HTTP (DMTF DSP0200)
+// with CIM-XML bodies (DSP0201, DTD DSP0203; codec in package
+// wbem/cimxml), serving the classes and instances of a [Provider]. It
+// knows nothing of the cluster: mgmtd's model is one provider of it
+// (package cim), the in-memory [MemProvider] another, the way CoreDNS
+// keeps its server apart from its plugins.
 //
-// Dependencies: cim imports cimxml and the standard library. It will later
-// import model, auth and audit (DESIGN.md); until the wiring plugs those in,
-// it declares what it needs itself: a [Provider] (classes, instances,
-// associations, methods), an [Authenticator] hook that turns an
-// *http.Request into a [Principal] (no default identity: a nil hook is a
-// configuration error and a failing hook is a 401), and an [Auditor] hook
-// that records state-changing operations before they run (fail closed).
+// Dependencies: wbem imports only its own subtree (wbem/cimxml) and the
+// standard library. What it needs from the daemon it declares as hooks:
 //
-// The [Server] does the protocol work so providers stay simple:
+//   - [Provider] (and optionally [InstanceWriter]): the namespaces, their
+//     class [Repository], lazy instance iterators, references and
+//     extrinsic methods;
+//   - [Authenticator]: turns an *http.Request into a [Principal] whose
+//     Identity is the authenticator's own value (mgmtd's daemon puts its
+//     *auth.Identity there, for the provider's authorization); there is no
+//     default identity: a nil hook is a configuration error and a failing
+//     hook a 401. Providers find the caller with [PrincipalFrom];
+//   - [Auditor]: records each state-changing operation (InvokeMethod,
+//     CreateInstance, DeleteInstance) before it runs and its outcome
+//     after; without it, or when it fails, the operation is refused (fail
+//     closed).
+//
+// The wire contract (DSP0200/DSP0201) the [Server] keeps so that providers
+// stay simple:
 //
 //   - HTTP: POST to /cimom; CIMOperation/CIMMethod/CIMObject checked
 //     (raw or percent-encoded, case-insensitive) against the body;
@@ -31,13 +43,24 @@
 //     untyped wbemcli key values coerced by the class definition), untyped
 //     method parameters coerced, CIM status codes as clients expect them
 //     (an unknown namespace is CIM_ERR_INVALID_NAMESPACE).
-//   - Classes live in a [Repository] per namespace that resolves
-//     inheritance once, so GetClass returns the full class with inherited
-//     properties, qualifiers, methods and parameters.
+//   - Output real clients can read (sblim-wbemcli, pywbem): see package
+//     wbem/cimxml.
 //
-// Results are streamed: enumerations are iterators from the provider to
-// the encoder, and a pull enumeration context holds a suspended iterator,
-// so memory does not grow with the result size. [MemProvider] is a
-// Provider over indexed in-memory instances, suitable for one model
-// snapshot and for tests.
+// Classes live in a [Repository] per namespace that resolves inheritance
+// once, so GetClass returns the full class with inherited properties,
+// qualifiers, methods and parameters. Results are streamed: enumerations
+// are iterators from the provider to the encoder, and a pull enumeration
+// context holds a suspended iterator, so memory does not grow with the
+// result size.
+//
+// Indications (DSP1054, as pywbem's subscription manager uses it) come in
+// three parts a provider composes: a [SubscriptionStore] keeps the
+// CIM_IndicationFilter, CIM_ListenerDestinationCIMXML and
+// CIM_IndicationSubscription instances a client creates in the interop
+// namespace (validated, optionally persisted to a file); matching
+// ([SubscriptionStore.Match], [Filter]) finds the enabled subscriptions
+// whose filter query selects an indication; a [Delivery] posts
+// ExportIndication requests to each listener in order, with sequence
+// numbers, retries and a bounded queue. The provider decides which
+// indications exist and when.
 package wbem

@@ -10,8 +10,9 @@ import (
 // Provider serves the classes and instances of the namespaces it knows.
 // The server does everything protocol-level (defaults, case folding, path
 // normalization, inheritance, association filters, pull contexts, queries);
-// a provider only answers these questions about its current data. The
-// cluster model's provider maps one immutable snapshot per request.
+// a provider only answers these questions about its current data (a
+// provider over immutable snapshots, like package cim's, takes the current
+// one per request).
 //
 // Paths handed to a provider are normalized ([Repository.NormalizePath]):
 // class and key names in their defined case, keys in declaration order,

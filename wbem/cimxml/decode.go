@@ -48,7 +48,7 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Kind classifies a decoding error; package cim maps it to an HTTP status
+// Kind classifies a decoding error; package wbem maps it to an HTTP status
 // and a DSP0200 CIMError header value.
 type Kind uint8
 

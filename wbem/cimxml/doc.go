@@ -4,7 +4,7 @@
 // ExportIndication requests.
 //
 // It is a leaf package: it imports nothing of mgmtd and knows nothing about
-// HTTP, providers or the cluster model; package cim builds the server on it.
+// HTTP, providers or the cluster model; package wbem builds the server on it.
 //
 // Decoding never unmarshals into recursive structs. [DecodeRequest] walks the
 // token stream of an encoding/xml Decoder with its own limits on body size,

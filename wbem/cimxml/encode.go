@@ -516,7 +516,7 @@ func (e *Encoder) ReturnValue(typ, value string) {
 }
 
 // Argument is a typed parameter value: an input of an extrinsic method
-// after package cim coerced it with the method declaration, or an output
+// after package wbem coerced it with the method declaration, or an output
 // parameter written by [Encoder.ParamValue].
 type Argument struct {
 	Name string

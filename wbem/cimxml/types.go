@@ -180,7 +180,7 @@ const (
 )
 
 // Value is a parameter value of a request in one of the forms of
-// [ValueKind]. The text forms are kept as on the wire; package cim coerces
+// [ValueKind]. The text forms are kept as on the wire; package wbem coerces
 // them with the class definition.
 type Value struct {
 	Kind ValueKind

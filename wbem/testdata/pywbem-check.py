@@ -1,6 +1,6 @@
 # Conformance check of mgmtd's WBEM server with pywbem (run by hand, see docs/cim.md):
 #   PYTHONPATH=<pywbem>:<yamlloader>/src /usr/bin/python3 pywbem-check.py http://127.0.0.1:PORT
-# against a server with the test fixture of package cim (user:pass).
+# against a server with the test fixture of package wbem (user:pass).
 import sys, pywbem
 url = sys.argv[1]
 conn = pywbem.WBEMConnection(url, ('user', 'pass'), default_namespace='root/cimv2', use_pull_operations=True)
