@@ -98,6 +98,11 @@ type ModelProvider struct {
 	unknownProp func(class, name string)
 }
 
+var (
+	_ wbem.Provider       = (*ModelProvider)(nil)
+	_ wbem.InstanceWriter = (*ModelProvider)(nil)
+)
+
 // classImpl enumerates (and optionally looks up) the instances of one
 // concrete class.
 type classImpl struct {

@@ -129,6 +129,8 @@ type SubscriptionStore struct {
 	mem *MemProvider
 }
 
+var _ InstanceWriter = (*SubscriptionStore)(nil)
+
 // NewSubscriptionStore returns a store with the subscriptions of o.File,
 // if any.
 func NewSubscriptionStore(o SubscriptionOptions) (*SubscriptionStore, error) {
