@@ -2,6 +2,7 @@ package wbem
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -15,24 +16,28 @@ func CIMDatetime(t time.Time) string {
 	return fmt.Sprintf("%04d%02d%02d%02d%02d%02d.%06d+000", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000)
 }
 
-// ParseCIMInterval parses a CIM interval (ddddddddhhmmss.mmmmmm:000).
+// ParseCIMInterval parses a CIM interval (ddddddddhhmmss.mmmmmm:000,
+// digits only). Intervals longer than a time.Duration holds (about 292
+// years) are refused.
 func ParseCIMInterval(s string) (time.Duration, error) {
 	if len(s) != 25 || s[14] != '.' || s[21] != ':' {
 		return 0, fmt.Errorf("not a CIM interval: %q", s)
 	}
-	num := func(a, b int) (int64, error) { return strconv.ParseInt(s[a:b], 10, 64) }
-	d, err1 := num(0, 8)
-	h, err2 := num(8, 10)
-	m, err3 := num(10, 12)
-	sec, err4 := num(12, 14)
-	us, err5 := num(15, 21)
-	for _, err := range []error{err1, err2, err3, err4, err5} {
-		if err != nil {
+	var us int64 // microseconds; 99999999 days fit
+	for _, f := range []struct {
+		a, b int
+		unit int64
+	}{{0, 8, 24 * 3600e6}, {8, 10, 3600e6}, {10, 12, 60e6}, {12, 14, 1e6}, {15, 21, 1}} {
+		n, err := strconv.ParseUint(s[f.a:f.b], 10, 64)
+		if err != nil { // ParseUint takes digits only: no sign
 			return 0, fmt.Errorf("not a CIM interval: %q", s)
 		}
+		us += int64(n) * f.unit
 	}
-	return time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
-		time.Duration(sec)*time.Second + time.Duration(us)*time.Microsecond, nil
+	if us > math.MaxInt64/int64(time.Microsecond) {
+		return 0, fmt.Errorf("CIM interval %q is too long", s)
+	}
+	return time.Duration(us) * time.Microsecond, nil
 }
 
 // CIMInterval formats d as a CIM interval (ddddddddhhmmss.mmmmmm:000).
