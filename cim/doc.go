@@ -1,43 +1,32 @@
-// Package cim is mgmtd's WBEM server: CIM operations over HTTP (DMTF
-// DSP0200) with CIM-XML bodies (DSP0201, codec in package cimxml), serving
-// a [Provider] of classes and instances.
+// Package cim is mgmtd's cluster provider for the WBEM server of package
+// wbem: [ModelProvider] serves the model snapshot as CIM instances of
+// MGMTD_* classes derived from the DMTF CIM 2.41 schema, turns CIM method
+// calls into actions, and turns model events into indications.
 //
-// Dependencies: cim imports cimxml and the standard library. It will later
-// import model, auth and audit (DESIGN.md); until the wiring plugs those in,
-// it declares what it needs itself: a [Provider] (classes, instances,
-// associations, methods), an [Authenticator] hook that turns an
-// *http.Request into a [Principal] (no default identity: a nil hook is a
-// configuration error and a failing hook is a 401), and an [Auditor] hook
-// that records state-changing operations before they run (fail closed).
+// Dependencies: cim imports model, auth, action and wbem (with
+// wbem/cimxml). The wiring (package mgmtd) hands it the store, the event
+// log and the action executor, and runs it under a wbem.Server with the
+// daemon's authenticator and audit hooks.
 //
-// The [Server] does the protocol work so providers stay simple:
-//
-//   - HTTP: POST to /cimom; CIMOperation/CIMMethod/CIMObject checked
-//     (raw or percent-encoded, case-insensitive) against the body;
-//     protocol errors answered 400/413/415/501 with a CIMError header;
-//     a concurrency limit (503 beyond it); request size, XML depth,
-//     element, attribute and string limits in the decoder; transport
-//     timeouts in [Server.HTTPServer].
-//   - Operations: GetInstance, EnumerateInstances(+Names),
-//     Associators(+Names), References(+Names), GetClass,
-//     EnumerateClasses(+Names), GetProperty, ExecQuery (a WQL / DMTF:CQL
-//     subset), InvokeMethod on instances and classes, CreateInstance and
-//     DeleteInstance (for providers implementing [InstanceWriter]), the
-//     pull operations Open*/Pull*/CloseEnumeration with bounded, expiring
-//     enumeration contexts; everything else is CIM_ERR_NOT_SUPPORTED.
-//   - Semantics: DSP0200 defaults for omitted parameters, PropertyList,
-//     case-insensitive namespace, class, property, method, parameter and
-//     key names, instance paths normalized (key order, case, host ignored,
-//     untyped wbemcli key values coerced by the class definition), untyped
-//     method parameters coerced, CIM status codes as clients expect them
-//     (an unknown namespace is CIM_ERR_INVALID_NAMESPACE).
-//   - Classes live in a [Repository] per namespace that resolves
-//     inheritance once, so GetClass returns the full class with inherited
-//     properties, qualifiers, methods and parameters.
-//
-// Results are streamed: enumerations are iterators from the provider to
-// the encoder, and a pull enumeration context holds a suspended iterator,
-// so memory does not grow with the result size. [MemProvider] is a
-// Provider over indexed in-memory instances, suitable for one model
-// snapshot and for tests.
+//   - Model -> classes (classes.go, instances.go, model.go): namespace
+//     root/cimv2 holds the cluster, its nodes, hosts and VMs (one
+//     MGMTD_ComputerSystem per name), resources as CIM_Service subclasses
+//     weak to the cluster, and the associations between them (membership,
+//     active on, containment, order, VM on host, fencing, capabilities,
+//     software); interop holds the object manager, namespaces, registered
+//     profiles (DSP1033) and the indication subscriptions. Instances are
+//     built from the current snapshot when the server asks for them, keyed
+//     by configured names only, so a path stays valid across failovers.
+//   - Methods (methods.go): RequestStateChange, MoveTo, Cleanup, Fence and
+//     MigrateVirtualSystemToHost become an action.Request submitted to the
+//     [ModelOptions] Actuator with the caller's *auth.Identity (the
+//     wbem.Principal's Identity) in ctx and in action.Actor, channel "cim";
+//     a running task is answered 4096 with a MGMTD_ConcreteJob, which
+//     follows the action.Task. One function maps the action errors to CIM
+//     results.
+//   - Indications (indications.go): [ModelProvider.RunIndications] follows
+//     the model's event log and builds MGMTD_InstModification and
+//     MGMTD_AlertIndication instances; the subscriptions, the matching of
+//     their filters and the delivery to listeners are wbem's
+//     (wbem.SubscriptionStore, wbem.Delivery).
 package cim

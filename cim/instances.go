@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	mdl "mgmtd/model"
+
+	"mgmtd/wbem"
 )
 
 // The mapping of a model snapshot to instances, one function per class.
@@ -41,24 +43,24 @@ var softwareNames = []string{"mgmtd", "pacemaker", "corosync"}
 
 func (p *ModelProvider) implementations() map[string]*classImpl {
 	m := map[string]*classImpl{}
-	set := func(ns, class string, each func(*snapIndex, func(*Instance) bool), get func(*snapIndex, *InstancePath) *Instance) {
+	set := func(ns, class string, each func(*snapIndex, func(*wbem.Instance) bool), get func(*snapIndex, *wbem.InstancePath) *wbem.Instance) {
 		m[strings.ToLower(class)] = &classImpl{ns: ns, each: each, get: get}
 	}
 	mn := ModelNamespace
-	set(mn, ClassCluster, func(x *snapIndex, y func(*Instance) bool) { y(p.clusterInst(x)) },
-		func(x *snapIndex, path *InstancePath) *Instance {
+	set(mn, ClassCluster, func(x *snapIndex, y func(*wbem.Instance) bool) { y(p.clusterInst(x)) },
+		func(x *snapIndex, path *wbem.InstancePath) *wbem.Instance {
 			if keyValue(path, "Name") == x.cluster && keyValue(path, "CreationClassName") == ClassCluster {
 				return p.clusterInst(x)
 			}
 			return nil
 		})
-	set(mn, ClassComputerSystem, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassComputerSystem, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, n := range x.systems {
 			if !y(p.systemInst(x, x.sys[n])) {
 				return
 			}
 		}
-	}, func(x *snapIndex, path *InstancePath) *Instance {
+	}, func(x *snapIndex, path *wbem.InstancePath) *wbem.Instance {
 		if keyValue(path, "CreationClassName") != ClassComputerSystem {
 			return nil
 		}
@@ -67,20 +69,20 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 		}
 		return nil
 	})
-	set(mn, ClassParticipatingCS, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassParticipatingCS, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for i := range x.s.Nodes {
 			if !y(p.participatingInst(x, &x.s.Nodes[i])) {
 				return
 			}
 		}
 	}, nil)
-	set(mn, ClassClusteringService, func(x *snapIndex, y func(*Instance) bool) { y(p.clusteringInst(x)) }, nil)
-	set(mn, ClassHostedClusterService, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassClusteringService, func(x *snapIndex, y func(*wbem.Instance) bool) { y(p.clusteringInst(x)) }, nil)
+	set(mn, ClassHostedClusterService, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		y(p.newInst(ClassHostedClusterService, 2).ref("Antecedent", ClusterPath(x.cluster)).
 			ref("Dependent", servicePath(x.cluster, ClassClusteringService, "pacemaker")).in)
 	}, nil)
-	set(mn, ClassMigrationService, func(x *snapIndex, y func(*Instance) bool) { y(p.migrationInst(x)) }, nil)
-	set(mn, ClassHostedService, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassMigrationService, func(x *snapIndex, y func(*wbem.Instance) bool) { y(p.migrationInst(x)) }, nil)
+	set(mn, ClassHostedService, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		cl := ClusterPath(x.cluster)
 		if !y(p.newInst(ClassHostedService, 2).ref("Antecedent", cl).ref("Dependent", servicePath(x.cluster, ClassMigrationService, "migration")).in) {
 			return
@@ -92,14 +94,14 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 		}
 	}, nil)
 	for _, rc := range []string{ClassResource, ClassResourceGroup, ClassResourceClone, ClassResourceBundle, ClassFencingDevice} {
-		set(mn, rc, func(x *snapIndex, y func(*Instance) bool) {
+		set(mn, rc, func(x *snapIndex, y func(*wbem.Instance) bool) {
 			for i := range x.s.Resources {
 				r := &x.s.Resources[i]
 				if resourceClass(*r) == rc && !y(p.resourceInst(x, r)) {
 					return
 				}
 			}
-		}, func(x *snapIndex, path *InstancePath) *Instance {
+		}, func(x *snapIndex, path *wbem.InstancePath) *wbem.Instance {
 			if keyValue(path, "SystemName") != x.cluster || keyValue(path, "SystemCreationClassName") != ClassCluster ||
 				keyValue(path, "CreationClassName") != rc {
 				return nil
@@ -111,7 +113,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			return p.resourceInst(x, &r)
 		})
 	}
-	set(mn, ClassActiveOn, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassActiveOn, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		seen := map[[2]string]bool{}
 		for i := range x.s.Instances {
 			in := &x.s.Instances[i]
@@ -128,7 +130,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassServiceComponent, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassServiceComponent, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, r := range x.s.Resources {
 			for i, c := range r.Children {
 				cr, ok := x.s.Resource(c)
@@ -145,7 +147,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassOrderDependency, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassOrderDependency, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		seen := map[[2]string]bool{}
 		for _, c := range x.s.Constraints {
 			if c.Type != mdl.ConstraintOrder {
@@ -171,7 +173,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassHostedDependency, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassHostedDependency, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, n := range x.systems {
 			sy := x.sys[n]
 			if sy.vm == nil {
@@ -186,7 +188,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassAffectsElement, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassAffectsElement, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, n := range x.systems {
 			sy := x.sys[n]
 			if sy.vm == nil || sy.vm.Resource == "" {
@@ -213,7 +215,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassCapabilities, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassCapabilities, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		if !y(p.newInst(ClassCapabilities, 4).s("InstanceID", capResource).s("ElementName", "Resource state changes").
 			b("ElementNameEditSupported", false).ua("RequestedStatesSupported", 2, 3, 9, 10, 11).in) {
 			return
@@ -225,7 +227,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 		y(p.newInst(ClassCapabilities, 4).s("InstanceID", capVM).s("ElementName", "Cluster-managed virtual machine state changes").
 			b("ElementNameEditSupported", false).ua("RequestedStatesSupported", 2, 3, 11).in)
 	}, nil)
-	set(mn, ClassElementCapabilities, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassElementCapabilities, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		capR := instanceIDPath(ModelNamespace, ClassCapabilities, capResource)
 		for _, r := range x.s.Resources {
 			if !y(p.newInst(ClassElementCapabilities, 3).ref("ManagedElement", ResourcePath(x.cluster, r)).ref("Capabilities", capR).ua("Characteristics", 3).in) {
@@ -243,14 +245,14 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassSoftwareIdentity, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassSoftwareIdentity, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, n := range softwareNames {
 			if !y(p.softwareInst(x, n)) {
 				return
 			}
 		}
 	}, nil)
-	set(mn, ClassInstalledSoftware, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassInstalledSoftware, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, n := range softwareNames {
 			if !y(p.newInst(ClassInstalledSoftware, 2).ref("System", ClusterPath(x.cluster)).
 				ref("InstalledSoftware", instanceIDPath(ModelNamespace, ClassSoftwareIdentity, "MGMTD:SoftwareIdentity:"+n)).in) {
@@ -258,13 +260,13 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(mn, ClassConcreteJob, func(x *snapIndex, y func(*Instance) bool) {
+	set(mn, ClassConcreteJob, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, id := range p.jobIDs() {
 			if in := p.jobInst(id); in != nil && !y(in) {
 				return
 			}
 		}
-	}, func(x *snapIndex, path *InstancePath) *Instance {
+	}, func(x *snapIndex, path *wbem.InstancePath) *wbem.Instance {
 		id, ok := strings.CutPrefix(keyValue(path, "InstanceID"), jobPrefix)
 		if !ok {
 			return nil
@@ -272,7 +274,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 		return p.jobInst(id)
 	})
 	// Served in both namespaces (DSP1033).
-	set("", ClassConformsToProfile, func(x *snapIndex, y func(*Instance) bool) {
+	set("", ClassConformsToProfile, func(x *snapIndex, y func(*wbem.Instance) bool) {
 		if !y(p.newInst(ClassConformsToProfile, 2).ref("ConformantStandard", instanceIDPath(InteropNamespace, "CIM_RegisteredProfile", profileDSP1033)).
 			ref("ManagedElement", p.objectManagerPath()).in) {
 			return
@@ -282,8 +284,8 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 	}, nil)
 
 	in := InteropNamespace
-	set(in, ClassObjectManager, func(x *snapIndex, y func(*Instance) bool) { y(p.objectManagerInst()) }, nil)
-	set(in, "CIM_Namespace", func(x *snapIndex, y func(*Instance) bool) {
+	set(in, ClassObjectManager, func(x *snapIndex, y func(*wbem.Instance) bool) { y(p.objectManagerInst()) }, nil)
+	set(in, "CIM_Namespace", func(x *snapIndex, y func(*wbem.Instance) bool) {
 		for _, ns := range p.Namespaces() {
 			b := p.newInst("CIM_Namespace", 9).s("SystemCreationClassName", "CIM_ComputerSystem").s("SystemName", p.opts.SystemName).
 				s("ObjectManagerCreationClassName", ClassObjectManager).s("ObjectManagerName", "mgmtd").
@@ -293,7 +295,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			}
 		}
 	}, nil)
-	set(in, "CIM_RegisteredProfile", func(x *snapIndex, y func(*Instance) bool) {
+	set(in, "CIM_RegisteredProfile", func(x *snapIndex, y func(*wbem.Instance) bool) {
 		if !y(p.newInst("CIM_RegisteredProfile", 6).s("InstanceID", profileDSP1033).u("RegisteredOrganization", 2).
 			s("RegisteredName", "Profile Registration").s("RegisteredVersion", "1.0.0").ua("AdvertiseTypes", 2).in) {
 			return
@@ -307,7 +309,7 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 }
 
 // targetResource returns the resource a path names, if it is one of ours.
-func (p *ModelProvider) targetResource(x *snapIndex, t *InstancePath) (mdl.Resource, bool) {
+func (p *ModelProvider) targetResource(x *snapIndex, t *wbem.InstancePath) (mdl.Resource, bool) {
 	if !p.model.IsA(t.ClassName, ClassResource) || keyValue(t, "SystemName") != x.cluster {
 		return mdl.Resource{}, false
 	}
@@ -316,14 +318,14 @@ func (p *ModelProvider) targetResource(x *snapIndex, t *InstancePath) (mdl.Resou
 }
 
 // targetSystem returns the computer system a path names, or nil.
-func targetSystem(x *snapIndex, t *InstancePath) *system {
+func targetSystem(x *snapIndex, t *wbem.InstancePath) *system {
 	if !strings.EqualFold(t.ClassName, ClassComputerSystem) {
 		return nil
 	}
 	return x.sys[keyValue(t, "Name")]
 }
 
-func (p *ModelProvider) activeOnInst(x *snapIndex, in *mdl.Instance, r mdl.Resource) *Instance {
+func (p *ModelProvider) activeOnInst(x *snapIndex, in *mdl.Instance, r mdl.Resource) *wbem.Instance {
 	return p.newInst(ClassActiveOn, 6).ref("Antecedent", SystemPath(in.Node)).ref("Dependent", ResourcePath(x.cluster, r)).
 		u("Role", uint64(roleValue(in.Role))).b("Failed", in.Failed).b("Managed", in.Managed).so("PhysicalHost", in.Host).in
 }
@@ -332,15 +334,15 @@ func (p *ModelProvider) activeOnInst(x *snapIndex, in *mdl.Instance, r mdl.Resou
 // association classes: per resource or node they have one or a few
 // instances, but as many as resources in total.
 func (p *ModelProvider) setRefs(m map[string]*classImpl) {
-	m[strings.ToLower(ClassHostedService)].refs = func(x *snapIndex, t *InstancePath, y func(*Instance) bool) bool {
+	m[strings.ToLower(ClassHostedService)].refs = func(x *snapIndex, t *wbem.InstancePath, y func(*wbem.Instance) bool) bool {
 		if r, ok := p.targetResource(x, t); ok {
 			y(p.newInst(ClassHostedService, 2).ref("Antecedent", ClusterPath(x.cluster)).ref("Dependent", ResourcePath(x.cluster, r)).in)
 			return true
 		}
 		return targetSystem(x, t) != nil // nodes host no services
 	}
-	m[strings.ToLower(ClassElementCapabilities)].refs = func(x *snapIndex, t *InstancePath, y func(*Instance) bool) bool {
-		capPath := func(id string) *InstancePath { return instanceIDPath(ModelNamespace, ClassCapabilities, id) }
+	m[strings.ToLower(ClassElementCapabilities)].refs = func(x *snapIndex, t *wbem.InstancePath, y func(*wbem.Instance) bool) bool {
+		capPath := func(id string) *wbem.InstancePath { return instanceIDPath(ModelNamespace, ClassCapabilities, id) }
 		if r, ok := p.targetResource(x, t); ok {
 			y(p.newInst(ClassElementCapabilities, 3).ref("ManagedElement", ResourcePath(x.cluster, r)).ref("Capabilities", capPath(capResource)).ua("Characteristics", 3).in)
 			return true
@@ -353,7 +355,7 @@ func (p *ModelProvider) setRefs(m map[string]*classImpl) {
 		}
 		return false
 	}
-	m[strings.ToLower(ClassActiveOn)].refs = func(x *snapIndex, t *InstancePath, y func(*Instance) bool) bool {
+	m[strings.ToLower(ClassActiveOn)].refs = func(x *snapIndex, t *wbem.InstancePath, y func(*wbem.Instance) bool) bool {
 		var list []mdl.Instance
 		if r, ok := p.targetResource(x, t); ok {
 			list = x.s.InstancesOf(r.ID)
@@ -381,13 +383,13 @@ func (p *ModelProvider) setRefs(m map[string]*classImpl) {
 	}
 }
 
-func (p *ModelProvider) objectManagerPath() *InstancePath {
-	return &InstancePath{Namespace: InteropNamespace, ClassName: ClassObjectManager, Keys: []KeyBinding{
+func (p *ModelProvider) objectManagerPath() *wbem.InstancePath {
+	return &wbem.InstancePath{Namespace: InteropNamespace, ClassName: ClassObjectManager, Keys: []wbem.KeyBinding{
 		kb("SystemCreationClassName", "CIM_ComputerSystem"), kb("SystemName", p.opts.SystemName),
 		kb("CreationClassName", ClassObjectManager), kb("Name", "mgmtd")}}
 }
 
-func (p *ModelProvider) objectManagerInst() *Instance {
+func (p *ModelProvider) objectManagerInst() *wbem.Instance {
 	return p.newInst(ClassObjectManager, 10).s("SystemCreationClassName", "CIM_ComputerSystem").s("SystemName", p.opts.SystemName).
 		s("CreationClassName", ClassObjectManager).s("Name", "mgmtd").s("ElementName", "mgmtd").
 		s("Description", "mgmtd version "+p.opts.Version).b("Started", true).u("EnabledState", 2).ua("OperationalStatus", 2).
@@ -462,7 +464,7 @@ func health(op uint16) uint64 {
 	return 0
 }
 
-func (p *ModelProvider) clusterInst(x *snapIndex) *Instance {
+func (p *ModelProvider) clusterInst(x *snapIndex) *wbem.Instance {
 	s := x.s
 	var op uint16 = osOK
 	state, enabled := uint64(2), uint64(2)
@@ -548,7 +550,7 @@ func vmStateValues(s mdl.VMState) (domain, enabled uint64, op uint16) {
 	return 1, 0, osNoCont
 }
 
-func (p *ModelProvider) systemInst(x *snapIndex, sy *system) *Instance {
+func (p *ModelProvider) systemInst(x *snapIndex, sy *system) *wbem.Instance {
 	b := p.newInst(ClassComputerSystem, 34).s("CreationClassName", ClassComputerSystem).s("Name", sy.name).s("ElementName", sy.name)
 	var op uint16 = osUnknown
 	enabled, requested := uint64(0), uint64(12)
@@ -600,13 +602,13 @@ func (p *ModelProvider) systemInst(x *snapIndex, sy *system) *Instance {
 	return b.in
 }
 
-func (p *ModelProvider) participatingInst(x *snapIndex, n *mdl.Node) *Instance {
+func (p *ModelProvider) participatingInst(x *snapIndex, n *mdl.Node) *wbem.Instance {
 	_, _, _, son := nodeStateValues(n)
 	return p.newInst(ClassParticipatingCS, 6).ref("Antecedent", SystemPath(n.Name)).ref("Dependent", ClusterPath(x.cluster)).
 		u("StateOfNode", son).u("RoleOfNode", 2).u("Votes", uint64(max(n.Votes, 0))).b("IsDC", n.DC).in
 }
 
-func (p *ModelProvider) clusteringInst(x *snapIndex) *Instance {
+func (p *ModelProvider) clusteringInst(x *snapIndex) *wbem.Instance {
 	online := false
 	for _, n := range x.s.Nodes {
 		if n.Online {
@@ -627,7 +629,7 @@ func (p *ModelProvider) clusteringInst(x *snapIndex) *Instance {
 		so("PacemakerVersion", x.s.Cluster.PacemakerVersion).in
 }
 
-func (p *ModelProvider) migrationInst(x *snapIndex) *Instance {
+func (p *ModelProvider) migrationInst(x *snapIndex) *wbem.Instance {
 	return p.newInst(ClassMigrationService, 9).s("SystemCreationClassName", ClassCluster).s("SystemName", x.cluster).
 		s("CreationClassName", ClassMigrationService).s("Name", "migration").s("ElementName", "VM live migration").
 		ua("OperationalStatus", osOK).u("HealthState", 5).u("EnabledState", 2).b("Started", true).in
@@ -649,7 +651,7 @@ var (
 	nodeTypes     = map[mdl.NodeType]uint64{mdl.NodeMember: 2, mdl.NodeRemote: 3, mdl.NodeGuest: 4}
 )
 
-func (p *ModelProvider) resourceInst(x *snapIndex, r *mdl.Resource) *Instance {
+func (p *ModelProvider) resourceInst(x *snapIndex, r *mdl.Resource) *wbem.Instance {
 	class := resourceClass(*r)
 	insts := x.s.InstancesOf(r.ID)
 	var active, promoted []string
@@ -708,7 +710,7 @@ func (p *ModelProvider) resourceInst(x *snapIndex, r *mdl.Resource) *Instance {
 	return b.in
 }
 
-func (p *ModelProvider) softwareInst(x *snapIndex, name string) *Instance {
+func (p *ModelProvider) softwareInst(x *snapIndex, name string) *wbem.Instance {
 	var v, el, mf string
 	switch name {
 	case "mgmtd":

@@ -3,11 +3,11 @@ package cim
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"time"
 
-	mdl "mgmtd/model"
+	"mgmtd/action"
+	"mgmtd/auth"
+	"mgmtd/wbem"
 )
 
 const (
@@ -15,11 +15,12 @@ const (
 	maxJobs   = 256
 )
 
-// InvokeMethod implements Provider: the extrinsic methods of the model
-// map to Actuator actions (see the Action* constants).
-func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*MethodResult, error) {
+// InvokeMethod implements wbem.Provider: the extrinsic methods of the
+// model are actions submitted to the Actuator (docs/cim.md lists which
+// method becomes which action.Op).
+func (p *ModelProvider) InvokeMethod(ctx context.Context, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	if !strings.EqualFold(call.Namespace, ModelNamespace) {
-		return nil, Errorf(StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, call.Method.Name)
+		return nil, wbem.Errorf(wbem.StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, call.Method.Name)
 	}
 	x := p.index()
 	if call.Instance != nil {
@@ -32,123 +33,122 @@ func (p *ModelProvider) InvokeMethod(ctx context.Context, call *MethodCall) (*Me
 	switch {
 	case strings.EqualFold(m, "RequestStateChange"):
 		if call.Instance == nil {
-			return nil, Errorf(StatusInvalidParameter, "RequestStateChange needs an instance")
+			return nil, wbem.Errorf(wbem.StatusInvalidParameter, "RequestStateChange needs an instance")
 		}
 		return p.requestStateChange(ctx, x, call)
 	case strings.EqualFold(m, "MoveTo") && repo.IsA(call.ClassName, ClassResource) && call.Instance != nil:
-		node := argString(call, "DestinationNode")
-		params := map[string]string{}
-		action := ActionResourceClear
-		if node != "" {
+		req := action.Request{Op: action.ResourceClear, Name: keyValue(call.Instance, "Name")}
+		if node := argString(call, "DestinationNode"); node != "" {
 			if sy := x.sys[node]; sy == nil || sy.node == nil {
-				return &MethodResult{ReturnValue: "5"}, nil
+				return &wbem.MethodResult{ReturnValue: "5"}, nil
 			}
-			action = ActionResourceMove
-			params["node"] = node
+			req.Op, req.Node = action.ResourceMove, node
 		}
 		if a := call.Arg("Lifetime"); a != nil && !a.Null {
-			d, err := ParseCIMInterval(a.Value)
+			d, err := wbem.ParseCIMInterval(a.Value)
 			if err != nil {
-				return nil, Errorf(StatusInvalidParameter, "Lifetime: %v", err)
+				return nil, wbem.Errorf(wbem.StatusInvalidParameter, "Lifetime: %v", err)
 			}
 			if d > 0 {
-				params["lifetime"] = d.String()
+				req.Lifetime = d.String()
 			}
 		}
-		return p.act(ctx, call, action, mdl.KindResource, keyValue(call.Instance, "Name"), params)
+		return p.act(ctx, call, req)
 	case strings.EqualFold(m, "Cleanup") && repo.IsA(call.ClassName, ClassResource) && call.Instance != nil:
-		params := map[string]string{}
+		req := action.Request{Op: action.ResourceCleanup, Name: keyValue(call.Instance, "Name")}
 		if n := argString(call, "Node"); n != "" {
 			if sy := x.sys[n]; sy == nil || sy.node == nil {
-				return &MethodResult{ReturnValue: "5"}, nil
+				return &wbem.MethodResult{ReturnValue: "5"}, nil
 			}
-			params["node"] = n
+			req.Node = n
 		}
-		return p.act(ctx, call, ActionResourceCleanup, mdl.KindResource, keyValue(call.Instance, "Name"), params)
+		return p.act(ctx, call, req)
 	case strings.EqualFold(m, "Fence") && call.Instance != nil:
 		name := keyValue(call.Instance, "Name")
 		if sy := x.sys[name]; sy == nil || sy.node == nil {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
-		action := map[string]string{"": "reboot", "2": "reboot", "3": "off", "4": "on"}[argString(call, "Action")]
-		if action == "" {
-			return &MethodResult{ReturnValue: "5"}, nil
+		switch argString(call, "Action") {
+		case "", "2", "3", "4": // reboot, off, on: the executor fences as the cluster is configured to
+		default:
+			return &wbem.MethodResult{ReturnValue: "5"}, nil
 		}
-		return p.act(ctx, call, ActionNodeFence, mdl.KindNode, name, map[string]string{"action": action})
+		// Calling Fence is the explicit confirmation; only admins may.
+		return p.act(ctx, call, action.Request{Op: action.NodeFence, Name: name, Confirm: true})
 	case strings.EqualFold(m, "MigrateVirtualSystemToHost"), strings.EqualFold(m, "CheckVirtualSystemIsMigratableToHost"):
 		return p.migrate(ctx, x, call)
 	case strings.EqualFold(m, "AddNode"), strings.EqualFold(m, "EvictNode"):
-		return &MethodResult{ReturnValue: "1"}, nil
+		return &wbem.MethodResult{ReturnValue: "1"}, nil
 	}
-	return nil, Errorf(StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, m)
+	return nil, wbem.Errorf(wbem.StatusMethodNotAvailable, "%s.%s is not implemented", call.ClassName, m)
 }
 
-func argString(call *MethodCall, name string) string {
+func argString(call *wbem.MethodCall, name string) string {
 	if a := call.Arg(name); a != nil && !a.Null {
 		return a.Value
 	}
 	return ""
 }
 
-func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, call *MethodCall) (*MethodResult, error) {
+func (p *ModelProvider) requestStateChange(ctx context.Context, x *snapIndex, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	if a := call.Arg("TimeoutPeriod"); a != nil && !a.Null {
-		if d, err := ParseCIMInterval(a.Value); err != nil || d != 0 {
-			return &MethodResult{ReturnValue: "4098"}, nil
+		if d, err := wbem.ParseCIMInterval(a.Value); err != nil || d != 0 {
+			return &wbem.MethodResult{ReturnValue: "4098"}, nil
 		}
 	}
 	a := call.Arg("RequestedState")
 	if a == nil || a.Null {
-		return &MethodResult{ReturnValue: "5"}, nil
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	}
 	state := a.Value
 	name := keyValue(call.Instance, "Name")
 	switch {
 	case p.model.IsA(call.ClassName, ClassResource):
-		action := map[string]string{"2": ActionResourceStart, "3": ActionResourceStop, "4": ActionResourceStop,
-			"9": ActionResourceUnmanage, "10": ActionResourceRestart, "11": ActionResourceRestart}[state]
-		if action == "" {
-			return &MethodResult{ReturnValue: "1"}, nil
+		op := map[string]action.Op{"2": action.ResourceStart, "3": action.ResourceStop, "4": action.ResourceStop,
+			"9": action.ResourceUnmanage, "10": action.ResourceRestart, "11": action.ResourceRestart}[state]
+		if op == "" {
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
-		return p.act(ctx, call, action, mdl.KindResource, name, nil)
+		return p.act(ctx, call, action.Request{Op: op, Name: name})
 	case p.model.IsA(call.ClassName, ClassComputerSystem):
 		sy := x.sys[name]
 		if sy != nil && sy.node == nil && sy.vm != nil && sy.vm.Resource != "" {
 			// A VM the cluster manages changes state through its resource.
-			action := map[string]string{"2": ActionResourceStart, "3": ActionResourceStop, "4": ActionResourceStop,
-				"10": ActionResourceRestart, "11": ActionResourceRestart}[state]
-			if action == "" {
-				return &MethodResult{ReturnValue: "1"}, nil
+			op := map[string]action.Op{"2": action.ResourceStart, "3": action.ResourceStop, "4": action.ResourceStop,
+				"10": action.ResourceRestart, "11": action.ResourceRestart}[state]
+			if op == "" {
+				return &wbem.MethodResult{ReturnValue: "1"}, nil
 			}
-			return p.act(ctx, call, action, mdl.KindResource, sy.vm.Resource, nil)
+			return p.act(ctx, call, action.Request{Op: op, Name: sy.vm.Resource})
 		}
 		if sy == nil || sy.node == nil {
-			return &MethodResult{ReturnValue: "1"}, nil
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
-		action := map[string]string{"2": ActionNodeOnline, "6": ActionNodeStandby}[state]
-		if action == "" {
-			return &MethodResult{ReturnValue: "1"}, nil
+		op := map[string]action.Op{"2": action.NodeOnline, "6": action.NodeStandby}[state]
+		if op == "" {
+			return &wbem.MethodResult{ReturnValue: "1"}, nil
 		}
-		return p.act(ctx, call, action, mdl.KindNode, name, nil)
+		return p.act(ctx, call, action.Request{Op: op, Name: name})
 	}
-	return &MethodResult{ReturnValue: "1"}, nil
+	return &wbem.MethodResult{ReturnValue: "1"}, nil
 }
 
-func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *MethodCall) (*MethodResult, error) {
+func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *wbem.MethodCall) (*wbem.MethodResult, error) {
 	check := strings.EqualFold(call.Method.Name, "CheckVirtualSystemIsMigratableToHost")
 	cs := call.Arg("ComputerSystem")
 	if cs == nil || cs.Null || cs.Ref == nil {
-		return nil, Errorf(StatusInvalidParameter, "ComputerSystem is required")
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "ComputerSystem is required")
 	}
 	dest := argString(call, "DestinationHost")
 	if dest == "" {
-		return nil, Errorf(StatusInvalidParameter, "DestinationHost is required")
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "DestinationHost is required")
 	}
 	if !strings.EqualFold(cs.Ref.ClassName, ClassComputerSystem) {
-		return nil, Errorf(StatusInvalidParameter, "ComputerSystem must be a %s", ClassComputerSystem)
+		return nil, wbem.Errorf(wbem.StatusInvalidParameter, "ComputerSystem must be a %s", ClassComputerSystem)
 	}
 	sy := x.sys[keyValue(cs.Ref, "Name")]
 	if sy == nil || sy.vm == nil {
-		return nil, Errorf(StatusNotFound, "no virtual system %s", WBEMURI(cs.Ref))
+		return nil, wbem.Errorf(wbem.StatusNotFound, "no virtual system %s", wbem.WBEMURI(cs.Ref))
 	}
 	dsy := x.sys[dest]
 	ok := dsy != nil && dsy.host != nil && dsy.host.Reachable && sy.vm.Resource != "" && x.hostSystem(sy.vm.Host) != dest
@@ -157,48 +157,61 @@ func (p *ModelProvider) migrate(ctx context.Context, x *snapIndex, call *MethodC
 		if ok {
 			v = "TRUE"
 		}
-		return &MethodResult{ReturnValue: "0", Out: []Argument{{Name: "IsMigratable", Type: "boolean", Value: v}}}, nil
+		return &wbem.MethodResult{ReturnValue: "0", Out: []wbem.Argument{{Name: "IsMigratable", Type: "boolean", Value: v}}}, nil
 	}
 	if dsy == nil || dsy.host == nil {
-		return &MethodResult{ReturnValue: "4"}, nil
+		return &wbem.MethodResult{ReturnValue: "4"}, nil
 	}
 	if sy.vm.Resource == "" || x.hostSystem(sy.vm.Host) == dest {
-		return &MethodResult{ReturnValue: "5"}, nil
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	}
-	return p.act(ctx, call, ActionVMMigrate, mdl.KindVM, sy.name, map[string]string{"host": dest, "resource": sy.vm.Resource})
+	return p.act(ctx, call, action.Request{Op: action.VMMigrate, Name: sy.name, Node: dest})
 }
 
-// act hands an action to the Actuator and maps the outcome to a method
-// result: 0 when done, 4096 with a Job reference when a task runs.
-func (p *ModelProvider) act(ctx context.Context, call *MethodCall, action string, kind mdl.Kind, target string, params map[string]string) (*MethodResult, error) {
+// act submits req for the caller (the wbem.Principal's Identity is the
+// *auth.Identity the daemon's authenticator found: it goes into ctx for
+// the executor's authorization and into req.Actor, channel "cim") and maps
+// the outcome to a method result: 0 when done, 4096 with a Job reference
+// when a task runs, else actionError.
+func (p *ModelProvider) act(ctx context.Context, call *wbem.MethodCall, req action.Request) (*wbem.MethodResult, error) {
 	if p.opts.Actuator == nil {
-		return nil, Errorf(StatusNotSupported, "%s: actions are not available", call.Method.Name)
+		return nil, wbem.Errorf(wbem.StatusNotSupported, "%s: actions are not available", call.Method.Name)
 	}
-	pr, _ := PrincipalFrom(ctx)
-	if params == nil {
-		params = map[string]string{}
+	pr, _ := wbem.PrincipalFrom(ctx)
+	if id, ok := pr.Identity.(*auth.Identity); ok {
+		ctx = auth.NewContext(ctx, id)
+		req.Actor = action.Actor{ID: id.ID, Name: id.Name, Method: string(id.Method), Channel: "cim"}
+		for _, r := range id.Roles {
+			req.Actor.Roles = append(req.Actor.Roles, string(r))
+		}
 	}
-	id, err := p.opts.Actuator.Do(ctx, ActionRequest{Action: action, Kind: kind, Target: target, Params: params, Principal: pr, Method: call.Method.Name})
-	var ce *Error
+	t, err := p.opts.Actuator.Submit(ctx, req)
+	if err != nil {
+		return actionError(req, err)
+	}
+	if t.ID == "" {
+		return &wbem.MethodResult{ReturnValue: "0"}, nil
+	}
+	p.rememberJob(t.ID)
+	job := instanceIDPath(ModelNamespace, ClassConcreteJob, jobPrefix+t.ID)
+	return &wbem.MethodResult{ReturnValue: "4096", Out: []wbem.Argument{{Name: "Job", Type: "reference", Ref: job}}}, nil
+}
+
+// actionError is the one place CIM maps the errors of Actuator.Submit: a
+// refusal by authorization is CIM_ERR_ACCESS_DENIED, another action on the
+// object the return value 4099 (Busy), an invalid request or unknown
+// object 5 (Invalid Parameter), anything else (stale model, no quorum,
+// audit log unavailable, ...) CIM_ERR_FAILED with its text.
+func actionError(req action.Request, err error) (*wbem.MethodResult, error) {
 	switch {
-	case err == nil:
-	case errors.Is(err, ErrInvalidStateTransition):
-		return &MethodResult{ReturnValue: "4097"}, nil
-	case errors.Is(err, ErrBusy):
-		return &MethodResult{ReturnValue: "4099"}, nil
-	case errors.Is(err, ErrInvalidParameter):
-		return &MethodResult{ReturnValue: "5"}, nil
-	case errors.As(err, &ce):
-		return nil, ce
-	default:
-		return nil, Errorf(StatusFailed, "%s %s: %v", action, target, err)
+	case errors.Is(err, action.ErrForbidden):
+		return nil, &wbem.Error{Status: wbem.StatusAccessDenied, Description: err.Error()}
+	case errors.Is(err, action.ErrBusy):
+		return &wbem.MethodResult{ReturnValue: "4099"}, nil
+	case errors.Is(err, action.ErrInvalid), errors.Is(err, action.ErrNotFound):
+		return &wbem.MethodResult{ReturnValue: "5"}, nil
 	}
-	if id == "" {
-		return &MethodResult{ReturnValue: "0"}, nil
-	}
-	p.rememberJob(id)
-	job := instanceIDPath(ModelNamespace, ClassConcreteJob, jobPrefix+id)
-	return &MethodResult{ReturnValue: "4096", Out: []Argument{{Name: "Job", Type: "reference", Ref: job}}}, nil
+	return nil, wbem.Errorf(wbem.StatusFailed, "%s %s: %v", req.Op, req.Name, err)
 }
 
 func (p *ModelProvider) rememberJob(id string) {
@@ -221,8 +234,11 @@ func (p *ModelProvider) jobIDs() []string {
 	return append([]string(nil), p.jobs...)
 }
 
-// jobInst builds the MGMTD_ConcreteJob of task id, or nil.
-func (p *ModelProvider) jobInst(id string) *Instance {
+// jobInst builds the MGMTD_ConcreteJob of task id, or nil: JobState 2
+// pending, 4 running, 7 succeeded (PercentComplete 100), 10 for the
+// other terminal states (failed, timed_out, refused: JobStatus "failed",
+// ErrorDescription the task's error or its state).
+func (p *ModelProvider) jobInst(id string) *wbem.Instance {
 	if p.opts.Actuator == nil {
 		return nil
 	}
@@ -230,48 +246,44 @@ func (p *ModelProvider) jobInst(id string) *Instance {
 	if !ok {
 		return nil
 	}
-	state := map[TaskState]uint64{TaskPending: 2, TaskRunning: 4, TaskSucceeded: 7, TaskFailed: 10, TaskCancelled: 8}[t.State]
-	op := []uint16{osOK}
+	var (
+		state   uint64
+		status  = string(t.State)
+		op      = []uint16{osOK}
+		changed = t.Finished
+	)
 	switch t.State {
-	case TaskSucceeded:
-		op = []uint16{osOK, 17}
-	case TaskFailed:
-		op = []uint16{osError, 17}
-	case TaskCancelled:
-		op = []uint16{osStopped, 17}
+	case action.StatePending:
+		state = 2
+	case action.StateRunning:
+		state, changed = 4, t.Started
+	case action.StateSucceeded:
+		state, op = 7, []uint16{osOK, 17}
+	default:
+		state, status, op = 10, "failed", []uint16{osError, 17}
 	}
-	b := p.newInst(ClassConcreteJob, 18).s("InstanceID", jobPrefix+id).s("Name", t.Action).s("ElementName", t.Action+" "+t.Target).
-		ua("OperationalStatus", op...).s("JobStatus", string(t.State)).u("JobState", state).
-		t("TimeSubmitted", t.Submitted).t("TimeOfLastStateChange", t.Updated).b("DeleteOnCompletion", false).
-		so("Owner", t.Owner).s("Action", t.Action).s("Target", string(t.Kind)+"/"+t.Target).so("Description", t.Message)
-	if t.Percent >= 0 && t.Percent <= 100 {
-		b.u("PercentComplete", uint64(t.Percent))
+	b := p.newInst(ClassConcreteJob, 18).s("InstanceID", jobPrefix+id).s("Name", string(t.Op)).s("ElementName", string(t.Op)+" "+t.Object.Name).
+		ua("OperationalStatus", op...).s("JobStatus", status).u("JobState", state).
+		t("TimeSubmitted", t.Created).t("TimeOfLastStateChange", changed).b("DeleteOnCompletion", false).
+		so("Owner", t.Actor.Name).s("Action", string(t.Op)).s("Target", string(t.Object.Kind)+"/"+t.Object.Name).so("Description", t.Result)
+	if t.State == action.StateSucceeded {
+		b.u("PercentComplete", 100)
 	}
-	if !t.Submitted.IsZero() {
-		end := t.Updated
-		if t.State == TaskPending || t.State == TaskRunning {
+	if !t.Created.IsZero() {
+		end := changed
+		if !t.State.Terminal() {
 			end = p.opts.Now()
 		}
-		if end.After(t.Submitted) {
-			b.s("ElapsedTime", cimInterval(end.Sub(t.Submitted)))
+		if end.After(t.Created) {
+			b.s("ElapsedTime", wbem.CIMInterval(end.Sub(t.Created)))
 		}
 	}
-	if t.State == TaskFailed {
-		b.u("ErrorCode", 1).so("ErrorDescription", t.Error)
+	if state == 10 {
+		msg := t.Error
+		if msg == "" {
+			msg = string(t.State)
+		}
+		b.u("ErrorCode", 1).s("ErrorDescription", msg)
 	}
 	return b.in
-}
-
-// cimInterval formats d as a CIM interval.
-func cimInterval(d time.Duration) string {
-	us := d.Microseconds()
-	days := us / (24 * 3600e6)
-	us -= days * 24 * 3600e6
-	h := us / 3600e6
-	us -= h * 3600e6
-	m := us / 60e6
-	us -= m * 60e6
-	s := us / 1e6
-	us -= s * 1e6
-	return fmt.Sprintf("%08d%02d%02d%02d.%06d:000", days, h, m, s, us)
 }

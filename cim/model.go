@@ -7,14 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"mgmtd/cim/cimxml"
+	"mgmtd/action"
 	mdl "mgmtd/model"
+	"mgmtd/wbem"
+	"mgmtd/wbem/cimxml"
 )
 
 // Snapshotter hands out the current model snapshot; *model.Store
@@ -30,9 +34,12 @@ type ModelOptions struct {
 	// Events is the model's event log (Store.Events()); without it
 	// RunIndications has nothing to deliver.
 	Events *mdl.EventLog
-	// Actuator performs method calls; nil answers every action method
-	// with CIM_ERR_NOT_SUPPORTED.
-	Actuator Actuator
+	// Actuator runs the actions the methods request (the action
+	// executor); nil answers every action method with
+	// CIM_ERR_NOT_SUPPORTED. It authorizes each request with the caller's
+	// *auth.Identity (the wbem.Principal's Identity) and MGMTD_ConcreteJob
+	// shows its tasks.
+	Actuator action.Actuator
 	// StateDir, when set, keeps the indication subscriptions in
 	// StateDir/cim-subscriptions.json across restarts.
 	StateDir string
@@ -44,14 +51,13 @@ type ModelOptions struct {
 	// Version is mgmtd's version for CIM_ObjectManager and the software
 	// identity (default "0.1.0").
 	Version string
-	// HTTPClient delivers indications (default: a client with a 10 s
-	// timeout). Set its Transport's TLSClientConfig for https listeners.
-	HTTPClient *http.Client
-	// QueueSize bounds the indications queued per listener destination;
-	// the oldest are dropped when it is full (default 1000).
-	QueueSize int
-	// RetryMin and RetryMax bound the delivery retry backoff (default
-	// 500 ms and 30 s).
+	// HTTPClient, QueueSize, RetryMin and RetryMax configure the delivery
+	// of indications (wbem.DeliveryOptions: Client, QueueSize, RetryMin,
+	// RetryMax; defaults a client with a 10 s timeout, 1000 indications
+	// per listener destination, 500 ms and 30 s). Set HTTPClient's
+	// Transport's TLSClientConfig for https listeners.
+	HTTPClient         *http.Client
+	QueueSize          int
 	RetryMin, RetryMax time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -60,23 +66,23 @@ type ModelOptions struct {
 	// (a destination makes the daemon post model data to a URL the caller
 	// chooses); an error refuses the operation with CIM_ERR_ACCESS_DENIED.
 	// When nil every authenticated caller may subscribe.
-	AuthorizeSubscription func(ctx context.Context, p Principal) error
+	AuthorizeSubscription func(ctx context.Context, p wbem.Principal) error
 }
 
 // ModelProvider serves the cluster model (namespace root/cimv2) and the
 // interop namespace from the current snapshot: instances are built when
 // asked for, from names only, so their paths stay the same across
-// snapshots. It implements Provider and InstanceWriter (indication
-// subscriptions) and delivers indications with RunIndications.
+// snapshots. It implements wbem.Provider and wbem.InstanceWriter (the
+// indication subscriptions, kept by a wbem.SubscriptionStore) and
+// delivers indications with RunIndications.
 type ModelProvider struct {
 	opts    ModelOptions
 	log     *slog.Logger
-	model   *Repository
-	interop *Repository
-	props   map[string]*classDefs // lower class -> property definitions (both repositories)
-	classes map[string]*classImpl // lower class -> implementation
-	subs    *MemProvider          // interop subscription instances
-	subMu   sync.Mutex            // serialises subscription changes and their persistence
+	model   *wbem.Repository
+	interop *wbem.Repository
+	props   map[string]*classDefs   // lower class -> property definitions (both repositories)
+	classes map[string]*classImpl   // lower class -> implementation
+	subs    *wbem.SubscriptionStore // interop subscription instances
 
 	cacheMu sync.Mutex
 	cache   *snapIndex
@@ -84,25 +90,35 @@ type ModelProvider struct {
 	jobsMu sync.Mutex
 	jobs   []string // task ids started through CIM, oldest first
 
-	ind *indicationState
+	delivery  *wbem.Delivery
+	following atomic.Bool // RunIndications follows the event log
 
 	// unknownProp, when set (tests), is told about a property a builder
 	// sets that the class does not declare (such a property is dropped).
 	unknownProp func(class, name string)
 }
 
+var (
+	_ wbem.Provider       = (*ModelProvider)(nil)
+	_ wbem.InstanceWriter = (*ModelProvider)(nil)
+)
+
 // classImpl enumerates (and optionally looks up) the instances of one
 // concrete class.
 type classImpl struct {
 	ns   string
-	each func(x *snapIndex, yield func(*Instance) bool)
+	each func(x *snapIndex, yield func(*wbem.Instance) bool)
 	// get looks an instance up by its normalized path; nil scans each.
-	get func(x *snapIndex, p *InstancePath) *Instance
+	get func(x *snapIndex, p *wbem.InstancePath) *wbem.Instance
 	// refs, for large association classes, yields only the instances that
 	// may refer to target, and reports false when it cannot narrow the
 	// search (References then scans each).
-	refs func(x *snapIndex, target *InstancePath, yield func(*Instance) bool) bool
+	refs func(x *snapIndex, target *wbem.InstancePath, yield func(*wbem.Instance) bool) bool
 }
+
+// subscriptionFile is the name of the subscription file in
+// ModelOptions.StateDir.
+const subscriptionFile = "cim-subscriptions.json"
 
 // NewModelProvider builds the schema and loads persisted subscriptions.
 func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
@@ -122,21 +138,6 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 	if o.Version == "" {
 		o.Version = "0.1.0"
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = 1000
-	}
-	if o.RetryMin <= 0 {
-		o.RetryMin = 500 * time.Millisecond
-	}
-	if o.RetryMax < o.RetryMin {
-		o.RetryMax = 30 * time.Second
-		if o.RetryMax < o.RetryMin {
-			o.RetryMax = o.RetryMin
-		}
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -149,7 +150,7 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 		return nil, err
 	}
 	p := &ModelProvider{opts: o, log: o.Log, model: mr, interop: ir, props: map[string]*classDefs{}}
-	for _, r := range []*Repository{mr, ir} {
+	for _, r := range []*wbem.Repository{mr, ir} {
 		for _, n := range r.Names() {
 			c, _ := r.Class(n)
 			d := &classDefs{c: c, idx: make(map[string]int, len(c.Properties)), exact: make(map[string]int, len(c.Properties))}
@@ -160,13 +161,17 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 			p.props[strings.ToLower(n)] = d
 		}
 	}
-	p.subs = NewMemProvider()
-	p.subs.AddNamespace(InteropNamespace, ir)
 	p.classes = p.implementations()
-	p.ind = newIndicationState(p)
-	if err := p.loadSubscriptions(); err != nil {
+	so := wbem.SubscriptionOptions{Namespace: InteropNamespace, Classes: ir, SourceNamespace: ModelNamespace, Source: mr,
+		SystemName: o.SystemName, Authorize: o.AuthorizeSubscription, Now: o.Now, Log: o.Log}
+	if o.StateDir != "" {
+		so.File = filepath.Join(o.StateDir, subscriptionFile)
+	}
+	if p.subs, err = wbem.NewSubscriptionStore(so); err != nil {
 		return nil, err
 	}
+	p.delivery = wbem.NewDelivery(wbem.DeliveryOptions{Client: o.HTTPClient, QueueSize: o.QueueSize,
+		RetryMin: o.RetryMin, RetryMax: o.RetryMax, Wanted: p.subs.Subscribed, Log: o.Log})
 	return p, nil
 }
 
@@ -175,7 +180,7 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 
 // classDefs are a class's property definitions by lower-case name.
 type classDefs struct {
-	c     *Class
+	c     *wbem.Class
 	idx   map[string]int // lower-case name
 	exact map[string]int // defined name (the builders use it: no folding)
 }
@@ -187,14 +192,14 @@ type ib struct {
 	p    *ModelProvider
 	defs *classDefs
 	pos  []int
-	in   *Instance
+	in   *wbem.Instance
 }
 
 func (p *ModelProvider) newInst(class string, n int) *ib {
-	return &ib{p: p, defs: p.props[strings.ToLower(class)], pos: make([]int, 0, n), in: &Instance{ClassName: class, Properties: make([]Property, 0, n)}}
+	return &ib{p: p, defs: p.props[strings.ToLower(class)], pos: make([]int, 0, n), in: &wbem.Instance{ClassName: class, Properties: make([]wbem.Property, 0, n)}}
 }
 
-func (b *ib) add(name string, set func(*Property)) *ib {
+func (b *ib) add(name string, set func(*wbem.Property)) *ib {
 	if b.defs == nil {
 		if b.p.unknownProp != nil {
 			b.p.unknownProp(b.in.ClassName, "")
@@ -212,7 +217,7 @@ func (b *ib) add(name string, set func(*Property)) *ib {
 		return b
 	}
 	d := &b.defs.c.Properties[i]
-	ps := append(b.in.Properties, Property{Name: d.Name, Type: d.Type, Array: d.Array, RefClass: d.RefClass, ClassOrigin: d.ClassOrigin, Propagated: d.Propagated, EmbeddedObject: d.EmbeddedObject})
+	ps := append(b.in.Properties, wbem.Property{Name: d.Name, Type: d.Type, Array: d.Array, RefClass: d.RefClass, ClassOrigin: d.ClassOrigin, Propagated: d.Propagated, EmbeddedObject: d.EmbeddedObject})
 	set(&ps[len(ps)-1]) // in place: a local Property would escape to the heap
 	pos := append(b.pos, i)
 	for j := len(ps) - 1; j > 0 && pos[j] < pos[j-1]; j-- {
@@ -223,7 +228,7 @@ func (b *ib) add(name string, set func(*Property)) *ib {
 	return b
 }
 
-func (b *ib) s(name, v string) *ib { return b.add(name, func(p *Property) { p.Value = v }) }
+func (b *ib) s(name, v string) *ib { return b.add(name, func(p *wbem.Property) { p.Value = v }) }
 
 // so sets a string property unless v is empty.
 func (b *ib) so(name, v string) *ib {
@@ -234,11 +239,11 @@ func (b *ib) so(name, v string) *ib {
 }
 
 func (b *ib) u(name string, v uint64) *ib {
-	return b.add(name, func(p *Property) { p.Value = strconv.FormatUint(v, 10) })
+	return b.add(name, func(p *wbem.Property) { p.Value = strconv.FormatUint(v, 10) })
 }
 
 func (b *ib) b(name string, v bool) *ib {
-	return b.add(name, func(p *Property) {
+	return b.add(name, func(p *wbem.Property) {
 		p.Value = "FALSE"
 		if v {
 			p.Value = "TRUE"
@@ -250,7 +255,7 @@ func (b *ib) a(name string, vs ...string) *ib {
 	if vs == nil {
 		vs = []string{}
 	}
-	return b.add(name, func(p *Property) { p.Values = vs })
+	return b.add(name, func(p *wbem.Property) { p.Values = vs })
 }
 
 func (b *ib) ua(name string, vs ...uint16) *ib {
@@ -261,46 +266,19 @@ func (b *ib) ua(name string, vs ...uint16) *ib {
 	return b.a(name, out...)
 }
 
-func (b *ib) ref(name string, path *InstancePath) *ib {
-	return b.add(name, func(p *Property) { p.Ref = path })
+func (b *ib) ref(name string, path *wbem.InstancePath) *ib {
+	return b.add(name, func(p *wbem.Property) { p.Ref = path })
 }
 
 func (b *ib) t(name string, t time.Time) *ib {
 	if t.IsZero() {
 		return b
 	}
-	return b.s(name, CIMDatetime(t))
+	return b.s(name, wbem.CIMDatetime(t))
 }
 
-// CIMDatetime formats t as a CIM timestamp in UTC
-// (yyyymmddhhmmss.mmmmmm+000).
-func CIMDatetime(t time.Time) string {
-	t = t.UTC()
-	return fmt.Sprintf("%04d%02d%02d%02d%02d%02d.%06d+000", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000)
-}
-
-// ParseCIMInterval parses a CIM interval (ddddddddhhmmss.mmmmmm:000).
-func ParseCIMInterval(s string) (time.Duration, error) {
-	if len(s) != 25 || s[14] != '.' || s[21] != ':' {
-		return 0, fmt.Errorf("not a CIM interval: %q", s)
-	}
-	num := func(a, b int) (int64, error) { return strconv.ParseInt(s[a:b], 10, 64) }
-	d, err1 := num(0, 8)
-	h, err2 := num(8, 10)
-	m, err3 := num(10, 12)
-	sec, err4 := num(12, 14)
-	us, err5 := num(15, 21)
-	for _, err := range []error{err1, err2, err3, err4, err5} {
-		if err != nil {
-			return 0, fmt.Errorf("not a CIM interval: %q", s)
-		}
-	}
-	return time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
-		time.Duration(sec)*time.Second + time.Duration(us)*time.Microsecond, nil
-}
-
-func kb(name, v string) KeyBinding {
-	return KeyBinding{Name: name, Type: cimxml.TypeString, ValueType: "string", Value: v}
+func kb(name, v string) wbem.KeyBinding {
+	return wbem.KeyBinding{Name: name, Type: cimxml.TypeString, ValueType: "string", Value: v}
 }
 
 // ---------------------------------------------------------------------
@@ -313,28 +291,28 @@ func clusterName(s *mdl.Snapshot) string {
 	return "cluster"
 }
 
-func systemPath(class, name string) *InstancePath {
-	return &InstancePath{Namespace: ModelNamespace, ClassName: class, Keys: []KeyBinding{kb("CreationClassName", class), kb("Name", name)}}
+func systemPath(class, name string) *wbem.InstancePath {
+	return &wbem.InstancePath{Namespace: ModelNamespace, ClassName: class, Keys: []wbem.KeyBinding{kb("CreationClassName", class), kb("Name", name)}}
 }
 
-func servicePath(cluster, class, name string) *InstancePath {
-	return &InstancePath{Namespace: ModelNamespace, ClassName: class, Keys: []KeyBinding{
+func servicePath(cluster, class, name string) *wbem.InstancePath {
+	return &wbem.InstancePath{Namespace: ModelNamespace, ClassName: class, Keys: []wbem.KeyBinding{
 		kb("SystemCreationClassName", ClassCluster), kb("SystemName", cluster), kb("CreationClassName", class), kb("Name", name)}}
 }
 
-func instanceIDPath(ns, class, id string) *InstancePath {
-	return &InstancePath{Namespace: ns, ClassName: class, Keys: []KeyBinding{kb("InstanceID", id)}}
+func instanceIDPath(ns, class, id string) *wbem.InstancePath {
+	return &wbem.InstancePath{Namespace: ns, ClassName: class, Keys: []wbem.KeyBinding{kb("InstanceID", id)}}
 }
 
 // ClusterPath returns the instance path of the cluster.
-func ClusterPath(cluster string) *InstancePath { return systemPath(ClassCluster, cluster) }
+func ClusterPath(cluster string) *wbem.InstancePath { return systemPath(ClassCluster, cluster) }
 
 // SystemPath returns the instance path of a node, host or VM.
-func SystemPath(name string) *InstancePath { return systemPath(ClassComputerSystem, name) }
+func SystemPath(name string) *wbem.InstancePath { return systemPath(ClassComputerSystem, name) }
 
 // ResourcePath returns the instance path of a resource of the given kind
 // (its class follows the kind and agent: see resourceClass).
-func ResourcePath(cluster string, r mdl.Resource) *InstancePath {
+func ResourcePath(cluster string, r mdl.Resource) *wbem.InstancePath {
 	return servicePath(cluster, resourceClass(r), r.ID)
 }
 
@@ -353,7 +331,7 @@ func resourceClass(r mdl.Resource) string {
 	return ClassResource
 }
 
-func keyValue(p *InstancePath, name string) string {
+func keyValue(p *wbem.InstancePath, name string) string {
 	if k := p.Key(name); k != nil {
 		return k.Value
 	}
@@ -444,7 +422,7 @@ func (x *snapIndex) hostSystem(host string) string {
 func (p *ModelProvider) Namespaces() []string { return []string{InteropNamespace, ModelNamespace} }
 
 // Classes implements Provider.
-func (p *ModelProvider) Classes(ns string) *Repository {
+func (p *ModelProvider) Classes(ns string) *wbem.Repository {
 	switch {
 	case strings.EqualFold(ns, ModelNamespace):
 		return p.model
@@ -463,9 +441,9 @@ func (p *ModelProvider) impl(ns, class string) *classImpl {
 }
 
 // Instances implements Provider.
-func (p *ModelProvider) Instances(ctx context.Context, ns, className string) iter.Seq2[*Instance, error] {
-	return func(yield func(*Instance, error) bool) {
-		if strings.EqualFold(ns, InteropNamespace) && isSubscriptionClass(className) {
+func (p *ModelProvider) Instances(ctx context.Context, ns, className string) iter.Seq2[*wbem.Instance, error] {
+	return func(yield func(*wbem.Instance, error) bool) {
+		if p.subs.Handles(ns, className) {
 			for in, err := range p.subs.Instances(ctx, ns, className) {
 				if !yield(in, err) {
 					return
@@ -479,7 +457,7 @@ func (p *ModelProvider) Instances(ctx context.Context, ns, className string) ite
 		}
 		x := p.index()
 		var ctxErr error
-		c.each(x, func(in *Instance) bool {
+		c.each(x, func(in *wbem.Instance) bool {
 			if ctxErr = ctx.Err(); ctxErr != nil {
 				return false
 			}
@@ -492,58 +470,71 @@ func (p *ModelProvider) Instances(ctx context.Context, ns, className string) ite
 }
 
 // GetInstance implements Provider.
-func (p *ModelProvider) GetInstance(ctx context.Context, path *InstancePath) (*Instance, error) {
+func (p *ModelProvider) GetInstance(ctx context.Context, path *wbem.InstancePath) (*wbem.Instance, error) {
 	ns := path.Namespace
 	if ns == "" {
 		ns = ModelNamespace
 	}
-	if strings.EqualFold(ns, InteropNamespace) && isSubscriptionClass(path.ClassName) {
+	if p.subs.Handles(ns, path.ClassName) {
 		return p.subs.GetInstance(ctx, path)
 	}
 	c := p.impl(ns, path.ClassName)
 	if c == nil {
-		return nil, Errorf(StatusNotFound, "no instance %s", WBEMURI(path))
+		return nil, wbem.Errorf(wbem.StatusNotFound, "no instance %s", wbem.WBEMURI(path))
 	}
 	x := p.index()
 	if c.get != nil {
 		if in := c.get(x, path); in != nil {
 			return in, nil
 		}
-		return nil, Errorf(StatusNotFound, "no instance %s", WBEMURI(path))
+		return nil, wbem.Errorf(wbem.StatusNotFound, "no instance %s", wbem.WBEMURI(path))
 	}
 	repo := p.Classes(ns)
-	want := CanonicalPath(path, ns)
-	var found *Instance
-	c.each(x, func(in *Instance) bool {
+	want := wbem.CanonicalPath(path, ns)
+	var found *wbem.Instance
+	c.each(x, func(in *wbem.Instance) bool {
 		ip, err := repo.PathOf(ns, in)
-		if err == nil && CanonicalPath(ip, ns) == want {
+		if err == nil && wbem.CanonicalPath(ip, ns) == want {
 			found = in
 			return false
 		}
 		return true
 	})
 	if found == nil {
-		return nil, Errorf(StatusNotFound, "no instance %s", WBEMURI(path))
+		return nil, wbem.Errorf(wbem.StatusNotFound, "no instance %s", wbem.WBEMURI(path))
 	}
 	return found, nil
 }
 
+// CreateInstance implements wbem.InstanceWriter: indication filters,
+// listener destinations and subscriptions in interop (the subscription
+// store); everything else is CIM_ERR_NOT_SUPPORTED.
+func (p *ModelProvider) CreateInstance(ctx context.Context, ns string, in *wbem.Instance) (*wbem.InstancePath, error) {
+	return p.subs.CreateInstance(ctx, ns, in)
+}
+
+// DeleteInstance implements wbem.InstanceWriter for the subscription
+// instances.
+func (p *ModelProvider) DeleteInstance(ctx context.Context, path *wbem.InstancePath) error {
+	return p.subs.DeleteInstance(ctx, path)
+}
+
 // References implements Provider: it walks the association classes of ns
 // and yields those referring to target.
-func (p *ModelProvider) References(ctx context.Context, ns string, target *InstancePath) iter.Seq2[*Instance, error] {
-	return func(yield func(*Instance, error) bool) {
+func (p *ModelProvider) References(ctx context.Context, ns string, target *wbem.InstancePath) iter.Seq2[*wbem.Instance, error] {
+	return func(yield func(*wbem.Instance, error) bool) {
 		repo := p.Classes(ns)
 		if repo == nil {
 			return
 		}
-		want := CanonicalPath(target, ns)
+		want := wbem.CanonicalPath(target, ns)
 		tclass := target.ClassName
 		for _, cn := range repo.Names() {
 			if !repo.IsAssociation(cn) {
 				continue
 			}
 			c, _ := repo.Class(cn)
-			if HasQualifier(c.Qualifiers, "Abstract") {
+			if wbem.HasQualifier(c.Qualifiers, "Abstract") {
 				continue
 			}
 			// Skip associations none of whose references can point at
@@ -557,10 +548,10 @@ func (p *ModelProvider) References(ctx context.Context, ns string, target *Insta
 			if !possible {
 				continue
 			}
-			refers := func(in *Instance) bool {
+			refers := func(in *wbem.Instance) bool {
 				for i := range in.Properties {
 					pr := &in.Properties[i]
-					if pr.Type == cimxml.TypeReference && pr.Ref != nil && strings.EqualFold(pr.Ref.ClassName, tclass) && CanonicalPath(pr.Ref, ns) == want {
+					if pr.Type == cimxml.TypeReference && pr.Ref != nil && strings.EqualFold(pr.Ref.ClassName, tclass) && wbem.CanonicalPath(pr.Ref, ns) == want {
 						return true
 					}
 				}
@@ -568,7 +559,7 @@ func (p *ModelProvider) References(ctx context.Context, ns string, target *Insta
 			}
 			if c := p.impl(ns, cn); c != nil && c.refs != nil {
 				stopped := false
-				if c.refs(p.index(), target, func(in *Instance) bool {
+				if c.refs(p.index(), target, func(in *wbem.Instance) bool {
 					if err := ctx.Err(); err != nil {
 						yield(nil, err)
 						stopped = true

@@ -2,17 +2,12 @@ package cim_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
-	"runtime"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"mgmtd/cim"
 	"mgmtd/model"
+	"mgmtd/wbem"
+	"mgmtd/wbem/wbemtest"
 )
 
 const bigN = 10000
@@ -38,129 +33,34 @@ func bigStore(tb testing.TB) *model.Store {
 	return st
 }
 
-func bigServer(b *testing.B) *cim.Server {
+// bigBench serves the synthetic snapshot's MGMTD_ClusterResource
+// instances.
+func bigBench(b *testing.B) wbemtest.Bench {
 	p, err := cim.NewModelProvider(cim.ModelOptions{Store: bigStore(b), SystemName: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := cim.NewServer(cim.Config{Provider: p, Authenticate: basicStub})
+	srv, err := wbem.NewServer(wbem.Config{Provider: p, Authenticate: basicStub})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Close)
-	return srv
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// sink is an http.ResponseWriter that counts the body and keeps its tail
-// (the pull trailer).
-type sink struct {
-	h    http.Header
-	n    int
-	tail []byte
-}
-
-func (s *sink) Header() http.Header { return s.h }
-func (s *sink) WriteHeader(int)     {}
-func (s *sink) Write(p []byte) (int, error) {
-	s.n += len(p)
-	s.tail = append(s.tail, p...)
-	if len(s.tail) > 4096 {
-		s.tail = append(s.tail[:0], s.tail[len(s.tail)-1024:]...)
-	}
-	return len(p), nil
-}
-
-func benchReq(method, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/cimom", strings.NewReader(body))
-	r.Header.Set("Content-Type", `application/xml; charset="utf-8"`)
-	r.Header.Set("CIMOperation", "MethodCall")
-	r.Header.Set("CIMMethod", method)
-	r.Header.Set("CIMObject", mns)
-	r.SetBasicAuth(mUser, mPass)
-	return r
-}
-
-func valueParam(name, v string) string {
-	return `<IPARAMVALUE NAME="` + name + `"><VALUE>` + v + `</VALUE></IPARAMVALUE>`
+	return wbemtest.Bench{Handler: srv, Namespace: mns, Class: "MGMTD_ClusterResource", N: bigN, User: mUser, Pass: mPass}
 }
 
 // BenchmarkModelEnumerate10k: one EnumerateInstances of the 10,000
 // MGMTD_ClusterResource instances of a synthetic snapshot per iteration,
 // built from the snapshot on the fly and encoded to a discarding writer.
-func BenchmarkModelEnumerate10k(b *testing.B) {
-	srv := bigServer(b)
-	body := imcall("EnumerateInstances", mns, classParam("ClassName", "MGMTD_ClusterResource"))
-	var n int
-	b.ReportAllocs()
-	start, cpu := time.Now(), processCPU(b)
-	for b.Loop() {
-		w := &sink{h: http.Header{}}
-		srv.ServeHTTP(w, benchReq("EnumerateInstances", body))
-		n = w.n
-	}
-	el, cpuEl := time.Since(start), processCPU(b)-cpu
-	b.ReportMetric(float64(bigN*b.N)/el.Seconds(), "instances/s")
-	b.ReportMetric(float64(bigN*b.N)/cpuEl.Seconds(), "instances/cpu-s")
-	b.ReportMetric(float64(n), "response-bytes")
-}
-
-var enumCtxRE = regexp.MustCompile(`<PARAMVALUE NAME="EnumerationContext"[^>]*><VALUE>([^<]*)</VALUE>`)
+func BenchmarkModelEnumerate10k(b *testing.B) { bigBench(b).Enumerate(b) }
 
 // BenchmarkModelPull10k: OpenEnumerateInstances + PullInstancesWithPath
 // in slices of 500 over the 10,000 resources per iteration.
-func BenchmarkModelPull10k(b *testing.B) { benchModelPull(b, false) }
+func BenchmarkModelPull10k(b *testing.B) { bigBench(b).Pull(b, false) }
 
 // BenchmarkModelPull10kLiveHeap samples the live heap (after a GC) after
 // every pull response: the growth stays at about one slice because the
 // open enumeration is a suspended iterator over the snapshot.
-func BenchmarkModelPull10kLiveHeap(b *testing.B) { benchModelPull(b, true) }
-
-func benchModelPull(b *testing.B, gc bool) {
-	srv := bigServer(b)
-	open := imcall("OpenEnumerateInstances", mns, classParam("ClassName", "MGMTD_ClusterResource")+valueParam("MaxObjectCount", "500"))
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	base, peak := ms.HeapAlloc, uint64(0)
-	b.ReportAllocs()
-	start, cpu := time.Now(), processCPU(b)
-	pulls := 0
-	for b.Loop() {
-		w := &sink{h: http.Header{}}
-		srv.ServeHTTP(w, benchReq("OpenEnumerateInstances", open))
-		for {
-			if gc {
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				peak = max(peak, ms.HeapAlloc)
-			}
-			m := enumCtxRE.FindSubmatch(w.tail)
-			if m == nil || len(m[1]) == 0 {
-				break
-			}
-			pulls++
-			w = &sink{h: http.Header{}}
-			srv.ServeHTTP(w, benchReq("PullInstancesWithPath", imcall("PullInstancesWithPath", mns,
-				valueParam("EnumerationContext", string(m[1]))+valueParam("MaxObjectCount", "500"))))
-		}
-	}
-	el, cpuEl := time.Since(start), processCPU(b)-cpu
-	if gc {
-		b.ReportMetric(float64(peak-min(base, peak))/(1<<10), "peak-live-heap-growth-KB")
-	} else {
-		b.ReportMetric(float64(bigN*b.N)/el.Seconds(), "instances/s")
-		b.ReportMetric(float64(bigN*b.N)/cpuEl.Seconds(), "instances/cpu-s")
-	}
-	b.ReportMetric(float64(pulls)/float64(b.N), "pulls/op")
-}
+func BenchmarkModelPull10kLiveHeap(b *testing.B) { bigBench(b).Pull(b, true) }
 
 // TestBigSnapshotCounts checks the synthetic snapshot the benchmarks use:
 // all 10,000 resources enumerate and pull completely.
@@ -184,22 +84,13 @@ func TestBigSnapshotCounts(t *testing.T) {
 // BenchmarkModelAssociators10k: Associators of one resource, and
 // AssociatorNames of a node running a third of the 10,000 resources.
 func BenchmarkModelAssociators10k(b *testing.B) {
-	srv := bigServer(b)
-	rsc := instanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "big", "CreationClassName", "MGMTD_ClusterResource", "Name", "rsc-04711")
-	node := instanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "n2")
+	x := bigBench(b)
+	rsc := wbemtest.InstanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "big", "CreationClassName", "MGMTD_ClusterResource", "Name", "rsc-04711")
+	node := wbemtest.InstanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "n2")
 	for _, tc := range []struct{ name, method, obj string }{
 		{"resource", "Associators", rsc},
 		{"node", "AssociatorNames", node},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			body := imcall(tc.method, mns, nameParam("ObjectName", tc.obj))
-			var n int
-			for b.Loop() {
-				w := &sink{h: http.Header{}}
-				srv.ServeHTTP(w, benchReq(tc.method, body))
-				n = w.n
-			}
-			b.ReportMetric(float64(n), "response-bytes")
-		})
+		b.Run(tc.name, func(b *testing.B) { x.Op(b, tc.method, wbemtest.Param("ObjectName", tc.obj)) })
 	}
 }

@@ -2,12 +2,12 @@ package cim
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"mgmtd/demo"
 	mdl "mgmtd/model"
+
+	"mgmtd/wbem"
 )
 
 // TestBuildersMatchSchema enumerates every class of both namespaces over
@@ -46,7 +46,7 @@ func TestBuildersMatchSchema(t *testing.T) {
 							continue
 						}
 						if _, err := p.GetInstance(ctx, pr.Ref); err != nil {
-							t.Errorf("step %d: %s.%s refers to a missing %s: %v", i, cn, pr.Name, WBEMURI(pr.Ref), err)
+							t.Errorf("step %d: %s.%s refers to a missing %s: %v", i, cn, pr.Name, wbem.WBEMURI(pr.Ref), err)
 						}
 					}
 				}
@@ -56,45 +56,4 @@ func TestBuildersMatchSchema(t *testing.T) {
 			t.Errorf("step %d: only %d instances", i, total)
 		}
 	}
-}
-
-type fixedSnapshot struct{ s *mdl.Snapshot }
-
-func (f fixedSnapshot) Snapshot() *mdl.Snapshot { return f.s }
-
-// FuzzSubscriptionFile: whatever the persisted subscription file holds,
-// restoring it fails with an error or loads only valid instances of the
-// subscription classes, and never panics.
-func FuzzSubscriptionFile(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/subscriptions/*.json")
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte(`{"version":1,"instances":[{"class":"CIM_IndicationFilter","properties":[{"name":"Query","value":"x"}]}]}`))
-	p, err := NewModelProvider(ModelOptions{Store: fixedSnapshot{&mdl.Snapshot{}}, SystemName: "h"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p.subs = NewMemProvider()
-		p.subs.AddNamespace(InteropNamespace, p.interop)
-		if err := p.restoreSubscriptions(b); err != nil {
-			return
-		}
-		for _, in := range p.subscriptionInstances(context.Background()) {
-			if !isSubscriptionClass(in.ClassName) {
-				t.Fatalf("restored a %s", in.ClassName)
-			}
-			if _, err := p.interop.PathOf(InteropNamespace, in); err != nil {
-				t.Fatalf("restored an instance without its keys: %v", err)
-			}
-			if err := p.validSubscription(context.Background(), in); err != nil {
-				t.Fatalf("restored an invalid instance: %v", err)
-			}
-		}
-	})
 }

@@ -2,24 +2,25 @@ package cim_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"mgmtd/action"
+	"mgmtd/auth"
 	"mgmtd/cim"
 	"mgmtd/demo"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
+
+	"mgmtd/wbem"
+	"mgmtd/wbem/wbemtest"
 )
 
 // The model provider's tests run against the demo recordings (demo.Load +
@@ -45,68 +46,87 @@ func demoStore(t testing.TB) (*model.Store, *demo.Player) {
 	return st, pl
 }
 
-// testActuator is the consumer-side stand-in for the actions package: it
-// records the requests and runs every action as a task that completes
-// when finish is called.
+// testActuator stands in for the action executor (an action.Actuator):
+// it records the requests and the identity in ctx, and runs every action
+// as a task that stays running unless a test changes it.
 type testActuator struct {
 	mu    sync.Mutex
-	reqs  []cim.ActionRequest
-	tasks map[string]cim.TaskStatus
+	reqs  []string
+	tasks map[string]action.Task
 	err   error
-	sync  bool // complete at once (no task)
+	sync  bool // complete at once (a task without an id)
 }
 
-func (a *testActuator) Do(_ context.Context, req cim.ActionRequest) (string, error) {
+func (a *testActuator) Submit(ctx context.Context, req action.Request) (action.Task, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
-		return "", a.err
+		return action.Task{}, a.err
 	}
-	a.reqs = append(a.reqs, req)
+	r := req.Actor.Name + " " + string(req.Op) + " " + string(req.Op.Kind()) + "/" + req.Name
+	if req.Node != "" {
+		r += " node=" + req.Node
+	}
+	if req.Lifetime != "" {
+		r += " lifetime=" + req.Lifetime
+	}
+	if req.Confirm {
+		r += " confirm"
+	}
+	if id, ok := auth.FromContext(ctx); !ok || id.ID != req.Actor.ID || req.Actor.Channel != "cim" || strings.Join(req.Actor.Roles, ",") != "operator" {
+		r += " (no identity)"
+	}
+	a.reqs = append(a.reqs, r)
 	if a.sync {
-		return "", nil
+		return action.Task{}, nil
 	}
 	if a.tasks == nil {
-		a.tasks = map[string]cim.TaskStatus{}
+		a.tasks = map[string]action.Task{}
 	}
 	id := fmt.Sprintf("task-%d", len(a.reqs))
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	a.tasks[id] = cim.TaskStatus{ID: id, Action: req.Action, Kind: req.Kind, Target: req.Target, State: cim.TaskRunning,
-		Percent: 50, Message: "waiting for the transition", Owner: req.Principal.Name, Submitted: t0, Updated: t0.Add(time.Second)}
-	return id, nil
+	a.tasks[id] = action.Task{ID: id, Op: req.Op, Object: model.ID{Cluster: "demo", Kind: req.Op.Kind(), Name: req.Name}, Actor: req.Actor,
+		State: action.StateRunning, Result: "waiting for the transition", Created: t0, Started: t0.Add(time.Second)}
+	return a.tasks[id], nil
 }
 
-func (a *testActuator) Task(id string) (cim.TaskStatus, bool) {
+func (a *testActuator) Task(id string) (action.Task, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t, ok := a.tasks[id]
 	return t, ok
 }
 
+func (a *testActuator) Tasks() []action.Task {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []action.Task
+	for _, t := range a.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// setTask changes a task as the executor would.
+func (a *testActuator) setTask(id string, change func(*action.Task)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.tasks[id]
+	change(&t)
+	a.tasks[id] = t
+}
+
 func (a *testActuator) requests() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []string
-	for _, r := range a.reqs {
-		keys := make([]string, 0, len(r.Params))
-		for k := range r.Params {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		s := r.Principal.Name + " " + r.Method + " " + r.Action + " " + string(r.Kind) + "/" + r.Target
-		for _, k := range keys {
-			s += " " + k + "=" + r.Params[k]
-		}
-		out = append(out, s)
-	}
-	return out
+	return append([]string(nil), a.reqs...)
 }
 
 type modelEnv struct {
 	store    *model.Store
 	player   *demo.Player
 	prov     *cim.ModelProvider
-	srv      *cim.Server
+	srv      *wbem.Server
 	http     *httptest.Server
 	act      *testActuator
 	audited  []string
@@ -114,12 +134,16 @@ type modelEnv struct {
 	hostport string
 }
 
-func basicStub(r *http.Request) (cim.Principal, error) {
+// operatorIdentity is who basicStub authenticates, as the daemon's
+// authenticator would.
+var operatorIdentity = &auth.Identity{ID: "password:" + mUser, Name: mUser, Method: auth.MethodPassword, Roles: []auth.Role{auth.RoleOperator}}
+
+func basicStub(r *http.Request) (wbem.Principal, error) {
 	u, p, ok := r.BasicAuth()
 	if !ok || u != mUser || p != mPass {
-		return cim.Principal{}, cim.ErrUnauthenticated
+		return wbem.Principal{}, wbem.ErrUnauthenticated
 	}
-	return cim.Principal{Name: u, Identity: "operator-role"}, nil
+	return wbem.Principal{Name: u, Identity: operatorIdentity}, nil
 }
 
 func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
@@ -136,8 +160,8 @@ func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
 		t.Fatal(err)
 	}
 	env.prov = p
-	srv, err := cim.NewServer(cim.Config{Provider: p, Authenticate: basicStub, Host: "testhost",
-		Audit: func(_ context.Context, op *cim.Operation) (func(error), error) {
+	srv, err := wbem.NewServer(wbem.Config{Provider: p, Authenticate: basicStub, Host: "testhost",
+		Audit: func(_ context.Context, op *wbem.Operation) (func(error), error) {
 			env.auditMu.Lock()
 			env.audited = append(env.audited, op.Principal.Name+" "+op.Name+" "+op.Target)
 			env.auditMu.Unlock()
@@ -181,69 +205,7 @@ func (env *modelEnv) call(t testing.TB, method, object, body string) string {
 	return string(b)
 }
 
-func nsXML(ns string) string {
-	var b strings.Builder
-	b.WriteString("<LOCALNAMESPACEPATH>")
-	for _, p := range strings.Split(ns, "/") {
-		b.WriteString(`<NAMESPACE NAME="` + p + `"/>`)
-	}
-	b.WriteString("</LOCALNAMESPACEPATH>")
-	return b.String()
-}
-
-func imcall(name, ns, params string) string {
-	return `<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="` +
-		name + `">` + nsXML(ns) + params + `</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>`
-}
-
-func classParam(param, class string) string {
-	return `<IPARAMVALUE NAME="` + param + `"><CLASSNAME NAME="` + class + `"/></IPARAMVALUE>`
-}
-
-func boolParam(param string, v bool) string {
-	return fmt.Sprintf(`<IPARAMVALUE NAME="%s"><VALUE>%t</VALUE></IPARAMVALUE>`, param, v)
-}
-
-func instanceName(class string, keys ...string) string {
-	var b strings.Builder
-	b.WriteString(`<INSTANCENAME CLASSNAME="` + class + `">`)
-	for i := 0; i+1 < len(keys); i += 2 {
-		b.WriteString(`<KEYBINDING NAME="` + keys[i] + `"><KEYVALUE VALUETYPE="string">` + keys[i+1] + `</KEYVALUE></KEYBINDING>`)
-	}
-	b.WriteString("</INSTANCENAME>")
-	return b.String()
-}
-
-func nameParam(param, name string) string {
-	return `<IPARAMVALUE NAME="` + param + `">` + name + `</IPARAMVALUE>`
-}
-
-var hv1 = instanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "hv1")
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	checkGoldenPath(t, filepath.Join("testdata", "golden", "model", name), got)
-}
-
-// checkGoldenPath compares got with the file at path; -update rewrites it.
-func checkGoldenPath(t *testing.T, path, got string) {
-	t.Helper()
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
-}
+var hv1 = wbemtest.InstanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "hv1")
 
 // pretty breaks CIM-XML after each closing tag of an object so that
 // golden diffs are readable; it does not change the content.
@@ -258,34 +220,34 @@ func pretty(s string) string {
 // instances, associations and classes real clients read.
 func TestModelGolden(t *testing.T) {
 	env := newModelEnv(t, nil)
-	res := instanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "demo", "CreationClassName", "MGMTD_ClusterResource", "Name", "vm-app")
+	res := wbemtest.InstanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", "demo", "CreationClassName", "MGMTD_ClusterResource", "Name", "vm-app")
 	tests := []struct{ name, method, ns, params string }{
-		{"ei-cluster.xml", "EnumerateInstances", mns, classParam("ClassName", "MGMTD_Cluster")},
-		{"ei-computersystem.xml", "EnumerateInstances", mns, classParam("ClassName", "CIM_ComputerSystem")},
-		{"ei-resources.xml", "EnumerateInstances", mns, classParam("ClassName", "CIM_Service")},
-		{"ein-associations.xml", "EnumerateInstanceNames", mns, classParam("ClassName", "CIM_Dependency")},
-		{"ei-activeon.xml", "EnumerateInstances", mns, classParam("ClassName", "MGMTD_ResourceActiveOn")},
-		{"ai-hv1.xml", "Associators", mns, nameParam("ObjectName", hv1)},
-		{"ain-vm-app-resource.xml", "AssociatorNames", mns, nameParam("ObjectName", res)},
-		{"ri-vm-app-resource.xml", "References", mns, nameParam("ObjectName", res) + classParam("ResultClass", "MGMTD_ResourceActiveOn")},
-		{"gc-resource.xml", "GetClass", mns, classParam("ClassName", "MGMTD_ClusterResource") + boolParam("LocalOnly", false)},
-		{"gc-cluster.xml", "GetClass", mns, classParam("ClassName", "MGMTD_Cluster") + boolParam("LocalOnly", false)},
-		{"gc-participatingcs.xml", "GetClass", mns, classParam("ClassName", "MGMTD_ParticipatingCS") + boolParam("LocalOnly", false)},
-		{"ei-interop-profiles.xml", "EnumerateInstances", "interop", classParam("ClassName", "CIM_RegisteredProfile")},
-		{"ei-interop-objectmanager.xml", "EnumerateInstances", "interop", classParam("ClassName", "CIM_ObjectManager")},
-		{"ai-interop-cluster-profile.xml", "Associators", "interop", nameParam("ObjectName", instanceName("CIM_RegisteredProfile", "InstanceID", "MGMTD:Cluster-1.0.0"))},
-		{"ai-model-profile.xml", "Associators", mns, nameParam("ObjectName", instanceName("MGMTD_Cluster", "CreationClassName", "MGMTD_Cluster", "Name", "demo")) + classParam("AssocClass", "CIM_ElementConformsToProfile")},
+		{"ei-cluster.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_Cluster")},
+		{"ei-computersystem.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "CIM_ComputerSystem")},
+		{"ei-resources.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "CIM_Service")},
+		{"ein-associations.xml", "EnumerateInstanceNames", mns, wbemtest.ClassNameParam("ClassName", "CIM_Dependency")},
+		{"ei-activeon.xml", "EnumerateInstances", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ResourceActiveOn")},
+		{"ai-hv1.xml", "Associators", mns, wbemtest.Param("ObjectName", hv1)},
+		{"ain-vm-app-resource.xml", "AssociatorNames", mns, wbemtest.Param("ObjectName", res)},
+		{"ri-vm-app-resource.xml", "References", mns, wbemtest.Param("ObjectName", res) + wbemtest.ClassNameParam("ResultClass", "MGMTD_ResourceActiveOn")},
+		{"gc-resource.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ClusterResource") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"gc-cluster.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_Cluster") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"gc-participatingcs.xml", "GetClass", mns, wbemtest.ClassNameParam("ClassName", "MGMTD_ParticipatingCS") + wbemtest.ValueParam("LocalOnly", "false")},
+		{"ei-interop-profiles.xml", "EnumerateInstances", "interop", wbemtest.ClassNameParam("ClassName", "CIM_RegisteredProfile")},
+		{"ei-interop-objectmanager.xml", "EnumerateInstances", "interop", wbemtest.ClassNameParam("ClassName", "CIM_ObjectManager")},
+		{"ai-interop-cluster-profile.xml", "Associators", "interop", wbemtest.Param("ObjectName", wbemtest.InstanceName("CIM_RegisteredProfile", "InstanceID", "MGMTD:Cluster-1.0.0"))},
+		{"ai-model-profile.xml", "Associators", mns, wbemtest.Param("ObjectName", wbemtest.InstanceName("MGMTD_Cluster", "CreationClassName", "MGMTD_Cluster", "Name", "demo")) + wbemtest.ClassNameParam("AssocClass", "CIM_ElementConformsToProfile")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := env.call(t, tc.method, tc.ns, imcall(tc.method, tc.ns, tc.params))
+			got := env.call(t, tc.method, tc.ns, wbemtest.IMethodCall(tc.method, tc.ns, tc.params))
 			if strings.Contains(got, "<ERROR") {
 				t.Errorf("error response: %s", got)
 			}
 			if strings.Contains(got, "&#") {
 				t.Errorf("numeric character reference in output")
 			}
-			checkGolden(t, tc.name, pretty(got))
+			testutil.Golden(t, filepath.Join("testdata", "golden", "model", tc.name), []byte(pretty(got)))
 		})
 	}
 }

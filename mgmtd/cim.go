@@ -3,7 +3,6 @@ package mgmtd
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,11 +10,11 @@ import (
 	"time"
 
 	"mgmtd/action"
-	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/cim"
 	"mgmtd/internal/unit"
+	"mgmtd/wbem"
 )
 
 // CIMConfig configures the WBEM server.
@@ -36,16 +35,16 @@ func (d *Daemon) buildCIM() error {
 			return fmt.Errorf("config key cim.plain_http: %w", err)
 		}
 	}
-	var act cim.Actuator
+	var act action.Actuator // none in the demo: methods answer CIM_ERR_NOT_SUPPORTED
 	if d.actions != nil {
-		act = cimActuator{ex: d.actions}
+		act = d.actions
 	}
 	prov, err := cim.NewModelProvider(cim.ModelOptions{Store: d.Store, Events: d.Store.Events(), Actuator: act,
 		StateDir: d.cfg.StateDir, Log: d.log.With("component", "cim"), SystemName: d.cfg.View})
 	if err != nil {
 		return err
 	}
-	srv, err := cim.NewServer(cim.Config{Provider: prov, Authenticate: d.cimAuthenticate,
+	srv, err := wbem.NewServer(wbem.Config{Provider: prov, Authenticate: d.cimAuthenticate,
 		Audit: d.cimAudit, Logger: d.log.With("component", "cim"), Host: d.cfg.View})
 	if err != nil {
 		return err
@@ -92,21 +91,21 @@ func (d *Daemon) cimUnit() unit.Unit {
 // auditor, callers scoped to part of the cluster) are refused here, with
 // the denial recorded, before any output. Methods are authorized again,
 // per object, by the action machinery.
-func (d *Daemon) cimAuthenticate(r *http.Request) (cim.Principal, error) {
+func (d *Daemon) cimAuthenticate(r *http.Request) (wbem.Principal, error) {
 	id, err := d.Auth.Authenticate(r)
 	if err != nil {
-		return cim.Principal{}, fmt.Errorf("%w: %v", cim.ErrUnauthenticated, err)
+		return wbem.Principal{}, fmt.Errorf("%w: %v", wbem.ErrUnauthenticated, err)
 	}
 	cl := d.Store.Snapshot().Cluster.Name
 	if dec := d.Auth.Authorize(r.Context(), id, auth.ActionRead, auth.Object{Kind: auth.KindCluster, Cluster: cl, Name: cl}); !dec.Allowed {
-		return cim.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", cim.ErrUnauthenticated, id.Name, dec.Reason)
+		return wbem.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", wbem.ErrUnauthenticated, id.Name, dec.Reason)
 	}
-	return cim.Principal{Name: id.Name, Identity: id}, nil
+	return wbem.Principal{Name: id.Name, Identity: id}, nil
 }
 
 // cimAudit records every state-changing CIM operation before it runs and
 // its outcome after; a record that cannot be made refuses the operation.
-func (d *Daemon) cimAudit(ctx context.Context, op *cim.Operation) (func(error), error) {
+func (d *Daemon) cimAudit(ctx context.Context, op *wbem.Operation) (func(error), error) {
 	ev := audit.Event{Actor: "anonymous", AuthMethod: "none", Action: "cim." + op.Name, Channel: audit.ChannelCIM,
 		Source: op.RemoteAddr, ObjectType: "cim", ObjectID: op.Namespace + ":" + op.Target, Outcome: audit.OutcomeSuccess, Reason: "intent"}
 	if id, ok := op.Principal.Identity.(*auth.Identity); ok {
@@ -136,74 +135,4 @@ func (d *Daemon) cimAudit(ctx context.Context, op *cim.Operation) (func(error), 
 			d.log.Error("audit record failed", "action", done.Action, "err", err)
 		}
 	}, nil
-}
-
-// cimActuator adapts the action executor to the CIM methods: the same
-// authorization, simulation, audit and task machinery as REST.
-type cimActuator struct{ ex *executor.Executor }
-
-var cimOps = map[string]action.Op{
-	cim.ActionResourceStart: action.ResourceStart, cim.ActionResourceStop: action.ResourceStop,
-	cim.ActionResourceRestart: action.ResourceRestart, cim.ActionResourceUnmanage: action.ResourceUnmanage,
-	cim.ActionResourceMove: action.ResourceMove, cim.ActionResourceClear: action.ResourceClear,
-	cim.ActionResourceCleanup: action.ResourceCleanup, cim.ActionNodeStandby: action.NodeStandby,
-	cim.ActionNodeOnline: action.NodeOnline, cim.ActionNodeFence: action.NodeFence, cim.ActionVMMigrate: action.VMMigrate,
-}
-
-func (a cimActuator) Do(ctx context.Context, req cim.ActionRequest) (string, error) {
-	op, ok := cimOps[req.Action]
-	if !ok {
-		return "", fmt.Errorf("%w: action %s", cim.ErrInvalidParameter, req.Action)
-	}
-	r := action.Request{Op: op, Name: req.Target, Node: req.Params["node"], Lifetime: req.Params["lifetime"]}
-	switch op {
-	case action.VMMigrate:
-		r.Node = req.Params["host"]
-	case action.NodeFence:
-		// Calling Fence is the explicit confirmation; only admins may.
-		r.Confirm = true
-	}
-	if id, ok := req.Principal.Identity.(*auth.Identity); ok {
-		ctx = auth.NewContext(ctx, id)
-		r.Actor = action.Actor{ID: id.ID, Name: id.Name, Method: string(id.Method), Channel: "cim"}
-		for _, role := range id.Roles {
-			r.Actor.Roles = append(r.Actor.Roles, string(role))
-		}
-	}
-	t, err := a.ex.Submit(ctx, r)
-	switch {
-	case err == nil:
-		return t.ID, nil
-	case errors.Is(err, action.ErrForbidden):
-		return "", &cim.Error{Status: cim.StatusAccessDenied, Description: err.Error()}
-	case errors.Is(err, action.ErrBusy):
-		return "", fmt.Errorf("%w: %v", cim.ErrBusy, err)
-	case errors.Is(err, action.ErrInvalid), errors.Is(err, action.ErrNotFound):
-		return "", fmt.Errorf("%w: %v", cim.ErrInvalidParameter, err)
-	}
-	return "", err
-}
-
-func (a cimActuator) Task(id string) (cim.TaskStatus, bool) {
-	t, ok := a.ex.Task(id)
-	if !ok {
-		return cim.TaskStatus{}, false
-	}
-	st := cim.TaskStatus{ID: t.ID, Action: string(t.Op), Kind: t.Object.Kind, Target: t.Object.Name, Percent: -1,
-		Message: t.Result, Error: t.Error, Owner: t.Actor.Name, Submitted: t.Created, Updated: t.Finished}
-	switch t.State {
-	case action.StatePending:
-		st.State = cim.TaskPending
-	case action.StateRunning:
-		st.State = cim.TaskRunning
-		st.Updated = t.Started
-	case action.StateSucceeded:
-		st.State, st.Percent = cim.TaskSucceeded, 100
-	default:
-		st.State = cim.TaskFailed
-		if st.Error == "" {
-			st.Error = string(t.State)
-		}
-	}
-	return st, true
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mgmtd/auth"
+	"mgmtd/wbem/wbemtest"
 )
 
 // startOnCIB runs `mgmtd serve` on a copy of a recorded CIB with CIM on a
@@ -72,21 +73,11 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 	return d, cibFile
 }
 
-func wbem(t *testing.T, args ...string) (string, int) {
+// wbemcli runs wbemcli without checking the daemon's self-signed
+// certificate.
+func wbemcli(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	bin, err := exec.LookPath("wbemcli")
-	if err != nil {
-		t.Fatalf("wbemcli not installed (scripts/deps.d/cim.sh installs sblim-wbemcli): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, append([]string{"-noverify"}, args...)...).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return wbemtest.Wbemcli(t, append([]string{"-noverify"}, args...)...)
 }
 
 // TestCIMEndToEnd drives the daemon's CIM server with the real wbemcli over
@@ -102,10 +93,10 @@ func TestCIMEndToEnd(t *testing.T) {
 		}
 		return "https://" + user + ":" + user + "-secret-pw@" + host
 	}
-	if out, code := wbem(t, "ein", url("")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "required") {
+	if out, code := wbemcli(t, "ein", url("")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "required") {
 		t.Fatalf("anonymous: %d %s", code, out)
 	}
-	out, code := wbem(t, "ein", url("view")+"/root/cimv2:MGMTD_ClusterResource")
+	out, code := wbemcli(t, "ein", url("view")+"/root/cimv2:MGMTD_ClusterResource")
 	if code != 0 {
 		t.Fatalf("viewer ein: %d %s", code, out)
 	}
@@ -136,7 +127,7 @@ func TestCIMEndToEnd(t *testing.T) {
 		{[]string{"ecn", url("view") + "/root/cimv2:CIM_Service"}, "MGMTD_ClusterResource"},
 		{[]string{"ein", url("view") + "/interop:CIM_RegisteredProfile"}, "RegisteredProfile"},
 	} {
-		out, code := wbem(t, c.args...)
+		out, code := wbemcli(t, c.args...)
 		if code != 0 || !strings.Contains(out, c.want) {
 			t.Errorf("wbemcli %s: exit %d, want %q in:\n%s", c.args[0], code, c.want, out)
 		}
@@ -144,17 +135,17 @@ func TestCIMEndToEnd(t *testing.T) {
 	// The role matrix on CIM: viewer, operator and admin read; the
 	// auditor reads nothing; only operator and admin act (below).
 	for _, u := range []string{"op", "adm"} {
-		if out, code := wbem(t, "ein", url(u)+"/root/cimv2:MGMTD_ClusterResource"); code != 0 || !strings.Contains(out, "web-srv") {
+		if out, code := wbemcli(t, "ein", url(u)+"/root/cimv2:MGMTD_ClusterResource"); code != 0 || !strings.Contains(out, "web-srv") {
 			t.Errorf("%s ein: %d %s", u, code, out)
 		}
 	}
-	if out, code := wbem(t, "ein", url("aud")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "Invalid username/password") {
+	if out, code := wbemcli(t, "ein", url("aud")+"/root/cimv2:MGMTD_ClusterResource"); code == 0 || !strings.Contains(out, "Invalid username/password") {
 		t.Fatalf("auditor reads cluster state over CIM: %d %s", code, out)
 	}
-	if out, code := wbem(t, "cm", url("view")+websrv, "RequestStateChange.RequestedState=3"); code == 0 && strings.Contains(out, "4096") {
+	if out, code := wbemcli(t, "cm", url("view")+websrv, "RequestStateChange.RequestedState=3"); code == 0 && strings.Contains(out, "4096") {
 		t.Fatalf("viewer changed state: %s", out)
 	}
-	out, code = wbem(t, "cm", url("op")+websrv, "RequestStateChange.RequestedState=3")
+	out, code = wbemcli(t, "cm", url("op")+websrv, "RequestStateChange.RequestedState=3")
 	if code != 0 || !strings.Contains(out, "RequestStateChange: 4096") {
 		t.Fatalf("operator stop: %d %s", code, out)
 	}

@@ -25,6 +25,7 @@ import (
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
 	"mgmtd/ui"
+	"mgmtd/wbem"
 )
 
 // Daemon is one running mgmtd: the store, its sources and its listeners.
@@ -49,7 +50,7 @@ type Daemon struct {
 	actions *executor.Executor
 
 	cimProvider *cim.ModelProvider
-	cimServer   *cim.Server
+	cimServer   *wbem.Server
 	// CIMURL is the CIM-XML endpoint once the CIM listener is bound.
 	CIMURL string
 
