@@ -28,6 +28,7 @@ var rules = []struct {
 	{area: "toolexec", alone: true},
 	{area: "internal/unit", alone: true},
 	{area: "internal/testutil", alone: true},
+	{area: "internal/lab", alone: true},
 	{area: "source/pacemaker/crmmon", alone: true},
 	{area: "source/pacemaker/cib", alone: true},
 	{area: "source/pacemaker", may: []string{"model", "toolexec"}},
@@ -83,7 +84,7 @@ var (
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
 		"libvirt.org/":                       {"source/virt"},
 	}
-	stdOnly = []string{"model", "toolexec", "internal/unit", "source/pacemaker/crmmon", "source/pacemaker/cib"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib"}
 )
 
 type pkgInfo struct {
