@@ -216,6 +216,13 @@ func TestLabCluster(t *testing.T) {
 		return false
 	}, "node1's mgmtd lists the fencing of node3")
 
+	// node3 comes back (the fence agent keeps it down until told).
+	l.Start("node3")
+	testutil.Eventually(t, 90*time.Second, func() bool {
+		var n model.Node
+		return d1.get(t, "/api/v1/nodes/node3", &n) == 200 && n.State == model.NodeOnline
+	}, "node3 rejoined after its fencing")
+
 	// A partition: with fencing off, node2 cut from the others loses
 	// quorum in its own mgmtd's view (reached through its local socket),
 	// while node1's mgmtd keeps quorum and sees node2 gone.
@@ -242,6 +249,6 @@ func TestLabCluster(t *testing.T) {
 	l.Heal("node2")
 	testutil.Eventually(t, 90*time.Second, func() bool {
 		var cl model.Cluster
-		return d1.get(t, "/api/v1/clusters/lab", &cl) == 200 && cl.Quorate && cl.TotalVotes == 2
+		return d1.get(t, "/api/v1/clusters/lab", &cl) == 200 && cl.Quorate && cl.TotalVotes == 3
 	}, "node2 rejoined")
 }

@@ -64,8 +64,12 @@ node_main() {
 	export PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_debug=no
 	corosync -f >"$dir/corosync.out" 2>&1 &
 	for _ in $(seq 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
-	pacemakerd >"$dir/pacemakerd.out" 2>&1 &
 	echo ready >"$dir/started"
+	# Pacemaker starts once every node's corosync is a member (lab up
+	# says so), else the first DC would fence the late nodes at start
+	# (startup-fencing). A node started alone later does not wait.
+	for _ in $(seq 600); do [ -e "$LAB/pacemaker-go" ] && break; sleep 0.1; done
+	pacemakerd >"$dir/pacemakerd.out" 2>&1 &
 	exec sleep infinity
 }
 
@@ -106,7 +110,7 @@ write_config() {
 	for i in $(seq "$count"); do hosts="$hosts node$i"; done
 	rm -f "$LAB/cib.xml"
 	CIB_file="$LAB/cib.xml" cibadmin --empty >"$LAB/cib.xml"
-	for kv in "dc-deadtime=2s" "stonith-enabled=true" "stonith-timeout=30s" "cluster-recheck-interval=1min"; do
+	for kv in "dc-deadtime=5s" "stonith-enabled=true" "stonith-timeout=30s" "cluster-recheck-interval=1min"; do
 		CIB_file="$LAB/cib.xml" crm_attribute --type crm_config --name "${kv%%=*}" --update "${kv#*=}" >/dev/null
 	done
 	CIB_file="$LAB/cib.xml" cibadmin --create -o resources --xml-text \
@@ -195,6 +199,13 @@ up)
 		ip -n "lab$i" link set lo up
 	done
 	for i in $(seq "$count"); do start_node "node$i"; done
+	for _ in $(seq 300); do
+		members=$("$0" exec node1 corosync-quorumtool -s 2>/dev/null | awk '/^Total votes:/ {print $3}' || true)
+		[ "${members:-0}" -ge "$count" ] && break
+		sleep 0.1
+	done
+	[ "${members:-0}" -ge "$count" ] || die "corosync membership of $count did not form"
+	touch "$LAB/pacemaker-go"
 	wait_dc node1
 	echo "lab: $count nodes up, DC elected ($LAB)"
 	;;

@@ -145,6 +145,9 @@ type Options struct {
 	CIBUser func(ctx context.Context) string
 	// Timeout bounds execution and the wait for the result; 0 means 5 min.
 	Timeout time.Duration
+	// SettleGrace is how long a live cluster that says it has settled
+	// may still take to show the action's result; 0 means 15 s.
+	SettleGrace time.Duration
 	// PollInterval is how often the model is refreshed while waiting; 0
 	// means 1 s.
 	PollInterval time.Duration
@@ -192,6 +195,9 @@ func New(opts Options) (*Executor, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
+	}
+	if opts.SettleGrace <= 0 {
+		opts.SettleGrace = 15 * time.Second
 	}
 	if opts.MaxTasks <= 0 {
 		opts.MaxTasks = 1000
@@ -647,7 +653,13 @@ func (e *Executor) execute(id string, req action.Request, p *plan, before *model
 	// 6. Wait until the model shows the result.
 	known := failureIDs(before)
 	var lastWhy string
-	var graceLeft = 3
+	// Once the cluster says it has settled, the model gets a grace to
+	// catch up. On a live cluster "settled" can come too early: right
+	// after a change the DC may not have started the transition yet, so
+	// crm_resource --wait finds nothing pending. Within the grace the wait
+	// is asked again; only a cluster that stays settled short of the goal
+	// fails the task.
+	graceLeft, graceUntil := 3, time.Time{}
 	for {
 		if e.opts.Refresher != nil {
 			if err := e.opts.Refresher.Refresh(ctx); err != nil && ctx.Err() == nil {
@@ -685,13 +697,17 @@ func (e *Executor) execute(id string, req action.Request, p *plan, before *model
 		}
 		lastWhy = why
 		if settled {
-			// The cluster has nothing left to do: give the model a few
-			// refreshes to catch up, then the result is what it is.
-			if graceLeft == 0 {
+			if graceUntil.IsZero() {
+				graceUntil = time.Now().Add(e.opts.SettleGrace)
+			}
+			if graceLeft <= 0 && time.Now().After(graceUntil) {
 				finish(action.StateFailed, "the cluster settled without reaching the expected state: "+why, e.result(p, sn))
 				return
 			}
 			graceLeft--
+			if e.opts.CIBFile == "" && p.migrate == nil {
+				settled = e.waitSettled(ctx, &t, req)
+			}
 		}
 		if !e.sleep(ctx) {
 			finish(action.StateTimedOut, fmt.Sprintf("no result after %s: %s", e.opts.Timeout, lastWhy), e.result(p, e.opts.Store.Snapshot()))
@@ -770,14 +786,19 @@ func (e *Executor) apply(ctx context.Context, t *action.Task, req action.Request
 	if err := e.runAll(ctx, "", req.Actor, p.live); err != nil {
 		return false, err
 	}
-	// crm_resource --wait returns when the cluster has no pending actions.
+	return e.waitSettled(ctx, t, req), nil
+}
+
+// waitSettled runs crm_resource --wait, which returns when the cluster
+// has no pending actions, and reports whether it did.
+func (e *Executor) waitSettled(ctx context.Context, t *action.Task, req action.Request) bool {
 	left := time.Until(deadline(ctx))
 	c := cmd("crm_resource", "--wait", "--timeout", strconv.Itoa(max(int(left/time.Second)-1, 1))+"s")
 	if _, err := e.run.Run(ctx, e.env("", req.Actor), c.tool, c.args...); err != nil {
 		e.log.Debug("cluster did not settle", "task", t.ID, "err", err)
-		return false, nil
+		return false
 	}
-	return true, nil
+	return true
 }
 
 func deadline(ctx context.Context) time.Time {

@@ -6,7 +6,9 @@
 # read CIB files through CIB_file; tools/fixtures/live.sh starts its own cluster).
 set -euo pipefail
 
-PKGS=(pacemaker-cli-utils pacemaker corosync resource-agents)
+# iproute2, util-linux (unshare, nsenter, setpriv), procps (pgrep) and curl: the lab
+# (scripts/lab.sh) and the tests that reach daemons inside it.
+PKGS=(pacemaker-cli-utils pacemaker corosync resource-agents iproute2 util-linux procps curl)
 # Extra packages for regenerating the captured test data (tools/fixtures/regen.sh).
 if [ "${1:-}" = "--fixtures" ]; then
 	PKGS+=(faketime fence-agents)
