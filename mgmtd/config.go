@@ -35,6 +35,10 @@ type Config struct {
 	Listen string `json:"listen,omitempty"`
 	// StateDir keeps mgmtd's state (certificate, tokens, journal).
 	StateDir string `json:"state_dir,omitempty"`
+	// Socket is the local socket of the command line and of Pacemaker's
+	// alert agent (which runs as hacluster, so the socket's directory
+	// must let it in); default STATE_DIR/mgmtd.sock.
+	Socket string `json:"socket,omitempty"`
 
 	Pacemaker PacemakerConfig `json:"pacemaker,omitzero"`
 	// Virt lists the libvirt hypervisor hosts; none means no virt source.
@@ -69,8 +73,12 @@ type Config struct {
 
 // PacemakerConfig configures the Pacemaker source.
 type PacemakerConfig struct {
-	CIBFile         string        `json:"cib_file,omitempty"`
+	CIBFile string `json:"cib_file,omitempty"`
+	// Interval is the full refresh's safety net (default 60s); the CIB's
+	// version is checked every VersionInterval (default 5s) and the alert
+	// agent (mgmtd alert install) pushes changes at once.
 	Interval        time.Duration `json:"interval,omitempty"`
+	VersionInterval time.Duration `json:"version_interval,omitempty"`
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
@@ -249,6 +257,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pacemaker.Interval < 0 || (c.Pacemaker.Interval > 0 && c.Pacemaker.Interval < 100*time.Millisecond) {
 		return fmt.Errorf("config key pacemaker.interval: %s is below 100ms", c.Pacemaker.Interval)
+	}
+	if c.Pacemaker.VersionInterval < 0 || (c.Pacemaker.VersionInterval > 0 && c.Pacemaker.VersionInterval < 100*time.Millisecond) {
+		return fmt.Errorf("config key pacemaker.version_interval: %s is below 100ms", c.Pacemaker.VersionInterval)
 	}
 	if c.Pacemaker.Timeout < 0 {
 		return fmt.Errorf("config key pacemaker.timeout: negative")

@@ -38,6 +38,9 @@ type Daemon struct {
 	// units are the daemon's parts in start order (see Run).
 	units unit.Group
 	sim   rest.Simulator
+	// refreshNow asks the Pacemaker source to refresh at once (nil in the
+	// demo).
+	refreshNow func()
 	// Ready is closed when every listener is bound; URL, CIMURL and
 	// Socket are then valid.
 	Ready chan struct{}
@@ -109,9 +112,10 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		// Every log line names its component; a source's also its name.
 		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
-		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval,
+		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput}, d.Store, srcLog)
 		d.sim = pm
+		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {
 			d.Store.Register(virt.SourceName)
@@ -151,6 +155,14 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		d.REST.Handle(r)
 	}
 	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
+	for _, r := range rest.AlertRoutes(d.REST, func(a rest.Alert) {
+		d.log.Debug("pacemaker alert", "kind", a.Kind, "node", a.Node, "resource", a.Resource, "task", a.Task)
+		if d.refreshNow != nil {
+			d.refreshNow()
+		}
+	}) {
+		d.REST.Handle(r)
+	}
 	var migrator executor.VMMigrator
 	if d.Virt != nil {
 		migrator = d.Virt
@@ -309,7 +321,10 @@ func (d *Daemon) restUnit() unit.Unit {
 func (d *Daemon) socketUnit() unit.Unit {
 	srv := d.httpServer()
 	srv.ConnContext = auth.ConnContext
-	d.Socket = filepath.Join(d.cfg.StateDir, "mgmtd.sock")
+	d.Socket = d.cfg.Socket
+	if d.Socket == "" {
+		d.Socket = filepath.Join(d.cfg.StateDir, "mgmtd.sock")
+	}
 	var ln net.Listener
 	return unit.Unit{Name: "socket",
 		Prepare: func(context.Context) error {

@@ -90,7 +90,7 @@ func cibConfig(t testing.TB, fixture string) *Config {
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}
 
-func call(t *testing.T, method, url string, hdr map[string]string, body string) (int, http.Header, []byte) {
+func call(t testing.TB, method, url string, hdr map[string]string, body string) (int, http.Header, []byte) {
 	t.Helper()
 	var pairs []string
 	for k, v := range hdr {

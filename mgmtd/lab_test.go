@@ -29,13 +29,17 @@ type labDaemon struct {
 // startLabDaemon runs mgmtd serve inside node, on the node's address,
 // with its state under the lab's directory, and waits until it has a
 // picture of the cluster.
-func startLabDaemon(t *testing.T, l *lab.Lab, node string) *labDaemon {
+func startLabDaemon(t testing.TB, l *lab.Lab, node string) *labDaemon {
 	t.Helper()
-	state := filepath.Join(lab.Dir, node, "mgmtd")
+	// Inside the node its state is /var/lib/mgmtd and its socket
+	// /run/mgmtd.sock (the alert agent, running as hacluster, reaches it
+	// there); from here both are under the node's directory.
+	host := filepath.Join(lab.Dir, node, "fs")
+	state := filepath.Join(host, "var/lib/mgmtd")
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d := &labDaemon{node: node, socket: filepath.Join(state, "mgmtd.sock"), tokens: map[auth.Role]string{}}
+	d := &labDaemon{node: node, socket: filepath.Join(host, "run/mgmtd.sock"), tokens: map[auth.Role]string{}}
 	tokens, err := auth.OpenTokenStore(filepath.Join(state, auth.TokenFile), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +52,17 @@ func startLabDaemon(t *testing.T, l *lab.Lab, node string) *labDaemon {
 		d.tokens[r] = s
 	}
 	cfgFile := filepath.Join(state, "mgmtd.json")
-	b, _ := json.Marshal(map[string]any{"listen": net.JoinHostPort(lab.Addr(node), "8443"), "state_dir": state, "view": node,
-		"pacemaker": map[string]any{"interval": "1s"}, "actions": map[string]any{"timeout": "2m"}})
+	b, _ := json.Marshal(map[string]any{"listen": net.JoinHostPort(lab.Addr(node), "8443"), "state_dir": "/var/lib/mgmtd",
+		"socket": "/run/mgmtd.sock", "view": node, "actions": map[string]any{"timeout": "2m"}})
 	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cfgFile = "/var/lib/mgmtd/mgmtd.json"
 	urlFile := filepath.Join(state, "url")
 	_ = os.Remove(urlFile)
 	stderr := &testutil.SyncBuffer{}
 	cmd := l.Command(context.Background(), node, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MGMTD_TEST_DAEMON="+cfgFile, "MGMTD_TEST_URLFILE="+urlFile)
+	cmd.Env = append(os.Environ(), "MGMTD_TEST_DAEMON="+cfgFile, "MGMTD_TEST_URLFILE=/var/lib/mgmtd/url")
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,7 +95,7 @@ func tail(s string, n int) string {
 }
 
 // get reads a model route's data as a viewer; it returns the status.
-func (d *labDaemon) get(t *testing.T, path string, out any) int {
+func (d *labDaemon) get(t testing.TB, path string, out any) int {
 	t.Helper()
 	code, _, body := call(t, "GET", d.url+path, map[string]string{"Authorization": "Bearer " + d.tokens[auth.RoleViewer]}, "")
 	if code == 200 && out != nil {
@@ -129,7 +134,7 @@ func (d *labDaemon) act(t *testing.T, role auth.Role, path, body string) action.
 }
 
 // locate is where the cluster itself says a resource runs.
-func locate(t *testing.T, l *lab.Lab, rsc string) string {
+func locate(t testing.TB, l *lab.Lab, rsc string) string {
 	t.Helper()
 	out, _ := l.Try("node1", "crm_resource", "--locate", "--resource", rsc)
 	return strings.TrimSpace(out)

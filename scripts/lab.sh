@@ -16,7 +16,7 @@
 # A node is: a network namespace labN with eth0 (198.18.0.N/24) on the
 # bridge mgmtdlab0 (the host is 198.18.0.254 on it); a private mount and UTS namespace (hostname nodeN) held
 # by one process, in which /run, /etc/corosync, /var/lib/corosync,
-# /var/lib/pacemaker and /var/log/pacemaker are bind-mounted from
+# /var/lib/pacemaker, /var/log/pacemaker and /var/lib/mgmtd are bind-mounted from
 # $LAB/nodeN and /dev/shm is a private tmpfs (libqb's ring buffers); then
 # corosync -f and pacemakerd. Clients run with nsenter -t PID -m -u -n so
 # that they share the node's /dev/shm (shared/research/live-cluster.md).
@@ -47,8 +47,8 @@ alive() { local p; p=$(holder "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 node_main() {
 	local n=$1 dir=$LAB/node$1
 	hostname "node$n"
-	for d in run etc/corosync var/lib/corosync var/lib/pacemaker var/log/pacemaker; do
-		mkdir -p "$dir/fs/$d"
+	for d in run etc/corosync var/lib/corosync var/lib/pacemaker var/log/pacemaker var/lib/mgmtd; do
+		mkdir -p "$dir/fs/$d" "/$d"
 		mount --bind "$dir/fs/$d" "/$d"
 	done
 	mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm

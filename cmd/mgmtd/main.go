@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"mgmtd/cli"
@@ -15,7 +16,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == cli.AlertAgentName {
+		// Pacemaker runs its alert agents without arguments.
+		args = []string{"alert", "notify"}
+	}
+	code := cli.Main(ctx, args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +35,16 @@ const Name = "pacemaker"
 type Options struct {
 	// CIBFile, when set, makes every tool work offline on that file.
 	CIBFile string
-	// Interval between refreshes; 0 means 5 s.
+	// Interval between full refreshes (crm_mon and cibadmin) when nothing
+	// seems to change: the safety net behind the version check; 0 means
+	// 60 s.
 	Interval time.Duration
+	// VersionInterval is how often the CIB's version (admin_epoch, epoch,
+	// num_updates, from `cibadmin --query --xpath /cib --no-children`, or
+	// the file's size and time with CIBFile) is checked; a full refresh
+	// runs only when it changed. 0 means 5 s. Changes are seen faster
+	// through Trigger (the alert agent, actions).
+	VersionInterval time.Duration
 	// Timeout for one tool run; 0 means 30 s.
 	Timeout time.Duration
 	// ToolDir, when set, is where crm_mon, cibadmin, crm_simulate and
@@ -52,8 +61,12 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Interval <= 0 {
-		o.Interval = 5 * time.Second
+		o.Interval = 60 * time.Second
 	}
+	if o.VersionInterval <= 0 {
+		o.VersionInterval = 5 * time.Second
+	}
+	o.VersionInterval = min(o.VersionInterval, o.Interval)
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -97,22 +110,69 @@ func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 	return &Source{opts: opts, rep: rep, log: log, trigger: make(chan struct{}, 1), tools: tools}
 }
 
-// Run refreshes at the configured interval and whenever Trigger is called,
-// until ctx is done.
+// Run refreshes until ctx is done: at once, whenever Trigger is called,
+// whenever the CIB's version changed (checked every VersionInterval), and
+// at least every Interval.
 func (s *Source) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.Interval)
+	t := time.NewTicker(s.opts.VersionInterval)
 	defer t.Stop()
-	for {
+	var last string // the version the last refresh saw
+	var lastFull time.Time
+	refresh := func() {
+		v, _ := s.Version(ctx)
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("refresh failed", "err", err)
 		}
+		last, lastFull = v, time.Now()
+	}
+	refresh()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
 		case <-s.trigger:
+			refresh()
+		case <-t.C:
+			if time.Since(lastFull) >= s.opts.Interval {
+				refresh()
+				continue
+			}
+			v, err := s.Version(ctx)
+			if err != nil || v != last {
+				// A failing check refreshes too: the refresh reports the
+				// error, and the source goes stale.
+				refresh()
+			}
 		}
 	}
+}
+
+var versionAttr = regexp.MustCompile(`\b(admin_epoch|epoch|num_updates)="([0-9]+)"`)
+
+// Version returns the CIB's version, "admin_epoch.epoch.num_updates", with
+// one cheap query (the cib element without children); on a CIB file, its
+// size and modification time.
+func (s *Source) Version(ctx context.Context) (string, error) {
+	if s.opts.CIBFile != "" {
+		fi, err := os.Stat(s.opts.CIBFile)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("file:%d:%d", fi.Size(), fi.ModTime().UnixNano()), nil
+	}
+	out, err := s.run(ctx, "cibadmin", "--query", "--xpath", "/cib", "--no-children")
+	if err != nil {
+		return "", err
+	}
+	head, _, _ := strings.Cut(string(out), ">")
+	v := map[string]string{}
+	for _, m := range versionAttr.FindAllStringSubmatch(head, -1) {
+		v[m[1]] = m[2]
+	}
+	if len(v) != 3 {
+		return "", fmt.Errorf("cibadmin: no CIB version in %.200q", head)
+	}
+	return v["admin_epoch"] + "." + v["epoch"] + "." + v["num_updates"], nil
 }
 
 // Trigger asks for a refresh now; it never blocks.
