@@ -37,7 +37,13 @@ func buildMgmtd(t testing.TB) string {
 // eventWatcher follows a daemon's event stream and reports when an event
 // for a resource moving (or starting) to a node arrives.
 type eventWatcher struct {
-	events chan model.Event
+	events chan arrival
+}
+
+// arrival is an event and when it arrived.
+type arrival struct {
+	model.Event
+	at time.Time
 }
 
 func watchEvents(t testing.TB, d *labDaemon) *eventWatcher {
@@ -50,7 +56,7 @@ func watchEvents(t testing.TB, d *labDaemon) *eventWatcher {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("event stream: %v", err)
 	}
-	w := &eventWatcher{events: make(chan model.Event, 1024)}
+	w := &eventWatcher{events: make(chan arrival, 1024)}
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
@@ -59,7 +65,7 @@ func watchEvents(t testing.TB, d *labDaemon) *eventWatcher {
 			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 				var e model.Event
 				if json.Unmarshal([]byte(data), &e) == nil {
-					w.events <- e
+					w.events <- arrival{e, time.Now()}
 				}
 			}
 		}
@@ -67,8 +73,8 @@ func watchEvents(t testing.TB, d *labDaemon) *eventWatcher {
 	return w
 }
 
-// until waits for an event of rsc arriving on node and returns when it
-// came.
+// until waits for an event of rsc arriving on node and returns when the
+// event reached the stream.
 func (w *eventWatcher) until(t testing.TB, rsc, node string) time.Time {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
@@ -76,7 +82,7 @@ func (w *eventWatcher) until(t testing.TB, rsc, node string) time.Time {
 		select {
 		case e := <-w.events:
 			if e.Object.Name == rsc && (e.Type == model.EventResourceMoved || e.Type == model.EventResourceStarted) && (e.To == node || e.Node == node) {
-				return time.Now()
+				return e.at
 			}
 		case <-deadline:
 			t.Fatalf("no event for %s on %s", rsc, node)
