@@ -36,11 +36,18 @@ type liveCluster struct {
 	dir  string
 }
 
+// running lists the processes of this network namespace whose command
+// starts with one of names: clusters in other namespaces (the lab's
+// nodes, scripts/lab.sh) have their own ports and IPC and do not count.
 func running(names ...string) []string {
 	var out []string
+	self, _ := os.Readlink("/proc/self/ns/net")
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns/net")); err != nil || ns != self {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
