@@ -234,11 +234,13 @@ func (l *Log) startPrimary(ctx context.Context) {
 func (l *Log) Degraded() bool { return l.degraded.Load() }
 
 // Record makes e durable and returns its place in the chain; see
-// [Recorder]. e is validated and normalized (time in µs UTC, now if zero;
+// [Recorder]. e is sanitised ([Event.Sanitized]: content never makes a
+// record fail), validated and normalized (time in µs UTC, now if zero;
 // roles sorted; before/after compacted). Once the writer has taken the event
 // into a batch, Record waits for that batch's outcome even if ctx ends, so
 // an event reported failed was never stored.
 func (l *Log) Record(ctx context.Context, e Event) (Receipt, error) {
+	e = e.Sanitized()
 	if err := e.Validate(); err != nil {
 		return Receipt{}, err
 	}

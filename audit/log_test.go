@@ -110,9 +110,6 @@ func TestRecordValidation(t *testing.T) {
 		{"no actor", func(e *audit.Event) { e.Actor = "" }},
 		{"no action", func(e *audit.Event) { e.Action = "" }},
 		{"bad outcome", func(e *audit.Event) { e.Outcome = "maybe" }},
-		{"NUL in reason", func(e *audit.Event) { e.Reason = "a\x00b" }},
-		{"bad utf8", func(e *audit.Event) { e.ObjectID = "\xff" }},
-		{"bad json", func(e *audit.Event) { e.After = []byte("{") }},
 		{"time before 1970", func(e *audit.Event) { e.Time = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
 	for _, tc := range tests {
@@ -123,6 +120,67 @@ func TestRecordValidation(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestRecordSanitizesContent: content a caller controls (a request path
+// with %ff or %00, a 5 KiB path, a token name, a state that is not JSON)
+// never makes a record invalid: it is stored sanitised - invalid UTF-8
+// replaced, NUL escaped, over-long fields cut with a marker - and the
+// chain verifies. (Required fields and the outcome are the caller's
+// program, not content: they stay errors, see TestRecordValidation.)
+func TestRecordSanitizesContent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	long := "GET /" + strings.Repeat("ä", audit.MaxFieldLen)
+	cases := []struct {
+		name  string
+		mut   func(*audit.Event)
+		check func(r *audit.Record) bool
+	}{
+		{"invalid UTF-8", func(e *audit.Event) { e.ObjectID = "GET /api/v1/\xff\xfe" },
+			func(r *audit.Record) bool { return r.ObjectID == "GET /api/v1/\uFFFD" }},
+		{"NUL", func(e *audit.Event) { e.Reason = "a\x00b" },
+			func(r *audit.Record) bool { return r.Reason == `a\x00b` }},
+		{"over-long field", func(e *audit.Event) { e.ObjectID = long },
+			func(r *audit.Record) bool {
+				return len(r.ObjectID) <= audit.MaxFieldLen && strings.HasPrefix(r.ObjectID, "GET /ää") &&
+					strings.HasSuffix(r.ObjectID, fmt.Sprintf("[truncated, %d bytes]", len(long)))
+			}},
+		{"too many roles", func(e *audit.Event) {
+			e.Roles = nil
+			for i := range audit.MaxRoles + 10 {
+				e.Roles = append(e.Roles, fmt.Sprintf("r%03d", i))
+			}
+		}, func(r *audit.Record) bool { return len(r.Roles) == audit.MaxRoles }},
+		{"state not JSON", func(e *audit.Event) { e.After = []byte("{") },
+			func(r *audit.Record) bool { return strings.Contains(string(r.After), `"invalid":true`) }},
+		{"state too long", func(e *audit.Event) { e.Before = []byte(`"` + strings.Repeat("x", audit.MaxStateLen) + `"`) },
+			func(r *audit.Record) bool { return strings.Contains(string(r.Before), `"truncated":true`) }},
+	}
+	for i, tc := range cases {
+		e := audittest.Event(i, time.Now())
+		tc.mut(&e)
+		rc, err := l.Record(ctx, e)
+		if err != nil {
+			t.Errorf("%s: not recorded: %v", tc.name, err)
+			continue
+		}
+		var got *audit.Record
+		j, err := audit.OpenJournalReadOnly(filepath.Join(dir, audit.JournalFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Scan(ctx, "", rc.Seq, func(r *audit.Record) error { got = r; return errors.New("stop") })
+		j.Close()
+		if got == nil || !tc.check(got) {
+			t.Errorf("%s: stored as %+v", tc.name, got)
+		}
+	}
+	l.Close()
+	if rep, err := audit.VerifyStateDir(ctx, dir, audit.VerifyOptions{}); err != nil || len(rep.Chains) != 1 || rep.Chains[0].Records != len(cases) {
+		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/auth"
+	"mgmtd/rest"
 )
 
 // TestAuditThroughREST: authentication failures and denials land in the
@@ -107,6 +108,56 @@ func TestConfigFile(t *testing.T) {
 		}
 		if _, err := LoadConfig(file); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestAuditEvasion: password guesses to paths an audit field cannot hold
+// as they are (%ff, %00, over 4 KiB) are recorded, sanitised; a token name
+// over the limit is refused with 400, and a long one within it is created
+// and its creation recorded.
+func TestAuditEvasion(t *testing.T) {
+	d := startDemo(t)
+	wrong := map[string]string{"Authorization": "Basic " + basic("demo-viewer", "guess")}
+	paths := []string{"/api/v1/nodes/x%ff", "/api/v1/nodes/x%00y", "/api/v1/nodes/" + strings.Repeat("a", 5000)}
+	for _, p := range paths {
+		if code, _, body := call(t, "GET", d.URL+p, wrong, ""); code != 401 {
+			t.Fatalf("%.40s: %d %s", p, code, body)
+		}
+	}
+	admin := map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAdmin].BearerToken}
+	if code, _, body := call(t, "POST", d.URL+"/api/v1/tokens", admin, `{"name":"`+strings.Repeat("n", 5000)+`","grants":[{"role":"viewer"}]}`); code != 400 {
+		t.Fatalf("token with a 5000-byte name: %d %.200s", code, body)
+	}
+	name := strings.Repeat("ü", auth.MaxTokenNameLen/2)
+	code, _, body := call(t, "POST", d.URL+"/api/v1/tokens", admin, `{"name":"`+name+`","grants":[{"role":"viewer"}]}`)
+	if code != 201 {
+		t.Fatalf("token with a %d-byte name: %d %s", len(name), code, body)
+	}
+	var nt rest.NewToken
+	if err := json.Unmarshal(body, &nt); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Audit.Store().Query(context.Background(), audit.Filter{Limit: audit.MaxQueryLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, r := range recs {
+		switch {
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, "GET /api/v1/nodes/x\uFFFD"):
+			found["%ff"] = true
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, `GET /api/v1/nodes/x\x00y`):
+			found["%00"] = true
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, "GET /api/v1/nodes/aaaa") && strings.HasSuffix(r.ObjectID, "bytes]"):
+			found["long"] = true
+		case r.Action == "token.created" && r.ObjectID == nt.Token.ID && strings.Contains(r.Reason, name):
+			found["token"] = true
+		}
+	}
+	for _, want := range []string{"%ff", "%00", "long", "token"} {
+		if !found[want] {
+			t.Errorf("no record for %s", want)
 		}
 	}
 }
