@@ -2,8 +2,7 @@ package mgmtd
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,16 +58,21 @@ func (d *Daemon) system(action, reason string) {
 }
 
 // authRecorder hands authentication and authorization outcomes to the
-// audit log. Failures, denials, logins, logouts and token changes are
-// recorded every time. Successful authentications of stateless
+// audit log. Failures with a credential, denials, logins, logouts and
+// token changes are recorded every time (auth bounds the failures per
+// user, source and window). Successful authentications of stateless
 // credentials (tokens, Basic, certificates) would make the audit log a
 // request log; they are recorded once per actor, method and source per
-// window, asynchronously, so reads never wait for the log.
+// window, asynchronously, so reads never wait for the log. The summaries
+// of refused requests (auth.EventAuthSummary: no credentials, refused by
+// the limiter) are recorded asynchronously too, as authn.summary with the
+// counts in the record's after state.
 type authRecorder struct {
 	log    *audit.Log
 	slog   *slog.Logger
 	window time.Duration
 	queue  chan audit.Event
+	done   chan struct{} // closed when drain has recorded the queue
 
 	mu     sync.Mutex
 	seen   map[string]time.Time
@@ -78,12 +82,14 @@ type authRecorder struct {
 const successWindow = 10 * time.Minute
 
 func newAuthRecorder(l *audit.Log, log *slog.Logger) *authRecorder {
-	r := &authRecorder{log: l, slog: log, window: successWindow, queue: make(chan audit.Event, 1024), seen: map[string]time.Time{}}
+	r := &authRecorder{log: l, slog: log, window: successWindow, queue: make(chan audit.Event, 1024), done: make(chan struct{}),
+		seen: map[string]time.Time{}}
 	go r.drain()
 	return r
 }
 
 func (r *authRecorder) drain() {
+	defer close(r.done)
 	for e := range r.queue {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if _, err := r.log.Record(ctx, e); err != nil && !errors.Is(err, audit.ErrClosed) {
@@ -93,18 +99,24 @@ func (r *authRecorder) drain() {
 	}
 }
 
+// close records what is queued and stops; the audit log is closed after.
 func (r *authRecorder) close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.closed {
 		r.closed = true
 		close(r.queue)
 	}
+	r.mu.Unlock()
+	<-r.done
 }
 
 // RecordAuth implements auth.Recorder.
 func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
 	e := authEvent(ev)
+	if ev.Kind == auth.EventAuthSummary {
+		r.enqueue(e)
+		return
+	}
 	if ev.Kind == auth.EventAuthSuccess {
 		key := ev.ActorID + "\x00" + string(ev.Method) + "\x00" + hostOf(ev.Source)
 		r.mu.Lock()
@@ -116,20 +128,30 @@ func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
 				r.seen = map[string]time.Time{}
 			}
 		}
-		if fresh && !r.closed {
-			select {
-			case r.queue <- e:
-			default:
-				r.slog.Warn("audit queue full, authentication success not recorded", "actor", ev.ActorID)
-			}
-		}
 		r.mu.Unlock()
+		if fresh {
+			r.enqueue(e)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := r.log.Record(ctx, e); err != nil {
 		r.slog.Error("audit record failed", "action", e.Action, "err", err)
+	}
+}
+
+// enqueue hands e to the goroutine that records asynchronously.
+func (r *authRecorder) enqueue(e audit.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	select {
+	case r.queue <- e:
+	default:
+		r.slog.Warn("audit queue full, event not recorded", "action", e.Action, "actor", e.Actor, "source", e.Source)
 	}
 }
 
@@ -148,8 +170,7 @@ func authEvent(ev auth.AuthEvent) audit.Event {
 		// only as a hash so that a password typed as a user name never
 		// lands in the log.
 		if ev.ActorName != "" {
-			sum := sha256.Sum256([]byte(ev.ActorName))
-			e.Actor = "claimed#" + hex.EncodeToString(sum[:6])
+			e.Actor = auth.ClaimedFingerprint(ev.ActorName)
 		} else {
 			e.Actor = "anonymous"
 		}
@@ -166,6 +187,10 @@ func authEvent(ev auth.AuthEvent) audit.Event {
 	switch ev.Kind {
 	case auth.EventAuthFailure:
 		e.Outcome = audit.OutcomeFailure
+	case auth.EventAuthSummary:
+		e.Outcome, e.ObjectType, e.ObjectID = audit.OutcomeFailure, "source", ev.Source
+		e.After, _ = json.Marshal(ev.Summary)
+		return e
 	case auth.EventDenied:
 		e.Outcome = audit.OutcomeDenied
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,11 @@ import (
 // startDemo runs a demo daemon over TLS on a free loopback port.
 func startDemo(t *testing.T) *Daemon { return startDemoB(t) }
 
-func startDemoB(t testing.TB) *Daemon {
+func startDemoB(t testing.TB) *Daemon { return startDemoWith(t, nil, slog.New(slog.DiscardHandler)) }
+
+// startDemoWith is startDemo with the configuration changed by mod (if
+// not nil) and log as the daemon's logger.
+func startDemoWith(t testing.TB, mod func(*Config), log *slog.Logger) *Daemon {
 	t.Helper()
 	cfg, err := LoadConfig("")
 	if err != nil {
@@ -29,7 +35,10 @@ func startDemoB(t testing.TB) *Daemon {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StateDir = t.TempDir()
 	cfg.Cluster = "demo"
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Demo: true, DemoSpeed: 0.001})
+	if mod != nil {
+		mod(cfg)
+	}
+	d, err := NewDaemon(cfg, log, Options{Demo: true, DemoSpeed: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,3 +216,44 @@ func TestScopedViewer(t *testing.T) {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestLockoutRetryAfter: a lockout answers 429 with the real remaining
+// lock time in Retry-After (15 minutes by default), and locks the user out
+// from the failing source only.
+func TestLockoutRetryAfter(t *testing.T) {
+	d := startDemo(t)
+	c := d.DemoCredentials[auth.RoleViewer]
+	wrong := map[string]string{"Authorization": "Basic " + basic(c.BasicUser, "guess")}
+	for i := range 5 {
+		if code, _, body := call(t, "GET", d.URL+"/api/v1/nodes", wrong, ""); code != 401 {
+			t.Fatalf("failure %d: %d %s", i+1, code, body)
+		}
+	}
+	right := map[string]string{"Authorization": "Basic " + basic(c.BasicUser, c.BasicPassword)}
+	code, h, body := call(t, "GET", d.URL+"/api/v1/nodes", right, "")
+	if code != 429 {
+		t.Fatalf("locked out: %d %s", code, body)
+	}
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s < 14*60 || s > 15*60 {
+		t.Fatalf("Retry-After %q, want the remaining lock of about 900 s", h.Get("Retry-After"))
+	}
+
+	// The owner on another address is not locked out by those failures.
+	var pairs []string
+	for k, v := range right {
+		pairs = append(pairs, k, v)
+	}
+	if resp, body := testutil.HTTP(t, clientFrom(t, "127.0.0.2"), "GET", d.URL+"/api/v1/nodes", "", pairs...); resp.StatusCode != 200 {
+		t.Fatalf("the user from another source: %d %s", resp.StatusCode, body)
+	}
+}
+
+// clientFrom returns an HTTPS client (any certificate) whose connections
+// come from the loopback address ip (127.0.0.0/8 is all loopback on
+// Linux), so that a test can play several sources.
+func clientFrom(t testing.TB, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64}}
+}
