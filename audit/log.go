@@ -50,6 +50,13 @@ type Options struct {
 	// SpoolLimit bounds the spool in records; default 100,000. When the
 	// spool is full and the Primary unreachable, Record fails closed.
 	SpoolLimit int
+	// SpoolNoiseLimit is the part of the spool that noise
+	// ([Log.RecordNoise]: what unauthenticated callers cause) may use:
+	// noise is spooled only while the spool holds fewer records, so
+	// SpoolLimit-SpoolNoiseLimit records stay reserved for actions and
+	// real authentication events. Default SpoolLimit/5; it must be below
+	// SpoolLimit.
+	SpoolNoiseLimit int
 	// QueueSize bounds requests waiting for the writer; default 8192.
 	QueueSize int
 	// MaxBatch bounds the records committed in one transaction; default
@@ -83,6 +90,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.SpoolLimit <= 0 {
 		o.SpoolLimit = 100_000
+	}
+	if o.SpoolNoiseLimit <= 0 {
+		o.SpoolNoiseLimit = o.SpoolLimit / 5
+	}
+	if o.SpoolNoiseLimit >= o.SpoolLimit {
+		return fmt.Errorf("%w: options: spool noise limit %d not below the spool limit %d", ErrInvalid, o.SpoolNoiseLimit, o.SpoolLimit)
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 8192
@@ -126,12 +139,16 @@ type Log struct {
 	spooling    bool
 	anchoredSeq uint64
 	nextRetry   time.Time
+	// noiseRefused counts noise refused for want of its share of the
+	// spool since the last recovery.
+	noiseRefused int
 
 	degraded atomic.Bool
 }
 
 type request struct {
 	ev    Event
+	noise bool         // may use only the noise share of the spool
 	state atomic.Int32 // reqPending, reqTaken, reqCancelled
 	done  chan result
 }
@@ -240,11 +257,25 @@ func (l *Log) Degraded() bool { return l.degraded.Load() }
 // into a batch, Record waits for that batch's outcome even if ctx ends, so
 // an event reported failed was never stored.
 func (l *Log) Record(ctx context.Context, e Event) (Receipt, error) {
+	return l.record(ctx, e, false)
+}
+
+// RecordNoise is [Log.Record] for noise: events that unauthenticated
+// callers cause (the summaries of refused requests). While the Primary is
+// unreachable they may use only Options.SpoolNoiseLimit records of the
+// spool; beyond it they are refused (ErrUnavailable) and counted, and the
+// count is recorded with audit.recovered. So noise never takes the room
+// actions and real authentication events need.
+func (l *Log) RecordNoise(ctx context.Context, e Event) (Receipt, error) {
+	return l.record(ctx, e, true)
+}
+
+func (l *Log) record(ctx context.Context, e Event, noise bool) (Receipt, error) {
 	e = e.Sanitized()
 	if err := e.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	req := &request{ev: e.normalize(l.opts.Now()), done: make(chan result, 1)}
+	req := &request{ev: e.normalize(l.opts.Now()), noise: noise, done: make(chan result, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
@@ -474,8 +505,13 @@ func (l *Log) replay(ctx context.Context) {
 	}
 	l.spooling = false
 	l.degraded.Store(false)
-	l.log.Info("audit database reachable again; spool replayed", "records", n, "seq", l.head.Seq)
-	l.commitSystem(ActionAuditRecovered, fmt.Sprintf("replayed %d spooled records", n))
+	l.log.Info("audit database reachable again; spool replayed", "records", n, "seq", l.head.Seq, "noise_refused", l.noiseRefused)
+	reason := fmt.Sprintf("replayed %d spooled records", n)
+	if l.noiseRefused > 0 {
+		reason += fmt.Sprintf("; %d noise records refused while the spool's share for noise (%d) was full", l.noiseRefused, l.opts.SpoolNoiseLimit)
+		l.noiseRefused = 0
+	}
+	l.commitSystem(ActionAuditRecovered, reason)
 }
 
 // commitSystem records an event raised by the log itself; failures are
@@ -534,6 +570,11 @@ func (l *Log) submit(batch []*request) {
 			l.answer(taken, nil, false, fmt.Errorf("%w: chain head unknown: database unreachable", ErrUnavailable))
 			return
 		}
+		if l.spooling {
+			if taken = l.admitNoise(taken); len(taken) == 0 {
+				return
+			}
+		}
 	}
 	f := &flight{taken: taken, recs: make([]Record, len(taken)), oldHead: l.head, done: make(chan error, 1),
 		locked: make(chan struct{})}
@@ -581,6 +622,27 @@ func (l *Log) submit(batch []*request) {
 		}
 		f.done <- err
 	}()
+}
+
+// admitNoise answers the noise in taken that would take the spool past
+// its noise share, and returns the rest.
+func (l *Log) admitNoise(taken []*request) []*request {
+	room := l.opts.SpoolNoiseLimit - l.spool.Len()
+	kept := taken[:0]
+	for _, req := range taken {
+		if req.noise && room <= 0 {
+			if l.noiseRefused == 0 {
+				l.log.Warn("audit spool: the share for noise is full; noise is refused (and counted) until the database is back",
+					"noise_limit", l.opts.SpoolNoiseLimit)
+			}
+			l.noiseRefused++
+			req.done <- result{err: fmt.Errorf("%w: the spool's share for noise (%d records) is full", ErrUnavailable, l.opts.SpoolNoiseLimit)}
+			continue
+		}
+		room--
+		kept = append(kept, req)
+	}
+	return kept
 }
 
 // complete handles the outcome of the oldest flight.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,4 +453,89 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// flakyStore is a store (a journal standing in for the database) that can
+// be taken down: every call then fails as an unreachable database would.
+type flakyStore struct {
+	*audit.Journal
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (s *flakyStore) Head(ctx context.Context, inst string) (audit.Head, error) {
+	if s.down.Load() {
+		return audit.Head{}, errDown
+	}
+	return s.Journal.Head(ctx, inst)
+}
+
+func (s *flakyStore) Append(ctx context.Context, recs []audit.Record) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Journal.Append(ctx, recs)
+}
+
+func (s *flakyStore) AppendAnchor(ctx context.Context, a audit.Anchor) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Journal.AppendAnchor(ctx, a)
+}
+
+func newFlakyStore(t *testing.T) *flakyStore {
+	t.Helper()
+	j, err := audit.OpenJournal(filepath.Join(t.TempDir(), "db.jsonl"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &flakyStore{Journal: j}
+}
+
+// TestSpoolReservesRoomForActions: while the database is down, noise
+// (RecordNoise: the summaries of refused requests) may use only its share
+// of the spool; actions and real authentication events still have the
+// rest, so noise never makes them fail closed. What noise was refused is
+// counted in audit.recovered.
+func TestSpoolReservesRoomForActions(t *testing.T) {
+	ctx := context.Background()
+	db := newFlakyStore(t)
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: t.TempDir(), Primary: db, SpoolLimit: 100,
+		SpoolNoiseLimit: 20, RetryInterval: 10 * time.Millisecond, AnchorInterval: -1}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Record(ctx, audittest.Event(0, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	db.down.Store(true)
+	refused := 0
+	for i := range 200 {
+		if _, err := l.RecordNoise(ctx, audittest.Event(i, time.Time{})); errors.Is(err, audit.ErrUnavailable) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused < 180 {
+		t.Fatalf("%d of 200 noise records refused, want all but the share of 20", refused)
+	}
+	for i := range 75 {
+		rc, err := l.Record(ctx, audittest.Event(i, time.Time{}))
+		if err != nil {
+			t.Fatalf("action %d with a spool full of noise: %v", i, err)
+		}
+		if !rc.Spooled {
+			t.Fatalf("action %d not spooled", i)
+		}
+	}
+	db.down.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
+	recs, err := db.Query(ctx, audit.Filter{Action: audit.ActionAuditRecovered})
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Reason, fmt.Sprintf("%d noise records refused", refused)) {
+		t.Fatalf("audit.recovered %+v %v, want it to count the %d refused noise records", recs, err, refused)
+	}
 }

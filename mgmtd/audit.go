@@ -1,6 +1,7 @@
 package mgmtd
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,15 +27,38 @@ type AuditConfig struct {
 	// AnchorFile receives the signed anchors somewhere the database
 	// administrator cannot rewrite; default state_dir/audit-anchors.jsonl.
 	AnchorFile string `json:"anchor_file,omitempty"`
-	// SpoolLimit bounds the spool (records); 0 means the default.
+	// SpoolLimit bounds the spool (records); 0 means the default, 100000.
 	SpoolLimit int `json:"spool_limit,omitempty"`
+	// SpoolNoiseLimit is the part of the spool the summaries of refused
+	// requests may use (records); 0 means the default, a fifth of
+	// SpoolLimit. The rest is reserved for actions and authentication
+	// events.
+	SpoolNoiseLimit int `json:"spool_noise_limit,omitempty"`
 }
+
+// validate checks the audit keys, naming the offending one.
+func (c AuditConfig) validate() error {
+	if c.SpoolLimit < 0 {
+		return fmt.Errorf("config key audit.spool_limit: negative")
+	}
+	if c.SpoolNoiseLimit < 0 {
+		return fmt.Errorf("config key audit.spool_noise_limit: negative")
+	}
+	if limit := cmp.Or(c.SpoolLimit, defaultSpoolLimit); c.SpoolNoiseLimit >= limit {
+		return fmt.Errorf("config key audit.spool_noise_limit: %d is not below the spool limit %d", c.SpoolNoiseLimit, limit)
+	}
+	return nil
+}
+
+// defaultSpoolLimit is audit.Options' default SpoolLimit.
+const defaultSpoolLimit = 100_000
 
 // openAudit opens the audit log of a daemon.
 func (d *Daemon) openAudit(ctx context.Context) error {
 	c := d.cfg.Audit
 	l, err := pgstore.OpenLog(ctx, pgstore.Options{DSN: c.DSN, Migrate: c.Migrate},
-		audit.Options{Instance: d.cfg.View, StateDir: d.cfg.StateDir, AnchorFile: c.AnchorFile, SpoolLimit: c.SpoolLimit},
+		audit.Options{Instance: d.cfg.View, StateDir: d.cfg.StateDir, AnchorFile: c.AnchorFile, SpoolLimit: c.SpoolLimit,
+			SpoolNoiseLimit: c.SpoolNoiseLimit},
 		d.log.With("component", "audit"))
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
@@ -71,7 +95,7 @@ type authRecorder struct {
 	log    *audit.Log
 	slog   *slog.Logger
 	window time.Duration
-	queue  chan audit.Event
+	queue  chan queued
 	done   chan struct{} // closed when drain has recorded the queue
 
 	mu     sync.Mutex
@@ -82,18 +106,29 @@ type authRecorder struct {
 const successWindow = 10 * time.Minute
 
 func newAuthRecorder(l *audit.Log, log *slog.Logger) *authRecorder {
-	r := &authRecorder{log: l, slog: log, window: successWindow, queue: make(chan audit.Event, 1024), done: make(chan struct{}),
+	r := &authRecorder{log: l, slog: log, window: successWindow, queue: make(chan queued, 1024), done: make(chan struct{}),
 		seen: map[string]time.Time{}}
 	go r.drain()
 	return r
 }
 
+// queued is an event waiting to be recorded; noise uses only the
+// spool's share for noise (audit.Log.RecordNoise).
+type queued struct {
+	e     audit.Event
+	noise bool
+}
+
 func (r *authRecorder) drain() {
 	defer close(r.done)
-	for e := range r.queue {
+	for q := range r.queue {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := r.log.Record(ctx, e); err != nil && !errors.Is(err, audit.ErrClosed) {
-			r.slog.Error("audit record failed", "action", e.Action, "err", err)
+		record := r.log.Record
+		if q.noise {
+			record = r.log.RecordNoise
+		}
+		if _, err := record(ctx, q.e); err != nil && !errors.Is(err, audit.ErrClosed) {
+			r.slog.Error("audit record failed", "action", q.e.Action, "err", err)
 		}
 		cancel()
 	}
@@ -114,7 +149,7 @@ func (r *authRecorder) close() {
 func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
 	e := authEvent(ev)
 	if ev.Kind == auth.EventAuthSummary {
-		r.enqueue(e)
+		r.enqueue(e, true)
 		return
 	}
 	if ev.Kind == auth.EventAuthSuccess {
@@ -130,7 +165,7 @@ func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
 		}
 		r.mu.Unlock()
 		if fresh {
-			r.enqueue(e)
+			r.enqueue(e, false)
 		}
 		return
 	}
@@ -142,14 +177,14 @@ func (r *authRecorder) RecordAuth(ctx context.Context, ev auth.AuthEvent) {
 }
 
 // enqueue hands e to the goroutine that records asynchronously.
-func (r *authRecorder) enqueue(e audit.Event) {
+func (r *authRecorder) enqueue(e audit.Event, noise bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
 	select {
-	case r.queue <- e:
+	case r.queue <- queued{e, noise}:
 	default:
 		r.slog.Warn("audit queue full, event not recorded", "action", e.Action, "actor", e.Actor, "source", e.Source)
 	}

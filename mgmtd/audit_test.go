@@ -118,11 +118,13 @@ func TestConfigFile(t *testing.T) {
 		"auth.limits.summary_window":  "auth: {limits: {summary_window: -1s}}\n",
 		"auth.limits.anonymous_burst": "auth: {limits: {anonymous_burst: -1}}\n",
 		"auth.limits.user_ceiling":    "auth: {limits: {user_ceiling: -5}}\n",
+		"audit.spool_noise_limit":     "audit: {spool_limit: 1000, spool_noise_limit: 1000}\n",
+		"audit.spool_limit":           "audit: {spool_limit: -1}\n",
 	} {
 		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadConfig(file); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(key, "auth.")) {
+		if _, err := LoadConfig(file); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(key, "auth.")+":") {
 			t.Errorf("%s: %v, want an error naming the key", key, err)
 		}
 	}

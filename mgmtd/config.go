@@ -272,6 +272,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config key %w", err)
 		}
 	}
+	if err := c.Audit.validate(); err != nil {
+		return err
+	}
 	if err := c.Auth.Validate(); err != nil {
 		return fmt.Errorf("config key auth: %w", err)
 	}
