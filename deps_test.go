@@ -39,6 +39,8 @@ var rules = []struct {
 	{area: "action/executor", may: []string{"model", "action", "toolexec"}},
 	{area: "auth"},
 	{area: "audit"},
+	// Private PostgreSQL servers for tests (imported by _test.go files).
+	{area: "audit/pgstore/pgtest", may: []string{"internal/testutil"}},
 	{area: "cim/cimxml", alone: true},
 	{area: "snmp", may: []string{"model", "auth", "audit", "mibs"}},
 	{area: "cim", may: []string{"model", "auth", "audit", "action"}},

@@ -46,8 +46,12 @@ const (
 	ActionConfigReload   = "config.reload"
 	ActionAuditDegraded  = "audit.degraded"
 	ActionAuditRecovered = "audit.recovered"
-	ActionAuditQuery     = "audit.query"
-	ActionAuditExport    = "audit.export"
+	// ActionAuditTampered records that the database lost or changed
+	// records this instance acknowledged (found by the local head file);
+	// the chain continues after its own head, leaving the gap to Verify.
+	ActionAuditTampered = "audit.tampered"
+	ActionAuditQuery    = "audit.query"
+	ActionAuditExport   = "audit.export"
 	// ActionAuditExportManifest records the manifest (hash and chain
 	// ranges) of a completed export; a retention purge requires one.
 	ActionAuditExportManifest = "audit.export.manifest"

@@ -68,18 +68,51 @@ func (d *Daemon) openAudit(ctx context.Context) error {
 	return nil
 }
 
-// system records a daemon event (start, stop, reload).
+// system records a daemon event (start, stop, reload). A start the audit
+// log cannot take yet - the database is down and the head unknown after a
+// crash - is not lost: it is retried, with its time, every RetryInterval
+// until the log takes it or closes.
 func (d *Daemon) system(action, reason string) {
-	if d.Audit == nil {
+	l := d.Audit
+	if l == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := d.Audit.Record(ctx, audit.Event{Actor: "mgmtd", AuthMethod: "none", Action: action, Channel: audit.ChannelSystem,
-		ObjectType: "daemon", ObjectID: d.cfg.View, Outcome: audit.OutcomeSuccess, Reason: reason}); err != nil {
-		d.log.Error("audit record failed", "action", action, "err", err)
+	ev := audit.Event{Actor: "mgmtd", AuthMethod: "none", Action: action, Channel: audit.ChannelSystem, Time: time.Now(),
+		ObjectType: "daemon", ObjectID: d.cfg.View, Outcome: audit.OutcomeSuccess, Reason: reason}
+	record := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := l.Record(ctx, ev)
+		return err
 	}
+	err := record()
+	if err == nil {
+		return
+	}
+	if action != audit.ActionDaemonStart || !errors.Is(err, audit.ErrUnavailable) || errors.Is(err, audit.ErrClosed) {
+		d.log.Error("audit record failed", "action", action, "err", err)
+		return
+	}
+	d.log.Warn("audit log cannot record the start yet; retrying until it can", "err", err)
+	go func() {
+		tick := time.NewTicker(startRetry)
+		defer tick.Stop()
+		for range tick.C {
+			err := record()
+			switch {
+			case err == nil:
+				d.log.Info("audit log recorded the start", "action", action)
+				return
+			case errors.Is(err, audit.ErrClosed):
+				d.log.Error("audit log closed before it could record the start", "action", action)
+				return
+			}
+		}
+	}()
 }
+
+// startRetry is how often a start the audit log could not take is retried.
+const startRetry = time.Second
 
 // authRecorder hands authentication and authorization outcomes to the
 // audit log. Failures with a credential, denials, logins, logouts and

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,27 +39,41 @@ func startDemoWith(t testing.TB, mod func(*Config), log *slog.Logger) *Daemon {
 	if mod != nil {
 		mod(cfg)
 	}
-	d, err := NewDaemon(cfg, log, Options{Demo: true, DemoSpeed: 0.001})
+	d, _ := runDaemon(t, cfg, log, Options{Demo: true, DemoSpeed: 0.001})
+	return d
+}
+
+// runDaemon builds a daemon from cfg and runs it until the test ends or
+// stop (idempotent) is called; it returns once the daemon is ready.
+func runDaemon(t testing.TB, cfg *Config, log *slog.Logger, o Options) (d *Daemon, stop func()) {
+	t.Helper()
+	d, err := NewDaemon(cfg, log, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	finished := make(chan struct{})
+	var runErr error
+	go func() { runErr = d.Run(ctx); close(finished) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-finished
+			if runErr != nil {
+				t.Errorf("daemon: %v", runErr)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-d.Ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
+	case <-finished:
+		t.Fatalf("daemon did not start: %v", runErr)
+	case <-time.After(20 * time.Second):
 		t.Fatal("daemon not ready")
 	}
-	return d
+	return d, stop
 }
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}
