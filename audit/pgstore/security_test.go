@@ -18,6 +18,7 @@ import (
 	"mgmtd/audit/audittest"
 	"mgmtd/audit/pgstore"
 	"mgmtd/audit/pgstore/pgtest"
+	"mgmtd/internal/testutil"
 )
 
 // writeEvents records n events through a Log on db (as the writer role)
@@ -334,4 +335,44 @@ func TestDeletedTailAfterLastAnchor(t *testing.T) {
 	}
 	rep, err = pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{Anchors: anchors, Heads: []audit.Head{head.Head}}, quietLog())
 	audittest.CheckVerify(t, rep, err, "gap: expected seq 11, found 13")
+}
+
+// TestTailDeletedWhileRunning: the tail is deleted under a running writer.
+// Its next append does not continue the stored chain; it reads the head
+// back, finds it behind what it acknowledged, records the gap
+// (audit.tampered) and continues after its own head.
+func TestTailDeletedWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t, adminDSN)
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: t.TempDir(), Primary: openWriter(t, db), AnchorInterval: -1,
+		RetryInterval: 20 * time.Millisecond}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 5 {
+		if _, err := l.Record(ctx, audittest.Event(i, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	su := adminConn(t, db.admin)
+	defer su.Close(ctx)
+	if _, err := su.Exec(ctx, "SET session_replication_role = replica; DELETE FROM audit.event WHERE seq > 3"); err != nil {
+		t.Fatal(err)
+	}
+	var rc audit.Receipt
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		rc, err = l.Record(ctx, audittest.Event(9, time.Time{}))
+		return err == nil
+	}, "the writer records again: %v", err)
+	if rc.Seq <= 6 {
+		t.Fatalf("record after the deleted tail has seq %d, want it after 5 (acknowledged) and the gap record", rc.Seq)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return !l.Degraded() }, "the gap is bridged")
+	recs, err := openWriter(t, db).Query(ctx, audit.Filter{Action: audit.ActionAuditTampered})
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Reason, "records 4..5 are missing") {
+		t.Fatalf("audit.tampered: %+v %v", recs, err)
+	}
+	rep, err := pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{}, quietLog())
+	audittest.CheckVerify(t, rep, err, "gap: expected seq 4, found 6")
 }
