@@ -502,7 +502,7 @@ func (s *Service) recordFailure(ctx context.Context, ev AuthEvent, err error, ms
 	}
 	if s.summary.add(ev, kind) {
 		s.log.Info(msg+"; further refusals from this source are summarised", "source", ev.Source,
-			"request", ev.Request, "reason", ev.Reason, "window", s.summary.window)
+			"request", ev.Request, "reason", ev.Reason, "dur", s.summary.window)
 	}
 }
 
