@@ -42,6 +42,8 @@ var rules = []struct {
 	{area: "audit"},
 	{area: "wbem/cimxml", alone: true},
 	{area: "wbem"},
+	// Private PostgreSQL servers for tests (imported by _test.go files).
+	{area: "audit/pgstore/pgtest", may: []string{"internal/testutil"}},
 	{area: "snmp", may: []string{"model", "auth", "audit", "mibs"}},
 	{area: "cim", may: []string{"model", "auth", "audit", "action", "wbem"}},
 	{area: "rest", may: []string{"model", "auth", "audit", "action"}},

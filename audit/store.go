@@ -63,6 +63,19 @@ type Pipeliner interface {
 	AppendPipelined(ctx context.Context, recs []Record, ready <-chan struct{}, locked func()) error
 }
 
+// GapAppender is implemented by stores that can take a batch continuing
+// a writer's own chain while the stored chain ends earlier: its tail was
+// deleted, or the database restored from an older backup. The writer never
+// reuses a sequence number it acknowledged, so it continues after its own
+// head and the records in between stay missing, for Verify to report.
+type GapAppender interface {
+	// AppendAfterGap is Append for recs whose first record continues a
+	// record the store does not hold: the stored chain must end exactly at
+	// stored (the head the writer read), before recs[0].Seq-1; otherwise
+	// it stores nothing and returns an error wrapping ErrConflict.
+	AppendAfterGap(ctx context.Context, recs []Record, stored Head) error
+}
+
 // Based is implemented by stores that may have purged the start of a chain
 // (retention): Bases returns, per instance, the head of the purged prefix,
 // where verification starts. Stores that never purge need not implement it.

@@ -21,6 +21,11 @@ type VerifyOptions struct {
 	Anchors []Anchor
 	// PublicKeys, when set, are the only keys anchors may be signed with.
 	PublicKeys []ed25519.PublicKey
+	// Heads are trusted heads from daemons' local head files
+	// ([ReadHeadFile]: what each instance last acknowledged). Each must be
+	// in its chain with its hash: a chain that ends before one lost its
+	// tail, even after the last anchor.
+	Heads []Head
 	// Instance restricts verification to one instance's chain.
 	Instance string
 	// Partial accepts chains that do not start at the beginning and have
@@ -71,9 +76,19 @@ type verifier struct {
 	rep     VerifyReport
 }
 
+// newVerifier returns a verifier holding the trusted anchors and heads of
+// opts.
 func newVerifier(opts VerifyOptions) *verifier {
-	return &verifier{opts: opts, bases: map[string]Head{}, chains: map[string]*chainState{},
+	v := &verifier{opts: opts, bases: map[string]Head{}, chains: map[string]*chainState{},
 		anchors: map[string]map[uint64][]*anchorRef{}}
+	for _, a := range opts.Anchors {
+		v.addAnchor(a, "trusted")
+	}
+	for _, h := range opts.Heads {
+		// A head file is trusted as it is: it is not signed.
+		v.addRef(Anchor{Instance: h.Instance, Seq: h.Seq, Hash: h.Hash}, "local head file")
+	}
+	return v
 }
 
 func (v *verifier) problem(format string, args ...any) {
@@ -88,6 +103,14 @@ func (v *verifier) addAnchor(a Anchor, source string) {
 	}
 	if err := a.Check(v.opts.PublicKeys); err != nil {
 		v.problem("%s: %v", source, err)
+		return
+	}
+	v.addRef(a, source)
+}
+
+// addRef adds a checked anchor (or head) that the chain must contain.
+func (v *verifier) addRef(a Anchor, source string) {
+	if v.opts.Instance != "" && a.Instance != v.opts.Instance {
 		return
 	}
 	m := v.anchors[a.Instance]
@@ -208,9 +231,6 @@ func Verify(ctx context.Context, src Store, opts VerifyOptions) (*VerifyReport, 
 	for _, a := range stored {
 		v.addAnchor(a, "stored")
 	}
-	for _, a := range opts.Anchors {
-		v.addAnchor(a, "trusted")
-	}
 	if err := src.Scan(ctx, opts.Instance, 0, func(r *Record) error { v.add(r); return nil }); err != nil {
 		return nil, fmt.Errorf("verify: scan: %w", err)
 	}
@@ -222,9 +242,6 @@ func Verify(ctx context.Context, src Store, opts VerifyOptions) (*VerifyReport, 
 // malformed line is reported as a problem, not a parse abort.
 func VerifyJSONL(ctx context.Context, r io.Reader, opts VerifyOptions) (*VerifyReport, error) {
 	v := newVerifier(opts)
-	for _, a := range opts.Anchors {
-		v.addAnchor(a, "trusted")
-	}
 	var recs []Record
 	err := readLines(r, -1, func(line []byte, n int) error {
 		if n%4096 == 0 && ctx.Err() != nil {
@@ -272,9 +289,6 @@ func VerifyStateDir(ctx context.Context, stateDir string, opts VerifyOptions) (*
 	v := newVerifier(opts)
 	for _, a := range anchors {
 		v.addAnchor(a, "stored")
-	}
-	for _, a := range opts.Anchors {
-		v.addAnchor(a, "trusted")
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 )
 
 // Errors returned by authentication. They are wrapped with detail that
@@ -74,7 +75,8 @@ func HTTPStatus(err error) int {
 
 // WriteError writes err as a small JSON body {"error": ..., "status": ...}
 // with the status of [HTTPStatus] and, for 401, a WWW-Authenticate
-// challenge. Errors of this package never contain credentials, so the
+// challenge; a refusal by the limiter carries Retry-After, the seconds
+// until the lock ends or the next attempt is allowed. Errors of this package never contain credentials, so the
 // text is safe to show.
 func WriteError(w http.ResponseWriter, err error) {
 	status := HTTPStatus(err)
@@ -82,6 +84,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	if status == http.StatusUnauthorized {
 		h.Add("WWW-Authenticate", `Bearer realm="mgmtd"`)
 		h.Add("WWW-Authenticate", `Basic realm="mgmtd", charset="UTF-8"`)
+	}
+	if n := RetryAfterSeconds(err); n > 0 {
+		h.Set("Retry-After", strconv.Itoa(n))
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -17,6 +17,12 @@ const (
 	EventLogout       EventKind = "session.logout" // a browser session ended
 	EventTokenCreated EventKind = "token.created"  // an API token was created
 	EventTokenRevoked EventKind = "token.revoked"  // an API token was revoked
+	// EventAuthSummary counts the refused requests of one source in one
+	// summary window: requests without any credential, refusals by the
+	// limiter, and failures beyond the window's budget of failures
+	// recorded one by one. Source is "*" for the sources beyond
+	// LimitConfig.SummarySources; Summary holds the counts.
+	EventAuthSummary EventKind = "authn.summary"
 )
 
 // AuthEvent is one authentication outcome or authorization denial. It
@@ -32,9 +38,14 @@ type AuthEvent struct {
 	Object    string    `json:"object,omitempty"`     // for denials and token events
 	Request   string    `json:"request,omitempty"`    // "METHOD /path" without the query
 	Reason    string    `json:"reason,omitempty"`     // error text or decision reason
+	Summary   *Summary  `json:"summary,omitempty"`    // for EventAuthSummary
 }
 
-// Recorder receives every [AuthEvent]. auth imports no audit package;
+// Recorder receives every [AuthEvent]: each authentication success and
+// failure with a credential (failures beyond LimitConfig.FailureRecords
+// per summary window are summarised), each denial, login, logout and token
+// change, and one [EventAuthSummary] per source and summary window for
+// the noise of unauthenticated callers. auth imports no audit package;
 // the wiring adapts the audit log to this interface. RecordAuth must be
 // safe for concurrent use and should not block for long (it is called on
 // the request path).

@@ -49,6 +49,9 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
 	if c.OIDC != nil {
 		if err := c.OIDC.Validate(); err != nil {
 			return err
@@ -82,6 +85,7 @@ type Service struct {
 	oidc      *OIDC
 	passwords []PasswordChecker
 	limiter   *Limiter
+	summary   *summarizer
 	rec       Recorder
 	log       *slog.Logger
 	now       func() time.Time
@@ -114,12 +118,14 @@ func New(opts Options) (*Service, error) {
 	if opts.Recorder == nil {
 		opts.Recorder = discardRecorder{}
 	}
+	limiter := NewLimiter(opts.Limits, opts.Now)
 	return &Service{
 		bindings:  opts.Bindings,
 		tokens:    opts.Tokens,
 		oidc:      opts.OIDC,
 		passwords: opts.Passwords,
-		limiter:   NewLimiter(opts.Limits, opts.Now),
+		limiter:   limiter,
+		summary:   newSummarizer(limiter.Config(), opts.Now, opts.Recorder, opts.Logger),
 		rec:       opts.Recorder,
 		log:       opts.Logger,
 		now:       opts.Now,
@@ -131,6 +137,12 @@ func New(opts Options) (*Service, error) {
 
 // Tokens returns the API token store (nil if tokens are disabled).
 func (s *Service) Tokens() *TokenStore { return s.tokens }
+
+// FlushSummaries ends the current summary window at once: the summaries
+// of refused requests counted so far go to the Recorder now. The daemon
+// calls it before it closes the audit log; windows otherwise end by
+// themselves (LimitConfig.SummaryWindow).
+func (s *Service) FlushSummaries() { s.summary.flush() }
 
 // attempt collects what is known about one authentication for the log
 // and the audit event.
@@ -152,8 +164,12 @@ type attempt struct {
 //  5. verified TLS client certificate   certificate subject
 //  6. unix socket peer credentials      local uid (see [ConnContext])
 //
-// Without any credential it returns [ErrNoCredentials]. Every outcome is
-// handed to the Recorder. Returned errors are safe to show the caller.
+// Without any credential it returns [ErrNoCredentials] (or, past the
+// source's LimitConfig.AnonymousBurst, a refusal wrapping ErrRateLimited).
+// Every outcome is handed to the Recorder: successes and failures with a
+// credential one by one, requests without credentials and refusals by the
+// limiter counted into one summary per source and window. Returned errors
+// are safe to show the caller.
 func (s *Service) Authenticate(r *http.Request) (*Identity, error) {
 	id, a, err := s.authenticate(r)
 	s.recordAuthn(r, id, a, err)
@@ -216,33 +232,30 @@ func (s *Service) checkCSRF(r *http.Request, id *Identity) error {
 
 func (s *Service) authenticate(r *http.Request) (*Identity, attempt, error) {
 	ctx := r.Context()
+	source := limitSource(r)
+	// Each method asks the limiter before it checks anything: a user or
+	// source that is locked out gets no further checks at all.
 	vals := r.Header.Values("Authorization")
-	if _, err := r.Cookie(sessionCookie); len(vals) > 0 || err == nil {
-		// A source that is locked out gets no further checks at all.
-		if err := s.limiter.Allow("", sourceOf(r)); err != nil {
-			return nil, attempt{}, err
-		}
-	}
 	if len(vals) > 0 {
 		if len(vals) > 1 {
-			return nil, attempt{}, fmt.Errorf("%w: more than one Authorization header", ErrBadCredentials)
+			return nil, attempt{}, s.malformed(source, fmt.Errorf("%w: more than one Authorization header", ErrBadCredentials))
 		}
 		scheme, cred, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
 		cred = strings.TrimSpace(cred)
 		switch strings.ToLower(scheme) {
 		case "bearer":
 			if strings.HasPrefix(cred, TokenPrefix) {
-				return s.authToken(cred, sourceOf(r))
+				return s.authToken(cred, source)
 			}
-			return s.authOIDC(ctx, cred, sourceOf(r))
+			return s.authOIDC(ctx, cred, source)
 		case "basic":
-			return s.authBasic(r)
+			return s.authBasic(r, source)
 		default:
-			return nil, attempt{}, fmt.Errorf("%w (use Bearer or Basic)", ErrUnsupportedScheme)
+			return nil, attempt{}, s.malformed(source, fmt.Errorf("%w (use Bearer or Basic)", ErrUnsupportedScheme))
 		}
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return s.authSession(c.Value, sourceOf(r))
+		return s.authSession(c.Value, source)
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		return s.authCert(r)
@@ -255,10 +268,36 @@ func (s *Service) authenticate(r *http.Request) (*Identity, attempt, error) {
 		}
 		return s.localIdentity(cred), a, nil
 	}
+	if err := s.limiter.Anonymous(source); err != nil {
+		return nil, attempt{}, fmt.Errorf("requests without credentials: %w", err)
+	}
 	return nil, attempt{}, ErrNoCredentials
 }
 
-// sourceOf returns the client address used for rate limiting.
+// malformed counts a credential refused for its form (err) as a failure
+// of source, unless the limiter refuses the source first.
+func (s *Service) malformed(source string, err error) error {
+	if lerr := s.limiter.Allow("", source); lerr != nil {
+		return lerr
+	}
+	s.limiter.Failure("", source)
+	return err
+}
+
+// limitSource is the source the limiter counts r's failures under: the
+// client's address, or the local user for the unix socket (any local user
+// may connect to it and present a token or password).
+func limitSource(r *http.Request) string {
+	if cred, ok, err := peerFromContext(r.Context()); ok {
+		if err != nil {
+			return "local"
+		}
+		return "local:uid=" + strconv.FormatUint(uint64(cred.UID), 10)
+	}
+	return sourceOf(r)
+}
+
+// sourceOf returns the client address, "" for the local socket.
 func sourceOf(r *http.Request) string {
 	if _, ok, _ := peerFromContext(r.Context()); ok {
 		return ""
@@ -272,9 +311,6 @@ func sourceOf(r *http.Request) string {
 
 func (s *Service) authToken(secret, source string) (*Identity, attempt, error) {
 	a := attempt{method: MethodToken}
-	if s.tokens == nil {
-		return nil, a, fmt.Errorf("api token: %w", ErrMethodDisabled)
-	}
 	id, _ := ParseTokenID(secret)
 	a.claimed = id
 	key := ""
@@ -283,6 +319,10 @@ func (s *Service) authToken(secret, source string) (*Identity, attempt, error) {
 	}
 	if err := s.limiter.Allow(key, source); err != nil {
 		return nil, a, fmt.Errorf("api token: %w", err)
+	}
+	if s.tokens == nil {
+		s.limiter.Failure(key, source)
+		return nil, a, fmt.Errorf("api token: %w", ErrMethodDisabled)
 	}
 	tok, err := s.tokens.Verify(secret)
 	if err != nil {
@@ -297,11 +337,12 @@ func (s *Service) authToken(secret, source string) (*Identity, attempt, error) {
 
 func (s *Service) authOIDC(ctx context.Context, raw, source string) (*Identity, attempt, error) {
 	a := attempt{method: MethodOIDC}
-	if s.oidc == nil {
-		return nil, a, fmt.Errorf("oidc: %w", ErrMethodDisabled)
-	}
 	if err := s.limiter.Allow("", source); err != nil {
 		return nil, a, fmt.Errorf("oidc: %w", err)
+	}
+	if s.oidc == nil {
+		s.limiter.Failure("", source)
+		return nil, a, fmt.Errorf("oidc: %w", ErrMethodDisabled)
 	}
 	c, err := s.oidc.Verify(ctx, raw)
 	if err != nil {
@@ -321,20 +362,23 @@ func (s *Service) oidcIdentity(c *OIDCClaims, m Method) *Identity {
 	return id
 }
 
-func (s *Service) authBasic(r *http.Request) (*Identity, attempt, error) {
+func (s *Service) authBasic(r *http.Request, source string) (*Identity, attempt, error) {
 	a := attempt{method: MethodPassword}
 	name, password, ok := r.BasicAuth()
-	if !ok || name == "" {
-		return nil, a, fmt.Errorf("basic: %w: malformed", ErrBadCredentials)
+	key := ""
+	if ok && name != "" {
+		a.claimed, key = name, "user:"+name
 	}
-	a.claimed = name
-	if len(s.passwords) == 0 {
-		return nil, a, fmt.Errorf("basic: %w", ErrMethodDisabled)
-	}
-	source := sourceOf(r)
-	key := "user:" + name
 	if err := s.limiter.Allow(key, source); err != nil {
 		return nil, a, fmt.Errorf("basic: %w", err)
+	}
+	if key == "" {
+		s.limiter.Failure("", source)
+		return nil, a, fmt.Errorf("basic: %w: malformed", ErrBadCredentials)
+	}
+	if len(s.passwords) == 0 {
+		s.limiter.Failure(key, source)
+		return nil, a, fmt.Errorf("basic: %w", ErrMethodDisabled)
 	}
 	known := false
 	for _, c := range s.passwords {
@@ -433,15 +477,36 @@ func (s *Service) recordAuthn(r *http.Request, id *Identity, a attempt, err erro
 	if err == nil {
 		ev.Kind, ev.Method, ev.ActorID, ev.ActorName = EventAuthSuccess, id.Method, id.ID, id.Name
 		s.log.Debug("authenticated", "method", id.Method, "actor", id.ID, "source", ev.Source, "request", ev.Request)
-	} else {
-		ev.Kind, ev.Reason = EventAuthFailure, err.Error()
-		if a.detail != nil && !errors.Is(err, a.detail) {
-			ev.Reason += " (" + a.detail.Error() + ")"
-		}
-		s.log.Info("authentication failed", "method", a.method, "claimed", a.claimed, "source", ev.Source,
-			"request", ev.Request, "reason", ev.Reason)
+		s.rec.RecordAuth(r.Context(), ev)
+		return
 	}
-	s.rec.RecordAuth(r.Context(), ev)
+	ev.Kind, ev.Reason = EventAuthFailure, err.Error()
+	if a.detail != nil && !errors.Is(err, a.detail) {
+		ev.Reason += " (" + a.detail.Error() + ")"
+	}
+	s.recordFailure(r.Context(), ev, err, "authentication failed")
+}
+
+// recordFailure hands a failure to the Recorder with a log line (msg), or
+// counts it into its source's summary: a request without credentials, a
+// refusal by the limiter, or a failure beyond the window's budget of
+// failures recorded one by one. A summarised failure is logged only when
+// it is the first of its source in the window.
+func (s *Service) recordFailure(ctx context.Context, ev AuthEvent, err error, msg string) {
+	kind, summarised := noise(err)
+	if !summarised && !s.summary.individual() {
+		kind, summarised = kindFailed, true
+	}
+	if !summarised {
+		s.log.Info(msg, "method", ev.Method, "claimed", ev.ActorName, "source", ev.Source,
+			"request", ev.Request, "reason", ev.Reason)
+		s.rec.RecordAuth(ctx, ev)
+		return
+	}
+	if s.summary.add(ev, kind) {
+		s.log.Info(msg+"; further refusals from this source are summarised", "source", ev.Source,
+			"request", ev.Request, "reason", ev.Reason, "dur", s.summary.window)
+	}
 }
 
 // Authorize applies [Authorize] and hands every denial to the Recorder.

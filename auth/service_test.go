@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -234,6 +235,7 @@ func TestNoSecretInLogsOrBodies(t *testing.T) {
 		h.ServeHTTP(w, r)
 		bodies = append(bodies, w.Body.String())
 	}
+	f.s.FlushSummaries() // the refusals by the limiter are summarised
 	var evText []string
 	for _, ev := range f.events.all() {
 		b, _ := json.Marshal(ev)
@@ -261,43 +263,81 @@ func TestNoSecretInLogsOrBodies(t *testing.T) {
 	}
 }
 
+// TestLockoutThroughService: failures lock a user out from the failing
+// source with the real remaining time in Retry-After; nobody can lock the
+// owner out from elsewhere, neither by user name nor by API token id; a
+// source guessing tokens is rate limited, then locked out.
 func TestLockoutThroughService(t *testing.T) {
-	f := newFixture(t, LimitConfig{UserMaxFailures: 3, SourceMaxFailures: 10, SourceBurst: 10, Window: time.Minute, Lockout: 5 * time.Minute})
+	f := newFixture(t, LimitConfig{UserMaxFailures: 3, UserCeiling: 10, UserCeilingInterval: 30 * time.Second,
+		SourceMaxFailures: 10, SourceBurst: 10, Window: time.Minute, Lockout: 5 * time.Minute})
 	h := f.s.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	do := func(r *http.Request) int {
+	do := func(r *http.Request) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		return w.Code
+		return w
 	}
 	for i := range 3 {
-		if got := do(req("GET", withBasic("alice", "wrong"), withRemote("192.0.2.1:5000"))); got != http.StatusUnauthorized {
+		if got := do(req("GET", withBasic("alice", "wrong"), withRemote("192.0.2.1:5000"))).Code; got != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", i+1, got)
 		}
 	}
-	// Locked: even the right password, from another source, is refused.
-	if got := do(req("GET", withBasic("alice", alicePassword), withRemote("192.0.2.2:5000"))); got != http.StatusTooManyRequests {
-		t.Fatalf("locked user with right password: %d, want 429", got)
+	// Locked from the failing source, even with the right password, for
+	// the real remaining time.
+	f.clock.Advance(time.Minute)
+	w := do(req("GET", withBasic("alice", alicePassword), withRemote("192.0.2.1:5001")))
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "240" {
+		t.Fatalf("locked user with right password: %d Retry-After %q, want 429 and 240", w.Code, w.Header().Get("Retry-After"))
 	}
-	// Another user from the first source still works.
-	if got := do(req("GET", withBasic("root-admin", "admin-pw"), withRemote("192.0.2.1:5000"))); got != http.StatusOK {
+	// Not from another source, and another user from the first source
+	// still works.
+	if got := do(req("GET", withBasic("alice", alicePassword), withRemote("192.0.2.2:5000"))).Code; got != http.StatusOK {
+		t.Fatalf("alice from another source: %d", got)
+	}
+	if got := do(req("GET", withBasic("root-admin", "admin-pw"), withRemote("192.0.2.1:5000"))).Code; got != http.StatusOK {
 		t.Fatalf("other user: %d", got)
 	}
-	f.clock.Advance(5 * time.Minute)
-	if got := do(req("GET", withBasic("alice", alicePassword), withRemote("192.0.2.2:5000"))); got != http.StatusOK {
+	f.clock.Advance(4 * time.Minute)
+	if got := do(req("GET", withBasic("alice", alicePassword), withRemote("192.0.2.1:5000"))).Code; got != http.StatusOK {
 		t.Fatalf("after lockout: %d", got)
 	}
+
+	// A token's id used as a weapon: wrong secrets with the owner's id
+	// from many sources. The owner's known source is never refused;
+	// unknown sources are slowed to one attempt per 30 s, not locked.
+	tok := f.token(t, Grant{Role: RoleViewer})
+	bearer := withHeader("Authorization", "Bearer "+tok)
+	if got := do(req("GET", bearer, withRemote("10.9.9.9:1"))).Code; got != http.StatusOK {
+		t.Fatalf("owner's token: %d", got)
+	}
+	forged := tok[:len(tok)-6] + "zzzzzz"
+	for i := range 30 {
+		do(req("GET", withHeader("Authorization", "Bearer "+forged), withRemote(fmt.Sprintf("203.0.113.%d:1", i))))
+	}
+	for range 5 {
+		if got := do(req("GET", bearer, withRemote("10.9.9.9:2"))).Code; got != http.StatusOK {
+			t.Fatalf("owner's token from its known source under attack: %d", got)
+		}
+	}
+	w = do(req("GET", bearer, withRemote("198.51.100.1:1")))
+	if ra, _ := strconv.Atoi(w.Header().Get("Retry-After")); w.Code != http.StatusTooManyRequests || ra < 1 || ra > 30 {
+		t.Fatalf("owner's token from an unknown source under attack: %d Retry-After %q, want 429 within 30 s", w.Code, w.Header().Get("Retry-After"))
+	}
+	f.clock.Advance(30 * time.Second)
+	if got := do(req("GET", bearer, withRemote("198.51.100.1:1"))).Code; got != http.StatusOK {
+		t.Fatalf("owner's token from an unknown source after the interval: %d", got)
+	}
+
 	// Guessing tokens from one source: rate limited after the burst, then
 	// locked out.
 	codes := map[int]int{}
 	for range 20 {
-		codes[do(req("GET", withHeader("Authorization", "Bearer mgmtd_"+randomHex(8)+"_"+randomString(32)), withRemote("198.51.100.9:1")))]++
+		codes[do(req("GET", withHeader("Authorization", "Bearer mgmtd_"+randomHex(8)+"_"+randomString(32)), withRemote("198.51.100.9:1"))).Code]++
 		f.clock.Advance(time.Second)
 	}
 	if codes[http.StatusUnauthorized] == 0 || codes[http.StatusTooManyRequests] == 0 {
 		t.Fatalf("token guessing: %v, want some 401 then 429", codes)
 	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req("GET", withHeader("Authorization", "Bearer x"), withRemote("198.51.100.9:1")))
+	w = do(req("GET", withHeader("Authorization", "Bearer x"), withRemote("198.51.100.9:1")))
 	if w.Code != http.StatusTooManyRequests {
 		t.Errorf("guessing source still allowed: %d %s", w.Code, w.Body)
 	}

@@ -151,8 +151,7 @@ func (s *Service) CallbackHandler() http.Handler {
 			if a.detail != nil {
 				ev.Reason += " (" + a.detail.Error() + ")"
 			}
-			s.log.Info("browser login failed", "source", ev.Source, "reason", ev.Reason)
-			s.rec.RecordAuth(r.Context(), ev)
+			s.recordFailure(r.Context(), ev, err, "browser login failed")
 			WriteError(w, err)
 			return
 		}
@@ -191,7 +190,7 @@ func (s *Service) finishLogin(r *http.Request) (*Identity, string, loginAttempt,
 	if s.oidc == nil || s.oidc.cfg.RedirectURL == "" {
 		return nil, "", a, fmt.Errorf("browser login: %w", ErrMethodDisabled)
 	}
-	source := sourceOf(r)
+	source := limitSource(r)
 	if err := s.limiter.Allow("", source); err != nil {
 		return nil, "", a, fmt.Errorf("browser login: %w", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TokenPrefix starts every mgmtd API token, so that bearer tokens can be
@@ -38,6 +40,11 @@ type Token struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
+
+// MaxTokenNameLen bounds a token's name in bytes. A name must be valid
+// UTF-8 without control characters: it is shown in lists and recorded in
+// the audit log.
+const MaxTokenNameLen = 200
 
 // TokenSpec asks for a new token.
 type TokenSpec struct {
@@ -88,6 +95,9 @@ func OpenTokenStore(path string, now func() time.Time) (*TokenStore, error) {
 func (s *TokenStore) Create(spec TokenSpec) (string, Token, error) {
 	if strings.TrimSpace(spec.Name) == "" {
 		return "", Token{}, errors.New("create token: name is required")
+	}
+	if err := checkTokenName(spec.Name); err != nil {
+		return "", Token{}, fmt.Errorf("create token: %w", err)
 	}
 	if len(spec.Grants) == 0 {
 		return "", Token{}, errors.New("create token: at least one grant is required")
@@ -210,6 +220,18 @@ func (s *TokenStore) save(records []tokenRecord) error {
 		return fmt.Errorf("save token store: %w", err)
 	}
 	return writeFileAtomic(s.path, append(b, '\n'), 0o600)
+}
+
+func checkTokenName(name string) error {
+	switch {
+	case len(name) > MaxTokenNameLen:
+		return fmt.Errorf("name is longer than %d bytes", MaxTokenNameLen)
+	case !utf8.ValidString(name):
+		return errors.New("name is not valid UTF-8")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errors.New("name contains a control character")
+	}
+	return nil
 }
 
 func hashSecret(secret string) string {

@@ -137,6 +137,9 @@ func TestTokenSpecValidation(t *testing.T) {
 		{"bad role", TokenSpec{Name: "x", Grants: []Grant{{Role: "root"}}}, "unknown role"},
 		{"too long", TokenSpec{Name: "x", Grants: []Grant{{Role: RoleViewer}}, TTL: MaxTokenTTL + time.Hour}, "lifetime"},
 		{"negative", TokenSpec{Name: "x", Grants: []Grant{{Role: RoleViewer}}, TTL: -time.Hour}, "lifetime"},
+		{"name too long", TokenSpec{Name: strings.Repeat("n", MaxTokenNameLen+1), Grants: []Grant{{Role: RoleViewer}}}, "name is longer than"},
+		{"name not UTF-8", TokenSpec{Name: "ci\xff", Grants: []Grant{{Role: RoleViewer}}}, "name is not valid UTF-8"},
+		{"control in name", TokenSpec{Name: "ci\x00x", Grants: []Grant{{Role: RoleViewer}}}, "control character"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

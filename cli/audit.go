@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mgmtd/audit"
@@ -14,23 +15,28 @@ import (
 )
 
 func auditCommand() *command {
-	return &command{name: "audit", synopsis: "verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--pubkey FILE]",
+	return &command{name: "audit", synopsis: "verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--head FILE] [--pubkey FILE]",
 		summary: "verify or export the audit log", words: []string{"verify", "export"},
 		detail: `verify checks the hash chains (and the signed anchors) of the audit log in
 PostgreSQL, of a daemon's local journal, or of an exported JSON Lines file;
-export writes the log as JSON Lines, CSV or CEF.`,
+--head checks that the chain still holds the head a daemon last
+acknowledged (its STATE_DIR/audit-head.json; repeat for several daemons), so
+a tail deleted after the last anchor is found; export writes the log as
+JSON Lines, CSV or CEF.`,
 		setup: func(fs *flag.FlagSet, s *streams) runFunc {
 			dsn := fs.String("dsn", "", "PostgreSQL DSN (a reader role is enough)")
 			stateDir := fs.String("state-dir", "", "a daemon's state directory (its journal)")
 			file := fs.String("file", "", "verify: an exported JSON Lines file")
 			anchor := fs.String("anchor", "", "verify: an anchor file kept outside the database")
+			var heads stringList
+			fs.Var(&heads, "head", "verify: a daemon's local head file (STATE_DIR/audit-head.json); may be repeated")
 			pubkey := fs.String("pubkey", "", "verify: the anchor public key (default STATE_DIR/audit-anchor.pub when present)")
 			format := fs.String("format", "jsonl", "export: jsonl, csv or cef")
 			since := fs.String("since", "", "export: RFC 3339 start time")
 			until := fs.String("until", "", "export: RFC 3339 end time")
 			return func(ctx context.Context, pos []string) error {
 				if len(pos) != 1 || (pos[0] != "verify" && pos[0] != "export") {
-					return usagef("usage: mgmtd audit verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--pubkey FILE]")
+					return usagef("usage: mgmtd audit verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--head FILE] [--pubkey FILE]")
 				}
 				sub := pos[0]
 				n := 0
@@ -86,6 +92,13 @@ export writes the log as JSON Lines, CSV or CEF.`,
 					}
 					opts.Anchors = as
 				}
+				for _, f := range heads {
+					h, err := audit.ReadHeadFile(f)
+					if err != nil {
+						return err
+					}
+					opts.Heads = append(opts.Heads, h.Head)
+				}
 				kf := *pubkey
 				if kf == "" && *stateDir != "" {
 					if _, err := os.Stat(filepath.Join(*stateDir, "audit-anchor.pub")); err == nil {
@@ -125,3 +138,11 @@ export writes the log as JSON Lines, CSV or CEF.`,
 			}
 		}}
 }
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set adds one value.
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

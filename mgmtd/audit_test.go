@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/auth"
+	"mgmtd/internal/testutil"
+	"mgmtd/rest"
 )
 
 // TestAuditThroughREST: authentication failures and denials land in the
@@ -109,5 +113,133 @@ func TestConfigFile(t *testing.T) {
 		if _, err := LoadConfig(file); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// Every limit is checked and the error names its key.
+	for key, bad := range map[string]string{
+		"auth.limits.summary_window":  "auth: {limits: {summary_window: -1s}}\n",
+		"auth.limits.anonymous_burst": "auth: {limits: {anonymous_burst: -1}}\n",
+		"auth.limits.user_ceiling":    "auth: {limits: {user_ceiling: -5}}\n",
+		"audit.spool_noise_limit":     "audit: {spool_limit: 1000, spool_noise_limit: 1000}\n",
+		"audit.spool_limit":           "audit: {spool_limit: -1}\n",
+	} {
+		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(file); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(key, "auth.")+":") {
+			t.Errorf("%s: %v, want an error naming the key", key, err)
+		}
+	}
+}
+
+// TestAuditEvasion: password guesses to paths an audit field cannot hold
+// as they are (%ff, %00, over 4 KiB) are recorded, sanitised; a token name
+// over the limit is refused with 400, and a long one within it is created
+// and its creation recorded.
+func TestAuditEvasion(t *testing.T) {
+	d := startDemo(t)
+	wrong := map[string]string{"Authorization": "Basic " + basic("demo-viewer", "guess")}
+	paths := []string{"/api/v1/nodes/x%ff", "/api/v1/nodes/x%00y", "/api/v1/nodes/" + strings.Repeat("a", 5000)}
+	for _, p := range paths {
+		if code, _, body := call(t, "GET", d.URL+p, wrong, ""); code != 401 {
+			t.Fatalf("%.40s: %d %s", p, code, body)
+		}
+	}
+	admin := map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAdmin].BearerToken}
+	if code, _, body := call(t, "POST", d.URL+"/api/v1/tokens", admin, `{"name":"`+strings.Repeat("n", 5000)+`","grants":[{"role":"viewer"}]}`); code != 400 {
+		t.Fatalf("token with a 5000-byte name: %d %.200s", code, body)
+	}
+	name := strings.Repeat("ü", auth.MaxTokenNameLen/2)
+	code, _, body := call(t, "POST", d.URL+"/api/v1/tokens", admin, `{"name":"`+name+`","grants":[{"role":"viewer"}]}`)
+	if code != 201 {
+		t.Fatalf("token with a %d-byte name: %d %s", len(name), code, body)
+	}
+	var nt rest.NewToken
+	if err := json.Unmarshal(body, &nt); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Audit.Store().Query(context.Background(), audit.Filter{Limit: audit.MaxQueryLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, r := range recs {
+		switch {
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, "GET /api/v1/nodes/x\uFFFD"):
+			found["%ff"] = true
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, `GET /api/v1/nodes/x\x00y`):
+			found["%00"] = true
+		case r.Action == "authn.failure" && strings.HasPrefix(r.ObjectID, "GET /api/v1/nodes/aaaa") && strings.HasSuffix(r.ObjectID, "bytes]"):
+			found["long"] = true
+		case r.Action == "token.created" && r.ObjectID == nt.Token.ID && strings.Contains(r.Reason, name):
+			found["token"] = true
+		}
+	}
+	for _, want := range []string{"%ff", "%00", "long", "token"} {
+		if !found[want] {
+			t.Errorf("no record for %s", want)
+		}
+	}
+}
+
+// countRecords returns how many records the daemon's audit log holds,
+// daemon.start included (recorded just after Ready).
+func countRecords(t *testing.T, d *Daemon) int {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		recs, err := d.Audit.Store().Query(context.Background(), audit.Filter{Action: audit.ActionDaemonStart})
+		return err == nil && len(recs) > 0
+	}, "daemon.start is recorded")
+	n := 0
+	if err := d.Audit.Store().Scan(context.Background(), "", 0, func(*audit.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUnauthenticatedRequestsAreSummarised: requests without credentials
+// (401, then 429 past the source's budget) are not recorded one by one:
+// they make one authn.summary record per source and window with the
+// count, and at most two log lines. A failure with a credential is still
+// recorded on its own.
+func TestUnauthenticatedRequestsAreSummarised(t *testing.T) {
+	var logs testutil.SyncBuffer
+	d := startDemoWith(t, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	before := countRecords(t, d)
+	codes := map[int]int{}
+	const n = 500
+	for i := range n {
+		code, _, _ := call(t, "GET", d.URL+fmt.Sprintf("/api/v1/nodes/n%d", i%20), nil, "")
+		codes[code]++
+	}
+	if codes[401] == 0 || codes[429] == 0 || codes[401]+codes[429] != n {
+		t.Fatalf("answers %v, want 401 then 429", codes)
+	}
+	if code, _, _ := call(t, "GET", d.URL+"/api/v1/nodes", map[string]string{"Authorization": "Basic " + basic("demo-viewer", "guess")}, ""); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+	d.Auth.FlushSummaries()
+	var sum *audit.Record
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		recs, err := d.Audit.Store().Query(context.Background(), audit.Filter{Action: "authn.summary", Limit: audit.MaxQueryLimit})
+		if err != nil || len(recs) == 0 {
+			return false
+		}
+		sum = &recs[len(recs)-1]
+		return true
+	}, "the summary is recorded")
+	var got auth.Summary
+	if err := json.Unmarshal(sum.After, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Count != n || got.Kinds["no_credentials"] != codes[401] || got.Kinds["rate_limited"] != codes[429] ||
+		sum.Source != "127.0.0.1" || sum.Outcome != audit.OutcomeFailure || len(got.Requests) == 0 {
+		t.Fatalf("summary %+v of record %+v, want %d requests (%v)", got, sum.Event, n, codes)
+	}
+	// The summary and the wrong password; authn.success of nobody.
+	if grew := countRecords(t, d) - before; grew != 2 {
+		t.Errorf("the audit log grew by %d records for %d refused requests and one wrong password, want 2", grew, n)
+	}
+	if lines := strings.Count(logs.String(), "authentication failed"); lines > 3 {
+		t.Errorf("%d log lines about refused requests, want at most 3:\n%.2000s", lines, logs.String())
 	}
 }

@@ -2,7 +2,6 @@ package mgmtd
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,12 +11,25 @@ import (
 	"time"
 
 	"mgmtd/auth"
+	"mgmtd/internal/testutil"
 	"mgmtd/wbem/wbemtest"
 )
 
 // startOnCIB runs `mgmtd serve` on a copy of a recorded CIB with CIM on a
 // loopback port over TLS, and Basic users for three roles.
 func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
+	t.Helper()
+	cfg, cibFile := cibConfig(t, fixture)
+	cfg.CIM.Addr = "127.0.0.1:0"
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
+	waitResources(t, d)
+	return d, cibFile
+}
+
+// cibConfig is the configuration of a daemon on a copy of a recorded CIB
+// (the returned file), on a free loopback port, with its own state
+// directory.
+func cibConfig(t testing.TB, fixture string) (*Config, string) {
 	t.Helper()
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
@@ -35,42 +47,30 @@ func startOnCIB(t *testing.T, fixture string) (*Daemon, string) {
 	off := false
 	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "node1"
 	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = cibFile, &off
-	cfg.CIM.Addr = "127.0.0.1:0"
 	cfg.Actions.Timeout = time.Minute
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return cfg, cibFile
+}
+
+// cibUsers are Basic users op, view, aud and adm (operator, viewer,
+// auditor, admin), each with the password NAME-secret-pw.
+func cibUsers(t testing.TB) *auth.UserStore {
+	t.Helper()
 	users := auth.NewUserStore(4)
 	for name, role := range map[string]auth.Role{"op": auth.RoleOperator, "view": auth.RoleViewer, "aud": auth.RoleAuditor, "adm": auth.RoleAdmin} {
 		if err := users.Add(name, name+"-secret-pw", []auth.Grant{{Role: role}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{users}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	select {
-	case <-d.Ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("CIM not ready")
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(d.Store.Snapshot().Resources) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	return d, cibFile
+	return users
+}
+
+// waitResources waits until the daemon's model shows the CIB's resources.
+func waitResources(t testing.TB, d *Daemon) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, func() bool { return len(d.Store.Snapshot().Resources) > 0 }, "the model shows resources")
 }
 
 // wbemcli runs wbemcli without checking the daemon's self-signed

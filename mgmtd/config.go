@@ -56,7 +56,9 @@ type Config struct {
 	// Pacemaker does not place it on) before it is a conflict; default
 	// 10s, negative for none.
 	ConflictGrace time.Duration `json:"conflict_grace,omitempty"`
-	// Audit configures the audit log (PostgreSQL, or the local journal).
+	// Audit configures the audit log (PostgreSQL, or the local journal),
+	// including the spool and the part of it noise may use
+	// (spool_limit, spool_noise_limit; docs/audit.md, "Configuration").
 	Audit AuditConfig `json:"audit,omitzero"`
 	// Actions configures cluster changes.
 	Actions ActionsConfig `json:"actions,omitzero"`
@@ -67,7 +69,10 @@ type Config struct {
 	// PlainHTTP serves REST without TLS; allowed only on a loopback
 	// address.
 	PlainHTTP bool `json:"plain_http,omitempty"`
-	// Auth configures TLS, OIDC, PAM, bindings and login limits.
+	// Auth configures TLS, OIDC, PAM, bindings and, under limits, the
+	// lockouts, the budget of requests without credentials and how refused
+	// requests are summarised (auth.LimitConfig; docs/auth.md, "Brute
+	// force, secrets, audit").
 	Auth auth.Config `json:"auth,omitzero"`
 }
 
@@ -290,6 +295,9 @@ func (c *Config) Validate() error {
 		if err := c.Virt.options().Validate(); err != nil {
 			return fmt.Errorf("config key %w", err)
 		}
+	}
+	if err := c.Audit.validate(); err != nil {
+		return err
 	}
 	if err := c.Auth.Validate(); err != nil {
 		return fmt.Errorf("config key auth: %w", err)

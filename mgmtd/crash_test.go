@@ -67,7 +67,7 @@ func testDaemonMain(cfgFile, urlFile string) int {
 // daemon, and the restarted daemon ends the task unknown, with the effect
 // read back from the cluster, recorded as the outcome.
 func TestCrashDuringAction(t *testing.T) {
-	cfg := cibConfig(t, "guest")
+	cfg, _ := cibConfig(t, "guest")
 	dir := t.TempDir()
 	// The tools, with crm_simulate held when it settles the transition
 	// on the CIB file itself (not on the prediction's private copy).

@@ -376,6 +376,9 @@ func (d *Daemon) closeAudit() {
 	if d.Audit == nil {
 		return
 	}
+	if d.Auth != nil {
+		d.Auth.FlushSummaries() // the last window's summaries, queued before the close
+	}
 	d.system(audit.ActionDaemonStop, "shutdown")
 	if r, ok := d.authRecorder.(*authRecorder); ok {
 		r.close()

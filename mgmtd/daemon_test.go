@@ -6,11 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ import (
 // startDemo runs a demo daemon over TLS on a free loopback port.
 func startDemo(t *testing.T) *Daemon { return startDemoB(t) }
 
-func startDemoB(t testing.TB) *Daemon {
+func startDemoB(t testing.TB) *Daemon { return startDemoWith(t, nil, slog.New(slog.DiscardHandler)) }
+
+// startDemoWith is startDemo with the configuration changed by mod (if
+// not nil) and log as the daemon's logger.
+func startDemoWith(t testing.TB, mod func(*Config), log *slog.Logger) *Daemon {
 	t.Helper()
 	cfg, err := LoadConfig("")
 	if err != nil {
@@ -31,61 +36,44 @@ func startDemoB(t testing.TB) *Daemon {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.StateDir = t.TempDir()
 	cfg.Cluster = "demo"
-	return runDaemon(t, cfg, Options{Demo: true, DemoSpeed: 0.001})
+	if mod != nil {
+		mod(cfg)
+	}
+	d, _ := runDaemon(t, cfg, log, Options{Demo: true, DemoSpeed: 0.001})
+	return d
 }
 
-// runDaemon builds and runs a daemon until the test ends (it must stop
-// cleanly then) and returns it once every listener is bound.
-func runDaemon(t testing.TB, cfg *Config, o Options) *Daemon {
+// runDaemon builds a daemon from cfg and runs it until the test ends or
+// stop (idempotent) is called; it returns once the daemon is ready.
+func runDaemon(t testing.TB, cfg *Config, log *slog.Logger, o Options) (d *Daemon, stop func()) {
 	t.Helper()
-	d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), o)
+	d, err := NewDaemon(cfg, log, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	finished := make(chan struct{})
+	var runErr error
+	go func() { runErr = d.Run(ctx); close(finished) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-finished
+			if runErr != nil {
+				t.Errorf("daemon: %v", runErr)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-d.Ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
+	case <-finished:
+		t.Fatalf("daemon did not start: %v", runErr)
+	case <-time.After(20 * time.Second):
 		t.Fatal("daemon not ready")
 	}
-	return d
-}
-
-// cibConfig is the configuration of `mgmtd serve --cib` on a copy of a
-// CIB captured with Pacemaker's tools, on a free loopback port.
-func cibConfig(t testing.TB, fixture string) *Config {
-	t.Helper()
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", fixture, "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cibFile := filepath.Join(dir, "cib.xml")
-	if err := os.WriteFile(cibFile, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "node1"
-	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = cibFile, &off
-	cfg.Actions.Timeout = time.Minute
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return d, stop
 }
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}
@@ -243,3 +231,44 @@ func TestScopedViewer(t *testing.T) {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestLockoutRetryAfter: a lockout answers 429 with the real remaining
+// lock time in Retry-After (15 minutes by default), and locks the user out
+// from the failing source only.
+func TestLockoutRetryAfter(t *testing.T) {
+	d := startDemo(t)
+	c := d.DemoCredentials[auth.RoleViewer]
+	wrong := map[string]string{"Authorization": "Basic " + basic(c.BasicUser, "guess")}
+	for i := range 5 {
+		if code, _, body := call(t, "GET", d.URL+"/api/v1/nodes", wrong, ""); code != 401 {
+			t.Fatalf("failure %d: %d %s", i+1, code, body)
+		}
+	}
+	right := map[string]string{"Authorization": "Basic " + basic(c.BasicUser, c.BasicPassword)}
+	code, h, body := call(t, "GET", d.URL+"/api/v1/nodes", right, "")
+	if code != 429 {
+		t.Fatalf("locked out: %d %s", code, body)
+	}
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s < 14*60 || s > 15*60 {
+		t.Fatalf("Retry-After %q, want the remaining lock of about 900 s", h.Get("Retry-After"))
+	}
+
+	// The owner on another address is not locked out by those failures.
+	var pairs []string
+	for k, v := range right {
+		pairs = append(pairs, k, v)
+	}
+	if resp, body := testutil.HTTP(t, clientFrom(t, "127.0.0.2"), "GET", d.URL+"/api/v1/nodes", "", pairs...); resp.StatusCode != 200 {
+		t.Fatalf("the user from another source: %d %s", resp.StatusCode, body)
+	}
+}
+
+// clientFrom returns an HTTPS client (any certificate) whose connections
+// come from the loopback address ip (127.0.0.0/8 is all loopback on
+// Linux), so that a test can play several sources.
+func clientFrom(t testing.TB, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64}}
+}

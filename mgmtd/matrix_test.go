@@ -3,6 +3,7 @@ package mgmtd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ var matrixActions = map[string]string{
 // 429) without valid credentials, 403 outside the role or scope, served
 // otherwise.
 func TestRouteCredentialMatrix(t *testing.T) {
-	cfg := cibConfig(t, "guest")
+	cfg, _ := cibConfig(t, "guest")
 	// Tokens are made in the daemon's token store before it starts; the
 	// expired one with a clock two days back.
 	store := filepath.Join(cfg.StateDir, auth.TokenFile)
@@ -127,7 +128,7 @@ func TestRouteCredentialMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := runDaemon(t, cfg, Options{Passwords: []auth.PasswordChecker{users}})
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{users}})
 	waitModel(t, d)
 
 	client := &http.Client{Transport: insecure.Transport, Timeout: 60 * time.Second,

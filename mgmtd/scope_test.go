@@ -2,6 +2,7 @@ package mgmtd
 
 import (
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // viewer saw other callers' token ids and addresses in the task list, and
 // their refused attempts.
 func TestScopeLeaks(t *testing.T) {
-	cfg := cibConfig(t, "guest")
+	cfg, _ := cibConfig(t, "guest")
 	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func TestScopeLeaks(t *testing.T) {
 		return map[string]string{"Authorization": "Bearer " + s}
 	}
 	operator, viewer, scoped := secret(auth.RoleOperator, "*"), secret(auth.RoleViewer, "*"), secret(auth.RoleViewer, "node:node2")
-	d := runDaemon(t, cfg, Options{})
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{})
 	waitModel(t, d)
 	get := func(hdr map[string]string, path string, out any) {
 		t.Helper()

@@ -49,8 +49,9 @@ func objectKindOf(p Permission) auth.ObjectKind {
 }
 
 // AuthProblem maps an authentication error to a problem: 401 with the
-// challenges, 403, 429 with Retry-After, 503. auth's errors never carry
-// credentials, so their text is shown.
+// challenges, 403, 429 with Retry-After (the real remaining lock or wait,
+// auth.RetryAfterSeconds), 503. auth's errors never carry credentials, so
+// their text is shown.
 func AuthProblem(err error) *Problem {
 	st := auth.HTTPStatus(err)
 	p := &Problem{Status: st, Title: http.StatusText(st), Detail: err.Error()}
@@ -58,7 +59,10 @@ func AuthProblem(err error) *Problem {
 	case http.StatusUnauthorized:
 		p.Challenges = []string{`Bearer realm="mgmtd"`, `Basic realm="mgmtd", charset="UTF-8"`}
 	case http.StatusTooManyRequests:
-		p.RetryAfter = 60
+		p.RetryAfter = auth.RetryAfterSeconds(err)
+		if p.RetryAfter == 0 {
+			p.RetryAfter = 60 // a refusal that is not the limiter's (session store full)
+		}
 	}
 	return p
 }

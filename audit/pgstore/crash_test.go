@@ -12,6 +12,7 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/audit/audittest"
+	"mgmtd/audit/pgstore/pgtest"
 	"mgmtd/internal/testutil"
 )
 
@@ -150,14 +151,14 @@ func openLogOn(t *testing.T, db testDB, spoolLimit int) (*audit.Log, string) {
 // crash) under load and restarts it: every acknowledged event must be
 // stored, no event reported failed may be stored, and the chain verifies.
 func TestCrashUnderLoad(t *testing.T) {
-	p := startPrivatePG(t)
-	db := newTestDB(t, p.dsn)
+	p := pgtest.Start(t)
+	db := newTestDB(t, p.DSN)
 	l, anchorFile := openLogOn(t, db, 1_000_000)
 	ld := startLoad(l, 32)
 	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= 3000 }, "3000 events are acknowledged")
-	p.stop(t, "immediate")
+	p.Stop(t, "immediate")
 	testutil.Eventually(t, 30*time.Second, func() bool { return ld.nSpooled.Load() >= 500 }, "the log has spooled 500 events")
-	p.start(t)
+	p.Start(t)
 	testutil.Eventually(t, 60*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	after := ld.nAcked.Load()
 	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= after+2000 }, "2000 more events are acknowledged after recovery")
@@ -179,13 +180,13 @@ func TestCrashUnderLoad(t *testing.T) {
 // ErrUnavailable; after the restart the spool is replayed and nothing
 // acknowledged is lost.
 func TestOutageSpoolAndFailClosed(t *testing.T) {
-	p := startPrivatePG(t)
-	db := newTestDB(t, p.dsn)
+	p := pgtest.Start(t)
+	db := newTestDB(t, p.DSN)
 	const spoolLimit = 400
 	l, anchorFile := openLogOn(t, db, spoolLimit)
 	ld := startLoad(l, 16)
 	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nAcked.Load() >= 1000 }, "1000 events are acknowledged")
-	p.stop(t, "fast")
+	p.Stop(t, "fast")
 	testutil.Eventually(t, 60*time.Second, func() bool { return ld.nFailed.Load() >= 200 }, "200 fail-closed answers arrived")
 	ld.mu.Lock()
 	for id, err := range ld.failed {
@@ -200,7 +201,7 @@ func TestOutageSpoolAndFailClosed(t *testing.T) {
 	if !l.Degraded() {
 		t.Error("log not degraded while the database is down")
 	}
-	p.start(t)
+	p.Start(t)
 	testutil.Eventually(t, 60*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	failedBefore := ld.nFailed.Load()
 	after := ld.nAcked.Load()
@@ -227,17 +228,20 @@ func TestOutageSpoolAndFailClosed(t *testing.T) {
 	}
 }
 
-// TestRestartWhileDatabaseDown: the daemon stops while records sit in the
-// spool and starts again before the database returns; it continues the
-// spooled chain and replays it all once the database is back. A daemon
-// starting with the database down and an empty spool does not know its
-// head and fails closed until the database answers.
+// TestRestartWhileDatabaseDown: a daemon that closed its log cleanly and
+// starts again while the database is down continues after the head in its
+// local head file, in the spool; one that stops while records sit in the
+// spool continues the spooled chain; both are replayed once the database
+// is back. A daemon that crashed (its head file is not clean: batches may
+// have committed beyond it) and starts with the database down and an empty
+// spool does not know its head and fails closed until the database
+// answers.
 func TestRestartWhileDatabaseDown(t *testing.T) {
 	ctx := context.Background()
-	p := startPrivatePG(t)
-	db := newTestDB(t, p.dsn)
+	p := pgtest.Start(t)
+	db := newTestDB(t, p.DSN)
 	dir := t.TempDir()
-	open := func() *audit.Log {
+	open := func(dir string) *audit.Log {
 		l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: dir, Primary: openWriter(t, db),
 			RetryInterval: 20 * time.Millisecond, CommitTimeout: 2 * time.Second, AnchorInterval: -1}, testLog(t))
 		if err != nil {
@@ -256,47 +260,61 @@ func TestRestartWhileDatabaseDown(t *testing.T) {
 		}
 		return out
 	}
-	l := open()
+	l := open(dir)
 	record(l, 10)
+	crashed := copyDir(t, dir) // what a kill -9 would leave: head file not clean
 	l.Close()
-	p.stop(t, "fast")
+	p.Stop(t, "fast")
 
-	l = open()
+	// A crash with the database down: the head is unknown, fail closed.
+	l = open(crashed)
 	if !l.Degraded() {
 		t.Fatal("not degraded with the database down")
 	}
 	if _, err := l.Record(ctx, audittest.Event(0, time.Time{})); !errors.Is(err, audit.ErrUnavailable) {
-		t.Fatalf("record with unknown head = %v, want ErrUnavailable", err)
+		t.Fatalf("record with unknown head after a crash = %v, want ErrUnavailable", err)
 	}
 	l.Close()
 
-	p.start(t)
-	l = open()
+	// A clean stop: continue after the local head, in the spool.
+	l = open(dir)
+	if rc := record(l, 1)[0]; !rc.Spooled || rc.Seq != 11 {
+		t.Fatalf("first record after a clean restart with the database down: %+v, want spooled seq 11", rc)
+	}
+	l.Close()
+
+	p.Start(t)
+	l = open(dir)
 	record(l, 5)
-	p.stop(t, "fast")
+	p.Stop(t, "fast")
 	spooled := record(l, 20)
-	if !spooled[0].Spooled || spooled[0].Seq != 16 {
+	if !spooled[0].Spooled {
 		t.Fatalf("first record during the outage: %+v", spooled[0])
 	}
+	last := spooled[len(spooled)-1].Seq
 	l.Close() // the spool keeps 20 records plus audit.degraded
 
-	l = open() // database still down: continue the spooled chain
+	l = open(dir) // database still down: continue the spooled chain
 	rc := record(l, 1)[0]
-	if !rc.Spooled || rc.Seq != 37 {
-		t.Fatalf("after restart with spool: %+v, want spooled seq 37 (10+5+20 records, audit.degraded)", rc)
+	if !rc.Spooled || rc.Seq != last+1 {
+		t.Fatalf("after restart with spool: %+v, want spooled seq %d", rc, last+1)
 	}
-	p.start(t)
+	p.Start(t)
 	testutil.Eventually(t, 30*time.Second, func() bool { return !l.Degraded() }, "the spool is replayed")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st := openWriter(t, db)
 	defer st.Close()
-	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{})
+	head, err := audit.ReadHeadFile(filepath.Join(dir, audit.HeadFile))
+	if err != nil || !head.Clean {
+		t.Fatalf("head file after a clean close: %+v %v", head, err)
+	}
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Heads: []audit.Head{head.Head}})
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if h := rep.Chains[0].Head; h < 37 {
-		t.Fatalf("database head %d after replay, want >= 37", h)
+	if h := rep.Chains[0].Head; h < rc.Seq || h != head.Seq {
+		t.Fatalf("database head %d after replay, want %d (the head file's)", h, head.Seq)
 	}
 }

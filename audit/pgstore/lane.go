@@ -248,12 +248,18 @@ var laneCols = []struct {
 var copySQL = "COPY audit.event (" + eventCols + ") FROM STDIN (FORMAT binary)"
 
 // encodeBatch returns the protocol messages of one append of recs (which
-// continue each other): the Query, the COPY data and CopyDone.
-func encodeBatch(m *pgtype.Map, recs []audit.Record) ([]byte, error) {
+// continue each other): the Query, the COPY data and CopyDone. With gap
+// set, the batch continues a chain whose stored part ends at *gap
+// (audit.append_check_gap); otherwise it continues the stored chain.
+func encodeBatch(m *pgtype.Map, recs []audit.Record, gap *audit.Head) ([]byte, error) {
 	first := &recs[0]
-	sql := copySQL + "; SELECT audit.append_check(" + quoteLiteral(first.Instance) + ", " +
-		strconv.FormatUint(first.Seq, 10) + ", E'\\\\x" + hex.EncodeToString(first.PrevHash[:]) + "'::bytea, " +
-		strconv.Itoa(len(recs)) + ")"
+	args := quoteLiteral(first.Instance) + ", " + strconv.FormatUint(first.Seq, 10) + ", " + byteaLiteral(first.PrevHash) +
+		", " + strconv.Itoa(len(recs))
+	check := "audit.append_check(" + args + ")"
+	if gap != nil {
+		check = "audit.append_check_gap(" + args + ", " + strconv.FormatUint(gap.Seq, 10) + ", " + byteaLiteral(gap.Hash) + ")"
+	}
+	sql := copySQL + "; SELECT " + check
 	buf := make([]byte, 0, 1024+len(recs)*512)
 	buf = append(buf, 'Q', 0, 0, 0, 0)
 	buf = append(buf, sql...)
@@ -295,6 +301,9 @@ func encodeBatch(m *pgtype.Map, recs []audit.Record) ([]byte, error) {
 	buf = append(buf, 'c', 0, 0, 0, 4) // CopyDone
 	return buf, nil
 }
+
+// byteaLiteral is h as a bytea constant.
+func byteaLiteral(h [32]byte) string { return "E'\\\\x" + hex.EncodeToString(h[:]) + "'::bytea" }
 
 // nullText is b as a string, or nil (NULL) when b is nil.
 func nullText(b []byte) any {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,9 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/audit/audittest"
+	"mgmtd/audit/pgstore"
+	"mgmtd/audit/pgstore/pgtest"
+	"mgmtd/internal/testutil"
 )
 
 // writeEvents records n events through a Log on db (as the writer role)
@@ -112,8 +116,8 @@ func TestWriterPrivileges(t *testing.T) {
 }
 
 func TestWriterSessionSynchronousCommit(t *testing.T) {
-	p := startPrivatePG(t) // server default synchronous_commit = off
-	db := newTestDB(t, p.dsn)
+	p := pgtest.Start(t) // server default synchronous_commit = off
+	db := newTestDB(t, p.DSN)
 	st := openWriter(t, db)
 	defer st.Close()
 	var v string
@@ -241,3 +245,134 @@ func readTempRecord(t *testing.T, su *pgx.Conn, seq int64) audit.Record {
 }
 
 var ctx0 = context.Background()
+
+// copyDir copies the files of dir to a new temporary directory: what a
+// crash (kill -9) would have left on disk at this moment.
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestDeletedTailAfterLastAnchor: the database administrator deletes the
+// records written after the last anchor (two completed actions) while the
+// daemon crashes. Verify with the anchor file alone cannot see it; with
+// the daemon's local head file it reports the deleted tail. The restarted
+// daemon never reuses the deleted sequence numbers: it continues after its
+// own head and records the gap as audit.tampered, which verify reports as
+// a gap from then on.
+func TestDeletedTailAfterLastAnchor(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t, adminDSN)
+	dir := t.TempDir()
+	open := func(dir string) *audit.Log {
+		l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: dir, Primary: openWriter(t, db), AnchorInterval: -1}, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l := open(dir)
+	for i := range 10 {
+		if _, err := l.Record(ctx, audittest.Event(i, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close() // anchors seq 10
+	l = open(dir)
+	for i := range 2 {
+		if rc, err := l.Record(ctx, audittest.Event(i, time.Time{})); err != nil || rc.Seq != uint64(11+i) {
+			t.Fatalf("record: %+v %v", rc, err)
+		}
+	}
+	crashed := copyDir(t, dir) // kill -9 now: no anchor for 11 and 12
+	l.Close()
+	su := adminConn(t, db.admin)
+	defer su.Close(ctx)
+	if _, err := su.Exec(ctx, "SET session_replication_role = replica; DELETE FROM audit.event WHERE seq > 10; DELETE FROM audit.anchor WHERE seq > 10"); err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := audit.ReadAnchorFile(filepath.Join(crashed, "audit-anchors.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{Anchors: anchors}, quietLog()); err != nil {
+		t.Fatalf("without the head file the deleted tail is invisible, but verify said: %v %+v", err, rep)
+	}
+	head, err := audit.ReadHeadFile(filepath.Join(crashed, audit.HeadFile))
+	if err != nil || head.Seq != 12 || head.Clean {
+		t.Fatalf("head file after the crash: %+v %v, want seq 12, not clean", head, err)
+	}
+	rep, err := pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{Anchors: anchors, Heads: []audit.Head{head.Head}}, quietLog())
+	audittest.CheckVerify(t, rep, err, "node1/12: local head file anchor beyond the chain head 10 (tail deleted)")
+
+	// The restart after the crash.
+	l = open(crashed)
+	rc, err := l.Record(ctx, audittest.Event(0, time.Time{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Seq <= 13 {
+		t.Fatalf("first record after the restart has seq %d, want it after 12 (acknowledged before the crash) and 13 (the gap record): sequence numbers reused", rc.Seq)
+	}
+	l.Close()
+	recs, err := openWriter(t, db).Query(ctx, audit.Filter{Action: audit.ActionAuditTampered})
+	if err != nil || len(recs) != 1 || recs[0].Seq != 13 || !strings.Contains(recs[0].Reason, "records 11..12 are missing") {
+		t.Fatalf("audit.tampered: %+v %v", recs, err)
+	}
+	rep, err = pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{Anchors: anchors, Heads: []audit.Head{head.Head}}, quietLog())
+	audittest.CheckVerify(t, rep, err, "gap: expected seq 11, found 13")
+}
+
+// TestTailDeletedWhileRunning: the tail is deleted under a running writer.
+// Its next append does not continue the stored chain; it reads the head
+// back, finds it behind what it acknowledged, records the gap
+// (audit.tampered) and continues after its own head.
+func TestTailDeletedWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t, adminDSN)
+	l, err := audit.Open(ctx, audit.Options{Instance: "node1", StateDir: t.TempDir(), Primary: openWriter(t, db), AnchorInterval: -1,
+		RetryInterval: 20 * time.Millisecond}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 5 {
+		if _, err := l.Record(ctx, audittest.Event(i, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	su := adminConn(t, db.admin)
+	defer su.Close(ctx)
+	if _, err := su.Exec(ctx, "SET session_replication_role = replica; DELETE FROM audit.event WHERE seq > 3"); err != nil {
+		t.Fatal(err)
+	}
+	var rc audit.Receipt
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		rc, err = l.Record(ctx, audittest.Event(9, time.Time{}))
+		return err == nil
+	}, "the writer records again: %v", err)
+	if rc.Seq <= 6 {
+		t.Fatalf("record after the deleted tail has seq %d, want it after 5 (acknowledged) and the gap record", rc.Seq)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return !l.Degraded() }, "the gap is bridged")
+	recs, err := openWriter(t, db).Query(ctx, audit.Filter{Action: audit.ActionAuditTampered})
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Reason, "records 4..5 are missing") {
+		t.Fatalf("audit.tampered: %+v %v", recs, err)
+	}
+	rep, err := pgstore.VerifyDSN(ctx, db.reader, audit.VerifyOptions{}, quietLog())
+	audittest.CheckVerify(t, rep, err, "gap: expected seq 4, found 6")
+}

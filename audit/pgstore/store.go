@@ -58,6 +58,7 @@ type Store struct {
 var _ audit.Store = (*Store)(nil)
 var _ audit.Based = (*Store)(nil)
 var _ audit.Pipeliner = (*Store)(nil)
+var _ audit.GapAppender = (*Store)(nil)
 
 // Open returns a store for opts.DSN without connecting yet.
 func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
@@ -183,13 +184,23 @@ func (s *Store) Append(ctx context.Context, recs []audit.Record) error {
 
 // AppendPipelined implements [audit.Pipeliner].
 func (s *Store) AppendPipelined(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func()) error {
+	return s.appendChecked(ctx, recs, ready, locked, nil)
+}
+
+// AppendAfterGap implements [audit.GapAppender]: the batch is checked by
+// audit.append_check_gap (migration 0003) instead of audit.append_check.
+func (s *Store) AppendAfterGap(ctx context.Context, recs []audit.Record, stored audit.Head) error {
+	return s.appendChecked(ctx, recs, nil, nil, &stored)
+}
+
+func (s *Store) appendChecked(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func(), gap *audit.Head) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
-	err := s.appendTx(ctx, recs, ready, locked)
+	err := s.appendTx(ctx, recs, ready, locked, gap)
 	if err != nil {
 		s.partMu.Lock()
 		clear(s.parts) // a purge may have dropped one
@@ -212,7 +223,7 @@ const (
 // appendTx appends recs on the store's lane, after ready. The batch is
 // encoded first, so the wait for ready (the batch before handed to the
 // lane) costs nothing but the write.
-func (s *Store) appendTx(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func()) error {
+func (s *Store) appendTx(ctx context.Context, recs []audit.Record, ready <-chan struct{}, locked func(), gap *audit.Head) error {
 	first := &recs[0]
 	if first.Seq == 0 {
 		return fmt.Errorf("%w: record sequence numbers start at 1", audit.ErrConflict)
@@ -227,7 +238,7 @@ func (s *Store) appendTx(ctx context.Context, recs []audit.Record, ready <-chan 
 		return err
 	}
 	m := s.maps.Get().(*pgtype.Map)
-	msg, err := encodeBatch(m, recs)
+	msg, err := encodeBatch(m, recs, gap)
 	s.maps.Put(m)
 	if err != nil {
 		return err

@@ -30,8 +30,8 @@ func TestMigrateIdempotent(t *testing.T) {
 		}
 	}
 	v, err := pgstore.SchemaVersion(ctx, c)
-	if err != nil || v != 2 {
-		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	if err != nil || v != 3 {
+		t.Fatalf("schema version = %d, %v; want 3", v, err)
 	}
 	var owner string
 	if err := c.QueryRow(ctx, "SELECT tableowner FROM pg_tables WHERE schemaname='audit' AND tablename='event'").Scan(&owner); err != nil {

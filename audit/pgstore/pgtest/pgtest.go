@@ -1,4 +1,8 @@
-package pgstore_test
+// Package pgtest runs private PostgreSQL servers for tests that stop,
+// crash or restart the database (initdb in a temporary directory, a free
+// loopback port), so the shared server on 5432 is never touched. It is
+// imported by _test.go files only.
+package pgtest
 
 import (
 	"context"
@@ -19,16 +23,20 @@ import (
 	"mgmtd/internal/testutil"
 )
 
-// privatePG is a PostgreSQL server of our own (initdb in a temp dir, a free
-// loopback port), for tests that crash or stop the server: the shared one on
-// 5432 stays untouched.
-type privatePG struct {
+// Server is a private PostgreSQL server. Its default is
+// synchronous_commit=off: the audit writer must turn it on for its own
+// sessions.
+type Server struct {
 	bin, dir, data string
-	port           int
-	dsn            string
+	// Port is the server's loopback port.
+	Port int
+	// DSN connects as the superuser postgres to the database postgres.
+	DSN string
 }
 
-func pgBinDir(t testing.TB) string {
+// BinDir returns the directory of the PostgreSQL server binaries (initdb,
+// pg_ctl), failing the test when there is none.
+func BinDir(t testing.TB) string {
 	t.Helper()
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
 		d := string(out[:len(out)-1])
@@ -66,9 +74,9 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
-// pgCmd runs a PostgreSQL tool, as the postgres user when we are root
-// (the server refuses to run as root).
-func (p *privatePG) cmd(name string, args ...string) *exec.Cmd {
+// cmd runs a PostgreSQL tool, as the postgres user when we are root (the
+// server refuses to run as root).
+func (p *Server) cmd(name string, args ...string) *exec.Cmd {
 	path := filepath.Join(p.bin, name)
 	if os.Geteuid() == 0 {
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
@@ -76,16 +84,18 @@ func (p *privatePG) cmd(name string, args ...string) *exec.Cmd {
 	return exec.Command(path, args...)
 }
 
-func (p *privatePG) run(t testing.TB, name string, args ...string) {
+func (p *Server) run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := p.cmd(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 }
 
-func startPrivatePG(t testing.TB) *privatePG {
+// Start creates and starts a private server; it is stopped and removed
+// when the test ends.
+func Start(t testing.TB) *Server {
 	t.Helper()
-	p := &privatePG{bin: pgBinDir(t), port: freePort(t)}
+	p := &Server{bin: BinDir(t), Port: freePort(t)}
 	dir, err := os.MkdirTemp("", "mgmtd-audit-pg-")
 	if err != nil {
 		t.Fatal(err)
@@ -108,27 +118,26 @@ func startPrivatePG(t testing.TB) *privatePG {
 	})
 	p.run(t, "initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
 	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
-		"fsync = on\nsynchronous_commit = off\nmax_connections = 50\nshared_buffers = 32MB\n", p.port, dir)
-	// synchronous_commit = off as the server default: the writer must
-	// turn it on for its own sessions.
+		"fsync = on\nsynchronous_commit = off\nmax_connections = 50\nshared_buffers = 32MB\n", p.Port, dir)
 	f, err := os.OpenFile(filepath.Join(p.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(conf)
 	f.Close()
-	p.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
-	p.start(t)
+	p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+	p.Start(t)
 	return p
 }
 
-func (p *privatePG) start(t testing.TB) {
+// Start starts the (stopped) server and waits until it takes connections.
+func (p *Server) Start(t testing.TB) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start")
 	var err error
 	if !testutil.Poll(30*time.Second, func() bool {
 		var c *pgx.Conn
-		if c, err = pgx.Connect(context.Background(), p.dsn); err != nil {
+		if c, err = pgx.Connect(context.Background(), p.DSN); err != nil {
 			return false
 		}
 		c.Close(context.Background())
@@ -138,9 +147,9 @@ func (p *privatePG) start(t testing.TB) {
 	}
 }
 
-// stop stops the server: mode "immediate" is a crash (recovery at next
+// Stop stops the server: mode "immediate" is a crash (recovery at the next
 // start), "fast" a clean outage.
-func (p *privatePG) stop(t testing.TB, mode string) {
+func (p *Server) Stop(t testing.TB, mode string) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-m", mode, "-w", "stop")
 }
