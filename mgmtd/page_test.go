@@ -18,6 +18,7 @@ import (
 
 	"mgmtd/audit"
 	"mgmtd/auth"
+	"mgmtd/internal/lab"
 	"mgmtd/model"
 )
 
@@ -37,6 +38,7 @@ func pageDriver(t *testing.T, d *Daemon, role auth.Role, mode string) (func() ma
 // (user "bearer": password is a bearer token) and extra arguments.
 func pageDriverAt(t *testing.T, base, user, password, mode string, extra ...string) (func() map[string]any, io.WriteCloser) {
 	t.Helper()
+	lab.Quiet(t) // no network interfaces may come or go under the browser
 	for _, need := range []string{"node", "/usr/bin/chromium"} {
 		if _, err := exec.LookPath(need); err != nil {
 			t.Fatalf("%s is required for the web page test (scripts/deps.d/ui.sh installs it): %v", need, err)

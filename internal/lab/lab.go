@@ -46,13 +46,7 @@ func Up(t testing.TB, n int) *Lab {
 	if os.Getuid() != 0 {
 		t.Fatal("the lab needs root (network namespaces and bind mounts); CI runs as root")
 	}
-	lock, err := os.OpenFile("/run/lock/mgmtd-lab.lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	lock := takeLock(t, syscall.LOCK_EX)
 	l := &Lab{t: t, script: script()}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -73,6 +67,31 @@ func Up(t testing.TB, n int) *Lab {
 		l.Nodes = append(l.Nodes, "node"+strconv.Itoa(i))
 	}
 	return l
+}
+
+// lockFile serialises the lab's users on this machine.
+const lockFile = "/run/lock/mgmtd-lab.lock"
+
+func takeLock(t testing.TB, how int) *os.File {
+	t.Helper()
+	lock, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), how); err != nil {
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// Quiet keeps any lab from starting or stopping - creating or deleting
+// network interfaces - until the test ends. Browsers drop their requests
+// with ERR_NETWORK_CHANGED when interfaces come and go, so the browser
+// tests hold it. Quiet tests may run together; a lab waits for them.
+func Quiet(t testing.TB) {
+	t.Helper()
+	lock := takeLock(t, syscall.LOCK_SH)
+	t.Cleanup(func() { lock.Close() })
 }
 
 func tail(s string, n int) string {
