@@ -438,6 +438,12 @@ func classView(c *Class, localOnly bool) *Class {
 func opGetClass(_ context.Context, c *call) error {
 	p, _, _, cls, err := c.classRequest("ClassName", "LocalOnly", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
 	if err != nil {
+		if ce := statusOf(err); ce.Status == StatusInvalidClass {
+			// DSP0200 GetClass: a class that does not exist is
+			// CIM_ERR_NOT_FOUND (INVALID_CLASS is for instance operations
+			// naming an unknown class).
+			return &Error{Status: StatusNotFound, Description: ce.Description}
+		}
 		return err
 	}
 	local, err := p.boolean("LocalOnly", true)
@@ -681,9 +687,14 @@ func (s *Server) invokeMethod(ctx context.Context, c *call) error {
 		return err
 	}
 	res, err := s.cfg.Provider.InvokeMethod(ctx, mc)
-	done(err)
-	if err != nil {
+	switch {
+	case err != nil:
+		done(err)
 		return err
+	case res.ReturnValue != "0" && res.ReturnValue != "4096":
+		done(&ReturnValueError{Method: m.Name, ReturnValue: res.ReturnValue})
+	default:
+		done(nil)
 	}
 	e := c.out.begin()
 	typ := m.Type

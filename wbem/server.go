@@ -140,6 +140,17 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	}
 }
 
+// securityHeaders: a browser must not sniff a type other than the one
+// declared and, over TLS, must use HTTPS for this host for a year (the
+// same headers as the REST API).
+func securityHeaders(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+}
+
 // protocolError answers an HTTP-level error with a CIMError header.
 func protocolError(w http.ResponseWriter, status int, cimError string) {
 	if cimError != "" {
@@ -158,8 +169,16 @@ func decodeHeader(v string) (string, error) {
 // ServeHTTP handles one CIM operation request (see the Server doc for
 // the HTTP-level answers).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w, r)
 	if r.URL.Path != s.cfg.Path {
 		http.NotFound(w, r)
+		return
+	}
+	if r.Method == "M-POST" {
+		// DSP0200: a server that does not support M-POST answers
+		// 501, so that the client falls back to POST (a 405 would make
+		// it give up).
+		protocolError(w, http.StatusNotImplemented, "")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -177,6 +196,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	principal, err := s.cfg.Authenticate(r)
 	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			protocolError(w, http.StatusForbidden, "")
+			return
+		}
 		if !errors.Is(err, ErrUnauthenticated) {
 			s.log.Warn("cim authentication failed", "remote", r.RemoteAddr, "err", err)
 		}

@@ -2,7 +2,9 @@ package wbem
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net"
@@ -123,13 +125,65 @@ func TestHTTPMethodAndPath(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		code         int
-	}{{"GET", "/cimom", 405}, {"M-POST", "/cimom", 405}, {"POST", "/other", 404}} {
+	}{{"GET", "/cimom", 405}, {"M-POST", "/cimom", 501}, {"POST", "/other", 404}} {
 		r := httptest.NewRequest(tc.method, tc.path, strings.NewReader(ecnBody))
 		w := httptest.NewRecorder()
 		env.srv.ServeHTTP(w, r)
 		if w.Code != tc.code {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, w.Code, tc.code)
 		}
+	}
+}
+
+// TestSecurityHeaders: every answer, refusals included, says nosniff,
+// and over TLS asks for HTTPS (as REST does).
+func TestSecurityHeaders(t *testing.T) {
+	env := newEnv(t, nil)
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		req  *http.Request
+	}{
+		{"served", false, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, testPass)},
+		{"served over TLS", true, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, testPass)},
+		{"unauthenticated over TLS", true, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, "", "")},
+		{"wrong method", false, httptest.NewRequest("GET", "/cimom", nil)},
+	} {
+		if tc.tls {
+			tc.req.TLS = &tls.ConnectionState{}
+		}
+		w := httptest.NewRecorder()
+		env.srv.ServeHTTP(w, tc.req)
+		if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s (%d): X-Content-Type-Options %q", tc.name, w.Code, got)
+		}
+		if got := w.Header().Get("Strict-Transport-Security"); (got != "") != tc.tls {
+			t.Errorf("%s (%d): Strict-Transport-Security %q", tc.name, w.Code, got)
+		}
+	}
+}
+
+// TestForbiddenCaller: a caller the Authenticate hook knows but refuses
+// (ErrForbidden) gets 403 without a challenge (DSP0200 maps
+// authorization failures to 403); bad credentials stay 401.
+func TestForbiddenCaller(t *testing.T) {
+	env := newEnv(t, func(c *Config) {
+		c.Authenticate = func(r *http.Request) (Principal, error) {
+			if u, _, _ := r.BasicAuth(); u == "auditor" {
+				return Principal{}, fmt.Errorf("%w: auditor may not read the cluster", ErrForbidden)
+			}
+			return basicAuth(r)
+		}
+	})
+	w := httptest.NewRecorder()
+	env.srv.ServeHTTP(w, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, "auditor", "pw"))
+	if w.Code != http.StatusForbidden || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("refused caller: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	w = httptest.NewRecorder()
+	env.srv.ServeHTTP(w, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, "wrong"))
+	if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
+		t.Errorf("bad password: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }
 
@@ -168,6 +222,9 @@ func TestStatusCodes(t *testing.T) {
 		{"duplicate parameter", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"), "4"},
 		{"bad boolean", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("DeepInheritance", "maybe"), "4"},
 		{"missing class", "GetClass", "root/cimv2", "", "4"},
+		// DSP0200 GetClass: CIM_ERR_NOT_FOUND when the class does not
+		// exist (CIM_ERR_INVALID_CLASS is for operations on instances).
+		{"GetClass of an unknown class", "GetClass", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_Nothing"), "6"},
 		{"not found", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node9), "6"},
 		{"wrong keys", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_ClusterNode"><KEYBINDING NAME="Name"><KEYVALUE>node1</KEYVALUE></KEYBINDING></INSTANCENAME>`), "6"},
 		{"no such property", "GetProperty", "root/cimv2", wbemtest.Param("InstanceName", node1Name) + wbemtest.ValueParam("PropertyName", "Bogus"), "12"},
@@ -230,9 +287,22 @@ func TestInvokeMethodErrors(t *testing.T) {
 			}
 		})
 	}
-	// Only the calls that reached the provider were audited.
+	// Only the calls that reached the provider were audited, each with
+	// the outcome its return value says: 0 and 4096 succeed, anything
+	// else (4097, 5) failed.
 	if n := len(env.audit.list()); n != 5 {
 		t.Errorf("%d audit records, want 5: %v", n, env.audit.list())
+	}
+	var outcomes []string
+	for _, err := range env.audit.outcome {
+		o := "ok"
+		if err != nil {
+			o = err.Error()
+		}
+		outcomes = append(outcomes, o)
+	}
+	if got := strings.Join(outcomes, "; "); got != "ok; ok; RequestStateChange returned 4097; ok; RequestStateChange returned 5" {
+		t.Errorf("audited outcomes: %s", got)
 	}
 	// A failing audit log refuses the operation; nothing changes.
 	// (The state is 3, from the "datetime interval" case.)
