@@ -89,7 +89,8 @@ func (d *Daemon) cimUnit() unit.Unit {
 // without credentials is never served. CIM has no scoped views, so a
 // caller must also be allowed to read the whole cluster; others (the
 // auditor, callers scoped to part of the cluster) are refused here, with
-// the denial recorded, before any output. Methods are authorized again,
+// the denial recorded, before any output (403: the credentials are good,
+// the caller may not). Methods are authorized again,
 // per object, by the action machinery.
 func (d *Daemon) cimAuthenticate(r *http.Request) (wbem.Principal, error) {
 	id, err := d.Auth.Authenticate(r)
@@ -98,16 +99,16 @@ func (d *Daemon) cimAuthenticate(r *http.Request) (wbem.Principal, error) {
 	}
 	cl := d.Store.Snapshot().Cluster.Name
 	if dec := d.Auth.Authorize(r.Context(), id, auth.ActionRead, auth.Object{Kind: auth.KindCluster, Cluster: cl, Name: cl}); !dec.Allowed {
-		return wbem.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", wbem.ErrUnauthenticated, id.Name, dec.Reason)
+		return wbem.Principal{}, fmt.Errorf("%w: %s may not read the cluster over CIM: %s", wbem.ErrForbidden, id.Name, dec.Reason)
 	}
-	return wbem.Principal{Name: id.Name, Identity: id}, nil
+	return wbem.Principal{ID: id.ID, Name: id.Name, Identity: id}, nil
 }
 
 // cimAudit records every state-changing CIM operation before it runs and
 // its outcome after; a record that cannot be made refuses the operation.
 func (d *Daemon) cimAudit(ctx context.Context, op *wbem.Operation) (func(error), error) {
 	ev := audit.Event{Actor: "anonymous", AuthMethod: "none", Action: "cim." + op.Name, Channel: audit.ChannelCIM,
-		Source: op.RemoteAddr, ObjectType: "cim", ObjectID: op.Namespace + ":" + op.Target, Outcome: audit.OutcomeSuccess, Reason: "intent"}
+		Source: op.RemoteAddr, ObjectType: "cim", ObjectID: op.Target, Outcome: audit.OutcomeSuccess, Reason: "intent"}
 	if id, ok := op.Principal.Identity.(*auth.Identity); ok {
 		ev.Actor, ev.AuthMethod = id.ID, string(id.Method)
 		for _, r := range id.Roles {

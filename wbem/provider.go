@@ -84,8 +84,11 @@ type MethodResult struct {
 
 // Principal is who is calling, as established by the Authenticate hook.
 type Principal struct {
-	// Name identifies the caller in logs, audit records and enumeration
-	// context ownership.
+	// ID identifies the caller uniquely and stably (e.g. the auth
+	// identity id "token:<id>"): enumeration contexts and indication
+	// subscriptions belong to it. Empty means Name.
+	ID string
+	// Name identifies the caller in logs and audit records.
 	Name string
 	// Identity is the authenticator's own value (e.g. an auth.Identity
 	// with roles), passed through to providers for authorization.
@@ -106,6 +109,15 @@ var ErrForbidden = errors.New("forbidden")
 
 // Authenticator establishes the caller of an HTTP request.
 type Authenticator func(*http.Request) (Principal, error)
+
+// Owner returns the key of what the caller owns: ID, or Name without
+// one.
+func (p Principal) Owner() string {
+	if p.ID != "" {
+		return p.ID
+	}
+	return p.Name
+}
 
 type principalKey struct{}
 

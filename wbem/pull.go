@@ -285,7 +285,7 @@ func (c *call) open(ctx context.Context, oo openOptions, kind pullKind, o cimxml
 	}
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	next, stop := iter.Pull2(seq(ectx))
-	e := &enumContext{id: newContextID(), owner: c.principal.Name, kind: kind, opts: o,
+	e := &enumContext{id: newContextID(), owner: c.principal.Owner(), kind: kind, opts: o,
 		next: next, stop: stop, cancel: cancel, timeout: oo.timeout, busy: true}
 	s.pull.mu.Lock()
 	if len(s.pull.ctxs) >= s.cfg.MaxEnumerationContexts {
@@ -391,7 +391,7 @@ func opPull(kind pullKind) opFunc {
 		if !ok {
 			return Errorf(StatusInvalidParameter, "MaxObjectCount missing")
 		}
-		e, err := c.s.pull.acquire(id, c.principal.Name, kind, c.s.cfg.Now())
+		e, err := c.s.pull.acquire(id, c.principal.Owner(), kind, c.s.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -416,7 +416,7 @@ func opCloseEnumeration(_ context.Context, c *call) error {
 	defer t.mu.Unlock()
 	t.sweep(c.s.cfg.Now())
 	e := t.ctxs[id]
-	if e == nil || e.owner != c.principal.Name {
+	if e == nil || e.owner != c.principal.Owner() {
 		return Errorf(StatusInvalidEnumerationContext, "enumeration context %q is not open", id)
 	}
 	if e.busy {
