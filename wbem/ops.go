@@ -582,6 +582,9 @@ func opCreateInstance(ctx context.Context, c *call) error {
 	if _, err := classOf(repo, in.ClassName); err != nil {
 		return err
 	}
+	if err := uniqueProperties(in); err != nil {
+		return err
+	}
 	w, ok := c.s.cfg.Provider.(InstanceWriter)
 	if !ok {
 		return Errorf(StatusNotSupported, "CreateInstance is not supported")
@@ -596,6 +599,22 @@ func opCreateInstance(ctx context.Context, c *call) error {
 		return err
 	}
 	c.out.ret().InstanceName(path)
+	return nil
+}
+
+// uniqueProperties refuses an instance that names a property twice (CIM
+// names are case-insensitive). The DTD cannot say that PROPERTY names are
+// unique, so such a request is valid CIM-XML; DSP0200 answers an
+// incorrect parameter of an operation with CIM_ERR_INVALID_PARAMETER.
+func uniqueProperties(in *Instance) error {
+	seen := make(map[string]bool, len(in.Properties))
+	for _, p := range in.Properties {
+		k := strings.ToLower(p.Name)
+		if seen[k] {
+			return Errorf(StatusInvalidParameter, "instance of %s: property %s given twice", in.ClassName, p.Name)
+		}
+		seen[k] = true
+	}
 	return nil
 }
 

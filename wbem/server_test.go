@@ -491,3 +491,31 @@ func TestHTTPServerLimits(t *testing.T) {
 		t.Errorf("after the oversized header: %d", c)
 	}
 }
+
+// TestCreateInstanceDuplicateProperty: an instance naming a property
+// twice (in any case) is refused with CIM_ERR_INVALID_PARAMETER, the
+// code DSP0200 gives CreateInstance for an incorrect parameter, and
+// nothing is stored.
+func TestCreateInstanceDuplicateProperty(t *testing.T) {
+	env := newEnv(t, nil)
+	q := func(name, v string) string {
+		return `<PROPERTY NAME="` + name + `" TYPE="string"><VALUE>` + v + `</VALUE></PROPERTY>`
+	}
+	keys := q("SystemCreationClassName", "CIM_ComputerSystem") + q("SystemName", "localhost") + q("CreationClassName", "CIM_IndicationFilter") + q("Name", "f1")
+	for _, dup := range []string{q("Query", "SELECT * FROM CIM_InstModification"), q("QUERY", "SELECT * FROM CIM_Indication")} {
+		filter := `<INSTANCE CLASSNAME="CIM_IndicationFilter">` + keys + q("Query", "SELECT * FROM CIM_InstModification") + dup + `</INSTANCE>`
+		w := env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+		if got := cimError(t, w); got != "4" {
+			t.Errorf("duplicate property: status %q: %s", got, w.Body.String())
+		}
+	}
+	filter := `<INSTANCE CLASSNAME="CIM_IndicationFilter">` + keys + q("Query", "SELECT * FROM CIM_InstModification") + `</INSTANCE>`
+	w := env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+	if got := cimError(t, w); got != "" {
+		t.Errorf("the same filter without the duplicate: status %q", got)
+	}
+	if _, err := env.mem.Add("interop", &Instance{ClassName: "CIM_IndicationFilter", Properties: []Property{str("SystemCreationClassName", "CIM_ComputerSystem"), str("SystemName", "localhost"),
+		str("CreationClassName", "CIM_IndicationFilter"), str("Name", "f2"), str("name", "f3")}}); statusOf(err).Status != StatusInvalidParameter {
+		t.Errorf("MemProvider.Add with a duplicate: %v", err)
+	}
+}
