@@ -13,7 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/wbem/cimxml"
 
 	"mgmtd/wbem/wbemtest"
@@ -365,31 +367,48 @@ func (b *blockingProvider) GetInstance(ctx context.Context, p *InstancePath) (*I
 	return b.MemProvider.GetInstance(ctx, p)
 }
 
-// TestConcurrencyLimit: requests beyond MaxConcurrent get 503 at once,
-// and the server serves again when the slots free up.
+// TestConcurrencyLimit: a caller holds at most MaxConcurrentPerCaller
+// slots (others are still served); requests beyond the free slots wait in
+// a queue of MaxQueued, and beyond that get 503 at once; a queued request
+// runs when a slot frees up.
 func TestConcurrencyLimit(t *testing.T) {
 	bp := &blockingProvider{MemProvider: fixture(t), entered: make(chan struct{}), release: make(chan struct{})}
-	s, err := NewServer(Config{Provider: bp, Authenticate: basicAuth, MaxConcurrent: 2})
+	s, err := NewServer(Config{Provider: bp, Authenticate: anyUser, MaxConcurrent: 3, MaxConcurrentPerCaller: 2, MaxQueued: 1})
 	must(t, err)
-	env := &testEnv{srv: s}
+	post := func(user, method, body string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, wbemtest.NewRequest(method, "root/cimv2", body, user, testPass))
+		return w
+	}
 	gi := wbemtest.IMethodCall("GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node1Name))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if w := env.post(t, "GetInstance", "root/cimv2", gi); w.Code != 200 {
+			if w := post("a", "GetInstance", gi); w.Code != 200 {
 				t.Errorf("held request: %d", w.Code)
 			}
 		})
 	}
 	<-bp.entered
 	<-bp.entered
-	w := env.post(t, "EnumerateClassNames", "root/cimv2", ecnBody)
+	// a holds its two slots; b is served in the third.
+	if w := post("b", "EnumerateClassNames", ecnBody); w.Code != 200 {
+		t.Errorf("another caller: %d", w.Code)
+	}
+	// a's third request waits in the queue; the queue is then full.
+	wg.Go(func() {
+		if w := post("a", "EnumerateClassNames", ecnBody); w.Code != 200 {
+			t.Errorf("queued request: %d", w.Code)
+		}
+	})
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.slot.waiting() == 1 }, "a request is queued")
+	w := post("a", "EnumerateClassNames", ecnBody)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Errorf("over the limit: %d", w.Code)
 	}
 	close(bp.release)
 	wg.Wait()
-	if w := env.post(t, "EnumerateClassNames", "root/cimv2", ecnBody); w.Code != 200 {
+	if w := post("a", "EnumerateClassNames", ecnBody); w.Code != 200 {
 		t.Errorf("after release: %d", w.Code)
 	}
 }
