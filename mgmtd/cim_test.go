@@ -261,3 +261,117 @@ func TestCIMAuditRecords(t *testing.T) {
 		t.Errorf("auditor: %d, want 403", code)
 	}
 }
+
+// cimInstance is a CreateInstance body of class in interop with string
+// properties given as name, value pairs, or references (values starting
+// with "<").
+func cimCreate(class string, props ...string) string {
+	var b strings.Builder
+	b.WriteString(`<INSTANCE CLASSNAME="` + class + `">`)
+	for i := 0; i+1 < len(props); i += 2 {
+		if strings.HasPrefix(props[i+1], "<") {
+			b.WriteString(`<PROPERTY.REFERENCE NAME="` + props[i] + `"><VALUE.REFERENCE>` + props[i+1] + `</VALUE.REFERENCE></PROPERTY.REFERENCE>`)
+			continue
+		}
+		b.WriteString(`<PROPERTY NAME="` + props[i] + `" TYPE="string"><VALUE>` + props[i+1] + `</VALUE></PROPERTY>`)
+	}
+	b.WriteString(`</INSTANCE>`)
+	return wbemtest.IMethodCall("CreateInstance", "interop", wbemtest.Param("NewInstance", b.String()))
+}
+
+// subscriptionKeys are the keys of a filter or destination named name.
+func subscriptionKeys(class, name string) []string {
+	return []string{"SystemCreationClassName", "CIM_ComputerSystem", "SystemName", "node1", "CreationClassName", class, "Name", name}
+}
+
+// cimStatus is the CIM error code of a 200 answer, "" for none.
+func cimStatus(out string) string {
+	_, rest, ok := strings.Cut(out, `<ERROR CODE="`)
+	if !ok {
+		return ""
+	}
+	code, _, _ := strings.Cut(rest, `"`)
+	return code
+}
+
+// TestCIMSubscriptions: indication subscriptions on the running daemon
+// are the administrators' (a viewer neither creates nor deletes them),
+// their destinations are limited by cim.indications (never link-local),
+// and a subscription whose creator's token is revoked is removed, with
+// the removal in the audit log.
+func TestCIMSubscriptions(t *testing.T) {
+	cfg := cibConfig(t, "guest")
+	cfg.CIM.Addr = "127.0.0.1:0"
+	cfg.CIM.Indications = CIMIndicationsConfig{Schemes: []string{"http"}, Allow: []string{"127.0.0.1", "0.0.0.0/0"}}
+	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := tokens.Create(auth.TokenSpec{Name: "nms", Grants: []auth.Grant{{Role: auth.RoleAdmin}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := auth.NewUserStore(4)
+	for name, role := range map[string]auth.Role{"view": auth.RoleViewer, "adm": auth.RoleAdmin} {
+		if err := users.Add(name, name+"-secret-pw", []auth.Grant{{Role: role}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := runDaemon(t, cfg, Options{Passwords: []auth.PasswordChecker{users}})
+	waitModel(t, d)
+	nms := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+secret) }
+	create := func(sign func(*http.Request), body string) string {
+		t.Helper()
+		code, out := cimPost(t, d, sign, "CreateInstance", "interop", body)
+		if code != 200 {
+			t.Fatalf("CreateInstance: HTTP %d", code)
+		}
+		return cimStatus(out)
+	}
+	dest := func(name, url string) string {
+		return cimCreate("CIM_ListenerDestinationCIMXML", "Name", name, "Destination", url)
+	}
+	if got := create(basicSigner("view"), dest("v", "http://127.0.0.1:9/")); got != "2" {
+		t.Errorf("viewer creates a destination: status %q", got)
+	}
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:9/", "http://nms.example/"} {
+		if got := create(basicSigner("adm"), dest("bad", url)); got != "4" {
+			t.Errorf("admin creates a destination to %s: status %q", url, got)
+		}
+	}
+	filter := cimCreate("CIM_IndicationFilter", "Name", "f", "Query", "SELECT * FROM CIM_AlertIndication")
+	for _, body := range []string{filter, dest("d", "http://127.0.0.1:9/"),
+		cimCreate("CIM_IndicationSubscription",
+			"Filter", wbemtest.InstanceName("CIM_IndicationFilter", subscriptionKeys("CIM_IndicationFilter", "f")...),
+			"Handler", wbemtest.InstanceName("CIM_ListenerDestinationCIMXML", subscriptionKeys("CIM_ListenerDestinationCIMXML", "d")...))} {
+		if got := create(nms, body); got != "" {
+			t.Fatalf("admin token subscribes: status %q", got)
+		}
+	}
+	filterName := wbemtest.InstanceName("CIM_IndicationFilter", subscriptionKeys("CIM_IndicationFilter", "f")...)
+	code, out := cimPost(t, d, basicSigner("view"), "DeleteInstance", "interop", wbemtest.IMethodCall("DeleteInstance", "interop", wbemtest.Param("InstanceName", filterName)))
+	if code != 200 || cimStatus(out) != "2" {
+		t.Errorf("viewer deletes the admin's filter: %d %s", code, out)
+	}
+	count := func() int {
+		_, out := cimPost(t, d, basicSigner("adm"), "EnumerateInstanceNames", "interop",
+			wbemtest.IMethodCall("EnumerateInstanceNames", "interop", wbemtest.ClassNameParam("ClassName", "CIM_IndicationSubscription")))
+		return strings.Count(out, `<INSTANCENAME CLASSNAME="CIM_IndicationSubscription"`)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d subscriptions", n)
+	}
+	if _, err := d.Auth.RevokeToken(context.Background(), &auth.Identity{ID: "local:uid=0", Grants: []auth.Grant{{Role: auth.RoleAdmin}}}, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d subscriptions after the creator's token was revoked", n)
+	}
+	journal, err := os.ReadFile(filepath.Join(d.cfg.StateDir, "audit-journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(journal, []byte(`"cim.subscriptions.removed"`)) || !bytes.Contains(journal, []byte("token:"+tok.ID)) {
+		t.Errorf("the removal is not in the audit journal")
+	}
+}
