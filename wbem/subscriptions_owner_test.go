@@ -176,3 +176,12 @@ func TestSubscriptionLimits(t *testing.T) {
 		t.Errorf("fourth in all: %v", err)
 	}
 }
+
+// TestSubscriptionPolicyRequired: a store without a policy is a
+// construction error, never "everyone may subscribe".
+func TestSubscriptionPolicyRequired(t *testing.T) {
+	interop, source := subscriptionRepos(t)
+	if _, err := NewSubscriptionStore(SubscriptionOptions{Namespace: "interop", Classes: interop, SourceNamespace: model, Source: source}); err == nil {
+		t.Error("a store without a policy")
+	}
+}
