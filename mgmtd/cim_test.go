@@ -375,3 +375,24 @@ func TestCIMSubscriptions(t *testing.T) {
 		t.Errorf("the removal is not in the audit journal")
 	}
 }
+
+// TestCIMIndicationsConfig: the cim.indications keys are checked by
+// Config.Validate, which names the key.
+func TestCIMIndicationsConfig(t *testing.T) {
+	for _, tc := range []struct{ yaml, key string }{
+		{"cim:\n  indications:\n    schemes: [ftp]\n", "cim.indications.schemes"},
+		{"cim:\n  indications:\n    allow: [\"http://nms/\"]\n", "cim.indications.allow"},
+		{"cim:\n  indications:\n    max_per_caller: -1\n", "cim.indications.max_per_caller"},
+		{"cim:\n  indications:\n    max_total: 1000000\n", "cim.indications.max_total"},
+		{"cim:\n  indications:\n    schemes: [http, https]\n    allow: [nms.example, 192.0.2.0/28, \"2001:db8::1\"]\n", ""},
+	} {
+		file := filepath.Join(t.TempDir(), "mgmtd.yaml")
+		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadConfig(file)
+		if (err == nil) != (tc.key == "") || (err != nil && !strings.Contains(err.Error(), "config key "+tc.key+":")) {
+			t.Errorf("%q: %v", tc.yaml, err)
+		}
+	}
+}
