@@ -303,14 +303,7 @@ func TestCIMSubscriptions(t *testing.T) {
 	cfg := cibConfig(t, "guest")
 	cfg.CIM.Addr = "127.0.0.1:0"
 	cfg.CIM.Indications = CIMIndicationsConfig{Schemes: []string{"http"}, Allow: []string{"127.0.0.1", "0.0.0.0/0"}}
-	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, tok, err := tokens.Create(auth.TokenSpec{Name: "nms", Grants: []auth.Grant{{Role: auth.RoleAdmin}}, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, tok := stateToken(t, cfg, "nms", auth.RoleAdmin)
 	users := auth.NewUserStore(4)
 	for name, role := range map[string]auth.Role{"view": auth.RoleViewer, "adm": auth.RoleAdmin} {
 		if err := users.Add(name, name+"-secret-pw", []auth.Grant{{Role: role}}, nil); err != nil {

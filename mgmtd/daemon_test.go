@@ -88,6 +88,21 @@ func cibConfig(t testing.TB, fixture string) *Config {
 	return cfg
 }
 
+// stateToken creates an API token of role in cfg's state directory,
+// before the daemon starts, and returns its secret and record.
+func stateToken(t testing.TB, cfg *Config, name string, role auth.Role) (string, auth.Token) {
+	t.Helper()
+	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := tokens.Create(auth.TokenSpec{Name: name, Grants: []auth.Grant{{Role: role}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, tok
+}
+
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}
 
 func call(t *testing.T, method, url string, hdr map[string]string, body string) (int, http.Header, []byte) {
