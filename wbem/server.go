@@ -283,7 +283,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, status := s.readBody(w, r, lim.MaxBytes)
 	if status != 0 {
-		protocolError(w, status, "")
+		cimErr := ""
+		if status == http.StatusRequestEntityTooLarge {
+			cimErr = "request-not-valid"
+		}
+		protocolError(w, status, cimErr)
 		return
 	}
 	if !s.slot.acquire(r.Context(), principal.Owner()) {
