@@ -61,12 +61,18 @@ type ModelOptions struct {
 	RetryMin, RetryMax time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// AuthorizeSubscription, when set, is asked before an indication
-	// filter, listener destination or subscription is created or deleted
-	// (a destination makes the daemon post model data to a URL the caller
-	// chooses); an error refuses the operation with CIM_ERR_ACCESS_DENIED.
-	// When nil every authenticated caller may subscribe.
-	AuthorizeSubscription func(ctx context.Context, p wbem.Principal) error
+	// Subscriptions is the permission and ownership policy of the
+	// indication subscriptions (who may create and delete filters,
+	// listener destinations and subscriptions: a destination makes the
+	// daemon post model data to a URL the caller chooses; whose stay).
+	// Required.
+	Subscriptions wbem.SubscriptionPolicy
+	// Destinations limit the listener destinations (the zero value
+	// allows none); MaxSubscriptionsPerOwner and MaxSubscriptions bound
+	// the instances of each subscription class per owner and in all
+	// (wbem.SubscriptionOptions.MaxPerOwner, MaxTotal: 16 and 256).
+	Destinations                               wbem.DestinationRules
+	MaxSubscriptionsPerOwner, MaxSubscriptions int
 }
 
 // ModelProvider serves the cluster model (namespace root/cimv2) and the
@@ -163,7 +169,8 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 	}
 	p.classes = p.implementations()
 	so := wbem.SubscriptionOptions{Namespace: InteropNamespace, Classes: ir, SourceNamespace: ModelNamespace, Source: mr,
-		SystemName: o.SystemName, Authorize: o.AuthorizeSubscription, Now: o.Now, Log: o.Log}
+		SystemName: o.SystemName, Policy: o.Subscriptions, Destinations: o.Destinations,
+		MaxPerOwner: o.MaxSubscriptionsPerOwner, MaxTotal: o.MaxSubscriptions, Now: o.Now, Log: o.Log}
 	if o.StateDir != "" {
 		so.File = filepath.Join(o.StateDir, subscriptionFile)
 	}
@@ -171,7 +178,7 @@ func NewModelProvider(o ModelOptions) (*ModelProvider, error) {
 		return nil, err
 	}
 	p.delivery = wbem.NewDelivery(wbem.DeliveryOptions{Client: o.HTTPClient, QueueSize: o.QueueSize,
-		RetryMin: o.RetryMin, RetryMax: o.RetryMax, Wanted: p.subs.Subscribed, Log: o.Log})
+		RetryMin: o.RetryMin, RetryMax: o.RetryMax, Wanted: p.subs.Subscribed, Destinations: &o.Destinations, Log: o.Log})
 	return p, nil
 }
 

@@ -36,7 +36,7 @@ func bigStore(tb testing.TB) *model.Store {
 // bigBench serves the synthetic snapshot's MGMTD_ClusterResource
 // instances.
 func bigBench(b *testing.B) wbemtest.Bench {
-	p, err := cim.NewModelProvider(cim.ModelOptions{Store: bigStore(b), SystemName: "bench"})
+	p, err := cim.NewModelProvider(cim.ModelOptions{Store: bigStore(b), SystemName: "bench", Subscriptions: cim.OpenPolicy{}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkModelPull10kLiveHeap(b *testing.B) { bigBench(b).Pull(b, true) }
 // TestBigSnapshotCounts checks the synthetic snapshot the benchmarks use:
 // all 10,000 resources enumerate and pull completely.
 func TestBigSnapshotCounts(t *testing.T) {
-	p, err := cim.NewModelProvider(cim.ModelOptions{Store: bigStore(t)})
+	p, err := cim.NewModelProvider(cim.ModelOptions{Store: bigStore(t), Subscriptions: cim.OpenPolicy{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,23 +232,29 @@ func TestKeysStable(t *testing.T) {
 	}
 }
 
-// TestSubscriptionAuthorization: the AuthorizeSubscription hook refuses a
+// TestSubscriptionAuthorization: the subscription policy refuses a
 // caller with CIM_ERR_ACCESS_DENIED and sees the authenticated principal.
 func TestSubscriptionAuthorization(t *testing.T) {
-	var asked []string
-	env := newModelEnv(t, func(o *cim.ModelOptions) {
-		o.AuthorizeSubscription = func(_ context.Context, p wbem.Principal) error {
-			if id, ok := p.Identity.(*auth.Identity); ok {
-				asked = append(asked, p.Name+" "+id.ID)
-			}
-			return errors.New("needs the operator role")
-		}
-	})
+	pol := &refusingPolicy{}
+	env := newModelEnv(t, func(o *cim.ModelOptions) { o.Subscriptions = pol })
 	got := createInstance(t, env, "CIM_IndicationFilter", prop("Name", "x")+prop("Query", "SELECT * FROM CIM_Indication"))
 	if o := outcome(got); o != "error 2" {
 		t.Errorf("create: %s", o)
 	}
-	if len(asked) != 1 || asked[0] != "operator password:operator" {
-		t.Errorf("hook saw %v", asked)
+	if len(pol.asked) != 1 || pol.asked[0] != "operator password:operator" {
+		t.Errorf("policy saw %v", pol.asked)
 	}
+}
+
+// refusingPolicy refuses every change and records who asked.
+type refusingPolicy struct {
+	cim.OpenPolicy
+	asked []string
+}
+
+func (r *refusingPolicy) Manage(_ context.Context, p wbem.Principal, _ string) error {
+	if id, ok := p.Identity.(*auth.Identity); ok {
+		r.asked = append(r.asked, p.Name+" "+id.ID)
+	}
+	return errors.New("needs the admin role")
 }

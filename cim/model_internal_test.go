@@ -21,7 +21,7 @@ func TestBuildersMatchSchema(t *testing.T) {
 	}
 	st := mdl.NewStore(mdl.StoreOptions{Cluster: "demo"})
 	pl := demo.NewPlayer(steps, st, 1)
-	p, err := NewModelProvider(ModelOptions{Store: st, SystemName: "h"})
+	p, err := NewModelProvider(ModelOptions{Store: st, SystemName: "h", Subscriptions: OpenPolicy{}})
 	if err != nil {
 		t.Fatal(err)
 	}

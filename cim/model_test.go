@@ -151,7 +151,7 @@ func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
 	st, pl := demoStore(t)
 	env := &modelEnv{store: st, player: pl, act: &testActuator{}}
 	o := cim.ModelOptions{Store: st, Events: st.Events(), Actuator: env.act, SystemName: "testhost", Version: "0.1.0",
-		Now: func() time.Time { return time.Date(2026, 11, 1, 10, 0, 5, 0, time.UTC) }}
+		Subscriptions: cim.OpenPolicy{}, Destinations: cim.LoopbackHTTP, Now: func() time.Time { return time.Date(2026, 11, 1, 10, 0, 5, 0, time.UTC) }}
 	if mod != nil {
 		mod(&o)
 	}

@@ -312,7 +312,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config key vm_mappings[%d]: resource and domain are both required", i)
 		}
 	}
-	return nil
+	return c.CIM.Indications.validate()
 }
 
 // servicesPart converts the catalog for the model.

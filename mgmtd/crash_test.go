@@ -93,14 +93,7 @@ func TestCrashDuringAction(t *testing.T) {
 		}
 	}
 	cfg.Pacemaker.ToolDir = tools
-	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := tokens.Create(auth.TokenSpec{Name: "op", Grants: []auth.Grant{{Role: auth.RoleOperator}}, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, _ := stateToken(t, cfg, "op", auth.RoleOperator)
 	op := map[string]string{"Authorization": "Bearer " + secret}
 	cfgFile := filepath.Join(dir, "mgmtd.json")
 	b, err := json.Marshal(map[string]any{"listen": "127.0.0.1:0", "state_dir": cfg.StateDir, "view": "node1",

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,21 @@ func runDaemon(t testing.TB, cfg *Config, log *slog.Logger, o Options) (d *Daemo
 		t.Fatal("daemon not ready")
 	}
 	return d, stop
+}
+
+// stateToken creates an API token of role in cfg's state directory,
+// before the daemon starts, and returns its secret and record.
+func stateToken(t testing.TB, cfg *Config, name string, role auth.Role) (string, auth.Token) {
+	t.Helper()
+	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.StateDir, auth.TokenFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := tokens.Create(auth.TokenSpec{Name: name, Grants: []auth.Grant{{Role: role}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, tok
 }
 
 var insecure = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 30 * time.Second}

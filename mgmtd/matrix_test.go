@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"mgmtd/auth"
 	"mgmtd/internal/testutil"
 	"mgmtd/rest"
+	"mgmtd/wbem/wbemtest"
 )
 
 // A credential of the matrix: how a request is signed, and what the
@@ -48,12 +50,13 @@ var matrixActions = map[string]string{
 // TestRouteCredentialMatrix: every route of the router (not a hand-kept
 // list) against no credentials, a wrong password, a revoked and an
 // expired token, a token of each role, and scoped tokens, on a daemon
-// serving a CIB file; and the local socket as root and as an
-// unprivileged user. Each answer must be the policy's: refused (401 or
-// 429) without valid credentials, 403 outside the role or scope, served
-// otherwise.
+// serving a CIB file; the local socket as root and as an unprivileged
+// user; and the CIM server (cimMatrix). Each answer must be the policy's:
+// refused (401 or 429) without valid credentials, 403 outside the role
+// or scope, served otherwise.
 func TestRouteCredentialMatrix(t *testing.T) {
 	cfg, _ := cibConfig(t, "guest")
+	cfg.CIM.Addr = "127.0.0.1:0"
 	// Tokens are made in the daemon's token store before it starts; the
 	// expired one with a clock two days back.
 	store := filepath.Join(cfg.StateDir, auth.TokenFile)
@@ -194,6 +197,7 @@ func TestRouteCredentialMatrix(t *testing.T) {
 			t.Errorf("nobody on the socket %s: %s", p, got)
 		}
 	}
+	cimMatrix(t, d, creds)
 }
 
 type matrixPath struct{ path, body string }
@@ -277,4 +281,64 @@ func matrixWant(r rest.Route, path string, c matrixCred) func(int) bool {
 func waitModel(t testing.TB, d *Daemon) {
 	t.Helper()
 	testutil.Eventually(t, 30*time.Second, func() bool { return len(d.Store.Snapshot().Resources) > 0 }, "the daemon has a picture of the cluster")
+}
+
+// cimMatrix is the CIM part of the matrix: representative operations of
+// each kind (an enumeration, GetClass, an association, a pull, a method
+// that acts - Cleanup, harmless on the CIB copy - and CreateInstance of
+// an indication filter) for every credential. Without valid credentials
+// the answer is 401; callers CIM refuses (no global read: the auditor,
+// scoped grants) get 403; others are served, and the method and the
+// filter are refused inside the answer (CIM_ERR_ACCESS_DENIED) unless
+// the role allows them.
+func cimMatrix(t *testing.T, d *Daemon, creds []matrixCred) {
+	t.Helper()
+	node1 := wbemtest.InstanceName("MGMTD_ComputerSystem", "CreationClassName", "MGMTD_ComputerSystem", "Name", "node1")
+	websrv := wbemtest.InstanceName("MGMTD_ClusterResource", "SystemCreationClassName", "MGMTD_Cluster", "SystemName", d.Store.Snapshot().Cluster.Name,
+		"CreationClassName", "MGMTD_ClusterResource", "Name", "web-srv")
+	type op struct {
+		name, method, object, body string
+		// who may, beyond reading: "operate" or "admin"
+		needs string
+	}
+	ops := []op{
+		{"enumerate", "EnumerateInstances", "root/cimv2", wbemtest.IMethodCall("EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "MGMTD_ClusterResource")), ""},
+		{"getclass", "GetClass", "root/cimv2", wbemtest.IMethodCall("GetClass", "root/cimv2", wbemtest.ClassNameParam("ClassName", "MGMTD_Cluster")), ""},
+		{"associators", "Associators", "root/cimv2", wbemtest.IMethodCall("Associators", "root/cimv2", wbemtest.Param("ObjectName", node1)), ""},
+		{"pull", "OpenEnumerateInstancePaths", "root/cimv2", wbemtest.IMethodCall("OpenEnumerateInstancePaths", "root/cimv2",
+			wbemtest.ClassNameParam("ClassName", "MGMTD_ComputerSystem")+wbemtest.ValueParam("MaxObjectCount", "1")), ""},
+		{"method", "Cleanup", "root/cimv2:MGMTD_ClusterResource", wbemtest.MethodCall("Cleanup", "root/cimv2", websrv, ""), "operate"},
+	}
+	ops = append(ops, op{"subscribe", "CreateInstance", "interop", "", "admin"})
+	// Operations outside, credentials inside, as for REST: a wrong
+	// password followed by right ones never locks the user out.
+	for _, o := range ops {
+		for _, c := range creds {
+			read := c.valid && c.read && !strings.Contains(c.name, "@")
+			if o.name == "subscribe" {
+				o.body = cimCreate("CIM_IndicationFilter", "Name", "matrix-"+strings.ReplaceAll(c.name, " ", "-"), "Query", "SELECT * FROM CIM_AlertIndication")
+			}
+			code, out := cimPost(t, d, c.hdr, o.method, o.object, o.body)
+			want := 200
+			switch {
+			case !c.valid:
+				want = 401
+			case !read:
+				want = 403
+			}
+			if code != want {
+				t.Errorf("CIM %s as %s: %d, want %d", o.name, c.name, code, want)
+				continue
+			}
+			if code != 200 {
+				continue
+			}
+			allowed := o.needs == "" || (o.needs == "admin" && c.admin) ||
+				(o.needs == "operate" && slices.Contains(c.acts, "resources/web-srv/actions/stop"))
+			st := cimStatus(out)
+			if allowed && st != "" || !allowed && st != "2" {
+				t.Errorf("CIM %s as %s: CIM status %q (allowed %v): %.300s", o.name, c.name, st, allowed, out)
+			}
+		}
+	}
 }

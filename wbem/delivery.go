@@ -34,6 +34,10 @@ type DeliveryOptions struct {
 	// subscription still sends to the destination; when none does, what
 	// is queued for it is dropped (SubscriptionStore.Subscribed).
 	Wanted func(ctx context.Context, dest string) bool
+	// Destinations, when set, limit the addresses the client dials (each
+	// connection is checked, so a name that resolves elsewhere later is
+	// refused too) and redirects are not followed.
+	Destinations *DestinationRules
 	// Log receives delivery failures; nil discards.
 	Log *slog.Logger
 }
@@ -75,6 +79,9 @@ type destination struct {
 
 // NewDelivery returns a Delivery with o's defaults filled in.
 func NewDelivery(o DeliveryOptions) *Delivery {
+	if o.Destinations != nil {
+		o.Client = o.Destinations.guardClient(o.Client)
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -257,6 +264,9 @@ func (d *Delivery) send(ctx context.Context, dest string, ind *Instance, seq int
 	req.Header.Set("CIMProtocolVersion", "1.0")
 	req.Header.Set("Accept", "application/xml") // pywbem's WBEMListener accepts a single type only
 	resp, err := d.o.Client.Do(req)
+	if errors.Is(err, errDestination) {
+		return fmt.Errorf("%w: %v", errRefused, err)
+	}
 	if err != nil {
 		return fmt.Errorf("post indication to %s: %w", dest, err)
 	}

@@ -44,8 +44,13 @@ type Subscription struct {
 
 // Subscriptions returns the enabled subscriptions (SubscriptionState
 // Enabled, Enabled Degraded or unset) whose filter and destination exist
-// and whose query parses.
+// and whose query parses. It first removes the instances of owners the
+// policy no longer accepts (SubscriptionPolicy.Valid): nothing is
+// delivered for them.
 func (s *SubscriptionStore) Subscriptions(ctx context.Context) []Subscription {
+	s.mu.Lock()
+	s.prune(ctx)
+	s.mu.Unlock()
 	var out []Subscription
 	for sub, err := range s.mem.Instances(ctx, s.o.Namespace, ClassIndicationSubscription) {
 		if err != nil {

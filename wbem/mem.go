@@ -86,7 +86,8 @@ func (m *MemProvider) Classes(ns string) *Repository {
 	return nil
 }
 
-// Add validates in against its class in namespace ns and stores it. It
+// Add validates in against its class in namespace ns and stores it (a
+// property given twice is CIM_ERR_INVALID_PARAMETER). It
 // sets the defined case of the class and property names, each property's
 // Type, Array, RefClass and ClassOrigin, and coerces values. It returns the
 // instance path; an existing path is CIM_ERR_ALREADY_EXISTS.
@@ -103,6 +104,9 @@ func (m *MemProvider) Add(ns string, in *Instance) (*InstancePath, error) {
 	}
 	if HasQualifier(c.Qualifiers, "Abstract") {
 		return nil, Errorf(StatusInvalidClass, "class %s is abstract", c.Name)
+	}
+	if err := uniqueProperties(in); err != nil {
+		return nil, err
 	}
 	cp := &Instance{ClassName: c.Name, Properties: make([]Property, 0, len(in.Properties))}
 	for _, p := range in.Properties {

@@ -438,6 +438,12 @@ func classView(c *Class, localOnly bool) *Class {
 func opGetClass(_ context.Context, c *call) error {
 	p, _, _, cls, err := c.classRequest("ClassName", "LocalOnly", "IncludeQualifiers", "IncludeClassOrigin", "PropertyList")
 	if err != nil {
+		if ce := statusOf(err); ce.Status == StatusInvalidClass {
+			// DSP0200 GetClass: a class that does not exist is
+			// CIM_ERR_NOT_FOUND (INVALID_CLASS is for instance operations
+			// naming an unknown class).
+			return &Error{Status: StatusNotFound, Description: ce.Description}
+		}
 		return err
 	}
 	local, err := p.boolean("LocalOnly", true)
@@ -576,6 +582,9 @@ func opCreateInstance(ctx context.Context, c *call) error {
 	if _, err := classOf(repo, in.ClassName); err != nil {
 		return err
 	}
+	if err := uniqueProperties(in); err != nil {
+		return err
+	}
 	w, ok := c.s.cfg.Provider.(InstanceWriter)
 	if !ok {
 		return Errorf(StatusNotSupported, "CreateInstance is not supported")
@@ -590,6 +599,22 @@ func opCreateInstance(ctx context.Context, c *call) error {
 		return err
 	}
 	c.out.ret().InstanceName(path)
+	return nil
+}
+
+// uniqueProperties refuses an instance that names a property twice (CIM
+// names are case-insensitive). The DTD cannot say that PROPERTY names are
+// unique, so such a request is valid CIM-XML; DSP0200 answers an
+// incorrect parameter of an operation with CIM_ERR_INVALID_PARAMETER.
+func uniqueProperties(in *Instance) error {
+	seen := make(map[string]bool, len(in.Properties))
+	for _, p := range in.Properties {
+		k := strings.ToLower(p.Name)
+		if seen[k] {
+			return Errorf(StatusInvalidParameter, "instance of %s: property %s given twice", in.ClassName, p.Name)
+		}
+		seen[k] = true
+	}
 	return nil
 }
 
@@ -681,9 +706,14 @@ func (s *Server) invokeMethod(ctx context.Context, c *call) error {
 		return err
 	}
 	res, err := s.cfg.Provider.InvokeMethod(ctx, mc)
-	done(err)
-	if err != nil {
+	switch {
+	case err != nil:
+		done(err)
 		return err
+	case res.ReturnValue != "0" && res.ReturnValue != "4096":
+		done(&ReturnValueError{Method: m.Name, ReturnValue: res.ReturnValue})
+	default:
+		done(nil)
 	}
 	e := c.out.begin()
 	typ := m.Type

@@ -84,8 +84,11 @@ type MethodResult struct {
 
 // Principal is who is calling, as established by the Authenticate hook.
 type Principal struct {
-	// Name identifies the caller in logs, audit records and enumeration
-	// context ownership.
+	// ID identifies the caller uniquely and stably (e.g. the auth
+	// identity id "token:<id>"): enumeration contexts and indication
+	// subscriptions belong to it. Empty means Name.
+	ID string
+	// Name identifies the caller in logs and audit records.
 	Name string
 	// Identity is the authenticator's own value (e.g. an auth.Identity
 	// with roles), passed through to providers for authorization.
@@ -98,8 +101,23 @@ type Principal struct {
 // server never falls back to a default identity.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
+// ErrForbidden is returned (wrapped) by an Authenticate hook when the
+// credentials are valid but the caller may not use the server at all
+// (its role or scope does not allow it); the server answers 403 without
+// a challenge, as DSP0200 maps authorization failures.
+var ErrForbidden = errors.New("forbidden")
+
 // Authenticator establishes the caller of an HTTP request.
 type Authenticator func(*http.Request) (Principal, error)
+
+// Owner returns the key of what the caller owns: ID, or Name without
+// one.
+func (p Principal) Owner() string {
+	if p.ID != "" {
+		return p.ID
+	}
+	return p.Name
+}
 
 type principalKey struct{}
 
@@ -122,8 +140,22 @@ type Operation struct {
 	Args   []Argument
 }
 
+// ReturnValueError is the outcome handed to an Auditor's done function
+// for an extrinsic method that ran but did not succeed: by the DMTF
+// convention of CIM methods (CIM_EnabledLogicalElement, CIM_Service,
+// jobs) 0 is "Completed with No Error" and 4096 "Method Parameters
+// Checked - Job Started"; any other return value is a failure.
+type ReturnValueError struct {
+	Method      string
+	ReturnValue string
+}
+
+// Error returns "Method returned N".
+func (e *ReturnValueError) Error() string { return e.Method + " returned " + e.ReturnValue }
+
 // Auditor records state-changing operations before they run. It returns a
-// function the server calls with the outcome (nil on success). If Auditor
+// function the server calls with the outcome (nil on success, a
+// *ReturnValueError for a method that returned a failure code). If Auditor
 // returns an error the operation is refused with CIM_ERR_FAILED: nothing
 // changes unless its intent was recorded.
 type Auditor func(ctx context.Context, op *Operation) (done func(outcome error), err error)

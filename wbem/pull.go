@@ -35,6 +35,7 @@ type enumContext struct {
 	timeout  time.Duration
 	deadline time.Time
 	busy     bool
+	used     uint64 // pullTable.uses when last parked: the least recently used is evicted first
 }
 
 func (e *enumContext) release() {
@@ -46,6 +47,35 @@ func (e *enumContext) release() {
 type pullTable struct {
 	mu   sync.Mutex
 	ctxs map[string]*enumContext
+	uses uint64
+}
+
+// admit makes room for a new context of owner; the caller holds mu. An
+// owner at its limit loses its least recently used idle context; a full
+// table, or an owner whose contexts are all in use, is an error.
+func (t *pullTable) admit(owner string, perOwner, total int) error {
+	var mine int
+	var lru *enumContext
+	for _, e := range t.ctxs {
+		if e.owner != owner {
+			continue
+		}
+		mine++
+		if !e.busy && (lru == nil || e.used < lru.used) {
+			lru = e
+		}
+	}
+	if mine >= perOwner {
+		if lru == nil {
+			return Errorf(StatusServerLimitsExceeded, "all %d of your enumeration contexts are in use", perOwner)
+		}
+		delete(t.ctxs, lru.id)
+		lru.release()
+	}
+	if len(t.ctxs) >= total {
+		return Errorf(StatusServerLimitsExceeded, "too many open enumeration contexts (%d)", total)
+	}
+	return nil
 }
 
 // sweep releases expired idle contexts; the caller holds mu.
@@ -96,6 +126,8 @@ func (t *pullTable) park(e *enumContext, done bool, now time.Time) {
 		return
 	}
 	e.deadline = now.Add(e.timeout)
+	t.uses++
+	e.used = t.uses
 }
 
 func newContextID() string {
@@ -275,24 +307,17 @@ func (c *call) openQuery(ctx context.Context) error {
 // detached from this request (it outlives it) and cancelled on release.
 func (c *call) open(ctx context.Context, oo openOptions, kind pullKind, o cimxml.InstanceOptions, seq func(context.Context) iter.Seq2[item, error]) error {
 	s := c.s
-	now := s.cfg.Now()
+	owner := c.principal.Owner()
 	s.pull.mu.Lock()
-	s.pull.sweep(now)
-	full := len(s.pull.ctxs) >= s.cfg.MaxEnumerationContexts
-	s.pull.mu.Unlock()
-	if full {
-		return Errorf(StatusServerLimitsExceeded, "too many open enumeration contexts (%d)", s.cfg.MaxEnumerationContexts)
+	s.pull.sweep(s.cfg.Now())
+	if err := s.pull.admit(owner, s.cfg.MaxEnumerationContextsPerCaller, s.cfg.MaxEnumerationContexts); err != nil {
+		s.pull.mu.Unlock()
+		return err
 	}
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	next, stop := iter.Pull2(seq(ectx))
-	e := &enumContext{id: newContextID(), owner: c.principal.Name, kind: kind, opts: o,
+	e := &enumContext{id: newContextID(), owner: owner, kind: kind, opts: o,
 		next: next, stop: stop, cancel: cancel, timeout: oo.timeout, busy: true}
-	s.pull.mu.Lock()
-	if len(s.pull.ctxs) >= s.cfg.MaxEnumerationContexts {
-		s.pull.mu.Unlock()
-		e.release()
-		return Errorf(StatusServerLimitsExceeded, "too many open enumeration contexts (%d)", s.cfg.MaxEnumerationContexts)
-	}
 	s.pull.ctxs[e.id] = e
 	s.pull.mu.Unlock()
 	return c.pullFrom(e, oo.maxCount)
@@ -391,7 +416,7 @@ func opPull(kind pullKind) opFunc {
 		if !ok {
 			return Errorf(StatusInvalidParameter, "MaxObjectCount missing")
 		}
-		e, err := c.s.pull.acquire(id, c.principal.Name, kind, c.s.cfg.Now())
+		e, err := c.s.pull.acquire(id, c.principal.Owner(), kind, c.s.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -416,7 +441,7 @@ func opCloseEnumeration(_ context.Context, c *call) error {
 	defer t.mu.Unlock()
 	t.sweep(c.s.cfg.Now())
 	e := t.ctxs[id]
-	if e == nil || e.owner != c.principal.Name {
+	if e == nil || e.owner != c.principal.Owner() {
 		return Errorf(StatusInvalidEnumerationContext, "enumeration context %q is not open", id)
 	}
 	if e.busy {

@@ -167,14 +167,17 @@ func TestPullContexts(t *testing.T) {
 		}
 		ids = append(ids, r.ctx)
 	}
+	// The pool is full: another caller is refused ...
+	s2.cfg.Authenticate = func(r *http.Request) (Principal, error) { return Principal{Name: "mallory"}, nil }
 	if r := open(""); r.code != "27" {
 		t.Errorf("over the context limit: %q", r.code)
 	}
-	// Expired contexts free their slots.
+	// ... until expired contexts free their slots.
 	advance(2 * time.Minute)
 	if r := open(""); r.code != "" {
 		t.Errorf("after expiry: %q", r.code)
 	}
+	s2.cfg.Authenticate = basicAuth
 	env.srv.Close()
 	for _, id := range ids {
 		if r := pull(id); r.code != "21" {

@@ -1,12 +1,15 @@
 package wbem
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -39,12 +42,28 @@ type Config struct {
 	// Limits bound request decoding; zero fields take
 	// cimxml.DefaultLimits.
 	Limits cimxml.Limits
-	// MaxConcurrent bounds the requests handled at once; more are answered
-	// 503. Default 8.
-	MaxConcurrent int
-	// MaxEnumerationContexts bounds the open pull enumeration contexts;
-	// more Open* requests get CIM_ERR_SERVER_LIMITS_EXCEEDED. Default 64.
-	MaxEnumerationContexts int
+	// MaxConcurrent bounds the operations processed at once (default 8),
+	// MaxConcurrentPerCaller those of one caller (Principal.Owner;
+	// default half of MaxConcurrent, at least 1). A request takes a slot
+	// only after its caller is authenticated and its body read; without
+	// a free slot it waits in a queue of MaxQueued requests (default 4 ×
+	// MaxConcurrent; negative: no queue) for QueueTimeout at most
+	// (default 10 s), then is answered 503 with Retry-After.
+	MaxConcurrent          int
+	MaxConcurrentPerCaller int
+	MaxQueued              int
+	QueueTimeout           time.Duration
+	// BodyTimeout bounds the reading of a request body, from the end of
+	// authentication (default 10 s); a slower body is answered 408.
+	BodyTimeout time.Duration
+	// MaxEnumerationContexts bounds the open pull enumeration contexts
+	// (default 64), MaxEnumerationContextsPerCaller those of one caller
+	// (default 16, at most MaxEnumerationContexts). A caller at its limit
+	// that opens another loses its least recently used idle context;
+	// when the pool is full, or the caller's contexts are all in use,
+	// Open* gets CIM_ERR_SERVER_LIMITS_EXCEEDED.
+	MaxEnumerationContexts          int
+	MaxEnumerationContextsPerCaller int
 	// DefaultOperationTimeout applies to Open* requests without
 	// OperationTimeout (default 60 s); MaxOperationTimeout is the largest
 	// accepted (default 10 min). Zero OperationTimeout ("never") is refused.
@@ -69,7 +88,7 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
-	sem  chan struct{}
+	slot *slots
 	ops  map[string]opFunc
 	pull pullTable
 }
@@ -97,9 +116,25 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 8
 	}
+	if cfg.MaxConcurrentPerCaller <= 0 {
+		cfg.MaxConcurrentPerCaller = max(1, cfg.MaxConcurrent/2)
+	}
+	if cfg.MaxQueued == 0 {
+		cfg.MaxQueued = 4 * cfg.MaxConcurrent
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 10 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 10 * time.Second
+	}
 	if cfg.MaxEnumerationContexts <= 0 {
 		cfg.MaxEnumerationContexts = 64
 	}
+	if cfg.MaxEnumerationContextsPerCaller <= 0 {
+		cfg.MaxEnumerationContextsPerCaller = 16
+	}
+	cfg.MaxEnumerationContextsPerCaller = min(cfg.MaxEnumerationContextsPerCaller, cfg.MaxEnumerationContexts)
 	if cfg.DefaultOperationTimeout <= 0 {
 		cfg.DefaultOperationTimeout = time.Minute
 	}
@@ -112,7 +147,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.MaxConcurrent)}
+	s := &Server{cfg: cfg, log: cfg.Logger,
+		slot: newSlots(cfg.MaxConcurrent, cfg.MaxConcurrentPerCaller, cfg.MaxQueued, cfg.QueueTimeout)}
 	s.pull.ctxs = map[string]*enumContext{}
 	s.ops = s.intrinsics()
 	return s, nil
@@ -123,9 +159,10 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Close() { s.pull.closeAll() }
 
 // HTTPServer returns an http.Server for s on addr with transport limits:
-// 5 s to read the request header (8 KiB at most), 60 s to read the body,
-// 10 min to write the response (so a stalled client cannot hold a
-// concurrency slot forever), 120 s idle keep-alive. The caller sets
+// 5 s to read the request header (8 KiB at most), 60 s for the whole
+// request (the handler gives the body BodyTimeout from the end of
+// authentication), 10 min to write the response (so a stalled client
+// cannot hold a processing slot forever), 120 s idle keep-alive. The caller sets
 // TLSConfig and runs ListenAndServe(TLS) and Shutdown.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
@@ -137,6 +174,17 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// securityHeaders: a browser must not sniff a type other than the one
+// declared and, over TLS, must use HTTPS for this host for a year (the
+// same headers as the REST API).
+func securityHeaders(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 }
 
@@ -158,8 +206,16 @@ func decodeHeader(v string) (string, error) {
 // ServeHTTP handles one CIM operation request (see the Server doc for
 // the HTTP-level answers).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w, r)
 	if r.URL.Path != s.cfg.Path {
 		http.NotFound(w, r)
+		return
+	}
+	if r.Method == "M-POST" {
+		// DSP0200: a server that does not support M-POST answers
+		// 501, so that the client falls back to POST (a 405 would make
+		// it give up).
+		protocolError(w, http.StatusNotImplemented, "")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -167,16 +223,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocolError(w, http.StatusMethodNotAllowed, "")
 		return
 	}
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		protocolError(w, http.StatusServiceUnavailable, "")
-		return
-	}
 	principal, err := s.cfg.Authenticate(r)
 	if err != nil {
+		if errors.Is(err, ErrForbidden) {
+			protocolError(w, http.StatusForbidden, "")
+			return
+		}
 		if !errors.Is(err, ErrUnauthenticated) {
 			s.log.Warn("cim authentication failed", "remote", r.RemoteAddr, "err", err)
 		}
@@ -229,7 +281,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocolError(w, http.StatusRequestEntityTooLarge, "request-not-valid")
 		return
 	}
-	req, err := cimxml.DecodeRequest(r.Body, lim)
+	body, status := s.readBody(w, r, lim.MaxBytes)
+	if status != 0 {
+		cimErr := ""
+		if status == http.StatusRequestEntityTooLarge {
+			cimErr = "request-not-valid"
+		}
+		protocolError(w, status, cimErr)
+		return
+	}
+	if !s.slot.acquire(r.Context(), principal.Owner()) {
+		w.Header().Set("Retry-After", "1")
+		protocolError(w, http.StatusServiceUnavailable, "")
+		return
+	}
+	defer s.slot.release(principal.Owner())
+	req, err := cimxml.DecodeRequest(bytes.NewReader(body), lim)
 	if err != nil {
 		se := &cimxml.SyntaxError{Kind: cimxml.NotValid}
 		errors.As(err, &se)
@@ -286,6 +353,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := out.finish(); err != nil {
 		s.log.Debug("cim response write", "op", req.Method, "err", err)
 	}
+}
+
+// readBody reads the request body, at most limit bytes, within
+// BodyTimeout. It returns an HTTP status on failure: 408 for a body
+// slower than that, 413 for a larger one, 400 for a broken one.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // not supported by test recorders
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	status := 0
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Info("cim request body too slow", "remote", r.RemoteAddr, "err", err)
+		status = http.StatusRequestTimeout
+	case err != nil:
+		status = http.StatusBadRequest
+	case int64(len(b)) > limit:
+		status = http.StatusRequestEntityTooLarge
+	}
+	if status != 0 {
+		// The rest of the body is not waited for: closing it before the
+		// answer makes net/http close the connection after it instead.
+		w.Header().Set("Connection", "close")
+		_ = r.Body.Close()
+		return nil, status
+	}
+	// The deadline ends with the body: the connection's background read
+	// while the response is written must not time out.
+	_ = rc.SetReadDeadline(time.Time{})
+	return b, 0
 }
 
 // objectMatches checks the CIMObject header against the body (DSP0200

@@ -2,7 +2,9 @@ package wbem
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net"
@@ -11,7 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"mgmtd/internal/testutil"
 	"mgmtd/wbem/cimxml"
 
 	"mgmtd/wbem/wbemtest"
@@ -123,13 +127,65 @@ func TestHTTPMethodAndPath(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		code         int
-	}{{"GET", "/cimom", 405}, {"M-POST", "/cimom", 405}, {"POST", "/other", 404}} {
+	}{{"GET", "/cimom", 405}, {"M-POST", "/cimom", 501}, {"POST", "/other", 404}} {
 		r := httptest.NewRequest(tc.method, tc.path, strings.NewReader(ecnBody))
 		w := httptest.NewRecorder()
 		env.srv.ServeHTTP(w, r)
 		if w.Code != tc.code {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, w.Code, tc.code)
 		}
+	}
+}
+
+// TestSecurityHeaders: every answer, refusals included, says nosniff,
+// and over TLS asks for HTTPS (as REST does).
+func TestSecurityHeaders(t *testing.T) {
+	env := newEnv(t, nil)
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		req  *http.Request
+	}{
+		{"served", false, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, testPass)},
+		{"served over TLS", true, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, testPass)},
+		{"unauthenticated over TLS", true, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, "", "")},
+		{"wrong method", false, httptest.NewRequest("GET", "/cimom", nil)},
+	} {
+		if tc.tls {
+			tc.req.TLS = &tls.ConnectionState{}
+		}
+		w := httptest.NewRecorder()
+		env.srv.ServeHTTP(w, tc.req)
+		if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s (%d): X-Content-Type-Options %q", tc.name, w.Code, got)
+		}
+		if got := w.Header().Get("Strict-Transport-Security"); (got != "") != tc.tls {
+			t.Errorf("%s (%d): Strict-Transport-Security %q", tc.name, w.Code, got)
+		}
+	}
+}
+
+// TestForbiddenCaller: a caller the Authenticate hook knows but refuses
+// (ErrForbidden) gets 403 without a challenge (DSP0200 maps
+// authorization failures to 403); bad credentials stay 401.
+func TestForbiddenCaller(t *testing.T) {
+	env := newEnv(t, func(c *Config) {
+		c.Authenticate = func(r *http.Request) (Principal, error) {
+			if u, _, _ := r.BasicAuth(); u == "auditor" {
+				return Principal{}, fmt.Errorf("%w: auditor may not read the cluster", ErrForbidden)
+			}
+			return basicAuth(r)
+		}
+	})
+	w := httptest.NewRecorder()
+	env.srv.ServeHTTP(w, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, "auditor", "pw"))
+	if w.Code != http.StatusForbidden || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("refused caller: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	w = httptest.NewRecorder()
+	env.srv.ServeHTTP(w, wbemtest.NewRequest("EnumerateClassNames", "root/cimv2", ecnBody, testUser, "wrong"))
+	if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
+		t.Errorf("bad password: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }
 
@@ -168,6 +224,9 @@ func TestStatusCodes(t *testing.T) {
 		{"duplicate parameter", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode"), "4"},
 		{"bad boolean", "EnumerateInstances", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_ClusterNode") + wbemtest.ValueParam("DeepInheritance", "maybe"), "4"},
 		{"missing class", "GetClass", "root/cimv2", "", "4"},
+		// DSP0200 GetClass: CIM_ERR_NOT_FOUND when the class does not
+		// exist (CIM_ERR_INVALID_CLASS is for operations on instances).
+		{"GetClass of an unknown class", "GetClass", "root/cimv2", wbemtest.ClassNameParam("ClassName", "PCMK_Nothing"), "6"},
 		{"not found", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node9), "6"},
 		{"wrong keys", "GetInstance", "root/cimv2", wbemtest.Param("InstanceName", `<INSTANCENAME CLASSNAME="PCMK_ClusterNode"><KEYBINDING NAME="Name"><KEYVALUE>node1</KEYVALUE></KEYBINDING></INSTANCENAME>`), "6"},
 		{"no such property", "GetProperty", "root/cimv2", wbemtest.Param("InstanceName", node1Name) + wbemtest.ValueParam("PropertyName", "Bogus"), "12"},
@@ -230,9 +289,22 @@ func TestInvokeMethodErrors(t *testing.T) {
 			}
 		})
 	}
-	// Only the calls that reached the provider were audited.
+	// Only the calls that reached the provider were audited, each with
+	// the outcome its return value says: 0 and 4096 succeed, anything
+	// else (4097, 5) failed.
 	if n := len(env.audit.list()); n != 5 {
 		t.Errorf("%d audit records, want 5: %v", n, env.audit.list())
+	}
+	var outcomes []string
+	for _, err := range env.audit.outcome {
+		o := "ok"
+		if err != nil {
+			o = err.Error()
+		}
+		outcomes = append(outcomes, o)
+	}
+	if got := strings.Join(outcomes, "; "); got != "ok; ok; RequestStateChange returned 4097; ok; RequestStateChange returned 5" {
+		t.Errorf("audited outcomes: %s", got)
 	}
 	// A failing audit log refuses the operation; nothing changes.
 	// (The state is 3, from the "datetime interval" case.)
@@ -295,31 +367,48 @@ func (b *blockingProvider) GetInstance(ctx context.Context, p *InstancePath) (*I
 	return b.MemProvider.GetInstance(ctx, p)
 }
 
-// TestConcurrencyLimit: requests beyond MaxConcurrent get 503 at once,
-// and the server serves again when the slots free up.
+// TestConcurrencyLimit: a caller holds at most MaxConcurrentPerCaller
+// slots (others are still served); requests beyond the free slots wait in
+// a queue of MaxQueued, and beyond that get 503 at once; a queued request
+// runs when a slot frees up.
 func TestConcurrencyLimit(t *testing.T) {
 	bp := &blockingProvider{MemProvider: fixture(t), entered: make(chan struct{}), release: make(chan struct{})}
-	s, err := NewServer(Config{Provider: bp, Authenticate: basicAuth, MaxConcurrent: 2})
+	s, err := NewServer(Config{Provider: bp, Authenticate: anyUser, MaxConcurrent: 3, MaxConcurrentPerCaller: 2, MaxQueued: 1})
 	must(t, err)
-	env := &testEnv{srv: s}
+	post := func(user, method, body string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, wbemtest.NewRequest(method, "root/cimv2", body, user, testPass))
+		return w
+	}
 	gi := wbemtest.IMethodCall("GetInstance", "root/cimv2", wbemtest.Param("InstanceName", node1Name))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if w := env.post(t, "GetInstance", "root/cimv2", gi); w.Code != 200 {
+			if w := post("a", "GetInstance", gi); w.Code != 200 {
 				t.Errorf("held request: %d", w.Code)
 			}
 		})
 	}
 	<-bp.entered
 	<-bp.entered
-	w := env.post(t, "EnumerateClassNames", "root/cimv2", ecnBody)
+	// a holds its two slots; b is served in the third.
+	if w := post("b", "EnumerateClassNames", ecnBody); w.Code != 200 {
+		t.Errorf("another caller: %d", w.Code)
+	}
+	// a's third request waits in the queue; the queue is then full.
+	wg.Go(func() {
+		if w := post("a", "EnumerateClassNames", ecnBody); w.Code != 200 {
+			t.Errorf("queued request: %d", w.Code)
+		}
+	})
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.slot.waiting() == 1 }, "a request is queued")
+	w := post("a", "EnumerateClassNames", ecnBody)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Errorf("over the limit: %d", w.Code)
 	}
 	close(bp.release)
 	wg.Wait()
-	if w := env.post(t, "EnumerateClassNames", "root/cimv2", ecnBody); w.Code != 200 {
+	if w := post("a", "EnumerateClassNames", ecnBody); w.Code != 200 {
 		t.Errorf("after release: %d", w.Code)
 	}
 }
@@ -419,5 +508,33 @@ func TestHTTPServerLimits(t *testing.T) {
 	}
 	if c := do(""); c != 200 {
 		t.Errorf("after the oversized header: %d", c)
+	}
+}
+
+// TestCreateInstanceDuplicateProperty: an instance naming a property
+// twice (in any case) is refused with CIM_ERR_INVALID_PARAMETER, the
+// code DSP0200 gives CreateInstance for an incorrect parameter, and
+// nothing is stored.
+func TestCreateInstanceDuplicateProperty(t *testing.T) {
+	env := newEnv(t, nil)
+	q := func(name, v string) string {
+		return `<PROPERTY NAME="` + name + `" TYPE="string"><VALUE>` + v + `</VALUE></PROPERTY>`
+	}
+	keys := q("SystemCreationClassName", "CIM_ComputerSystem") + q("SystemName", "localhost") + q("CreationClassName", "CIM_IndicationFilter") + q("Name", "f1")
+	for _, dup := range []string{q("Query", "SELECT * FROM CIM_InstModification"), q("QUERY", "SELECT * FROM CIM_Indication")} {
+		filter := `<INSTANCE CLASSNAME="CIM_IndicationFilter">` + keys + q("Query", "SELECT * FROM CIM_InstModification") + dup + `</INSTANCE>`
+		w := env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+		if got := cimError(t, w); got != "4" {
+			t.Errorf("duplicate property: status %q: %s", got, w.Body.String())
+		}
+	}
+	filter := `<INSTANCE CLASSNAME="CIM_IndicationFilter">` + keys + q("Query", "SELECT * FROM CIM_InstModification") + `</INSTANCE>`
+	w := env.post(t, "CreateInstance", "interop", wbemtest.IMethodCall("CreateInstance", "interop", `<IPARAMVALUE NAME="NewInstance">`+filter+`</IPARAMVALUE>`))
+	if got := cimError(t, w); got != "" {
+		t.Errorf("the same filter without the duplicate: status %q", got)
+	}
+	if _, err := env.mem.Add("interop", &Instance{ClassName: "CIM_IndicationFilter", Properties: []Property{str("SystemCreationClassName", "CIM_ComputerSystem"), str("SystemName", "localhost"),
+		str("CreationClassName", "CIM_IndicationFilter"), str("Name", "f2"), str("name", "f3")}}); statusOf(err).Status != StatusInvalidParameter {
+		t.Errorf("MemProvider.Add with a duplicate: %v", err)
 	}
 }

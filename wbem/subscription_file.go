@@ -24,6 +24,10 @@ type persisted struct {
 type savedInstance struct {
 	Class      string      `json:"class"`
 	Properties []savedProp `json:"properties"`
+	// Owner and Credential: who created the instance (a file of an older
+	// version has none: its instances are removed at start).
+	Owner      string `json:"owner,omitempty"`
+	Credential string `json:"credential,omitempty"`
 }
 
 type savedProp struct {
@@ -109,7 +113,12 @@ func (s *SubscriptionStore) save(ctx context.Context) error {
 	}
 	st := persisted{Version: 1, Instances: []savedInstance{}}
 	for _, in := range s.all(ctx) {
-		st.Instances = append(st.Instances, saveInstance(in))
+		si := saveInstance(in)
+		if p, err := s.o.Classes.PathOf(s.o.Namespace, in); err == nil {
+			o := s.owners[CanonicalPath(p, s.o.Namespace)]
+			si.Owner, si.Credential = o.owner, o.credential
+		}
+		st.Instances = append(st.Instances, si)
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -158,10 +167,19 @@ func (s *SubscriptionStore) restore(b []byte) error {
 			s.log.Warn("wbem: skipping persisted subscription instance", "class", in.ClassName, "err", err)
 			continue
 		}
-		if _, err := s.mem.Add(s.o.Namespace, in); err != nil {
+		p, err := s.mem.Add(s.o.Namespace, in)
+		if err != nil {
 			s.log.Warn("wbem: skipping persisted subscription instance", "class", in.ClassName, "err", err)
+			continue
+		}
+		if si.Owner != "" {
+			s.owners[CanonicalPath(p, s.o.Namespace)] = owned{owner: si.Owner, credential: si.Credential}
 		}
 	}
+	// Owners whose grant is gone since (or unknown) lose their instances.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prune(ctx)
 	return nil
 }
 
@@ -180,8 +198,7 @@ func (s *SubscriptionStore) valid(ctx context.Context, in *Instance) error {
 		if d == nil || d.Null {
 			return errors.New("destination without URL")
 		}
-		_, err := listenerURL(d.Value)
-		return err
+		return s.o.Destinations.CheckURL(d.Value)
 	case "cim_indicationsubscription":
 		for _, r := range []string{"Filter", "Handler"} {
 			pr := in.Property(r)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -106,16 +105,50 @@ type SubscriptionOptions struct {
 	// atomically on every change, restored and re-validated by
 	// NewSubscriptionStore.
 	File string
-	// Authorize, when set, is asked before a subscription instance is
-	// created or deleted (a destination makes the server post indications
-	// to a URL the caller chooses); an error refuses the operation with
-	// CIM_ERR_ACCESS_DENIED. When nil every authenticated caller may
-	// subscribe.
-	Authorize func(ctx context.Context, p Principal) error
+	// Policy decides who manages subscriptions and whose subscriptions
+	// stay. Required: there is no default that lets every caller make
+	// the server post to URLs of its choosing.
+	Policy SubscriptionPolicy
+	// Destinations limit the listener destination URLs (and, given to
+	// DeliveryOptions, the addresses dialled). The zero value allows
+	// none.
+	Destinations DestinationRules
+	// MaxPerOwner bounds the instances of each subscription class one
+	// owner may have (default 16); MaxTotal those of each class in all
+	// (default 256). CIM_ERR_SERVER_LIMITS_EXCEEDED beyond.
+	MaxPerOwner, MaxTotal int
 	// Now is the clock of SubscriptionStartTime (default time.Now).
 	Now func() time.Time
 	// Log receives persistence problems; nil discards.
 	Log *slog.Logger
+}
+
+// SubscriptionPolicy is the store's permission and ownership hook. Every
+// instance belongs to the principal that created it (Principal.Owner),
+// kept with a credential record the policy makes, so that the owner's
+// right to it can be checked again after the request: at start and
+// before every delivery.
+type SubscriptionPolicy interface {
+	// Manage authorizes p to create a subscription instance (owner "")
+	// or to delete one of owner's (which may be p's own or another
+	// caller's: a policy lets only administrators delete others'). An
+	// error refuses with CIM_ERR_ACCESS_DENIED.
+	Manage(ctx context.Context, p Principal, owner string) error
+	// Credential returns the record kept (and persisted) with what p
+	// creates; it must hold no secret.
+	Credential(p Principal) string
+	// Valid reports whether owner, with its kept credential, may still
+	// have subscriptions (its credential is not revoked or expired, it
+	// still holds the grant). An error removes every instance of owner.
+	Valid(ctx context.Context, owner, credential string) error
+	// Removed is told of the instances removed because their owner was
+	// no longer valid (or unknown, in an older file), and why.
+	Removed(ctx context.Context, owner string, instances []string, reason error)
+}
+
+// owned is who created an instance.
+type owned struct {
+	owner, credential string
 }
 
 // SubscriptionStore keeps the subscription instances of one namespace. A
@@ -123,10 +156,11 @@ type SubscriptionOptions struct {
 // to Instances, GetInstance, CreateInstance and DeleteInstance. It is safe
 // for concurrent use.
 type SubscriptionStore struct {
-	o   SubscriptionOptions
-	log *slog.Logger
-	mu  sync.Mutex // serialises changes and their persistence
-	mem *MemProvider
+	o      SubscriptionOptions
+	log    *slog.Logger
+	mu     sync.Mutex // serialises changes and their persistence
+	mem    *MemProvider
+	owners map[string]owned // by CanonicalPath
 }
 
 var _ InstanceWriter = (*SubscriptionStore)(nil)
@@ -141,6 +175,15 @@ func NewSubscriptionStore(o SubscriptionOptions) (*SubscriptionStore, error) {
 		if _, ok := o.Classes.Class(c); !ok {
 			return nil, fmt.Errorf("wbem: the repository of %s lacks %s", o.Namespace, c)
 		}
+	}
+	if o.Policy == nil {
+		return nil, errors.New("wbem: SubscriptionOptions.Policy is required")
+	}
+	if o.MaxPerOwner <= 0 {
+		o.MaxPerOwner = 16
+	}
+	if o.MaxTotal <= 0 {
+		o.MaxTotal = 256
 	}
 	if o.SystemName == "" {
 		o.SystemName = "localhost"
@@ -163,6 +206,7 @@ func NewSubscriptionStore(o SubscriptionOptions) (*SubscriptionStore, error) {
 func (s *SubscriptionStore) reset() {
 	s.mem = NewMemProvider()
 	s.mem.AddNamespace(s.o.Namespace, s.o.Classes)
+	s.owners = map[string]owned{}
 }
 
 // Handles reports whether the store serves class in namespace ns.
@@ -170,8 +214,12 @@ func (s *SubscriptionStore) Handles(ns, class string) bool {
 	return strings.EqualFold(ns, s.o.Namespace) && IsSubscriptionClass(class)
 }
 
-// Instances yields the store's instances of exactly className.
+// Instances yields the store's instances of exactly className, after
+// removing those of owners the policy no longer accepts.
 func (s *SubscriptionStore) Instances(ctx context.Context, ns, className string) iter.Seq2[*Instance, error] {
+	s.mu.Lock()
+	s.prune(ctx)
+	s.mu.Unlock()
 	return s.mem.Instances(ctx, ns, className)
 }
 
@@ -190,8 +238,13 @@ func (s *SubscriptionStore) CreateInstance(ctx context.Context, ns string, in *I
 	if !s.Handles(ns, in.ClassName) {
 		return nil, Errorf(StatusNotSupported, "instances of %s cannot be created", in.ClassName)
 	}
-	if err := s.authorize(ctx); err != nil {
+	pr, _ := PrincipalFrom(ctx)
+	if err := s.authorize(ctx, pr, ""); err != nil {
 		return nil, err
+	}
+	owner := pr.Owner()
+	if owner == "" {
+		return nil, Errorf(StatusAccessDenied, "indication subscriptions need an authenticated caller")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,7 +287,7 @@ func (s *SubscriptionStore) CreateInstance(ctx context.Context, ns string, in *I
 		if d == nil || d.Null {
 			return nil, Errorf(StatusInvalidParameter, "Destination is required")
 		}
-		if _, err := listenerURL(d.Value); err != nil {
+		if err := s.o.Destinations.CheckURL(d.Value); err != nil {
 			return nil, Errorf(StatusInvalidParameter, "Destination: %v", err)
 		}
 	case "cim_indicationsubscription":
@@ -255,6 +308,9 @@ func (s *SubscriptionStore) CreateInstance(ctx context.Context, ns string, in *I
 			if _, err := s.mem.GetInstance(ctx, np); err != nil {
 				return nil, Errorf(StatusInvalidParameter, "%s %s does not exist", r, WBEMURI(np))
 			}
+			if s.owners[CanonicalPath(np, s.o.Namespace)].owner != owner {
+				return nil, Errorf(StatusAccessDenied, "%s %s belongs to another caller", r, WBEMURI(np))
+			}
 			pr.Ref = np
 		}
 		setDefault("SubscriptionState", "2")
@@ -262,15 +318,43 @@ func (s *SubscriptionStore) CreateInstance(ctx context.Context, ns string, in *I
 		setDefault("SubscriptionStartTime", now)
 		setDefault("TimeOfLastStateChange", now)
 	}
+	if err := s.withinLimits(ctx, c.Name, owner); err != nil {
+		return nil, err
+	}
 	path, err := s.mem.Add(s.o.Namespace, cp)
 	if err != nil {
 		return nil, err
 	}
+	key := CanonicalPath(path, s.o.Namespace)
+	s.owners[key] = owned{owner: owner, credential: s.o.Policy.Credential(pr)}
 	if err := s.save(ctx); err != nil {
 		_ = s.mem.Remove(path)
+		delete(s.owners, key)
 		return nil, Errorf(StatusFailed, "saving subscriptions: %v", err)
 	}
 	return path, nil
+}
+
+// withinLimits checks the instance counts of class before owner creates
+// one; the caller holds mu.
+func (s *SubscriptionStore) withinLimits(ctx context.Context, class, owner string) error {
+	total, mine := 0, 0
+	for in, err := range s.mem.Instances(ctx, s.o.Namespace, class) {
+		if err != nil {
+			return err
+		}
+		total++
+		if p, err := s.o.Classes.PathOf(s.o.Namespace, in); err == nil && s.owners[CanonicalPath(p, s.o.Namespace)].owner == owner {
+			mine++
+		}
+	}
+	if mine >= s.o.MaxPerOwner {
+		return Errorf(StatusServerLimitsExceeded, "you have %d instances of %s, the most one caller may have", mine, class)
+	}
+	if total >= s.o.MaxTotal {
+		return Errorf(StatusServerLimitsExceeded, "there are %d instances of %s, the most the server keeps", total, class)
+	}
+	return nil
 }
 
 // DeleteInstance implements InstanceWriter for the subscription classes.
@@ -280,13 +364,15 @@ func (s *SubscriptionStore) DeleteInstance(ctx context.Context, path *InstancePa
 	if !s.Handles(path.Namespace, path.ClassName) {
 		return Errorf(StatusNotSupported, "instances of %s cannot be deleted", path.ClassName)
 	}
-	if err := s.authorize(ctx); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, err := s.mem.GetInstance(ctx, path)
 	if err != nil {
+		return err
+	}
+	key := CanonicalPath(path, s.o.Namespace)
+	pr, _ := PrincipalFrom(ctx)
+	if err := s.authorize(ctx, pr, s.owners[key].owner); err != nil {
 		return err
 	}
 	if !strings.EqualFold(path.ClassName, ClassIndicationSubscription) {
@@ -302,24 +388,102 @@ func (s *SubscriptionStore) DeleteInstance(ctx context.Context, path *InstancePa
 	if err := s.mem.Remove(path); err != nil {
 		return err
 	}
+	was := s.owners[key]
+	delete(s.owners, key)
 	if err := s.save(ctx); err != nil {
 		if _, aerr := s.mem.Add(s.o.Namespace, in); aerr != nil {
 			s.log.Error("wbem: restoring subscription instance", "err", aerr)
 		}
+		s.owners[key] = was
 		return Errorf(StatusFailed, "saving subscriptions: %v", err)
 	}
 	return nil
 }
 
-func (s *SubscriptionStore) authorize(ctx context.Context) error {
-	if s.o.Authorize == nil {
-		return nil
-	}
-	pr, _ := PrincipalFrom(ctx)
-	if err := s.o.Authorize(ctx, pr); err != nil {
-		return Errorf(StatusAccessDenied, "%s may not manage indication subscriptions: %v", pr.Name, err)
+// authorize asks the policy whether p may create (owner "") or delete
+// an instance of owner.
+func (s *SubscriptionStore) authorize(ctx context.Context, p Principal, owner string) error {
+	if err := s.o.Policy.Manage(ctx, p, owner); err != nil {
+		return Errorf(StatusAccessDenied, "%s may not manage indication subscriptions: %v", p.Name, err)
 	}
 	return nil
+}
+
+// prune removes the instances of every owner the policy no longer
+// accepts (and the subscriptions that use them), saves, and tells the
+// policy. The caller holds mu.
+func (s *SubscriptionStore) prune(ctx context.Context) {
+	bad := map[string]error{}
+	checked := map[string]bool{}
+	for _, o := range s.owners {
+		if checked[o.owner] {
+			continue
+		}
+		checked[o.owner] = true
+		if o.owner == "" {
+			bad[o.owner] = errors.New("the instance has no owner")
+		} else if err := s.o.Policy.Valid(ctx, o.owner, o.credential); err != nil {
+			bad[o.owner] = err
+		}
+	}
+	for _, in := range s.all(ctx) {
+		p, err := s.o.Classes.PathOf(s.o.Namespace, in)
+		if err != nil {
+			continue
+		}
+		if _, ok := s.owners[CanonicalPath(p, s.o.Namespace)]; !ok {
+			// Restored from a file without owners.
+			bad[""] = errors.New("the instance has no owner")
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	removed := map[string][]string{}
+	// Subscriptions first: a filter or destination in use cannot go.
+	for _, class := range []string{ClassIndicationSubscription, ClassIndicationFilter, ClassListenerDestinationCIMXML} {
+		var drop []*InstancePath
+		for in, err := range s.mem.Instances(ctx, s.o.Namespace, class) {
+			if err != nil {
+				break
+			}
+			p, err := s.o.Classes.PathOf(s.o.Namespace, in)
+			if err != nil {
+				continue
+			}
+			owner := s.owners[CanonicalPath(p, s.o.Namespace)].owner
+			_, gone := bad[owner]
+			if !gone && class == ClassIndicationSubscription {
+				// A subscription using a removed filter or destination.
+				for _, r := range []string{"Filter", "Handler"} {
+					if rp := in.Property(r); rp != nil && rp.Ref != nil {
+						if _, g := bad[s.owners[CanonicalPath(rp.Ref, s.o.Namespace)].owner]; g {
+							gone = true
+						}
+					}
+				}
+			}
+			if gone {
+				drop = append(drop, p)
+				removed[owner] = append(removed[owner], WBEMURI(p))
+			}
+		}
+		for _, p := range drop {
+			_ = s.mem.Remove(p)
+			delete(s.owners, CanonicalPath(p, s.o.Namespace))
+		}
+	}
+	if err := s.save(ctx); err != nil {
+		s.log.Error("wbem: saving subscriptions after removing those of invalid owners", "err", err)
+	}
+	for owner, paths := range removed {
+		reason := bad[owner]
+		if reason == nil {
+			reason = errors.New("it uses a filter or destination that was removed")
+		}
+		s.log.Warn("wbem: indication subscriptions removed", "owner", owner, "instances", len(paths), "err", reason)
+		s.o.Policy.Removed(ctx, owner, paths, reason)
+	}
 }
 
 // parseFilter checks a filter query: WQL or DMTF:CQL selecting from an
@@ -342,15 +506,4 @@ func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func listenerURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an http or https URL", s)
-	}
-	return u, nil
 }
