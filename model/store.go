@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -545,24 +544,37 @@ func addressOf(snap *Snapshot, ids []string) (string, AddressMethod) {
 // remembered after it was last seen.
 const failureMemory = 1000
 
-func failureID(f Failure) string {
-	return f.Key() + "\x00" + strconv.Itoa(f.Call) + "\x00" + f.Time.UTC().Format(time.RFC3339Nano)
-}
-
+// dedupFailures drops announcements of failures already announced (by
+// occurrence: resource, node, operation, interval, call id and time), so
+// that a failure hidden for a while (its node offline) and shown again is
+// not announced twice. A failure whose clearing was announced ("failures
+// cleared") is forgotten: when the same record comes back (a cluster
+// leaving maintenance, the demo's loop) it is announced again, so that a
+// consumer never holds a cleared alarm for a live failure.
 func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
 	for _, f := range snap.Failures {
-		if _, ok := s.reported[failureID(f)]; ok {
-			s.reported[failureID(f)] = snap.Generation
+		if _, ok := s.reported[f.Occurrence()]; ok {
+			s.reported[f.Occurrence()] = snap.Generation
 		}
 	}
 	out := evs[:0]
 	for _, e := range evs {
-		if f, ok := e.Data.(Failure); ok && e.Type == EventResourceFailed {
-			id := failureID(f)
+		switch d := e.Data.(type) {
+		case Failure:
+			if e.Type != EventResourceFailed {
+				break
+			}
+			id := d.Occurrence()
 			if _, seen := s.reported[id]; seen {
 				continue
 			}
 			s.reported[id] = snap.Generation
+		case []Failure:
+			if e.Type == EventResourceRecovered {
+				for _, f := range d {
+					delete(s.reported, f.Occurrence())
+				}
+			}
 		}
 		out = append(out, e)
 	}

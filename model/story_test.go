@@ -2,8 +2,10 @@ package model_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"mgmtd/demo"
 	"mgmtd/model"
@@ -160,5 +162,93 @@ func TestStoryImpact(t *testing.T) {
 	}
 	if sn.Impact("nosuch").Known {
 		t.Error("unknown node is known")
+	}
+}
+
+// TestStoryLoopFailures plays the demo story five times: the web-srv
+// failure of step 1 is cleaned up at step 7 and comes back (the same
+// recorded failure) in the next loop, so it is announced in every loop,
+// and a failure the snapshot shows is never one whose clearing was the
+// last word (an NMS would close a live alarm).
+func TestStoryLoopFailures(t *testing.T) {
+	steps, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
+	p := demo.NewPlayer(steps, st, 1)
+	const loops = 5
+	open := map[string]bool{} // resource -> failure announced, not cleared
+	failed, cleared := 0, 0
+	for i := range loops * len(steps) {
+		last := st.Events().Last()
+		p.Show(i)
+		evs, _ := st.Events().Since(last)
+		for _, e := range evs {
+			switch {
+			case e.Type == model.EventResourceFailed:
+				failed++
+				open[e.Object.Name] = true
+			case e.Type == model.EventResourceRecovered && strings.HasSuffix(e.Message, "failures cleared"):
+				cleared++
+				open[e.Object.Name] = false
+			}
+		}
+		for _, f := range st.Snapshot().Failures {
+			if !open[model.PrimitiveOf(f.Resource)] {
+				t.Errorf("loop %d step %d: %s fails on %s but its failure is not announced (or was cleared)",
+					i/len(steps), i%len(steps), f.Resource, f.Node)
+			}
+		}
+	}
+	if failed != loops || cleared != loops {
+		t.Errorf("%d loops: %d resource.failed and %d failures cleared, want %d each", loops, failed, cleared, loops)
+	}
+}
+
+// TestFailureSequence replays recorded crm_mon/CIB states of the demo
+// (step 2: web-srv's monitor failure, call 3; step 7: cleaned up) in the
+// order an operator's actions produce them, and a new occurrence of the
+// same operation's failure (new call id and time) without a cleanup in
+// between.
+func TestFailureSequence(t *testing.T) {
+	steps, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, clean := steps[2].Part, steps[7].Part
+	if len(failing.Failures) != 1 || len(clean.Failures) != 0 {
+		t.Fatalf("recordings changed: %d and %d failures", len(failing.Failures), len(clean.Failures))
+	}
+	again := *failing
+	again.Failures = slices.Clone(failing.Failures)
+	again.Failures[0].Call += 6
+	again.Failures[0].Time = again.Failures[0].Time.Add(5 * time.Minute)
+	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
+	st.Report(model.Report{Source: "pacemaker", Pacemaker: clean})
+	for i, tc := range []struct {
+		name string
+		part *model.PacemakerPart
+		want []string
+	}{
+		{"failure", failing, []string{"resource.failed web-srv app1"}},
+		{"refresh", failing, nil},
+		{"cleanup", clean, []string{"resource.recovered web-srv app1"}},
+		{"the same failure back", failing, []string{"resource.failed web-srv app1"}},
+		{"failed again, no cleanup", &again, []string{"resource.failed web-srv app1"}},
+		{"cleanup again", clean, []string{"resource.recovered web-srv app1"}},
+	} {
+		last := st.Events().Last()
+		st.Report(model.Report{Source: "pacemaker", Pacemaker: tc.part})
+		evs, _ := st.Events().Since(last)
+		var got []string
+		for _, e := range evs {
+			if e.Type == model.EventResourceFailed || e.Type == model.EventResourceRecovered {
+				got = append(got, string(e.Type)+" "+e.Object.Name+" "+e.Node)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%d %s: events %q, want %q", i, tc.name, got, tc.want)
+		}
 	}
 }
