@@ -63,6 +63,12 @@ type Event struct {
 	From       string    `json:"from,omitempty"`
 	To         string    `json:"to,omitempty"`
 	Message    string    `json:"message"`
+	// Baseline marks an event that describes what a source reported the
+	// first time (its first successful refresh, a hypervisor host's first
+	// picture) rather than a change: at that moment every node "joins"
+	// and every resource "starts". The log keeps such events; a
+	// notification channel skips them, as its baseline.
+	Baseline bool `json:"baseline,omitempty"`
 	// Data carries type-specific details (for tasks: the task as JSON).
 	Data any `json:"data,omitempty"`
 }

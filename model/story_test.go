@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -249,6 +250,68 @@ func TestFailureSequence(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%d %s: events %q, want %q", i, tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBaseline reports the demo's first step source by source, as the
+// sources of `mgmtd serve` do after registering: every event of a
+// source's first picture is a baseline, not a change; later changes are
+// not.
+func TestBaseline(t *testing.T) {
+	steps, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := model.NewStore(model.StoreOptions{})
+	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
+		st.Register(s)
+	}
+	report := func(r model.Report) (baseline, changes []string) {
+		last := st.Events().Last()
+		st.Report(r)
+		evs, _ := st.Events().Since(last)
+		for _, e := range evs {
+			if e.Baseline {
+				baseline = append(baseline, string(e.Type)+" "+e.Object.Name)
+			} else {
+				changes = append(changes, string(e.Type)+" "+e.Object.Name)
+			}
+		}
+		return baseline, changes
+	}
+	s0, s1 := steps[0], steps[1]
+	for _, tc := range []struct {
+		name            string
+		r               model.Report
+		baseline, wants []string // prefixes that must be among them
+	}{
+		{"pacemaker first", model.Report{Source: demo.PacemakerSource, Pacemaker: s0.Part},
+			[]string{"quorum.gained", "dc.changed", "node.joined hv1", "resource.started vm-app", "source.recovered pacemaker"}, nil},
+		{"corosync first", model.Report{Source: demo.CorosyncSource, Corosync: s0.Corosync},
+			[]string{"source.recovered corosync"}, nil},
+		{"virt first", model.Report{Source: demo.VirtSource, Virt: s0.Virt},
+			[]string{"vm.appeared vm-app", "vm.appeared build01", "source.recovered virt"}, nil},
+		{"a failure", model.Report{Source: demo.PacemakerSource, Pacemaker: s1.Part}, nil, []string{"resource.failed web-srv"}},
+		{"virt fails", model.Report{Source: demo.VirtSource, Err: errors.New("down")}, nil, []string{"source.stale virt"}},
+		{"virt back", model.Report{Source: demo.VirtSource, Virt: s0.Virt}, nil, []string{"source.recovered virt"}},
+	} {
+		baseline, changes := report(tc.r)
+		for _, w := range tc.baseline {
+			if !has(baseline, w) {
+				t.Errorf("%s: %q not a baseline event: baseline %v, changes %v", tc.name, w, baseline, changes)
+			}
+		}
+		for _, w := range tc.wants {
+			if !has(changes, w) {
+				t.Errorf("%s: %q not a change: baseline %v, changes %v", tc.name, w, baseline, changes)
+			}
+		}
+		if tc.baseline != nil && len(changes) > 0 {
+			t.Errorf("%s: first picture reported changes %v", tc.name, changes)
+		}
+		if tc.baseline == nil && len(baseline) > 0 {
+			t.Errorf("%s: baseline events %v after the first picture", tc.name, baseline)
 		}
 	}
 }
