@@ -10,7 +10,6 @@ import (
 
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
-	"mgmtd/snmp/agentx"
 
 	"github.com/gosnmp/gosnmp"
 )
@@ -173,7 +172,7 @@ func TestNotifications(t *testing.T) {
 	}, "snmptrapd has started")
 	d.run(t)
 	st := demoStore()
-	srv, err := New(Options{AgentX: d.agentx, Now: fixedNow, NotifyRate: 100, NotifyBurst: 100}, st, st.Events(), nil)
+	srv, err := New(Options{AgentX: d.agentx, Now: fixedNow}, st, st.Events(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,28 +210,5 @@ func TestNotifications(t *testing.T) {
 	}, "the traps are in snmptrapd's log")
 	if s := srv.Stats(); s.NotifiesDropped != 0 {
 		t.Errorf("notifications dropped: %+v", s)
-	}
-}
-
-// TestNotifyRateLimit checks that a burst beyond the bucket is dropped
-// and counted, not queued without bound.
-func TestNotifyRateLimit(t *testing.T) {
-	d := startSnmpd(t, "unix")
-	st := demoStore()
-	srv, err := New(Options{AgentX: d.agentx, Now: fixedNow, NotifyRate: 0.001, NotifyBurst: 3}, st, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startServer(t, srv)
-	waitConnects(t, srv, 1)
-	for range 10 {
-		srv.client.Notify(notifOID.Append(trapDC), []agentx.VarBind{{Name: clusterOID.Append(sDCName, 0), Value: str("x")}})
-	}
-	testutil.Eventually(t, waitTimeout, func() bool {
-		s := srv.Stats()
-		return s.NotifiesSent+s.NotifiesDropped >= 11
-	}, "11 notifications are handled")
-	if s := srv.Stats(); s.NotifiesSent != 3 || s.NotifiesDropped != 8 {
-		t.Fatalf("sent %d dropped %d, want 3 and 8 (agent start + 10 with a burst of 3)", s.NotifiesSent, s.NotifiesDropped)
 	}
 }

@@ -44,11 +44,13 @@ type Options struct {
 	// 1 s. The table is also rebuilt every MaxAge (default 10 s) so that
 	// ages stay current.
 	Refresh, MaxAge time.Duration
-	// Timeout, MinBackoff, MaxBackoff, NotifyRate and NotifyBurst are
-	// passed to the AgentX client (see agentx.Config for defaults).
+	// Timeout, MinBackoff, MaxBackoff, NotifyQueue and NotifyMaxAge are
+	// passed to the AgentX client (see agentx.Config for defaults):
+	// notifications wait in a queue of NotifyQueue for at most
+	// NotifyMaxAge and are sent as fast as snmpd acknowledges them.
 	Timeout, MinBackoff, MaxBackoff time.Duration
-	NotifyRate                      float64
-	NotifyBurst                     int
+	NotifyQueue                     int
+	NotifyMaxAge                    time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -100,8 +102,8 @@ func New(opts Options, snaps Snapshotter, events EventLog, log *slog.Logger) (*S
 		Timeout:      opts.Timeout,
 		MinBackoff:   opts.MinBackoff,
 		MaxBackoff:   opts.MaxBackoff,
-		NotifyRate:   opts.NotifyRate,
-		NotifyBurst:  opts.NotifyBurst,
+		NotifyQueue:  opts.NotifyQueue,
+		NotifyMaxAge: opts.NotifyMaxAge,
 		OnRegistered: s.registered,
 	}, s.log)
 	if err != nil {
