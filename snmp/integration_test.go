@@ -10,6 +10,7 @@ import (
 
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
+	"mgmtd/snmp/agentx"
 
 	"github.com/gosnmp/gosnmp"
 )
@@ -30,6 +31,8 @@ func TestWalkGolden(t *testing.T) {
 			srv := newTestServer(t, d.agentx)
 			startServer(t, srv)
 			waitConnects(t, srv, 1)
+			// The agent start notification is counted in the table.
+			waitServed(t, srv, clusterOID.Append(sNotificationsSent, 0), agentx.Counter32(1))
 			var all []string
 			for _, tool := range []string{"snmpwalk", "snmpbulkwalk"} {
 				var out strings.Builder
