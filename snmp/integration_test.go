@@ -3,7 +3,6 @@ package snmp
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,14 +164,7 @@ func TestGosnmpWalk(t *testing.T) {
 // arrive with their varbinds.
 func TestNotifications(t *testing.T) {
 	d := newSnmpd(t, "unix")
-	trapLog := filepath.Join(d.dir, "traps.log")
-	trapDir := t.TempDir()
-	startDaemon(t, "snmptrapd", agentEnv(trapDir), "-f", "-C", "-c", "testdata/snmptrapd.conf", "-On", "-Lf", trapLog,
-		"-p", filepath.Join(trapDir, "snmptrapd.pid"), "udp:127.0.0.1:"+strconv.Itoa(d.trap))
-	testutil.Eventually(t, waitTimeout, func() bool {
-		b, _ := os.ReadFile(trapLog)
-		return strings.Contains(string(b), "NET-SNMP version")
-	}, "snmptrapd has started")
+	td := startTrapd(t, d.trap)
 	d.run(t)
 	st := demoStore()
 	srv, err := New(Options{AgentX: d.agentx, Now: fixedNow}, st, st.Events(), nil)
@@ -203,7 +195,7 @@ func TestNotifications(t *testing.T) {
 		entStr + ".1.20.1.0 = INTEGER: 3", // severity critical
 	}
 	testutil.Eventually(t, waitTimeout, func() bool {
-		b, _ := os.ReadFile(trapLog)
+		b, _ := os.ReadFile(td.log)
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {
 				return false

@@ -112,8 +112,13 @@ func startSnmpd(t testing.TB, network string) *snmpd {
 }
 
 func newSnmpd(t testing.TB, network string) *snmpd {
+	return newSnmpdTrap(t, network, testutil.FreePort(t, "udp"))
+}
+
+// newSnmpdTrap is newSnmpd sending notifications to UDP port trap.
+func newSnmpdTrap(t testing.TB, network string, trap int) *snmpd {
 	dir := t.TempDir()
-	s := &snmpd{dir: dir, port: testutil.FreePort(t, "udp"), trap: testutil.FreePort(t, "udp")}
+	s := &snmpd{dir: dir, port: testutil.FreePort(t, "udp"), trap: trap}
 	var master string
 	if network == "unix" {
 		sock := filepath.Join(dir, "agentx.sock")

@@ -54,7 +54,8 @@ func (tr trap) message() string {
 	return strings.Trim(v, `"`)
 }
 
-// traps returns the notifications logged so far, in arrival order.
+// traps returns our notifications (MGMTD-CLUSTER-MIB's and the VM-MIB's,
+// not snmpd's own coldStart) logged so far, in arrival order.
 func (d *trapd) traps(t testing.TB) []trap {
 	t.Helper()
 	b, err := os.ReadFile(d.log)
@@ -69,7 +70,9 @@ func (d *trapd) traps(t testing.TB) []trap {
 		}
 		tr := trap{vbs: strings.Split(rest, "\t")}
 		tr.oid, _ = strings.CutPrefix(tr.value(".1.3.6.1.6.3.1.1.4.1.0"), "OID: ")
-		out = append(out, tr)
+		if strings.HasPrefix(tr.oid, entStr+".") || strings.HasPrefix(tr.oid, vmMIBStr+".") {
+			out = append(out, tr)
+		}
 	}
 	return out
 }
