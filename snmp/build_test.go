@@ -280,3 +280,27 @@ func TestNotificationRows(t *testing.T) {
 		t.Errorf("only %d notifications", traps)
 	}
 }
+
+// TestClusterSender: with mgmtd on every node exactly one subagent sends
+// the cluster-wide notifications.
+func TestClusterSender(t *testing.T) {
+	pm, _, _, _ := demoParts()
+	for _, tc := range []struct {
+		name, view, dc string
+		want           bool
+	}{
+		{"the DC", "node1", "node1", true},
+		{"not the DC", "node2", "node1", false},
+		{"no DC: the first online member", "node1", "", true},
+		{"no DC: not the first", "node2", "", false},
+		{"no DC: a guest node never", "guest1", "", false},
+		{"not a cluster node", "mgmt-host", "node1", true},
+		{"no view", "", "node1", true},
+	} {
+		st := model.NewStore(model.StoreOptions{View: tc.view, Now: fixedNow})
+		st.Report(model.Report{Source: "pacemaker", Time: t0, Pacemaker: pm})
+		if got := clusterSender(st.Snapshot(), tc.dc); got != tc.want {
+			t.Errorf("%s: view %q, DC %q: sender %v, want %v", tc.name, tc.view, tc.dc, got, tc.want)
+		}
+	}
+}

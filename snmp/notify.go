@@ -62,8 +62,8 @@ func (s *Server) awaitStart(ctx context.Context) bool {
 // until ctx is done. The picture at the start is the baseline: events
 // from before Run, and the events of a source's first picture
 // (model.Event.Baseline), are not sent. Cluster-wide notifications are
-// sent only by the subagent whose view is the DC (see clusterSender);
-// notifications about this mgmtd's own sources and the VM-MIB's
+// sent only by the subagent whose view is the DC (see clusterSender)
+// unless Options.NotifyAll; notifications about this mgmtd's own sources and the VM-MIB's
 // hypervisor are sent by every subagent.
 func (s *Server) forwardEvents(ctx context.Context) {
 	var seq uint64
@@ -101,7 +101,7 @@ func (s *Server) forwardEvents(ctx context.Context) {
 			s.log.Warn("snmp: events lost before they became notifications: the event log overran", "events", lost)
 			dc = snap.Cluster.DC
 		}
-		if !warned && len(snap.Nodes) > 0 && snap.View != "" {
+		if !warned && !s.opts.NotifyAll && len(snap.Nodes) > 0 && snap.View != "" {
 			if _, ok := snap.Node(snap.View); !ok {
 				warned = true
 				s.log.Warn("snmp: the view is not a cluster node; this subagent sends every notification", "view", snap.View)
@@ -115,7 +115,7 @@ func (s *Server) forwardEvents(ctx context.Context) {
 			if e.Baseline {
 				continue
 			}
-			if trap, vbs, ok := Notification(snap, e); ok && (nodeLocal(e) || clusterSender(snap, dc)) {
+			if trap, vbs, ok := Notification(snap, e); ok && (s.opts.NotifyAll || nodeLocal(e) || clusterSender(snap, dc)) {
 				s.client.Notify(trap, vbs)
 			}
 			if trap, vbs, ok := vmNotification(snap, s.hypervisor(snap), s.vmIdx, e); ok {

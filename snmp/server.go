@@ -45,6 +45,11 @@ type Options struct {
 	// counters are checked; default 1 s. The table is also rebuilt every
 	// MaxAge (default 10 s) so that ages stay current.
 	Refresh, MaxAge time.Duration
+	// NotifyAll makes this subagent send the cluster-wide notifications
+	// whatever the DC, for a single mgmtd watching the cluster. By
+	// default, with mgmtd on every node, only the subagent whose view is
+	// the DC sends them (see clusterSender).
+	NotifyAll bool
 	// StartGrace bounds how long mgmtdAgentStart waits for every
 	// registered source's first refresh, so that it carries the cluster
 	// name; default 30 s (the Pacemaker source's tool timeout).
