@@ -17,10 +17,7 @@ import (
 // strings.
 func playStory(t *testing.T) [][]string {
 	t.Helper()
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
 	var out [][]string
@@ -88,10 +85,7 @@ func TestStoryEvents(t *testing.T) {
 // TestStoryWhere follows web through the guest node and its VM to the
 // physical host, before and after the failover.
 func TestStoryWhere(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
 	for step, host := range map[int]string{0: "hv1", 4: "hv2", 6: "hv1"} {
@@ -124,10 +118,7 @@ func TestStoryWhere(t *testing.T) {
 // TestStoryImpact: losing the host of vm-app takes the VM, its guest node
 // and the web group with it, and the unmanaged VM on that host.
 func TestStoryImpact(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	demo.NewPlayer(steps, st, 1).Show(0)
 	sn := st.Snapshot()
@@ -172,10 +163,7 @@ func TestStoryImpact(t *testing.T) {
 // and a failure the snapshot shows is never one whose clearing was the
 // last word (an NMS would close a live alarm).
 func TestStoryLoopFailures(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
 	const loops = 5
@@ -213,10 +201,7 @@ func TestStoryLoopFailures(t *testing.T) {
 // same operation's failure (new call id and time) without a cleanup in
 // between.
 func TestFailureSequence(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	failing, clean := steps[2].Part, steps[7].Part
 	if len(failing.Failures) != 1 || len(clean.Failures) != 0 {
 		t.Fatalf("recordings changed: %d and %d failures", len(failing.Failures), len(clean.Failures))
@@ -259,10 +244,7 @@ func TestFailureSequence(t *testing.T) {
 // source's first picture is a baseline, not a change; later changes are
 // not.
 func TestBaseline(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{})
 	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
 		st.Register(s)

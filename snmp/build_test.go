@@ -236,10 +236,7 @@ func TestVMNotification(t *testing.T) {
 // table built from the same snapshot and carries that row's value: a
 // manager that reads the row finds it, with the value the trap said.
 func TestNotificationRows(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo", View: "hv2"})
 	p := demo.NewPlayer(steps, st, 1)
 	s := newTestServer(t, "unix:/nonexistent")

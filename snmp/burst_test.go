@@ -15,13 +15,8 @@ import (
 // snmptrapd: every event with a notification arrives, in order per
 // object, and nothing is dropped.
 func TestNotifyBurst(t *testing.T) {
-	d := newSnmpd(t, "unix")
-	td := startTrapd(t, d.trap)
-	d.run(t)
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, td := snmpdWithTrapd(t)
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo", View: "hv2"}) // hv2 is the demo's DC
 	p := demo.NewPlayer(steps, st, 1)
 	p.Show(0)

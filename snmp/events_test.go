@@ -115,13 +115,8 @@ func TestLastChange(t *testing.T) {
 // pictures (every node joining, every resource starting, quorum, the DC,
 // an old failure) are the baseline and not sent; the first change is.
 func TestStartBaseline(t *testing.T) {
-	d := newSnmpd(t, "unix")
-	td := startTrapd(t, d.trap)
-	d.run(t)
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, td := snmpdWithTrapd(t)
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{View: "hv2"})
 	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
 		st.Register(s)

@@ -31,6 +31,16 @@ func startTrapd(t testing.TB, port int) *trapd {
 	return d
 }
 
+// snmpdWithTrapd starts snmpd (unix AgentX socket) and the snmptrapd it
+// sends notifications to.
+func snmpdWithTrapd(t testing.TB) (*snmpd, *trapd) {
+	t.Helper()
+	d := newSnmpd(t, "unix")
+	td := startTrapd(t, d.trap)
+	d.run(t)
+	return d, td
+}
+
 // trap is one logged notification: its snmpTrapOID.0 value and every
 // varbind as "name = TYPE: value".
 type trap struct {
