@@ -67,6 +67,17 @@ type storyEntry struct {
 // Load reads the embedded story.
 func Load() ([]Step, error) { return load(data) }
 
+// MustLoad is Load for callers that cannot go on without the story
+// (tests); the embedded story always loads (the package's tests check
+// it), so it panics only on a broken build.
+func MustLoad() []Step {
+	steps, err := Load()
+	if err != nil {
+		panic(err)
+	}
+	return steps
+}
+
 func load(fsys fs.FS) ([]Step, error) {
 	dirs, err := fs.Glob(fsys, "data/step-*")
 	if err != nil || len(dirs) == 0 {

@@ -90,14 +90,14 @@ func TestAuditThroughREST(t *testing.T) {
 func TestConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "mgmtd.yaml")
-	if err := os.WriteFile(file, []byte("cluster: c1\nlisten: 127.0.0.1:9443\nconflict_grace: 30s\npacemaker: {interval: 2s, timeout: 1m}\nservices:\n  - {name: shop, resources: [web], method: dns}\nauth: {limits: {window: 15m}}\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("cluster: c1\nlisten: 127.0.0.1:9443\nconflict_grace: 30s\npacemaker: {interval: 2s, timeout: 1m}\nservices:\n  - {name: shop, resources: [web], method: dns}\nauth: {limits: {window: 15m}}\nsnmp: {agentx: \"unix:/x\", notify: all}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := LoadConfig(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ConflictGrace != 30*time.Second || c.Pacemaker.Interval != 2*time.Second || c.Auth.Limits.Window != 15*time.Minute || c.Services[0].Method != "dns" {
+	if c.ConflictGrace != 30*time.Second || c.Pacemaker.Interval != 2*time.Second || c.Auth.Limits.Window != 15*time.Minute || c.Services[0].Method != "dns" || c.SNMP.Notify != "all" {
 		t.Fatalf("%+v", c)
 	}
 	for name, bad := range map[string]string{
@@ -106,6 +106,7 @@ func TestConfigFile(t *testing.T) {
 		"bad method":    "services: [{name: s, resources: [r], method: carrier-pigeon}]\n",
 		"plain on wire": "listen: 0.0.0.0:8443\nplain_http: true\n",
 		"tiny output":   "pacemaker: {max_output: 1000}\n",
+		"snmp notify":   "snmp: {agentx: \"unix:/x\", notify: everyone}\n",
 	} {
 		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)

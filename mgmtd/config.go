@@ -107,6 +107,10 @@ type ActionsConfig struct {
 type SNMPConfig struct {
 	// AgentX is the master agent's socket: unix:PATH or tcp:HOST:PORT.
 	AgentX string `json:"agentx,omitempty"`
+	// Notify says which mgmtd sends the cluster-wide notifications: "dc"
+	// (the default, for mgmtd on every node: only the one on the DC) or
+	// "all" (this one always: a single mgmtd watching the cluster).
+	Notify string `json:"notify,omitempty"`
 }
 
 // VirtConfig configures the libvirt source.
@@ -306,6 +310,9 @@ func (c *Config) Validate() error {
 		if err := auth.CheckPlainHTTP(c.Listen); err != nil {
 			return fmt.Errorf("config key plain_http: %w", err)
 		}
+	}
+	if n := c.SNMP.Notify; n != "" && n != "dc" && n != "all" {
+		return fmt.Errorf("config key snmp.notify: %q is not dc or all", n)
 	}
 	for i, m := range c.VMMappings {
 		if m.Resource == "" || m.Domain == "" {

@@ -129,7 +129,9 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 	}
 	if cfg.SNMP.AgentX != "" {
-		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir}, d.Store, d.Store.Events(), log.With("component", "snmp"))
+		// The demo is one mgmtd whose view (hv1) is not the story's DC.
+		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir, NotifyAll: cfg.SNMP.Notify == "all" || o.Demo},
+			d.Store, d.Store.Events(), log.With("component", "snmp"))
 		if err != nil {
 			return nil, err
 		}

@@ -63,6 +63,12 @@ type Event struct {
 	From       string    `json:"from,omitempty"`
 	To         string    `json:"to,omitempty"`
 	Message    string    `json:"message"`
+	// Baseline marks an event that describes what a source reported the
+	// first time (its first successful refresh, a hypervisor host's first
+	// picture) rather than a change: at that moment every node "joins"
+	// and every resource "starts". The log keeps such events; a
+	// notification channel skips them, as its baseline.
+	Baseline bool `json:"baseline,omitempty"`
 	// Data carries type-specific details (for tasks: the task as JSON).
 	Data any `json:"data,omitempty"`
 }
@@ -248,13 +254,19 @@ func sortedRoleKeys(m placement) []string {
 	return out
 }
 
+// failures announces every failure record that is new in b: a failure
+// of an operation that had none, and a new occurrence (call id, time) of
+// one that had. A resource whose records all went away and that is not
+// failed gets one "failures cleared" event carrying the cleared records
+// (Data []Failure; Node when they were all on one node). The Store uses
+// those to announce a cleared failure again when it comes back.
 func (d *differ) failures(a, b *Snapshot) {
 	seen := make(map[string]bool, len(a.Failures))
 	for _, f := range a.Failures {
-		seen[f.Key()] = true
+		seen[f.Occurrence()] = true
 	}
 	for _, f := range b.Failures {
-		if seen[f.Key()] {
+		if seen[f.Occurrence()] {
 			continue
 		}
 		msg := "resource " + f.Resource + " failed " + f.Op + " on " + f.Node
@@ -270,17 +282,38 @@ func (d *differ) failures(a, b *Snapshot) {
 	for _, f := range b.Failures {
 		now[PrimitiveOf(f.Resource)] = true
 	}
-	done := map[string]bool{}
+	var ids []string
+	cleared := map[string][]Failure{}
 	for _, f := range a.Failures {
 		id := PrimitiveOf(f.Resource)
-		if now[id] || done[id] {
+		if now[id] {
 			continue
 		}
-		done[id] = true
+		if cleared[id] == nil {
+			ids = append(ids, id)
+		}
+		cleared[id] = append(cleared[id], f)
+	}
+	for _, id := range ids {
 		if r, ok := b.Resource(id); ok && !r.Failed {
-			d.add(EventResourceRecovered, SeverityInfo, KindResource, id, "resource "+id+" failures cleared", nil)
+			fs := cleared[id]
+			d.add(EventResourceRecovered, SeverityInfo, KindResource, id, "resource "+id+" failures cleared", func(e *Event) {
+				e.Data = fs
+				if onOneNode(fs) {
+					e.Node = fs[0].Node
+				}
+			})
 		}
 	}
+}
+
+func onOneNode(fs []Failure) bool {
+	for _, f := range fs {
+		if f.Node != fs[0].Node {
+			return false
+		}
+	}
+	return len(fs) > 0
 }
 
 func (d *differ) fencing(a, b *Snapshot) {

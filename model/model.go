@@ -10,6 +10,7 @@
 package model
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -237,9 +238,17 @@ type Failure struct {
 	Time       time.Time `json:"time,omitzero"`
 }
 
-// Key identifies a failure for diffing.
+// Key identifies the operation that failed: resource, node, operation
+// and interval. Pacemaker keeps one failure record per key.
 func (f Failure) Key() string {
 	return f.Resource + "\x00" + f.Node + "\x00" + f.Op + "\x00" + f.Interval
+}
+
+// Occurrence identifies one failure of that operation: its key, call id
+// and time. A failure that comes back after it was cleaned up, or that
+// happens again, is a new record with a new call id and time.
+func (f Failure) Occurrence() string {
+	return f.Key() + "\x00" + strconv.Itoa(f.Call) + "\x00" + f.Time.UTC().Format(time.RFC3339Nano)
 }
 
 // FenceEvent is one entry of the fencing history.

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +106,7 @@ func (s *Store) Register(source string) {
 	defer s.mu.Unlock()
 	if _, ok := s.sources[source]; !ok {
 		s.sources[source] = SourceStatus{Name: source, State: SourceError, LastError: "no refresh yet"}
-		s.publishLocked(s.opts.Now())
+		s.publishLocked(s.opts.Now(), firsts{})
 	}
 }
 
@@ -123,13 +122,71 @@ func (s *Store) ReportAll(rs ...Report) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	var first firsts
 	for _, r := range rs {
 		if !r.Time.IsZero() {
 			now = r.Time
 		}
+		first.note(s, r)
 		s.apply(r, now)
 	}
-	return s.publishLocked(now)
+	return s.publishLocked(now, first)
+}
+
+// firsts records which parts a publish shows for the first time, so that
+// the events describing them are marked Baseline.
+type firsts struct {
+	pacemaker bool
+	hosts     map[string]bool // hypervisor hosts of a virt source's first part
+	sources   map[string]bool // sources whose first success this is
+}
+
+// note records what report r, about to be applied to s, shows first.
+func (f *firsts) note(s *Store, r Report) {
+	if r.Err != nil {
+		return
+	}
+	if s.sources[r.Source].LastSuccess.IsZero() {
+		f.sources = setAdd(f.sources, r.Source)
+	}
+	if r.Pacemaker != nil && s.pacemaker == nil {
+		f.pacemaker = true
+	}
+	if r.Virt != nil && s.virt[r.Source] == nil {
+		for _, h := range r.Virt.Hosts {
+			f.hosts = setAdd(f.hosts, h.Name)
+		}
+		for _, v := range r.Virt.VMs {
+			f.hosts = setAdd(f.hosts, v.Host)
+		}
+	}
+}
+
+func setAdd(m map[string]bool, k string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[k] = true
+	return m
+}
+
+// mark sets Baseline on the events that describe a first picture.
+func (f *firsts) mark(evs []Event) {
+	for i := range evs {
+		e := &evs[i]
+		switch e.Type {
+		case EventNodeJoined, EventNodeLeft, EventNodeState, EventQuorumGained, EventQuorumLost, EventDCChanged,
+			EventResourceStarted, EventResourceStopped, EventResourceMoved, EventResourcePromoted,
+			EventResourceDemoted, EventResourceFailed, EventResourceRecovered, EventFencing:
+			e.Baseline = f.pacemaker
+		case EventVMAppeared, EventVMGone, EventVMState, EventVMMigrated:
+			e.Baseline = f.hosts[e.Node]
+		case EventHostReachable, EventHostUnreachable:
+			e.Baseline = f.hosts[e.Object.Name]
+		case EventSourceRecovered:
+			e.Baseline = f.sources[e.Object.Name]
+		}
+	}
 }
 
 func (s *Store) apply(r Report, now time.Time) {
@@ -170,7 +227,7 @@ func (s *Store) apply(r Report, now time.Time) {
 	s.sources[r.Source] = st
 }
 
-func (s *Store) publishLocked(now time.Time) *Snapshot {
+func (s *Store) publishLocked(now time.Time, first firsts) *Snapshot {
 	old := s.cur.Load()
 	next := s.build(now)
 	if sameContent(old, next) {
@@ -180,7 +237,9 @@ func (s *Store) publishLocked(now time.Time) *Snapshot {
 	}
 	s.cur.Store(next)
 	if next.Generation != old.Generation {
-		s.events.Append(s.dedupFailures(Diff(old, next), next))
+		evs := Diff(old, next)
+		first.mark(evs)
+		s.events.Append(s.dedupFailures(evs, next))
 	}
 	return next
 }
@@ -545,24 +604,37 @@ func addressOf(snap *Snapshot, ids []string) (string, AddressMethod) {
 // remembered after it was last seen.
 const failureMemory = 1000
 
-func failureID(f Failure) string {
-	return f.Key() + "\x00" + strconv.Itoa(f.Call) + "\x00" + f.Time.UTC().Format(time.RFC3339Nano)
-}
-
+// dedupFailures drops announcements of failures already announced (by
+// occurrence: resource, node, operation, interval, call id and time), so
+// that a failure hidden for a while (its node offline) and shown again is
+// not announced twice. A failure whose clearing was announced ("failures
+// cleared") is forgotten: when the same record comes back (a cluster
+// leaving maintenance, the demo's loop) it is announced again, so that a
+// consumer never holds a cleared alarm for a live failure.
 func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
 	for _, f := range snap.Failures {
-		if _, ok := s.reported[failureID(f)]; ok {
-			s.reported[failureID(f)] = snap.Generation
+		if _, ok := s.reported[f.Occurrence()]; ok {
+			s.reported[f.Occurrence()] = snap.Generation
 		}
 	}
 	out := evs[:0]
 	for _, e := range evs {
-		if f, ok := e.Data.(Failure); ok && e.Type == EventResourceFailed {
-			id := failureID(f)
+		switch d := e.Data.(type) {
+		case Failure:
+			if e.Type != EventResourceFailed {
+				break
+			}
+			id := d.Occurrence()
 			if _, seen := s.reported[id]; seen {
 				continue
 			}
 			s.reported[id] = snap.Generation
+		case []Failure:
+			if e.Type == EventResourceRecovered {
+				for _, f := range d {
+					delete(s.reported, f.Occurrence())
+				}
+			}
 		}
 		out = append(out, e)
 	}

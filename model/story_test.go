@@ -1,9 +1,12 @@
 package model_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"mgmtd/demo"
 	"mgmtd/model"
@@ -14,10 +17,7 @@ import (
 // strings.
 func playStory(t *testing.T) [][]string {
 	t.Helper()
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
 	var out [][]string
@@ -85,10 +85,7 @@ func TestStoryEvents(t *testing.T) {
 // TestStoryWhere follows web through the guest node and its VM to the
 // physical host, before and after the failover.
 func TestStoryWhere(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
 	for step, host := range map[int]string{0: "hv1", 4: "hv2", 6: "hv1"} {
@@ -121,10 +118,7 @@ func TestStoryWhere(t *testing.T) {
 // TestStoryImpact: losing the host of vm-app takes the VM, its guest node
 // and the web group with it, and the unmanaged VM on that host.
 func TestStoryImpact(t *testing.T) {
-	steps, err := demo.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	demo.NewPlayer(steps, st, 1).Show(0)
 	sn := st.Snapshot()
@@ -160,5 +154,146 @@ func TestStoryImpact(t *testing.T) {
 	}
 	if sn.Impact("nosuch").Known {
 		t.Error("unknown node is known")
+	}
+}
+
+// TestStoryLoopFailures plays the demo story five times: the web-srv
+// failure of step 1 is cleaned up at step 7 and comes back (the same
+// recorded failure) in the next loop, so it is announced in every loop,
+// and a failure the snapshot shows is never one whose clearing was the
+// last word (an NMS would close a live alarm).
+func TestStoryLoopFailures(t *testing.T) {
+	steps := demo.MustLoad()
+	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
+	p := demo.NewPlayer(steps, st, 1)
+	const loops = 5
+	open := map[string]bool{} // resource -> failure announced, not cleared
+	failed, cleared := 0, 0
+	for i := range loops * len(steps) {
+		last := st.Events().Last()
+		p.Show(i)
+		evs, _ := st.Events().Since(last)
+		for _, e := range evs {
+			switch {
+			case e.Type == model.EventResourceFailed:
+				failed++
+				open[e.Object.Name] = true
+			case e.Type == model.EventResourceRecovered && strings.HasSuffix(e.Message, "failures cleared"):
+				cleared++
+				open[e.Object.Name] = false
+			}
+		}
+		for _, f := range st.Snapshot().Failures {
+			if !open[model.PrimitiveOf(f.Resource)] {
+				t.Errorf("loop %d step %d: %s fails on %s but its failure is not announced (or was cleared)",
+					i/len(steps), i%len(steps), f.Resource, f.Node)
+			}
+		}
+	}
+	if failed != loops || cleared != loops {
+		t.Errorf("%d loops: %d resource.failed and %d failures cleared, want %d each", loops, failed, cleared, loops)
+	}
+}
+
+// TestFailureSequence replays recorded crm_mon/CIB states of the demo
+// (step 2: web-srv's monitor failure, call 3; step 7: cleaned up) in the
+// order an operator's actions produce them, and a new occurrence of the
+// same operation's failure (new call id and time) without a cleanup in
+// between.
+func TestFailureSequence(t *testing.T) {
+	steps := demo.MustLoad()
+	failing, clean := steps[2].Part, steps[7].Part
+	if len(failing.Failures) != 1 || len(clean.Failures) != 0 {
+		t.Fatalf("recordings changed: %d and %d failures", len(failing.Failures), len(clean.Failures))
+	}
+	again := *failing
+	again.Failures = slices.Clone(failing.Failures)
+	again.Failures[0].Call += 6
+	again.Failures[0].Time = again.Failures[0].Time.Add(5 * time.Minute)
+	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
+	st.Report(model.Report{Source: "pacemaker", Pacemaker: clean})
+	for i, tc := range []struct {
+		name string
+		part *model.PacemakerPart
+		want []string
+	}{
+		{"failure", failing, []string{"resource.failed web-srv app1"}},
+		{"refresh", failing, nil},
+		{"cleanup", clean, []string{"resource.recovered web-srv app1"}},
+		{"the same failure back", failing, []string{"resource.failed web-srv app1"}},
+		{"failed again, no cleanup", &again, []string{"resource.failed web-srv app1"}},
+		{"cleanup again", clean, []string{"resource.recovered web-srv app1"}},
+	} {
+		last := st.Events().Last()
+		st.Report(model.Report{Source: "pacemaker", Pacemaker: tc.part})
+		evs, _ := st.Events().Since(last)
+		var got []string
+		for _, e := range evs {
+			if e.Type == model.EventResourceFailed || e.Type == model.EventResourceRecovered {
+				got = append(got, string(e.Type)+" "+e.Object.Name+" "+e.Node)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%d %s: events %q, want %q", i, tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBaseline reports the demo's first step source by source, as the
+// sources of `mgmtd serve` do after registering: every event of a
+// source's first picture is a baseline, not a change; later changes are
+// not.
+func TestBaseline(t *testing.T) {
+	steps := demo.MustLoad()
+	st := model.NewStore(model.StoreOptions{})
+	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
+		st.Register(s)
+	}
+	report := func(r model.Report) (baseline, changes []string) {
+		last := st.Events().Last()
+		st.Report(r)
+		evs, _ := st.Events().Since(last)
+		for _, e := range evs {
+			if e.Baseline {
+				baseline = append(baseline, string(e.Type)+" "+e.Object.Name)
+			} else {
+				changes = append(changes, string(e.Type)+" "+e.Object.Name)
+			}
+		}
+		return baseline, changes
+	}
+	s0, s1 := steps[0], steps[1]
+	for _, tc := range []struct {
+		name            string
+		r               model.Report
+		baseline, wants []string // prefixes that must be among them
+	}{
+		{"pacemaker first", model.Report{Source: demo.PacemakerSource, Pacemaker: s0.Part},
+			[]string{"quorum.gained", "dc.changed", "node.joined hv1", "resource.started vm-app", "source.recovered pacemaker"}, nil},
+		{"corosync first", model.Report{Source: demo.CorosyncSource, Corosync: s0.Corosync},
+			[]string{"source.recovered corosync"}, nil},
+		{"virt first", model.Report{Source: demo.VirtSource, Virt: s0.Virt},
+			[]string{"vm.appeared vm-app", "vm.appeared build01", "source.recovered virt"}, nil},
+		{"a failure", model.Report{Source: demo.PacemakerSource, Pacemaker: s1.Part}, nil, []string{"resource.failed web-srv"}},
+		{"virt fails", model.Report{Source: demo.VirtSource, Err: errors.New("down")}, nil, []string{"source.stale virt"}},
+		{"virt back", model.Report{Source: demo.VirtSource, Virt: s0.Virt}, nil, []string{"source.recovered virt"}},
+	} {
+		baseline, changes := report(tc.r)
+		for _, w := range tc.baseline {
+			if !has(baseline, w) {
+				t.Errorf("%s: %q not a baseline event: baseline %v, changes %v", tc.name, w, baseline, changes)
+			}
+		}
+		for _, w := range tc.wants {
+			if !has(changes, w) {
+				t.Errorf("%s: %q not a change: baseline %v, changes %v", tc.name, w, baseline, changes)
+			}
+		}
+		if tc.baseline != nil && len(changes) > 0 {
+			t.Errorf("%s: first picture reported changes %v", tc.name, changes)
+		}
+		if tc.baseline == nil && len(baseline) > 0 {
+			t.Errorf("%s: baseline events %v after the first picture", tc.name, baseline)
+		}
 	}
 }

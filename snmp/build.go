@@ -300,8 +300,15 @@ func intervalMillis(s string) uint32 {
 	return 0
 }
 
+// agentFacts are the values of MGMTD-CLUSTER-MIB that are the subagent's
+// own rather than the snapshot's.
+type agentFacts struct {
+	changed time.Time // mgmtdLastChange
+	counters
+}
+
 // buildCluster adds MGMTD-CLUSTER-MIB for snap at time now.
-func (bd *builder) buildCluster(s *model.Snapshot, now time.Time) {
+func (bd *builder) buildCluster(s *model.Snapshot, now time.Time, agent agentFacts) {
 	bd.declareTables()
 	c := s.Cluster
 
@@ -548,12 +555,15 @@ func (bd *builder) buildCluster(s *model.Snapshot, now time.Time) {
 	sc(sResourcesFailed, gauge(rFailed))
 	sc(sResourcesUnmanaged, gauge(rUnmanaged))
 	sc(sResourcesBlocked, gauge(rBlocked))
-	sc(sLastChange, dateAndTime(s.Time))
+	sc(sLastChange, dateAndTime(agent.changed))
 	sc(sSnapshotStale, truth(s.Stale()))
 	sc(sSnapshotView, str(s.View))
 	sc(sRowsOmitted, gauge(bd.omitted))
 	sc(sVMsConfigured, gauge(len(s.VMs)))
 	sc(sVMsActive, gauge(vmActive))
+	sc(sNotificationsSent, agentx.Counter32(uint32(agent.sent)))
+	sc(sNotificationsDropped, agentx.Counter32(uint32(agent.dropped)))
+	sc(sNotificationsQueued, gauge(agent.queued))
 }
 
 // instanceIndex is {mgmtdInstanceResource, mgmtdInstanceNode}; the node

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/demo"
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/snmp/agentx"
@@ -225,6 +226,78 @@ func TestVMNotification(t *testing.T) {
 		}
 		if len(vbs[1].Value.Bytes) != 16 {
 			t.Errorf("%v: vmUUID of %d octets", tc.ev.Type, len(vbs[1].Value.Bytes))
+		}
+	}
+}
+
+// TestNotificationRows plays two loops of the demo failover story and
+// checks, for every notification of every step, that each varbind naming
+// a table row (not the mgmtdNotifyObjects values) names a row of the
+// table built from the same snapshot and carries that row's value: a
+// manager that reads the row finds it, with the value the trap said.
+func TestNotificationRows(t *testing.T) {
+	steps := demo.MustLoad()
+	st := model.NewStore(model.StoreOptions{Cluster: "demo", View: "hv2"})
+	p := demo.NewPlayer(steps, st, 1)
+	s := newTestServer(t, "unix:/nonexistent")
+	checked, traps := 0, 0
+	for i := range 2*len(steps) + 1 {
+		last := st.Events().Last()
+		p.Show(i)
+		evs, _ := st.Events().Since(last)
+		snap := st.Snapshot()
+		tb, err := s.BuildTable(snap, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			_, vbs, ok := Notification(snap, e)
+			if !ok {
+				continue
+			}
+			traps++
+			for _, vb := range vbs {
+				if agentx.Compare(vb.Name, notifyObjs) > 0 && len(vb.Name) > len(notifyObjs) &&
+					agentx.Compare(vb.Name[:len(notifyObjs)], notifyObjs) == 0 {
+					continue
+				}
+				checked++
+				v, ok := tb.Lookup(vb.Name)
+				switch {
+				case !ok:
+					t.Errorf("step %d %q: %v names no row", i%len(steps), e.Message, vb.Name)
+				case v.Type != vb.Value.Type || v.Num != vb.Value.Num || string(v.Bytes) != string(vb.Value.Bytes):
+					t.Errorf("step %d %q: %v = %v in the trap, %v in the table", i%len(steps), e.Message, vb.Name, vb.Value, v)
+				}
+			}
+		}
+	}
+	t.Logf("%d notifications, %d row varbinds checked", traps, checked)
+	if traps < 100 {
+		t.Errorf("only %d notifications", traps)
+	}
+}
+
+// TestClusterSender: with mgmtd on every node exactly one subagent sends
+// the cluster-wide notifications.
+func TestClusterSender(t *testing.T) {
+	pm, _, _, _ := demoParts()
+	for _, tc := range []struct {
+		name, view, dc string
+		want           bool
+	}{
+		{"the DC", "node1", "node1", true},
+		{"not the DC", "node2", "node1", false},
+		{"no DC: the first online member", "node1", "", true},
+		{"no DC: not the first", "node2", "", false},
+		{"no DC: a guest node never", "guest1", "", false},
+		{"not a cluster node", "mgmt-host", "node1", true},
+		{"no view", "", "node1", true},
+	} {
+		st := model.NewStore(model.StoreOptions{View: tc.view, Now: fixedNow})
+		st.Report(model.Report{Source: "pacemaker", Time: t0, Pacemaker: pm})
+		if got := clusterSender(st.Snapshot(), tc.dc); got != tc.want {
+			t.Errorf("%s: view %q, DC %q: sender %v, want %v", tc.name, tc.view, tc.dc, got, tc.want)
 		}
 	}
 }

@@ -95,6 +95,12 @@ func demoParts() (*model.PacemakerPart, *model.CorosyncPart, *model.VirtPart, *m
 // demoStore returns a store holding the demo cluster, seen from node1.
 func demoStore() *model.Store {
 	st := model.NewStore(model.StoreOptions{Cluster: "democluster", View: "node1", Now: fixedNow})
+	replayDemo(st)
+	return st
+}
+
+// replayDemo reports the demo cluster to st.
+func replayDemo(st *model.Store) {
 	pm, cs, vt, sv := demoParts()
 	st.Report(model.Report{Source: "pacemaker", Time: t0, Pacemaker: pm})
 	st.Report(model.Report{Source: "corosync", Time: t0, Corosync: cs})
@@ -102,5 +108,4 @@ func demoStore() *model.Store {
 	st.Report(model.Report{Source: "catalog", Time: t0, Services: sv})
 	st.Report(model.Report{Source: "libvirt-remote", Time: t0.Add(-time.Minute), Virt: &model.VirtPart{}})
 	st.Report(model.Report{Source: "libvirt-remote", Time: t0, Err: errors.New("connect qemu+ssh://node3/system: connection refused")})
-	return st
 }

@@ -98,6 +98,9 @@ const (
 	sRowsOmitted
 	sVMsConfigured
 	sVMsActive
+	sNotificationsSent
+	sNotificationsDropped
+	sNotificationsQueued
 )
 
 // Index size limits of the MIB (MgmtdName and the short string indexes).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mgmtd/model"
@@ -40,15 +41,26 @@ type Options struct {
 	// StateDir, if set, is where VM-MIB vmIndex assignments persist so
 	// they survive restarts.
 	StateDir string
-	// Refresh is how often the snapshot generation is checked; default
-	// 1 s. The table is also rebuilt every MaxAge (default 10 s) so that
-	// ages stay current.
+	// Refresh is how often the snapshot generation and the notification
+	// counters are checked; default 1 s. The table is also rebuilt every
+	// MaxAge (default 10 s) so that ages stay current.
 	Refresh, MaxAge time.Duration
-	// Timeout, MinBackoff, MaxBackoff, NotifyRate and NotifyBurst are
-	// passed to the AgentX client (see agentx.Config for defaults).
+	// NotifyAll makes this subagent send the cluster-wide notifications
+	// whatever the DC, for a single mgmtd watching the cluster. By
+	// default, with mgmtd on every node, only the subagent whose view is
+	// the DC sends them (see clusterSender).
+	NotifyAll bool
+	// StartGrace bounds how long mgmtdAgentStart waits for every
+	// registered source's first refresh, so that it carries the cluster
+	// name; default 30 s (the Pacemaker source's tool timeout).
+	StartGrace time.Duration
+	// Timeout, MinBackoff, MaxBackoff, NotifyQueue and NotifyMaxAge are
+	// passed to the AgentX client (see agentx.Config for defaults):
+	// notifications wait in a queue of NotifyQueue for at most
+	// NotifyMaxAge and are sent as fast as snmpd acknowledges them.
 	Timeout, MinBackoff, MaxBackoff time.Duration
-	NotifyRate                      float64
-	NotifyBurst                     int
+	NotifyQueue                     int
+	NotifyMaxAge                    time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -62,10 +74,28 @@ type Server struct {
 	client *agentx.Client
 	vmIdx  *vmIndexer
 
+	// firstRegistration is closed after the first registration.
+	firstRegistration chan struct{}
+	registerOnce      sync.Once
+	// lost counts events that overran the event log before they became
+	// notifications.
+	lost atomic.Uint64
+
 	mu    sync.Mutex // guards vm and the build fields below
 	vm    vmMIBState
 	gen   uint64
 	built time.Time
+	// changed is when the content last changed (mgmtdLastChange): the
+	// time of the first snapshot of generation gen.
+	changed time.Time
+	// counts are the notification counters of the served table.
+	counts counters
+}
+
+// counters are the notification counters MGMTD-CLUSTER-MIB serves.
+type counters struct {
+	sent, dropped uint64
+	queued        int
 }
 
 // New validates opts and returns a Server. events may be nil, in which
@@ -86,23 +116,27 @@ func New(opts Options, snaps Snapshotter, events EventLog, log *slog.Logger) (*S
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = 10 * time.Second
 	}
+	if opts.StartGrace <= 0 {
+		opts.StartGrace = 30 * time.Second
+	}
 	ix, err := newVMIndexer(opts.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("snmp: %w", err)
 	}
-	s := &Server{opts: opts, snaps: snaps, events: events, log: log, vmIdx: ix}
+	s := &Server{opts: opts, snaps: snaps, events: events, log: log, vmIdx: ix, firstRegistration: make(chan struct{})}
 	s.vm.start = opts.Now()
 	s.client, err = agentx.NewClient(agentx.Config{
 		Addr:         opts.AgentX,
 		ID:           EnterpriseOID,
 		Descr:        "mgmtd cluster subagent",
 		Subtrees:     []agentx.OID{EnterpriseOID, VMMIBOID},
+		Caps:         Caps,
 		Timeout:      opts.Timeout,
 		MinBackoff:   opts.MinBackoff,
 		MaxBackoff:   opts.MaxBackoff,
-		NotifyRate:   opts.NotifyRate,
-		NotifyBurst:  opts.NotifyBurst,
-		OnRegistered: s.registered,
+		NotifyQueue:  opts.NotifyQueue,
+		NotifyMaxAge: opts.NotifyMaxAge,
+		OnRegistered: func(uint64) { s.registerOnce.Do(func() { close(s.firstRegistration) }) },
 	}, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("snmp: %w", err)
@@ -110,8 +144,25 @@ func New(opts Options, snaps Snapshotter, events EventLog, log *slog.Logger) (*S
 	return s, nil
 }
 
-// Stats returns the AgentX client's counters.
-func (s *Server) Stats() agentx.Stats { return s.client.Stats() }
+// Caps are the sysORTable entries the subagent announces: the modules it
+// implements.
+var Caps = []agentx.AgentCaps{
+	{ID: EnterpriseOID, Descr: "MGMTD-CLUSTER-MIB: the Pacemaker/Corosync cluster as mgmtd observes it, and its notifications"},
+	{ID: VMMIBOID, Descr: "VM-MIB (RFC 7666): the virtual machines of the local hypervisor"},
+}
+
+// Stats returns the AgentX client's counters; NotifiesDropped includes
+// events lost before they became notifications.
+func (s *Server) Stats() agentx.Stats {
+	st := s.client.Stats()
+	st.NotifiesDropped += s.lost.Load()
+	return st
+}
+
+func (s *Server) counters() counters {
+	st := s.Stats()
+	return counters{sent: st.NotifiesSent, dropped: st.NotifiesDropped, queued: st.NotifiesQueued}
+}
 
 // Run serves until ctx is done. It builds the first table before
 // connecting, keeps the AgentX session up (reconnecting as needed),
@@ -128,13 +179,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		_ = s.client.Run(ctx)
 	}()
-	if s.events != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.forwardEvents(ctx)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.forwardEvents(ctx)
+	}()
 	t := time.NewTicker(s.opts.Refresh)
 	defer t.Stop()
 	for {
@@ -150,22 +199,25 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// rebuild builds a new table when the generation changed, when the last
-// one is older than MaxAge, or when forced.
+// rebuild builds a new table when the generation or the notification
+// counters changed, when the last one is older than MaxAge, or when
+// forced.
 func (s *Server) rebuild(force bool) error {
 	snap := s.snaps.Snapshot()
 	now := s.opts.Now()
+	c := s.counters()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !force && snap.Generation == s.gen && now.Sub(s.built) < s.opts.MaxAge {
+	if !force && snap.Generation == s.gen && c == s.counts && now.Sub(s.built) < s.opts.MaxAge {
 		return nil
 	}
+	s.counts = c
 	t, err := s.buildLocked(snap, now)
 	if err != nil {
 		return err
 	}
 	s.client.SetTable(t)
-	s.gen, s.built = snap.Generation, now
+	s.built = now
 	return nil
 }
 
@@ -186,8 +238,11 @@ func (s *Server) BuildTable(snap *model.Snapshot, now time.Time) (*agentx.Table,
 }
 
 func (s *Server) buildLocked(snap *model.Snapshot, now time.Time) (*agentx.Table, error) {
+	if s.changed.IsZero() || snap.Generation != s.gen {
+		s.gen, s.changed = snap.Generation, snap.Time
+	}
 	bd := newBuilder()
-	bd.buildCluster(snap, now)
+	bd.buildCluster(snap, now, agentFacts{changed: s.changed, counters: s.counts})
 	if err := bd.buildVMMIB(snap, s.hypervisor(snap), s.vmIdx, &s.vm, now); err != nil {
 		s.log.Warn("VM-MIB index state", "err", err)
 	}

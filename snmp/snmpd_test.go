@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"mgmtd/internal/testutil"
+	"mgmtd/snmp/agentx"
 )
 
 // daemon is a started snmpd or snmptrapd.
@@ -111,8 +112,13 @@ func startSnmpd(t testing.TB, network string) *snmpd {
 }
 
 func newSnmpd(t testing.TB, network string) *snmpd {
+	return newSnmpdTrap(t, network, testutil.FreePort(t, "udp"))
+}
+
+// newSnmpdTrap is newSnmpd sending notifications to UDP port trap.
+func newSnmpdTrap(t testing.TB, network string, trap int) *snmpd {
 	dir := t.TempDir()
-	s := &snmpd{dir: dir, port: testutil.FreePort(t, "udp"), trap: testutil.FreePort(t, "udp")}
+	s := &snmpd{dir: dir, port: testutil.FreePort(t, "udp"), trap: trap}
 	var master string
 	if network == "unix" {
 		sock := filepath.Join(dir, "agentx.sock")
@@ -235,4 +241,13 @@ func waitConnects(t testing.TB, srv *Server, n uint64) {
 		st := srv.Stats()
 		return st.Connects >= n && st.Registered
 	}, "the server has registered %d times", n)
+}
+
+// waitServed waits until the served table has value v at name.
+func waitServed(t testing.TB, srv *Server, name agentx.OID, v agentx.Value) {
+	t.Helper()
+	testutil.Eventually(t, waitTimeout, func() bool {
+		got, ok := srv.client.Table().Lookup(name)
+		return ok && got.Type == v.Type && got.Num == v.Num && string(got.Bytes) == string(v.Bytes)
+	}, "the served table has %v = %v", name, v)
 }

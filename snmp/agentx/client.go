@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,13 +43,17 @@ type Config struct {
 	// PingInterval is how often an idle session pings the master;
 	// default 10 s.
 	PingInterval time.Duration
-	// NotifyRate (per second) and NotifyBurst form the token bucket that
-	// limits notifications; defaults 5/s and 20. Notifications over the
-	// limit are dropped and counted.
-	NotifyRate  float64
-	NotifyBurst int
-	// NotifyMaxAge drops queued notifications older than this when they
-	// could not be sent, e.g. while disconnected; default 30 s.
+	// Caps are announced with AddAgentCaps (RFC 2741 section 6.2.14)
+	// after every registration; the master lists them in sysORTable
+	// while the session lasts. A refusal is logged, not fatal.
+	Caps []AgentCaps
+	// NotifyQueue bounds the notifications waiting to be sent; default
+	// 4096. They are sent one at a time, each as soon as the master has
+	// acknowledged the previous one. When the queue is full the oldest
+	// is dropped, counted and logged.
+	NotifyQueue int
+	// NotifyMaxAge drops a queued notification that waited longer than
+	// this, e.g. while the master was away; default 60 s.
 	NotifyMaxAge time.Duration
 	// OnRegistered, if set, is called after every successful Open and
 	// Register sequence with the number of such sequences so far (1 for
@@ -77,14 +82,11 @@ func (c *Config) withDefaults() Config {
 	if r.PingInterval <= 0 {
 		r.PingInterval = 10 * time.Second
 	}
-	if r.NotifyRate <= 0 {
-		r.NotifyRate = 5
-	}
-	if r.NotifyBurst <= 0 {
-		r.NotifyBurst = 20
+	if r.NotifyQueue <= 0 {
+		r.NotifyQueue = 4096
 	}
 	if r.NotifyMaxAge <= 0 {
-		r.NotifyMaxAge = 30 * time.Second
+		r.NotifyMaxAge = 60 * time.Second
 	}
 	return r
 }
@@ -108,6 +110,14 @@ func ParseAddr(addr string) (network, address string, err error) {
 	return network, address, nil
 }
 
+// AgentCaps is one sysORTable entry (RFC 3418): the OID of a MIB
+// module, compliance or capabilities statement the subagent implements,
+// and its description.
+type AgentCaps struct {
+	ID    OID
+	Descr string
+}
+
 // Stats are counters of a Client, for tests and diagnostics.
 type Stats struct {
 	Connects        uint64 // successful Open+Register sequences
@@ -115,13 +125,18 @@ type Stats struct {
 	Requests        uint64 // Get/GetNext/GetBulk PDUs answered
 	SetsRefused     uint64 // TestSet PDUs answered notWritable
 	NotifiesSent    uint64 // Notify PDUs acknowledged by the master
-	NotifiesDropped uint64 // dropped by the rate limit, age or a full queue
+	NotifiesDropped uint64 // dropped: queue full, too old, or refused by the master
+	NotifiesQueued  int    // waiting to be sent
 }
 
 type notification struct {
 	vbs  []VarBind
 	when time.Time
 }
+
+// dropLogEvery is how often at most a line about dropped notifications
+// is logged: the first drop at once, later ones summed up.
+const dropLogEvery = 10 * time.Second
 
 // Client is an AgentX subagent connection that survives master restarts.
 // Create it with NewClient, publish data with SetTable, and call Run.
@@ -131,8 +146,13 @@ type Client struct {
 	address string
 	log     *slog.Logger
 	table   atomic.Pointer[Table]
-	notify  chan notification
 	now     func() time.Time
+
+	qmu   sync.Mutex
+	queue []notification // queue[qhead:] wait to be sent, oldest first
+	qhead int
+	wake  chan struct{} // a notification was queued
+	drops dropLog
 
 	connects, requests, setsRefused, sent, dropped atomic.Uint64
 	registered                                     atomic.Bool
@@ -152,6 +172,11 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 			return nil, fmt.Errorf("agentx: bad subtree %v", s)
 		}
 	}
+	for _, cp := range cfg.Caps {
+		if err := validOID(cp.ID); err != nil || len(cp.ID) == 0 {
+			return nil, fmt.Errorf("agentx: bad agent capabilities %v", cp.ID)
+		}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -160,8 +185,8 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 		network: network,
 		address: address,
 		log:     log,
-		notify:  make(chan notification, 256),
 		now:     time.Now,
+		wake:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -181,29 +206,130 @@ func (c *Client) Stats() Stats {
 		SetsRefused:     c.setsRefused.Load(),
 		NotifiesSent:    c.sent.Load(),
 		NotifiesDropped: c.dropped.Load(),
+		NotifiesQueued:  c.queued(),
 	}
 }
 
 // Notify queues a notification: trap is its snmpTrapOID.0 value and vbs
-// its payload. It never blocks; it returns false when the notification was
-// dropped because the queue is full. Rate limiting happens when sending.
-func (c *Client) Notify(trap OID, vbs []VarBind) bool {
+// its payload. It never blocks. Notifications are sent in the order they
+// were queued, across reconnections; when the queue is full the oldest
+// one is dropped to make room.
+func (c *Client) Notify(trap OID, vbs []VarBind) {
 	all := make([]VarBind, 0, len(vbs)+1)
 	all = append(all, VarBind{Name: SnmpTrapOID, Value: ObjectID(trap)})
 	all = append(all, vbs...)
-	select {
-	case c.notify <- notification{vbs: all, when: c.now()}:
-		return true
-	default:
-		c.dropped.Add(1)
-		return false
+	c.qmu.Lock()
+	full := len(c.queue)-c.qhead >= c.cfg.NotifyQueue
+	if full {
+		c.queue[c.qhead] = notification{}
+		c.qhead++
 	}
+	c.queue = append(c.queue, notification{vbs: all, when: c.now()})
+	if c.qhead > 64 && c.qhead >= len(c.queue)/2 {
+		n := copy(c.queue, c.queue[c.qhead:])
+		clear(c.queue[n:])
+		c.queue, c.qhead = c.queue[:n], 0
+	}
+	c.qmu.Unlock()
+	if full {
+		c.drop("queue full")
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the oldest queued notification.
+func (c *Client) pop() (notification, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qhead == len(c.queue) {
+		return notification{}, false
+	}
+	n := c.queue[c.qhead]
+	c.queue[c.qhead] = notification{}
+	c.qhead++
+	if c.qhead == len(c.queue) {
+		c.queue, c.qhead = c.queue[:0], 0
+	}
+	return n, true
+}
+
+// unpop puts n back at the head of the queue, to be sent first.
+func (c *Client) unpop(n notification) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qhead > 0 {
+		c.qhead--
+		c.queue[c.qhead] = n
+		return
+	}
+	c.queue = append([]notification{n}, c.queue...)
+}
+
+func (c *Client) queued() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.queue) - c.qhead
+}
+
+// dropLog rate-limits the log lines about dropped notifications.
+type dropLog struct {
+	mu      sync.Mutex
+	next    time.Time         // when the next line may be written
+	pending map[string]uint64 // reason -> drops not logged yet
+	timer   *time.Timer       // writes the pending summary
+}
+
+// drop counts a dropped notification and logs it: the first one at once,
+// later ones in a summary at most every dropLogEvery.
+func (c *Client) drop(reason string) {
+	total := c.dropped.Add(1)
+	d := &c.drops
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if len(d.pending) == 0 && !now.Before(d.next) {
+		d.next = now.Add(dropLogEvery)
+		c.log.Warn("notification dropped", "reason", reason, "total", total)
+		return
+	}
+	if d.pending == nil {
+		d.pending = map[string]uint64{}
+	}
+	d.pending[reason]++
+	if d.timer == nil {
+		d.timer = time.AfterFunc(d.next.Sub(now), c.flushDrops)
+	}
+}
+
+// flushDrops logs the drops not logged yet, one line per reason.
+func (c *Client) flushDrops() {
+	d := &c.drops
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	reasons := make([]string, 0, len(d.pending))
+	for r := range d.pending {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		c.log.Warn("notifications dropped", "reason", r, "dropped", d.pending[r], "total", c.dropped.Load(), "dur", dropLogEvery)
+	}
+	clear(d.pending)
+	d.next = time.Now().Add(dropLogEvery)
 }
 
 // Run connects, registers and serves until ctx is done, reconnecting with
 // backoff whenever the connection fails. It returns nil after ctx is
 // cancelled; the session is then closed with reason shutdown.
 func (c *Client) Run(ctx context.Context) error {
+	defer c.flushDrops()
 	backoff := c.cfg.MinBackoff
 	for {
 		start := c.now()
@@ -271,11 +397,15 @@ func (c *Client) serveOnce(ctx context.Context) error {
 		c.cfg.OnRegistered(n)
 	}
 
-	bucket := float64(c.cfg.NotifyBurst)
-	last := c.now()
 	ping := time.NewTicker(c.cfg.PingInterval)
 	defer ping.Stop()
 	for {
+		if err := cn.drain(ctx); err != nil {
+			if ctx.Err() != nil {
+				cn.close(ReasonShutdown)
+			}
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			cn.close(ReasonShutdown)
@@ -287,30 +417,41 @@ func (c *Client) serveOnce(ctx context.Context) error {
 			if _, err := cn.request(ctx, &PDU{Header: Header{Type: TypePing}}); err != nil {
 				return fmt.Errorf("ping: %w", err)
 			}
-		case n := <-c.notify:
-			now := c.now()
-			bucket = min(float64(c.cfg.NotifyBurst), bucket+now.Sub(last).Seconds()*c.cfg.NotifyRate)
-			last = now
-			if bucket < 1 || now.Sub(n.when) > c.cfg.NotifyMaxAge {
-				c.dropped.Add(1)
-				continue
-			}
-			bucket--
-			resp, err := cn.request(ctx, &PDU{Header: Header{Type: TypeNotify}, VarBinds: n.vbs})
-			if err != nil {
-				return fmt.Errorf("notify: %w", err)
-			}
-			if resp.Error != ErrNoError {
-				c.dropped.Add(1)
-				c.log.Warn("agentx notify refused", "err", resp.Error)
-				continue
-			}
-			c.sent.Add(1)
+		case <-c.wake:
 		}
 	}
 }
 
-// open sends Open and one Register per subtree.
+// drain sends the queued notifications one at a time, each as soon as
+// the master has acknowledged the previous one, until the queue is empty.
+// A notification whose send failed goes back to the head of the queue
+// and is sent again on the next session (at least once).
+func (cn *conn) drain(ctx context.Context) error {
+	c := cn.c
+	for {
+		n, ok := c.pop()
+		if !ok {
+			return nil
+		}
+		if c.now().Sub(n.when) > c.cfg.NotifyMaxAge {
+			c.drop("too old")
+			continue
+		}
+		resp, err := cn.request(ctx, &PDU{Header: Header{Type: TypeNotify}, VarBinds: n.vbs})
+		if err != nil {
+			c.unpop(n)
+			return fmt.Errorf("notify: %w", err)
+		}
+		if resp.Error != ErrNoError {
+			c.drop(fmt.Sprintf("refused by the master (error %d)", resp.Error))
+			continue
+		}
+		c.sent.Add(1)
+	}
+}
+
+// open sends Open, one Register per subtree and one AddAgentCaps per
+// capability.
 func (cn *conn) open(ctx context.Context) error {
 	cfg := &cn.c.cfg
 	secs := uint8(min(max(cfg.Timeout/time.Second, 1), 255))
@@ -329,6 +470,15 @@ func (cn *conn) open(ctx context.Context) error {
 		}
 		if resp.Error != ErrNoError {
 			return fmt.Errorf("register %v: master answered error %d", s, resp.Error)
+		}
+	}
+	for _, cp := range cfg.Caps {
+		resp, err := cn.request(ctx, &PDU{Header: Header{Type: TypeAddAgentCaps}, ID: cp.ID, Descr: []byte(cp.Descr)})
+		if err != nil {
+			return fmt.Errorf("add agent caps %v: %w", cp.ID, err)
+		}
+		if resp.Error != ErrNoError {
+			cn.c.log.Warn("agentx: master refused agent capabilities", "id", cp.ID.String(), "err", resp.Error)
 		}
 	}
 	return nil
@@ -383,6 +533,13 @@ func (cn *conn) request(ctx context.Context, p *PDU) (*PDU, error) {
 		return r, nil
 	case err := <-cn.readErr:
 		cn.readErr <- err
+		// The reader hands over a response before it ends: one that
+		// arrived just before the connection closed still counts.
+		select {
+		case r := <-ch:
+			return r, nil
+		default:
+		}
 		return nil, err
 	case <-t.C:
 		return nil, fmt.Errorf("no response to %v within %v", p.Type, cn.c.cfg.Timeout)

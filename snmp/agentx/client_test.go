@@ -3,8 +3,11 @@ package agentx
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +72,11 @@ func (m *master) respond(req *PDU, session uint32) {
 }
 
 // accept takes the client's connection and completes Open and Register.
-func (m *master) accept(session uint32, subtrees int) {
+func (m *master) accept(session uint32, subtrees int) { m.acceptCaps(session, subtrees, 0) }
+
+// acceptCaps is accept for a client that also announces caps agent
+// capabilities; it returns their AddAgentCaps PDUs.
+func (m *master) acceptCaps(session uint32, subtrees, caps int) []*PDU {
 	m.t.Helper()
 	c, err := m.ln.Accept()
 	if err != nil {
@@ -88,6 +95,16 @@ func (m *master) accept(session uint32, subtrees int) {
 		}
 		m.respond(reg, session)
 	}
+	var out []*PDU
+	for range caps {
+		p := m.read()
+		if p.Type != TypeAddAgentCaps || p.SessionID != session {
+			m.t.Fatalf("got %v session %d, want AddAgentCaps session %d", p.Type, p.SessionID, session)
+		}
+		m.respond(p, session)
+		out = append(out, p)
+	}
+	return out
 }
 
 func runClient(t testing.TB, addr string, tb *Table) *Client {
@@ -178,9 +195,7 @@ func TestClientProtocol(t *testing.T) {
 	}
 
 	// Notify, acknowledged by the master.
-	if !c.Notify(ent.Append(0, 1), []VarBind{{Name: ent.Append(1, 1, 0), Value: OctetString("x")}}) {
-		t.Fatal("Notify refused")
-	}
+	c.Notify(ent.Append(0, 1), []VarBind{{Name: ent.Append(1, 1, 0), Value: OctetString("x")}})
 	n := m.read()
 	if n.Type != TypeNotify || len(n.VarBinds) != 2 || Compare(n.VarBinds[0].Name, SnmpTrapOID) != 0 ||
 		Compare(n.VarBinds[0].Value.OID, ent.Append(0, 1)) != 0 {
@@ -226,5 +241,90 @@ func TestClientRegisterRefused(t *testing.T) {
 	}
 	if c.Stats().Connects != 0 {
 		t.Fatal("counted a refused registration as a connect")
+	}
+}
+
+// TestClientNotifyQueue: notifications queued while no master is there
+// wait in a bounded queue (the oldest is dropped when it is full) and are
+// sent in order once the session is up, after the agent capabilities; a
+// notification whose send failed is sent again on the next session; one
+// that waited longer than NotifyMaxAge is dropped; drops are counted and
+// logged, the later ones in a summary.
+func TestClientNotifyQueue(t *testing.T) {
+	m, addr := newMaster(t)
+	var logs testutil.SyncBuffer
+	caps := AgentCaps{ID: ent.Append(2, 1, 3), Descr: "test caps"}
+	c, err := NewClient(Config{Addr: addr, ID: ent, Subtrees: []OID{ent}, Caps: []AgentCaps{caps},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, NotifyQueue: 3, NotifyMaxAge: time.Minute},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var offset atomic.Int64
+	c.now = func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	trap := func(n uint32) OID { return ent.Append(0, n) }
+	for i := range uint32(5) {
+		c.Notify(trap(i+1), nil)
+	}
+	if s := c.Stats(); s.NotifiesQueued != 3 || s.NotifiesDropped != 2 {
+		t.Fatalf("after 5 notifications into a queue of 3: %+v", s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	expect := func(session, n uint32) *PDU {
+		t.Helper()
+		p := m.read()
+		if p.Type != TypeNotify || len(p.VarBinds) != 1 || Compare(p.VarBinds[0].Value.OID, trap(n)) != 0 {
+			t.Fatalf("got %v %+v, want the Notify of trap %d", p.Type, p.VarBinds, n)
+		}
+		return p
+	}
+	got := m.acceptCaps(1, 1, 1)
+	if Compare(got[0].ID, caps.ID) != 0 || string(got[0].Descr) != caps.Descr {
+		t.Fatalf("AddAgentCaps %v %q", got[0].ID, got[0].Descr)
+	}
+	for n := uint32(3); n <= 5; n++ {
+		m.respond(expect(1, n), 1)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().NotifiesSent == 3 }, "three notifications are sent")
+
+	// The master goes away before acknowledging: the notification is
+	// sent again on the next session.
+	c.Notify(trap(6), nil)
+	expect(1, 6)
+	m.c.Close()
+	m.acceptCaps(2, 1, 1)
+	m.respond(expect(2, 6), 2)
+
+	// Queued while the master is away, and too old when it is back.
+	m.c.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool { return !c.Stats().Registered }, "the client has lost its session")
+	c.Notify(trap(7), nil)
+	offset.Store(int64(2 * time.Minute))
+	m.acceptCaps(3, 1, 1)
+	c.Notify(trap(8), nil)
+	m.respond(expect(3, 8), 3)
+	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().NotifiesSent == 5 }, "five notifications are sent")
+	if s := c.Stats(); s.NotifiesDropped != 3 || s.NotifiesQueued != 0 {
+		t.Fatalf("stats %+v, want 3 dropped (2 queue full, 1 too old)", s)
+	}
+	cancel()
+	<-done
+	out := logs.String()
+	for _, w := range []string{
+		`msg="notification dropped" reason="queue full" total=1`,
+		`msg="notifications dropped" reason="queue full" dropped=1 total=3`,
+		`msg="notifications dropped" reason="too old" dropped=1 total=3`,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("log lacks %s:\n%s", w, out)
+		}
+	}
+	if n := strings.Count(out, " dropped\""); n != 3 {
+		t.Errorf("%d log lines about drops, want 3:\n%s", n, out)
 	}
 }

@@ -177,11 +177,14 @@ func AppendPDU(dst []byte, p *PDU) ([]byte, error) {
 			e.varbind(vb)
 		}
 	case TypeCommitSet, TypeUndoSet, TypeCleanupSet, TypePing:
-	case TypeAddAgentCaps:
+	case TypeAddAgentCaps, TypeRemoveAgentCaps:
+		if err := check(p.ID); err != nil {
+			return dst, fmt.Errorf("encode %v: %w", p.Type, err)
+		}
 		e.oid(p.ID, false)
-		e.octets(p.Descr)
-	case TypeRemoveAgentCaps:
-		e.oid(p.ID, false)
+		if p.Type == TypeAddAgentCaps {
+			e.octets(p.Descr)
+		}
 	default:
 		return dst, fmt.Errorf("encode: unknown PDU type %d", uint8(p.Type))
 	}
