@@ -2,8 +2,8 @@ package cim_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -181,24 +181,9 @@ func newModelEnv(t testing.TB, mod func(*cim.ModelOptions)) *modelEnv {
 // call posts one CIM-XML operation and returns the body.
 func (env *modelEnv) call(t testing.TB, method, object, body string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, env.http.URL+"/cimom", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", `application/xml; charset="utf-8"`)
-	req.Header.Set("CIMOperation", "MethodCall")
-	req.Header.Set("CIMMethod", method)
-	req.Header.Set("CIMObject", object)
-	req.SetBasicAuth(mUser, mPass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := testutil.HTTP(t, nil, http.MethodPost, env.http.URL+"/cimom", body,
+		"Content-Type", `application/xml; charset="utf-8"`, "CIMOperation", "MethodCall", "CIMMethod", method, "CIMObject", object,
+		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(mUser+":"+mPass)))
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s: HTTP %d %s: %s", method, resp.StatusCode, resp.Header.Get("CIMError"), b)
 	}

@@ -121,15 +121,9 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = 15 * time.Second
-	}
-	if opts.MaxStreamsPerCaller <= 0 {
-		opts.MaxStreamsPerCaller = 8
-	}
-	if opts.MaxStreams <= 0 {
-		opts.MaxStreams = 256
-	}
+	positive(&opts.Heartbeat, 15*time.Second)
+	positive(&opts.MaxStreamsPerCaller, 8)
+	positive(&opts.MaxStreams, 256)
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, engine: gin.New()}
 	s.engine.HandleMethodNotAllowed = true
@@ -267,6 +261,13 @@ func (s *Server) problem(c *gin.Context, p *Problem) {
 
 // Problem writes p as the response; handlers of other packages use it.
 func (s *Server) Problem(c *gin.Context, p *Problem) { s.problem(c, p) }
+
+// positive sets *v to def unless it is positive.
+func positive[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
 
 // PageRoutes serves a web page's files (files, an http.Handler such as
 // package ui's) beside the API: under prefix ("/ui/"), and a redirect from
