@@ -35,6 +35,10 @@ JSON Lines, CSV or CEF.`,
 			since := fs.String("since", "", "export: RFC 3339 start time")
 			until := fs.String("until", "", "export: RFC 3339 end time")
 			return func(ctx context.Context, pos []string) error {
+				// "mgmtd audit verify FILE" names an exported file.
+				if len(pos) == 2 && pos[0] == "verify" && *file == "" {
+					*file, pos = pos[1], pos[:1]
+				}
 				if len(pos) != 1 || (pos[0] != "verify" && pos[0] != "export") {
 					return usagef("usage: mgmtd audit verify|export (--dsn DSN | --state-dir DIR | --file EXPORT.jsonl) [--anchor FILE] [--head FILE] [--pubkey FILE]")
 				}

@@ -346,3 +346,37 @@ func TestMIBs(t *testing.T) {
 		t.Fatalf("%v %q", err, out)
 	}
 }
+
+// TestClientErrorsSayWhatToDo (issue 19 item 1): a --server without a
+// scheme gave a Go URL-parse error, plain HTTP to the HTTPS port an empty
+// 400, an untrusted certificate no hint, and `mgmtd audit verify FILE`
+// failed without --file.
+func TestClientErrorsSayWhatToDo(t *testing.T) {
+	d := startDaemon(t, "demo", "--speed", "0.001")
+	host := strings.TrimPrefix(d.url, "https://")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "--server", host}, 2, "give https://HOST:PORT"},
+		{[]string{"status", "--server", "http://" + host}, 1, "HTTPS"},
+		{[]string{"status", "--server", d.url}, 1, "--ca"},
+	} {
+		code, _, errs := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("mgmtd %s: exit %d %q, want %d and %q", strings.Join(tc.args, " "), code, errs, tc.code, tc.want)
+		}
+	}
+	code, out, errs := run(t, "audit", "export", "--state-dir", d.dir)
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	file := filepath.Join(t.TempDir(), "export.jsonl")
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run(t, "audit", "verify", file); code != 0 || !strings.Contains(out, "verified: OK") {
+		t.Errorf("audit verify FILE: exit %d %s %s", code, out, errs)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,6 +67,9 @@ func (f *daemonFlags) connect(ctx context.Context, cmd string) (*client, context
 
 func newClient(f *daemonFlags) (*client, error) {
 	base := strings.TrimRight(f.server, "/")
+	if !strings.HasPrefix(base, "unix:") && !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
+		return nil, usagef("--server %q: give https://HOST:PORT, or unix:PATH for the daemon's local socket", f.server)
+	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: f.insecure}} //nolint:gosec // an explicit operator choice
 	if sock, ok := strings.CutPrefix(f.server, "unix:"); ok {
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -114,6 +118,10 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			return fmt.Errorf("%w (the daemon's certificate is not trusted here: pass --ca with the certificate file it printed at start, or compare its fingerprint and use --insecure)", err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -127,6 +135,14 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		msg := p.Detail
 		if msg == "" {
 			msg = p.Title
+		}
+		if msg == "" {
+			// Not a problem document: an HTTP request to the HTTPS port,
+			// a proxy. Its first line says what.
+			msg, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
+		}
+		if msg == "" || msg == http.StatusText(resp.StatusCode) {
+			return fmt.Errorf("%s", resp.Status)
 		}
 		return fmt.Errorf("%s: %s", resp.Status, msg)
 	}
