@@ -94,8 +94,14 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 // Poll polls cond until it returns true (and reports true) or timeout
 // passes (and reports false).
 func Poll(timeout time.Duration, cond func() bool) bool {
+	return PollEvery(PollInterval, timeout, cond)
+}
+
+// PollEvery is Poll checking every interval, for tests whose fakes react
+// within milliseconds.
+func PollEvery(interval, timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(PollInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -91,11 +91,15 @@ func checkNoLeaks(t testing.TB) {
 	t.Errorf("%d goroutines leaked after Run returned:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 }
 
-// waitSnapshot polls the store until cond holds, for at most limit.
+// waitSnapshot polls the store until cond holds, for at most limit. It
+// checks every 2 ms: the fake hosts change within milliseconds, and
+// TestHeartbeatTimeout must end a hang before the source's next call
+// meets it (a fake call made while the host hangs blocks until its
+// context ends).
 func waitSnapshot(t testing.TB, store *model.Store, limit time.Duration, what string, cond func(*model.Snapshot) bool) *model.Snapshot {
 	t.Helper()
 	var s *model.Snapshot
-	if !testutil.Poll(limit, func() bool { s = store.Snapshot(); return cond(s) }) {
+	if !testutil.PollEvery(2*time.Millisecond, limit, func() bool { s = store.Snapshot(); return cond(s) }) {
 		t.Fatalf("after %s: %s not reached; hosts=%+v vms=%+v", limit, what, s.Hosts, s.VMs)
 	}
 	return s
