@@ -46,11 +46,12 @@ func (s *Service) Recheck(id *Identity) (*Identity, error) {
 			return nil, fmt.Errorf("api token: %w", ErrMethodDisabled)
 		}
 		tid := strings.TrimPrefix(id.ID, "token:")
-		i := slices.IndexFunc(s.tokens.List(), func(t Token) bool { return t.ID == tid })
+		tokens := s.tokens.List()
+		i := slices.IndexFunc(tokens, func(t Token) bool { return t.ID == tid })
 		if i < 0 {
 			return nil, fmt.Errorf("api token %s: %w", tid, ErrBadCredentials)
 		}
-		t := s.tokens.List()[i]
+		t := tokens[i]
 		switch {
 		case !t.RevokedAt.IsZero():
 			return nil, fmt.Errorf("api token %s: %w", tid, ErrTokenRevoked)

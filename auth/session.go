@@ -346,45 +346,24 @@ func sweep[V any](m map[string]V, now time.Time, expires func(V) time.Time) {
 
 // StillValid reports whether the credential that authenticated id on r
 // still holds, for requests that outlive their authentication (event
-// streams): an API token that was revoked or has expired, a browser
-// session that logged out or expired, and any credential past its expiry
-// are no longer valid. It records nothing.
+// streams). A browser session must still be open (it outlives the ID
+// token that opened it); any other credential is checked by [Recheck]
+// (expired, a revoked or expired API token, a deleted user). It records
+// nothing.
 func (s *Service) StillValid(r *http.Request, id *Identity) error {
-	now := s.now()
-	// A session outlives the ID token that opened it; it has its own end.
-	if id.Method != MethodSession && !id.Expiry.IsZero() && !now.Before(id.Expiry) {
-		return fmt.Errorf("%w: the credential expired at %s", ErrBadCredentials, id.Expiry.UTC().Format(time.RFC3339))
+	if id.Method != MethodSession {
+		_, err := s.Recheck(id)
+		return err
 	}
-	switch id.Method {
-	case MethodToken:
-		if s.tokens == nil {
-			return fmt.Errorf("%w: api tokens are disabled", ErrBadCredentials)
-		}
-		tid := strings.TrimPrefix(id.ID, "token:")
-		for _, t := range s.tokens.List() {
-			if t.ID != tid {
-				continue
-			}
-			if !t.RevokedAt.IsZero() {
-				return fmt.Errorf("api token %s: %w", tid, ErrTokenRevoked)
-			}
-			if !now.Before(t.ExpiresAt) {
-				return fmt.Errorf("api token %s: %w", tid, ErrTokenExpired)
-			}
-			return nil
-		}
-		return fmt.Errorf("api token %s: %w", tid, ErrBadCredentials)
-	case MethodSession:
-		c, err := r.Cookie(sessionCookie)
-		if err != nil {
-			return fmt.Errorf("%w: no session", ErrBadCredentials)
-		}
-		s.mu.Lock()
-		sess := s.sessions[hashSecret(c.Value)]
-		s.mu.Unlock()
-		if sess == nil || !now.Before(sess.expires) {
-			return fmt.Errorf("%w: the session ended", ErrBadCredentials)
-		}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return fmt.Errorf("%w: no session", ErrBadCredentials)
+	}
+	s.mu.Lock()
+	sess := s.sessions[hashSecret(c.Value)]
+	s.mu.Unlock()
+	if sess == nil || !s.now().Before(sess.expires) {
+		return fmt.Errorf("%w: the session ended", ErrBadCredentials)
 	}
 	return nil
 }

@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"mgmtd/rest"
+	"mgmtd/toolexec"
 )
 
 // AlertAgentName is the name under which the mgmtd binary runs as
@@ -101,7 +102,7 @@ func alertInstall(ctx context.Context, s *streams, socket, agent string) error {
 		return fmt.Errorf("link the alert agent: %w", err)
 	}
 	xml := fmt.Sprintf(`<alert id="mgmtd" path="%s"><meta_attributes id="mgmtd-meta"><nvpair id="mgmtd-timeout" name="timeout" value="5s"/></meta_attributes><recipient id="mgmtd-socket" value="%s"/></alert>`,
-		xmlEscape(agent), xmlEscape(socket))
+		html.EscapeString(agent), html.EscapeString(socket))
 	_ = cibadmin(ctx, "--delete", "--xml-text", `<alert id="mgmtd"/>`)
 	// Into the alerts section; a CIB without one gets it.
 	if err := cibadmin(ctx, "--create", "--scope", "alerts", "--xml-text", xml); err != nil {
@@ -113,31 +114,9 @@ func alertInstall(ctx context.Context, s *streams, socket, agent string) error {
 	return nil
 }
 
+// cibadmin runs Pacemaker's cibadmin as every cluster tool runs
+// (toolexec: timeout, bounded output, its stderr in the error).
 func cibadmin(ctx context.Context, args ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "cibadmin", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("cibadmin %v: %w: %s", args, err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-func xmlEscape(s string) string {
-	var b bytes.Buffer
-	for _, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '"':
-			b.WriteString("&quot;")
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	_, err := toolexec.Runner{}.Run(ctx, nil, "cibadmin", args...)
+	return err
 }

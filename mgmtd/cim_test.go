@@ -312,7 +312,7 @@ func TestCIMSubscriptions(t *testing.T) {
 		}
 	}
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{users}})
-	waitModel(t, d)
+	waitResources(t, d)
 	nms := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+secret) }
 	create := func(sign func(*http.Request), body string) string {
 		t.Helper()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"mgmtd/auth"
-	"mgmtd/internal/testutil"
 	"mgmtd/rest"
 	"mgmtd/wbem/wbemtest"
 )
@@ -132,7 +131,7 @@ func TestRouteCredentialMatrix(t *testing.T) {
 		}
 	}
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{users}})
-	waitModel(t, d)
+	waitResources(t, d)
 
 	client := &http.Client{Transport: insecure.Transport, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -275,12 +274,6 @@ func matrixWant(r rest.Route, path string, c matrixCred) func(int) bool {
 		return served
 	}
 	return forbidden
-}
-
-// waitModel waits until the daemon has a picture of the cluster.
-func waitModel(t testing.TB, d *Daemon) {
-	t.Helper()
-	testutil.Eventually(t, 30*time.Second, func() bool { return len(d.Store.Snapshot().Resources) > 0 }, "the daemon has a picture of the cluster")
 }
 
 // cimMatrix is the CIM part of the matrix: representative operations of

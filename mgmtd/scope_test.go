@@ -38,7 +38,7 @@ func TestScopeLeaks(t *testing.T) {
 	}
 	operator, viewer, scoped := secret(auth.RoleOperator, "*"), secret(auth.RoleViewer, "*"), secret(auth.RoleViewer, "node:node2")
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{})
-	waitModel(t, d)
+	waitResources(t, d)
 	get := func(hdr map[string]string, path string, out any) {
 		t.Helper()
 		code, _, body := call(t, "GET", d.URL+path, hdr, "")

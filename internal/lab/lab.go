@@ -181,18 +181,3 @@ func (l *Lab) Fenced(node string) (time.Time, bool) {
 	at, err := time.Parse(time.RFC3339, strings.TrimSpace(string(b)))
 	return at, err == nil
 }
-
-// Running reports whether node's processes run.
-func (l *Lab) Running(node string) bool {
-	out, err := exec.Command("bash", l.script, "status").Output()
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == node {
-			return f[2] == "up"
-		}
-	}
-	return false
-}

@@ -118,30 +118,34 @@ func (s *Source) Run(ctx context.Context) error {
 	defer t.Stop()
 	var last string // the version the last refresh saw
 	var lastFull time.Time
-	refresh := func() {
-		v, _ := s.Version(ctx)
+	// refresh runs a full refresh; v is the version just read, or "" to
+	// read it first.
+	refresh := func(v string) {
+		if v == "" {
+			v, _ = s.Version(ctx)
+		}
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("refresh failed", "err", err)
 		}
 		last, lastFull = v, time.Now()
 	}
-	refresh()
+	refresh("")
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.trigger:
-			refresh()
+			refresh("")
 		case <-t.C:
 			if time.Since(lastFull) >= s.opts.Interval {
-				refresh()
+				refresh("")
 				continue
 			}
 			v, err := s.Version(ctx)
 			if err != nil || v != last {
 				// A failing check refreshes too: the refresh reports the
 				// error, and the source goes stale.
-				refresh()
+				refresh(v)
 			}
 		}
 	}
