@@ -87,6 +87,11 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+	// Watch keeps one `crm_mon -E` running that hears every resource and
+	// fencing operation anywhere in the cluster the moment Pacemaker
+	// records it (default true on a live cluster; never with cib_file).
+	// While it runs, the version check slows to every 30 s.
+	Watch *bool `json:"watch,omitempty"`
 	// MaxOutput bounds what crm_mon or cibadmin may print, in bytes
 	// (default 64 MiB: a 1,000-node, 10,000-resource cluster prints 8 MB
 	// of status and a 14 MB CIB). A tool printing more is killed and the
@@ -250,6 +255,10 @@ func (c *Config) defaults() {
 	if c.Corosync.Enabled == nil {
 		on := c.Pacemaker.CIBFile == ""
 		c.Corosync.Enabled = &on
+	}
+	if c.Pacemaker.Watch == nil {
+		on := true
+		c.Pacemaker.Watch = &on
 	}
 	if c.Pacemaker.ReadConfigFiles == nil {
 		on := true

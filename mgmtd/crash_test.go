@@ -19,11 +19,17 @@ import (
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/internal/testutil"
+	"mgmtd/source/pacemaker"
 )
 
 // TestMain lets a test run this test binary as a daemon of its own
 // (MGMTD_TEST_DAEMON=config file), to kill it as a crash would.
 func TestMain(m *testing.M) {
+	if pacemaker.IsWatchAgent(os.Getenv) {
+		// A lab daemon's crm_mon watcher runs this binary as its agent.
+		_ = pacemaker.WatchAgent(os.Stdout, os.Getenv)
+		os.Exit(0)
+	}
 	if cfgFile := os.Getenv("MGMTD_TEST_DAEMON"); cfgFile != "" {
 		os.Exit(testDaemonMain(cfgFile, os.Getenv("MGMTD_TEST_URLFILE")))
 	}

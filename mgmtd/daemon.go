@@ -113,7 +113,8 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
-			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput}, d.Store, srcLog)
+			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
+			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog)}, d.Store, srcLog)
 		d.sim = pm
 		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
@@ -395,4 +396,19 @@ func (d *Daemon) httpServer() *http.Server {
 	return &http.Server{Handler: d.REST, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+}
+
+// watchAgent is the program the Pacemaker source's crm_mon watcher runs
+// for every operation: this binary (see pacemaker.IsWatchAgent), or ""
+// when watching is off or the binary cannot name itself.
+func watchAgent(on bool, log *slog.Logger) string {
+	if !on {
+		return ""
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Warn("no crm_mon watcher: cannot find this binary", "err", err)
+		return ""
+	}
+	return self
 }

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"mgmtd/auth"
 	"mgmtd/internal/lab"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
+	"mgmtd/source/pacemaker"
 )
 
 // buildMgmtd builds the mgmtd binary where the lab's nodes (and the
@@ -90,31 +93,119 @@ func (w *eventWatcher) until(t testing.TB, rsc, node string) time.Time {
 	}
 }
 
+// opClock follows the cluster's operations as mgmtd's watcher does -
+// crm_mon -E, inside node1, running the mgmtd binary as its agent - and
+// stamps each when it is printed: the moment Pacemaker recorded it, give
+// or take the few milliseconds of starting the agent. Latencies measured
+// from it are mgmtd's own: from the cluster's change to mgmtd's event.
+type opClock struct {
+	mu  sync.Mutex
+	ops []stampedOp
+}
+
+type stampedOp struct {
+	pacemaker.WatchEvent
+	at time.Time
+}
+
+func startOpClock(t testing.TB, l *lab.Lab, bin string) *opClock {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := l.Command(ctx, "node1", "crm_mon", "--output-as=text", "--output-to=/dev/null",
+		"--external-agent="+bin, "--external-recipient="+pacemaker.WatchRecipient)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	c := &opClock{}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if e, ok := pacemaker.ParseWatchLine(sc.Bytes()); ok {
+				c.mu.Lock()
+				c.ops = append(c.ops, stampedOp{e, time.Now()})
+				c.mu.Unlock()
+			}
+		}
+	}()
+	return c
+}
+
+// when waits for the successful task of rsc on node recorded after since.
+func (c *opClock) when(t testing.TB, rsc, node, task string, since time.Time) time.Time {
+	t.Helper()
+	var at time.Time
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, o := range c.ops {
+			if o.at.After(since) && o.Resource == rsc && o.Node == node && o.Task == task && o.Desc == "OK" {
+				at = o.at
+				return true
+			}
+		}
+		return false
+	}, "the cluster records %s %s on %s", task, rsc, node)
+	return at
+}
+
 // TestLabChangeToEvent: a change made with Pacemaker's own tools (not
-// through mgmtd) reaches the event stream of the mgmtd on the node where
-// it happened through the alert agent, before the version check (5 s)
-// would see it. The numbers are measured by BenchmarkLabChangeToEvent.
+// through mgmtd) reaches the event stream of the mgmtd on every node -
+// also those where nothing ran, which Pacemaker's alerts never tell -
+// through the crm_mon watcher, and the notification reaches snmptrapd
+// from exactly one node, well before the version check (every 30 s while
+// watching) would have seen it. The numbers are measured by
+// BenchmarkLabChangeToEvent.
 func TestLabChangeToEvent(t *testing.T) {
 	l := lab.Up(t, 3)
 	bin := buildMgmtd(t)
 	labDummy(t, l)
-	l.Exec("node1", bin, "alert", "install", "--socket", "/run/mgmtd.sock", "--agent", filepath.Join(lab.Dir, "bin", "mgmtd-alert"))
-	obs := observers(t, l)
-	for _, m := range measureMoves(t, l, obs, 3) {
-		if m.local > 4*time.Second {
-			t.Errorf("a move to %s took %s to reach its own node's event stream: the alert agent did not push it", m.to, m.local)
+	trapd := startLabTrapd(t)
+	for _, n := range l.Nodes {
+		startLabSnmpd(t, l, n)
+	}
+	clock := startOpClock(t, l, bin)
+	obs, _ := observers(t, l, snmpConfig)
+	for _, m := range measureMoves(t, l, obs, clock, trapd, 3) {
+		t.Logf("move to %s: cluster %s, then local %s, remote %s, trap %s", m.to, m.cluster, m.local, m.remote, m.trap)
+		if m.local > 4*time.Second || m.remote > 4*time.Second || m.trap > 4*time.Second {
+			t.Errorf("a move to %s took %s (its node), %s (a third node), %s (trap) after the cluster did it: the watcher did not push it",
+				m.to, m.local, m.remote, m.trap)
 		}
+	}
+	senders := map[string]bool{}
+	for _, tr := range trapd.all() {
+		if strings.Contains(tr.msg, "d1") {
+			senders[tr.from] = true
+		}
+	}
+	if len(senders) != 1 {
+		t.Errorf("resource notifications came from %v, want exactly one node's snmpd", senders)
 	}
 }
 
 // observers runs mgmtd on every node and follows each event stream.
-func observers(t testing.TB, l *lab.Lab) map[string]*eventWatcher {
+func observers(t testing.TB, l *lab.Lab, cfg ...map[string]any) (map[string]*eventWatcher, func()) {
 	t.Helper()
 	obs := map[string]*eventWatcher{}
+	var stops []func()
 	for _, n := range l.Nodes {
-		obs[n] = watchEvents(t, startLabDaemon(t, l, n))
+		d := startLabDaemon(t, l, n, cfg...)
+		obs[n] = watchEvents(t, d)
+		stops = append(stops, d.stop)
 	}
-	return obs
+	return obs, func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
 }
 
 // labDummy creates the Dummy d1 that stays where it is put (stickiness),
@@ -126,17 +217,19 @@ func labDummy(t testing.TB, l *lab.Lab) {
 	l.Exec("node1", "crm_resource", "--wait", "--timeout", "60s")
 }
 
-// move is one measured move: how long from the move command to the event
-// on the node d1 moved to (local: its own alert) and on the third node
-// (remote: no alert of its own), and how long Pacemaker itself took.
+// move is one measured move of d1: how long Pacemaker took from the move
+// command to recording the start on the new node (cluster), and from
+// then to the event on the new node's mgmtd (local, where the start ran),
+// on a third node's (remote, where nothing ran) and to the notification
+// at snmptrapd (trap, sent by one node's mgmtd).
 type move struct {
-	to                     string
-	local, remote, cluster time.Duration
+	to                           string
+	cluster, local, remote, trap time.Duration
 }
 
 // measureMoves moves d1 n times with crm_resource and measures each move
-// at the observers.
-func measureMoves(t testing.TB, l *lab.Lab, obs map[string]*eventWatcher, n int) []move {
+// at the observers (and at trapd when not nil).
+func measureMoves(t testing.TB, l *lab.Lab, obs map[string]*eventWatcher, clock *opClock, trapd *labTrapd, n int) []move {
 	t.Helper()
 	var out []move
 	for range n {
@@ -158,11 +251,15 @@ func measureMoves(t testing.TB, l *lab.Lab, obs map[string]*eventWatcher, n int)
 		}
 		start := time.Now()
 		l.Exec("node1", "crm_resource", "--move", "--resource", "d1", "--node", to)
-		l.Exec("node1", "crm_resource", "--wait", "--timeout", "60s")
-		m := move{to: to, cluster: time.Since(start)}
-		m.local = obs[to].until(t, "d1", to).Sub(start)
-		m.remote = obs[third].until(t, "d1", to).Sub(start)
+		done := clock.when(t, "d1", to, "start", start)
+		m := move{to: to, cluster: done.Sub(start)}
+		m.local = obs[to].until(t, "d1", to).Sub(done)
+		m.remote = obs[third].until(t, "d1", to).Sub(done)
+		if trapd != nil {
+			m.trap = trapd.until(t, start, "d1", to).at.Sub(done)
+		}
 		out = append(out, m)
+		l.Exec("node1", "crm_resource", "--wait", "--timeout", "60s")
 		l.Exec("node1", "crm_resource", "--clear", "--resource", "d1")
 		l.Exec("node1", "crm_resource", "--wait", "--timeout", "60s")
 		for _, w := range obs {
@@ -183,25 +280,32 @@ func (w *eventWatcher) drain() {
 	}
 }
 
-// BenchmarkLabChangeToEvent measures, on the lab with mgmtd on every
-// node, how long a resource move made with Pacemaker's tools takes from
-// the move command to an event on mgmtd's event stream: on the node the
-// resource moved to and on a third node, with the version check alone
-// (every 5 s), then with the alert agent installed; next to Pacemaker's
-// own time for the move (the move command to crm_resource --wait). It
-// reports p50 and p99 in milliseconds over -benchtime moves per mode:
+// BenchmarkLabChangeToEvent measures, on the lab with mgmtd (and snmpd)
+// on every node and snmptrapd on the host, how long a resource move made
+// with Pacemaker's tools takes from the moment the cluster recorded it
+// (the start on the new node, stamped by an independent crm_mon -E) to
+// an event on mgmtd's event stream - on the node the resource moved to
+// and on a third node - and to the notification at snmptrapd; first with
+// the version check alone (every 5 s, pacemaker.watch off: the poll),
+// then with the crm_mon watcher (the default). It reports p50 and p99 in
+// milliseconds over -benchtime moves per mode, and Pacemaker's own time
+// (the move command to the recorded start):
 //
-//	go test -run '^$' -bench LabChangeToEvent -benchtime 20x ./mgmtd/
+//	go test -run '^$' -bench LabChangeToEvent -benchtime 50x -timeout 60m ./mgmtd/
 func BenchmarkLabChangeToEvent(b *testing.B) {
 	l := lab.Up(b, 3)
 	bin := buildMgmtd(b)
 	labDummy(b, l)
-	obs := observers(b, l)
+	trapd := startLabTrapd(b)
+	for _, n := range l.Nodes {
+		startLabSnmpd(b, l, n)
+	}
+	clock := startOpClock(b, l, bin)
 	report := func(mode string, ms []move) {
-		for _, kind := range []string{"cluster", "local", "remote"} {
+		for _, kind := range []string{"cluster", "local", "remote", "trap"} {
 			var lat []time.Duration
 			for _, m := range ms {
-				lat = append(lat, map[string]time.Duration{"cluster": m.cluster, "local": m.local, "remote": m.remote}[kind])
+				lat = append(lat, map[string]time.Duration{"cluster": m.cluster, "local": m.local, "remote": m.remote, "trap": m.trap}[kind])
 			}
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 			p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / float64(time.Millisecond) }
@@ -210,7 +314,15 @@ func BenchmarkLabChangeToEvent(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	report("poll", measureMoves(b, l, obs, b.N))
-	l.Exec("node1", bin, "alert", "install", "--socket", "/run/mgmtd.sock", "--agent", filepath.Join(lab.Dir, "bin", "mgmtd-alert"))
-	report("alert", measureMoves(b, l, obs, b.N))
+	for _, mode := range []struct {
+		name string
+		cfg  map[string]any
+	}{
+		{"poll", map[string]any{"pacemaker": map[string]any{"watch": false}, "snmp": snmpConfig["snmp"]}},
+		{"watch", snmpConfig},
+	} {
+		obs, stop := observers(b, l, mode.cfg)
+		report(mode.name, measureMoves(b, l, obs, clock, trapd, b.N))
+		stop()
+	}
 }

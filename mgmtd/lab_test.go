@@ -3,11 +3,13 @@ package mgmtd
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,12 +26,14 @@ import (
 type labDaemon struct {
 	node, url, socket string
 	tokens            map[auth.Role]string
+	// stop ends the daemon (also done at the test's cleanup).
+	stop func()
 }
 
 // startLabDaemon runs mgmtd serve inside node, on the node's address,
 // with its state under the lab's directory, and waits until it has a
-// picture of the cluster.
-func startLabDaemon(t testing.TB, l *lab.Lab, node string) *labDaemon {
+// picture of the cluster. extra is merged into its configuration.
+func startLabDaemon(t testing.TB, l *lab.Lab, node string, extra ...map[string]any) *labDaemon {
 	t.Helper()
 	// Inside the node its state is /var/lib/mgmtd and its socket
 	// /run/mgmtd.sock (the alert agent, running as hacluster, reaches it
@@ -52,8 +56,12 @@ func startLabDaemon(t testing.TB, l *lab.Lab, node string) *labDaemon {
 		d.tokens[r] = s
 	}
 	cfgFile := filepath.Join(state, "mgmtd.json")
-	b, _ := json.Marshal(map[string]any{"listen": net.JoinHostPort(lab.Addr(node), "8443"), "state_dir": "/var/lib/mgmtd",
-		"socket": "/run/mgmtd.sock", "view": node, "actions": map[string]any{"timeout": "2m"}})
+	cfg := map[string]any{"listen": net.JoinHostPort(lab.Addr(node), "8443"), "state_dir": "/var/lib/mgmtd",
+		"socket": "/run/mgmtd.sock", "view": node, "actions": map[string]any{"timeout": "2m"}}
+	for _, e := range extra {
+		maps.Copy(cfg, e)
+	}
+	b, _ := json.Marshal(cfg)
 	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +75,18 @@ func startLabDaemon(t testing.TB, l *lab.Lab, node string) *labDaemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mgmtd on %s:\n%s", node, tail(stderr.String(), 4000))
-		}
-	})
+	var once sync.Once
+	d.stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("mgmtd on %s:\n%s", node, tail(stderr.String(), 4000))
+			}
+		})
+	}
+	t.Cleanup(d.stop)
 	testutil.Eventually(t, 60*time.Second, func() bool {
 		b, err := os.ReadFile(urlFile)
 		d.url = string(b)

@@ -162,3 +162,51 @@ func waitGone(t *testing.T, pid int) {
 		return err != nil || strings.Contains(string(b), ") Z ")
 	}, "process %d ended", pid)
 }
+
+// A followed tool's output arrives while it runs, not when it exits; its
+// exit is an *Error with the exit code and standard error; cancelling
+// ends it (and a grandchild holding its output) with no error.
+func TestFollow(t *testing.T) {
+	// A FIFO makes the tool wait until the test lets it go on.
+	fifo := filepath.Join(t.TempDir(), "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := script(t, "watch", `echo "first $EXTRA"; read line < `+fifo+`; echo "second"; echo "bad news" >&2; exit 3`)
+	r.Env = []string{"EXTRA=x"}
+	got := make(chan string, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Follow(context.Background(), nil, func(b []byte) { got <- string(b) }, "watch")
+	}()
+	if s := <-got; s != "first x\n" {
+		t.Fatalf("first chunk %q", s)
+	}
+	if err := os.WriteFile(fifo, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if s := <-got; s != "second\n" {
+		t.Errorf("second chunk %q", s)
+	}
+	var te *toolexec.Error
+	if !errors.As(err, &te) || te.ExitCode != 3 || te.Stderr != "bad news" {
+		t.Errorf("exit: %v", err)
+	}
+
+	r = script(t, "watch", `sleep 60 & echo started; wait`)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		done <- r.Follow(ctx, nil, func(b []byte) { got <- string(b) }, "watch")
+	}()
+	<-got
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("cancelled: %v", err)
+	}
+
+	err = r.Follow(context.Background(), nil, func([]byte) {}, "missing")
+	if !errors.As(err, &te) || te.ExitCode != -1 {
+		t.Errorf("missing tool: %v", err)
+	}
+}

@@ -12,9 +12,17 @@ import (
 	"syscall"
 
 	"mgmtd/cli"
+	"mgmtd/source/pacemaker"
 )
 
 func main() {
+	if pacemaker.IsWatchAgent(os.Getenv) {
+		// crm_mon runs this binary as the watcher's external agent.
+		if pacemaker.WatchAgent(os.Stdout, os.Getenv) != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	args := os.Args[1:]
 	if filepath.Base(os.Args[0]) == cli.AlertAgentName {

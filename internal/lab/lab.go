@@ -114,6 +114,10 @@ func (l *Lab) run(args ...string) string {
 	return out.String()
 }
 
+// HostAddr is the host's address on the lab network (the bridge's), which
+// every node reaches.
+const HostAddr = "198.18.0.254"
+
 // Addr is a node's address on the lab network, which the host reaches.
 func Addr(node string) string { return "198.18.0." + strings.TrimPrefix(node, "node") }
 

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mgmtd/model"
@@ -57,6 +58,12 @@ type Options struct {
 	MaxOutput int64
 	// Observe, when set, is told about every tool run (metrics).
 	Observe func(toolexec.Run)
+	// WatchAgent, when set (and CIBFile is not), is the program the
+	// watcher's `crm_mon -E` runs for every cluster operation: the mgmtd
+	// binary, which then prints WatchAgent's line (IsWatchAgent). Changes
+	// are then seen the moment Pacemaker records them, on every node, and
+	// the version check slows to WatchedVersionInterval.
+	WatchAgent string
 }
 
 func (o *Options) defaults() {
@@ -94,6 +101,8 @@ type Source struct {
 	trigger chan struct{}
 	tools   toolexec.Runner
 	simMu   sync.Mutex // crm_simulate runs one at a time: it is CPU-heavy
+	// watching: the watcher's crm_mon runs and has printed.
+	watching atomic.Bool
 }
 
 // New returns a source; call Run to start refreshing.
@@ -110,14 +119,27 @@ func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 	return &Source{opts: opts, rep: rep, log: log, trigger: make(chan struct{}, 1), tools: tools}
 }
 
-// Run refreshes until ctx is done: at once, whenever Trigger is called,
-// whenever the CIB's version changed (checked every VersionInterval), and
-// at least every Interval.
+// Run refreshes until ctx is done: at once, whenever Trigger is called or
+// the watcher hears a change, whenever the CIB's version changed (checked
+// every VersionInterval, or WatchedVersionInterval while the watcher
+// runs), and at least every Interval.
 func (s *Source) Run(ctx context.Context) error {
+	if s.opts.WatchAgent != "" && s.opts.CIBFile == "" {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.watch(ctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	t := time.NewTicker(s.opts.VersionInterval)
 	defer t.Stop()
 	var last string // the version the last refresh saw
-	var lastFull time.Time
+	var lastFull, lastCheck time.Time
 	// refresh runs a full refresh; v is the version just read, or "" to
 	// read it first.
 	refresh := func(v string) {
@@ -127,7 +149,7 @@ func (s *Source) Run(ctx context.Context) error {
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("refresh failed", "err", err)
 		}
-		last, lastFull = v, time.Now()
+		last, lastFull, lastCheck = v, time.Now(), time.Now()
 	}
 	refresh("")
 	for {
@@ -141,6 +163,10 @@ func (s *Source) Run(ctx context.Context) error {
 				refresh("")
 				continue
 			}
+			if s.watching.Load() && time.Since(lastCheck) < WatchedVersionInterval {
+				continue
+			}
+			lastCheck = time.Now()
 			v, err := s.Version(ctx)
 			if err != nil || v != last {
 				// A failing check refreshes too: the refresh reports the

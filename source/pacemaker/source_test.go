@@ -224,3 +224,29 @@ func TestHugeOutputIsCutAtTheDefault(t *testing.T) {
 		t.Fatalf("err %v, want the output limit of %d bytes", err, DefaultMaxOutput)
 	}
 }
+
+// The watch agent's line carries the operation and survives odd values;
+// ParseWatchLine reads it back and takes no other line.
+func TestWatchAgentLine(t *testing.T) {
+	env := map[string]string{"CRM_notify_recipient": WatchRecipient, "CRM_notify_node": "node2", "CRM_notify_rsc": "d1",
+		"CRM_notify_task": "start", "CRM_notify_desc": "not running\nnow", "CRM_notify_rc": "7"}
+	if !IsWatchAgent(func(k string) string { return env[k] }) || IsWatchAgent(func(string) string { return "" }) {
+		t.Fatal("IsWatchAgent")
+	}
+	var b strings.Builder
+	if err := WatchAgent(&b, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(b.String(), "\n") != 1 {
+		t.Fatalf("not one line: %q", b.String())
+	}
+	e, ok := ParseWatchLine([]byte(b.String()))
+	if !ok || e != (WatchEvent{Node: "node2", Resource: "d1", Task: "start", Desc: "not_running_now"}) {
+		t.Errorf("parsed %+v %v from %q", e, ok, b.String())
+	}
+	for _, l := range []string{"Cluster Summary:", "mgmtd-watch: node", "  * Stack: corosync"} {
+		if _, ok := ParseWatchLine([]byte(l)); ok {
+			t.Errorf("took %q", l)
+		}
+	}
+}
