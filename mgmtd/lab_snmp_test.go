@@ -116,23 +116,33 @@ func (d *labTrapd) all() []labTrap {
 // words, received after since.
 func (d *labTrapd) until(t testing.TB, since time.Time, words ...string) labTrap {
 	t.Helper()
+	return d.untilFunc(t, since, fmt.Sprintf("with %q", words), func(msg string) bool {
+		for _, w := range words {
+			if !strings.Contains(msg, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// untilFunc waits for a notification received after since whose message
+// match accepts.
+func (d *labTrapd) untilFunc(t testing.TB, since time.Time, what string, match func(string) bool) labTrap {
+	t.Helper()
 	var found labTrap
 	testutil.Eventually(t, 90*time.Second, func() bool {
 		for _, tr := range d.all() {
 			if tr.at.Before(since) {
 				continue
 			}
-			ok := true
-			for _, w := range words {
-				ok = ok && strings.Contains(tr.msg, w)
-			}
-			if ok {
+			if match(tr.msg) {
 				found = tr
 				return true
 			}
 		}
 		return false
-	}, "a notification with %q at snmptrapd", words)
+	}, "a notification %s at snmptrapd", what)
 	return found
 }
 

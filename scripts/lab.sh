@@ -12,6 +12,9 @@
 #   scripts/lab.sh start NODE      start a node that was killed or fenced
 #   scripts/lab.sh status          the nodes, their holder pids and state
 #   scripts/lab.sh pid NODE        the pid that holds NODE's namespaces (for nsenter)
+#   scripts/lab.sh remote remoteN  start a Pacemaker Remote node (198.18.0.10N) and add it
+#   scripts/lab.sh guest guestN    start a guest node (198.18.0.11N) inside the Dummy
+#                                  "VM" vm-guestN (a resource with remote-node=guestN)
 #
 # A node is: a network namespace labN with eth0 (198.18.0.N/24) on the
 # bridge mgmtdlab0 (the host is 198.18.0.254 on it); a private mount and UTS namespace (hostname nodeN) held
@@ -36,8 +39,25 @@ here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "lab: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, bind mounts)"
 
-nodes() { ls -d "$LAB"/node* 2>/dev/null | xargs -rn1 basename | sort; }
+nodes() { ls -d "$LAB"/node* "$LAB"/remote* "$LAB"/guest* 2>/dev/null | xargs -rn1 basename | sort; }
 num() { echo "${1#node}"; }
+# nsname and addr: a node's network namespace and address; cluster nodes
+# nodeN are labN at .N, remote nodes remoteN labrN at .10N, guest nodes
+# guestN labgN at .11N.
+nsname() {
+	case $1 in
+	remote*) echo "labr${1#remote}" ;;
+	guest*) echo "labg${1#guest}" ;;
+	*) echo "lab${1#node}" ;;
+	esac
+}
+addr() {
+	case $1 in
+	remote*) echo "$NET.$((100 + ${1#remote}))" ;;
+	guest*) echo "$NET.$((110 + ${1#guest}))" ;;
+	*) echo "$NET.${1#node}" ;;
+	esac
+}
 holder() { cat "$LAB/$1/holder.pid" 2>/dev/null || true; }
 alive() { local p; p=$(holder "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 
@@ -73,6 +93,49 @@ node_main() {
 	exec sleep infinity
 }
 
+# remote_main is node_main for a Pacemaker Remote or guest node: the
+# same private view, and pacemaker-remoted instead of the cluster stack
+# (a cluster node's controller connects to it on TCP 3121 with the shared
+# /etc/pacemaker/authkey).
+remote_main() {
+	local name=$1 dir=$LAB/$1
+	hostname "$name"
+	for d in run var/lib/pacemaker var/log/pacemaker var/lib/mgmtd; do
+		mkdir -p "$dir/fs/$d" "/$d"
+		mount --bind "$dir/fs/$d" "/$d"
+	done
+	mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm
+	mkdir -p /var/lib/pacemaker/{cib,pengine,blackbox,cores} /run/crm /var/log/pacemaker
+	chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm
+	export PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_debug=no
+	# Unpacked, not installed: see scripts/deps.d/pacemaker.sh.
+	/opt/mgmtd-lab/pacemaker-remote/usr/sbin/pacemaker-remoted >"$dir/remoted.out" 2>&1 &
+	echo ready >"$dir/started"
+	exec sleep infinity
+}
+
+# authkey makes the key cluster nodes and remote nodes share.
+authkey() {
+	[ -s /etc/pacemaker/authkey ] && return 0
+	mkdir -p /etc/pacemaker
+	dd if=/dev/urandom of=/etc/pacemaker/authkey bs=4096 count=1 status=none
+	chown hacluster:haclient /etc/pacemaker/authkey
+	chmod 0640 /etc/pacemaker/authkey
+}
+
+# add_link gives a node its namespace and its link into the bridge.
+add_link() {
+	local node=$1 ns
+	ns=$(nsname "$node")
+	mkdir -p "$LAB/$node"
+	ip netns add "$ns"
+	ip link add "$ns-h" type veth peer name eth0 netns "$ns"
+	ip link set "$ns-h" master "$BR" up
+	ip -n "$ns" addr add "$(addr "$node")/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+}
+
 install_agent() {
 	install -m 0755 "$here/lab-fence" /usr/sbin/fence_mgmtdlab
 }
@@ -87,7 +150,7 @@ write_config() {
 		echo "  transport: knet"
 		echo "  crypto_cipher: none"
 		echo "  crypto_hash: none"
-		echo "  token: 3000"
+		echo "  token: 5000"
 		echo "}"
 		echo "nodelist {"
 		for i in $(seq "$count"); do
@@ -125,8 +188,10 @@ start_node() {
 	rm -f "$dir/started" "$dir/fenced"
 	# What the last run left in its /run (sockets, pid files) is stale.
 	rm -rf "${dir:?}/fs/run"
-	ip netns exec "lab$n" unshare --mount --uts --fork --propagation private \
-		"$0" __node "$n" </dev/null >"$dir/node.out" 2>&1 &
+	local main=(__node "$n")
+	case $node in remote* | guest*) main=(__remote "$node") ;; esac
+	ip netns exec "$(nsname "$node")" unshare --mount --uts --fork --propagation private \
+		"$0" "${main[@]}" </dev/null >"$dir/node.out" 2>&1 &
 	echo $! >"$dir/unshare.pid"
 	local pid=""
 	for _ in $(seq 100); do
@@ -177,27 +242,21 @@ wait_dc() {
 
 case "${1:-}" in
 __node) node_main "$2" ;;
+__remote) remote_main "$2" ;;
 up)
 	count=${2:-3}
 	[ "$count" -ge 1 ] && [ "$count" -le 5 ] || die "1 to 5 nodes"
 	[ -n "$(nodes)" ] && die "a lab is up already ($LAB); run: $0 down"
 	getent passwd hacluster >/dev/null || die "no hacluster user: run scripts/deps.d/pacemaker.sh"
 	install_agent
+	authkey
 	write_config "$count"
 	ip link add "$BR" type bridge
 	ip link set "$BR" up
 	# The host reaches the nodes (mgmtd's REST and CIM on each) through
 	# the bridge; nothing routes the lab's range anywhere else.
 	ip addr add "$NET.254/24" dev "$BR"
-	for i in $(seq "$count"); do
-		mkdir -p "$LAB/node$i"
-		ip netns add "lab$i"
-		ip link add "lab$i-h" type veth peer name eth0 netns "lab$i"
-		ip link set "lab$i-h" master "$BR" up
-		ip -n "lab$i" addr add "$NET.$i/24" dev eth0
-		ip -n "lab$i" link set eth0 up
-		ip -n "lab$i" link set lo up
-	done
+	for i in $(seq "$count"); do add_link "node$i"; done
 	for i in $(seq "$count"); do start_node "node$i"; done
 	for _ in $(seq 300); do
 		members=$("$0" exec node1 corosync-quorumtool -s 2>/dev/null | awk '/^Total votes:/ {print $3}' || true)
@@ -212,9 +271,8 @@ up)
 down)
 	for node in $(nodes); do kill_node "$node"; done
 	for node in $(nodes); do
-		n=$(num "$node")
-		ip netns del "lab$n" 2>/dev/null || true
-		ip link del "lab$n-h" 2>/dev/null || true
+		ip netns del "$(nsname "$node")" 2>/dev/null || true
+		ip link del "$(nsname "$node")-h" 2>/dev/null || true
 	done
 	ip link del "$BR" 2>/dev/null || true
 	rm -rf "${LAB:?}"
@@ -225,8 +283,31 @@ exec)
 	shift 2
 	in_node "$node" "$@"
 	;;
-cut) ip link set "lab$(num "$2")-h" down ;;
-heal) ip link set "lab$(num "$2")-h" up ;;
+cut) ip link set "$(nsname "$2")-h" down ;;
+heal) ip link set "$(nsname "$2")-h" up ;;
+remote | guest)
+	node=${2:-}
+	case "$1:$node" in remote:remote[1-9] | guest:guest[1-9]) ;; *) die "usage: $0 $1 ${1}N (N 1-9)" ;; esac
+	[ -d "$LAB/node1" ] || die "no lab is up"
+	[ -d "$LAB/$node" ] && die "$node exists"
+	add_link "$node"
+	start_node "$node"
+	for _ in $(seq 50); do "$0" exec "$node" sh -c 'ss -ltn | grep -q ":3121 "' && break; sleep 0.1; done
+	if [ "$1" = remote ]; then
+		# fence-lab fences remote nodes too (guests are recovered by
+		# restarting their VM resource).
+		hosts=$("$0" exec node1 crm_resource --resource fence-lab --get-parameter pcmk_host_list)
+		"$0" exec node1 crm_resource --resource fence-lab --set-parameter pcmk_host_list --parameter-value "$hosts $node" >/dev/null
+		"$0" exec node1 cibadmin --create -o resources --xml-text \
+			"<primitive id=\"$node\" class=\"ocf\" provider=\"pacemaker\" type=\"remote\"><instance_attributes id=\"$node-ia\"><nvpair id=\"$node-server\" name=\"server\" value=\"$(addr "$node")\"/></instance_attributes><operations><op id=\"$node-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
+	else
+		# The "VM" is a Dummy: Pacemaker starts it on a cluster node and
+		# then connects to the guest's pacemaker-remoted at remote-addr.
+		"$0" exec node1 cibadmin --create -o resources --xml-text \
+			"<primitive id=\"vm-$node\" class=\"ocf\" provider=\"pacemaker\" type=\"Dummy\"><meta_attributes id=\"vm-$node-meta\"><nvpair id=\"vm-$node-rn\" name=\"remote-node\" value=\"$node\"/><nvpair id=\"vm-$node-ra\" name=\"remote-addr\" value=\"$(addr "$node")\"/></meta_attributes><operations><op id=\"vm-$node-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
+	fi
+	echo "lab: $node up at $(addr "$node")"
+	;;
 kill) kill_node "$2" ;;
 start)
 	start_node "$2"

@@ -173,6 +173,14 @@ func (l *Lab) Heal(node string) { l.run("heal", node) }
 // Kill kills every process of node, as a power loss would.
 func (l *Lab) Kill(node string) { l.run("kill", node) }
 
+// Remote starts the Pacemaker Remote node name (remote1 to remote9) and
+// adds it to the cluster.
+func (l *Lab) Remote(name string) { l.run("remote", name) }
+
+// Guest starts the guest node name (guest1 to guest9) and adds the Dummy
+// "VM" vm-NAME that Pacemaker runs it in.
+func (l *Lab) Guest(name string) { l.run("guest", name) }
+
 // Start starts a node that was killed or fenced.
 func (l *Lab) Start(node string) { l.run("start", node) }
 

@@ -20,7 +20,26 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The lab's remote and guest nodes (scripts/lab.sh remote|guest) run
+# pacemaker-remoted, which Debian ships in pacemaker-remote - a package that
+# conflicts with pacemaker, since a machine is a cluster node or a remote
+# node. The lab needs both on one machine, so the package is downloaded and
+# unpacked under /opt/mgmtd-lab, never installed.
+REMOTED_ROOT=/opt/mgmtd-lab/pacemaker-remote
+remoted() {
+	[ -x "$REMOTED_ROOT/usr/sbin/pacemaker-remoted" ] && return 0
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$tmp" && chmod 755 . && apt_get download pacemaker-remote)
+	mkdir -p "$REMOTED_ROOT"
+	dpkg-deb -x "$tmp"/pacemaker-remote_*.deb "$REMOTED_ROOT"
+	rm -rf "$tmp"
+	[ -x "$REMOTED_ROOT/usr/sbin/pacemaker-remoted" ] || { echo "pacemaker.sh: no pacemaker-remoted in the package" >&2; exit 1; }
+}
+
+if [ ${#missing[@]} -eq 0 ] && [ -x "$REMOTED_ROOT/usr/sbin/pacemaker-remoted" ]; then
+	exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "pacemaker.sh: missing packages ${missing[*]} and not root; install them with apt-get" >&2
@@ -39,10 +58,11 @@ apt_get() {
 	done
 	return 1
 }
-if ! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
+if ! apt-cache show pacemaker-remote >/dev/null 2>&1; then
 	apt_get update -q
 fi
-apt_get install -y -q --no-install-recommends "${missing[@]}"
+[ ${#missing[@]} -eq 0 ] || apt_get install -y -q --no-install-recommends "${missing[@]}"
+remoted
 for t in crm_mon crm_simulate crm_resource crm_attribute cibadmin corosync-cmapctl corosync-quorumtool; do
 	command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || {
 		echo "pacemaker.sh: $t still missing after installing ${missing[*]}" >&2
