@@ -78,7 +78,9 @@ func TestLabNodeKill(t *testing.T) {
 	moved := trapd.untilFunc(t, killed, "of d1 recovering", func(msg string) bool {
 		return strings.Contains(msg, "d1 moved from node3") || strings.Contains(msg, "d1 started on")
 	})
-	t.Logf("kill -> fencing trap %s, -> move trap %s", fence.at.Sub(killed), moved.at.Sub(killed))
+	fencedAt, _ := l.Fenced("node3")
+	t.Logf("kill -> fenced by the cluster %s, -> fencing trap %s, -> move trap %s", fencedAt.Sub(killed).Round(time.Millisecond),
+		fence.at.Sub(killed).Round(time.Millisecond), moved.at.Sub(killed).Round(time.Millisecond))
 	count := map[string]int{}
 	senders := map[string]bool{}
 	for _, tr := range trapd.all() {
