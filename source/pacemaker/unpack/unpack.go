@@ -207,6 +207,9 @@ func (w *world) result(opts Options) *crmmon.Result {
 		r.Nodes = append(r.Nodes, cn)
 	}
 	for _, x := range w.resources {
+		if x.orphan && !w.active(x) {
+			continue // crm_mon skips inactive orphans (deleted, history left)
+		}
 		switch x.variant {
 		case native:
 			r.Resources.Primitives = append(r.Resources.Primitives, w.primitive(x))
