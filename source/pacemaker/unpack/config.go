@@ -175,7 +175,14 @@ type world struct {
 	failedNode     []*node
 	failedRsc      []*resource
 	lrm            map[string]map[string]*element // node name -> rsc id -> lrm_resource
+	byID           map[string]*resource           // first resource with an id
+	byCloneName    map[string][]*resource         // resources by history name
+	instances      int                            // primitives created, bounded by MaxInstances
 }
+
+// MaxInstances bounds the resources and resource instances (clone
+// instances included) one CIB may create: clone-max is the user's number.
+const MaxInstances = 200_000
 
 func isTrue(s string) bool {
 	switch strings.ToLower(s) {
@@ -609,6 +616,13 @@ func (w *world) newResource(e *element, parent *resource, parentExplicit map[str
 	if incarnation != "" {
 		r.id = r.xmlID + ":" + incarnation
 	}
+	if w.byID == nil {
+		w.byID = map[string]*resource{}
+	}
+	w.instances++
+	if w.instances > MaxInstances {
+		return nil, fmt.Errorf("cib: more than %d resources and resource instances", MaxInstances)
+	}
 	switch e.name {
 	case "primitive":
 		r.variant = native
@@ -634,6 +648,9 @@ func (w *world) newResource(e *element, parent *resource, parentExplicit map[str
 		meta["clone"] = incarnation
 	}
 	r.meta = meta
+	if _, ok := w.byID[r.id]; !ok {
+		w.byID[r.id] = r
+	}
 	r.managed = !w.maintenance
 	if v, ok := meta["is-managed"]; ok && !strings.EqualFold(v, "default") {
 		r.managed = isTrue(v)
@@ -711,6 +728,9 @@ func (w *world) newResource(e *element, parent *resource, parentExplicit map[str
 			r.cloneMax = max(1, len(w.nodes))
 		}
 		n := max(r.cloneMax, 1)
+		if w.instances+n > MaxInstances {
+			return nil, fmt.Errorf("cib: clone %s: clone-max %d makes more than %d resources and resource instances", r.xmlID, r.cloneMax, MaxInstances)
+		}
 		for range n {
 			if _, err := w.createCloneChild(r, explicit); err != nil {
 				return nil, err
@@ -883,22 +903,26 @@ func (w *world) linkRemote(r *resource) {
 }
 
 // findResource is pe_find_resource: a resource (or descendant) by id,
-// matching a clone instance's id or its history name.
+// or by the history name a clone instance was given (clone_name).
 func (w *world) findResource(id string) *resource {
-	var found *resource
-	var walk func(list []*resource)
-	walk = func(list []*resource) {
-		for _, r := range list {
-			if found != nil {
-				return
-			}
-			if r.id == id || (r.cloneName != "" && r.cloneName == id) {
-				found = r
-				return
-			}
-			walk(r.children)
+	if r := w.byID[id]; r != nil {
+		return r
+	}
+	for _, r := range w.byCloneName[id] {
+		if r.cloneName == id {
+			return r
 		}
 	}
-	walk(w.resources)
-	return found
+	return nil
+}
+
+func (w *world) setCloneName(r *resource, name string) {
+	r.cloneName = name
+	if name == "" {
+		return
+	}
+	if w.byCloneName == nil {
+		w.byCloneName = map[string][]*resource{}
+	}
+	w.byCloneName[name] = append(w.byCloneName[name], r)
 }

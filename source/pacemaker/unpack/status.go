@@ -522,7 +522,7 @@ func (w *world) unpackFindResource(n *node, id string) (*resource, bool) {
 		rsc = w.findAnonymousClone(n, parent, cloneStrip(id))
 	}
 	if rsc != nil && id != rsc.id && !strings.EqualFold(id, rsc.cloneName) {
-		rsc.cloneName = id
+		w.setCloneName(rsc, id)
 	}
 	return rsc, rsc != nil
 }
@@ -538,6 +538,9 @@ func (w *world) orphanResource(lr *element, n *node) *resource {
 		return nil
 	}
 	r.id, r.xmlID = id, id
+	if _, ok := w.byID[id]; !ok {
+		w.byID[id] = r
+	}
 	if r.isRemote {
 		rn := w.findNode(id)
 		if rn == nil {
@@ -724,16 +727,6 @@ func opKey(op *element) string {
 	return op.attr("id")
 }
 
-// resourceContainsGuest is pe__resource_contains_guest_node.
-func (w *world) containsGuest(r *resource) bool {
-	for _, n := range w.nodes {
-		if n.remoteRsc != nil && n.remoteRsc.container == r {
-			return true
-		}
-	}
-	return false
-}
-
 // actionOnFail is the on_fail and fail_role custom_action computes for
 // a task (and interval) of a resource.
 func (w *world) actionOnFail(r *resource, task string, ivMS int64) (onFail, role) {
@@ -799,7 +792,7 @@ func (w *world) actionOnFail(r *resource, task string, ivMS int64) (onFail, role
 	}
 	of := failRecover
 	fr := roleUnknown
-	container := w.containsGuest(r)
+	container := r.container != nil // unpack_operation's container is rsc->container
 	set := true
 	switch strings.ToLower(value) {
 	case "":
