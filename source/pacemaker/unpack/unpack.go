@@ -207,8 +207,11 @@ func (w *world) result(opts Options) *crmmon.Result {
 		r.Nodes = append(r.Nodes, cn)
 	}
 	for _, x := range w.resources {
-		if x.orphan && !w.active(x) {
+		if x.orphan && !w.activeAll(x) {
 			continue // crm_mon skips inactive orphans (deleted, history left)
+		}
+		if w.filteredByNode(x) {
+			continue
 		}
 		switch x.variant {
 		case native:
@@ -219,6 +222,9 @@ func (w *world) result(opts Options) *crmmon.Result {
 			c := crmmon.Clone{ID: x.id, MultiState: btoa(x.promotable), Unique: btoa(x.unique), Managed: btoa(x.managed),
 				Disabled: btoa(w.disabled(x)), Failed: btoa(x.failed), TargetRole: x.meta["target-role"]}
 			for _, ch := range x.children {
+				if w.filteredByNode(ch) {
+					continue
+				}
 				if ch.variant == group {
 					c.Groups = append(c.Groups, w.group(ch))
 				} else {
@@ -263,6 +269,52 @@ func (w *world) active(x *resource) bool {
 		return true
 	}
 	return false
+}
+
+// activeAny is fns->active(rsc, FALSE): some primitive in it is active.
+func (w *world) activeAny(x *resource) bool {
+	if x.variant == native {
+		return w.active(x)
+	}
+	for _, c := range x.children {
+		if w.activeAny(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// activeAll is fns->active(rsc, TRUE): for a group, some member and all
+// members active; for a clone, all instances.
+func (w *world) activeAll(x *resource) bool {
+	switch x.variant {
+	case native:
+		return w.active(x)
+	case clone:
+		for _, c := range x.children {
+			if !w.activeAll(c) {
+				return false
+			}
+		}
+		return true
+	}
+	if len(x.children) == 0 {
+		return false
+	}
+	for _, c := range x.children {
+		if !w.activeAll(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// filteredByNode is pcmk__rsc_filtered_by_node with crm_mon's node list
+// of every node: an active resource whose own running_on is empty (the
+// members are unmanaged on a node that is offline, so they were not added
+// to their parents) is not printed.
+func (w *world) filteredByNode(x *resource) bool {
+	return w.activeAny(x) && len(x.running) == 0
 }
 
 func pendingState(task string) string {
