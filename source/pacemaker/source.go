@@ -124,8 +124,9 @@ type Source struct {
 
 	checkMu   sync.Mutex
 	check     model.SourceCheck
-	checkedAt time.Time // last cross-check
-	checkConf string    // configuration version (admin_epoch.epoch) at the last cross-check
+	checkedAt time.Time     // last cross-check
+	checkConf string        // configuration version (admin_epoch.epoch) at the last cross-check
+	checkCost time.Duration // how long crm_mon took at the last cross-check
 	// unpackHook, in tests, changes the native answer before it is used.
 	unpackHook func(*crmmon.Result)
 }
@@ -305,12 +306,18 @@ func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmm
 	}
 	conf := doc.AdminEpoch + "." + doc.Epoch
 	s.checkMu.Lock()
-	due := s.checkedAt.IsZero() || time.Since(s.checkedAt) >= s.opts.CrossCheckInterval || conf != s.checkConf
+	// On a big cluster crm_mon costs seconds of CPU: the periodic check
+	// then waits at least a hundred times its last run, so it costs at
+	// most 1% of a core; a configuration change is checked at once.
+	every := max(s.opts.CrossCheckInterval, 100*s.checkCost)
+	due := s.checkedAt.IsZero() || time.Since(s.checkedAt) >= every || conf != s.checkConf
 	s.checkMu.Unlock()
 	if !due {
 		return res, nil
 	}
+	start := time.Now()
 	mon, err := s.crmMon(ctx)
+	cost := time.Since(start)
 	if err != nil {
 		// The native answer stands; the check is retried next refresh.
 		s.log.Warn("cross-check: crm_mon failed", "err", err)
@@ -319,7 +326,7 @@ func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmm
 	diffs := Compare(res, mon)
 	now := time.Now()
 	s.checkMu.Lock()
-	s.checkedAt, s.checkConf = now, conf
+	s.checkedAt, s.checkConf, s.checkCost = now, conf, cost
 	s.check.Checks++
 	s.check.LastCheck = now
 	if len(diffs) > 0 {

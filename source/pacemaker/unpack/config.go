@@ -139,8 +139,6 @@ func (r *resource) top() *resource {
 	return r
 }
 
-func (r *resource) isClone() bool { return r.variant == clone }
-
 func (r *resource) anonClone() bool { return r.variant == clone && !r.unique }
 
 // printable is rsc_printable_id: the configured id for anonymous clone

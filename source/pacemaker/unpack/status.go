@@ -530,9 +530,7 @@ func (w *world) unpackFindResource(n *node, id string) (*resource, bool) {
 func (w *world) orphanResource(lr *element, n *node) *resource {
 	id := lr.attr("id")
 	e := &element{name: "primitive"}
-	for _, a := range lr.attrs {
-		e.attrs = append(e.attrs, a)
-	}
+	e.attrs = append(e.attrs, lr.attrs...)
 	r, err := w.newResource(e, nil, nil, "")
 	if err != nil || r == nil {
 		return nil
