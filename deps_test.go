@@ -31,6 +31,9 @@ var rules = []struct {
 	{area: "internal/lab", alone: true},
 	{area: "source/pacemaker/crmmon", alone: true},
 	{area: "source/pacemaker/cib", alone: true},
+	// The native status unpacker produces crm_mon's result type, so the
+	// refresh after it is the same; it imports nothing else of ours.
+	{area: "source/pacemaker/unpack", may: []string{"source/pacemaker/crmmon"}},
 	{area: "source/pacemaker", may: []string{"model", "toolexec"}},
 	{area: "source/corosync", may: []string{"model", "toolexec"}},
 	{area: "source/virt", may: []string{"model"}},
@@ -86,7 +89,7 @@ var (
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
 		"libvirt.org/":                       {"source/virt"},
 	}
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack"}
 )
 
 type pkgInfo struct {

@@ -97,6 +97,15 @@ type PacemakerConfig struct {
 	// of status and a 14 MB CIB). A tool printing more is killed and the
 	// source goes stale, rather than the daemon growing without bound.
 	MaxOutput int64 `json:"max_output,omitempty"`
+	// Status chooses how the cluster status is computed: "native" (the
+	// CIB from cibadmin, unpacked in Go: milliseconds where crm_mon takes
+	// seconds), "crm_mon" (crm_mon every refresh), or "both" (the
+	// default: native, cross-checked with crm_mon every
+	// CrossCheckInterval, default 10m, and after every configuration
+	// change; a disagreement is logged, counted and shown in the source
+	// status, and crm_mon's answer is used for that refresh).
+	Status             string        `json:"status,omitempty"`
+	CrossCheckInterval time.Duration `json:"cross_check_interval,omitempty"`
 }
 
 // ActionsConfig configures the executor of actions.
@@ -278,6 +287,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Pacemaker.VersionInterval < 0 || (c.Pacemaker.VersionInterval > 0 && c.Pacemaker.VersionInterval < 100*time.Millisecond) {
 		return fmt.Errorf("config key pacemaker.version_interval: %s is below 100ms", c.Pacemaker.VersionInterval)
+	}
+	switch c.Pacemaker.Status {
+	case "", "native", "crm_mon", "both":
+	default:
+		return fmt.Errorf("config key pacemaker.status: %q; give native, crm_mon or both", c.Pacemaker.Status)
+	}
+	if c.Pacemaker.CrossCheckInterval < 0 || (c.Pacemaker.CrossCheckInterval > 0 && c.Pacemaker.CrossCheckInterval < time.Second) {
+		return fmt.Errorf("config key pacemaker.cross_check_interval: %s is below 1s", c.Pacemaker.CrossCheckInterval)
 	}
 	if c.Pacemaker.Timeout < 0 {
 		return fmt.Errorf("config key pacemaker.timeout: negative")

@@ -114,6 +114,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
+			Status: cfg.Pacemaker.Status, CrossCheckInterval: cfg.Pacemaker.CrossCheckInterval,
 			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog)}, d.Store, srcLog)
 		d.sim = pm
 		d.refreshNow = pm.Trigger

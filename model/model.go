@@ -483,6 +483,33 @@ type SourceStatus struct {
 	LastAttempt time.Time   `json:"last_attempt,omitzero"`
 	LastError   string      `json:"last_error,omitempty"`
 	ErrorTime   time.Time   `json:"last_error_time,omitzero"`
+	// Check is how the source's answer is computed and cross-checked
+	// (Pacemaker: native unpacking against crm_mon); nil when the source
+	// has no such check.
+	Check *SourceCheck `json:"check,omitempty"`
+}
+
+// SourceCheck describes a source that computes its answer itself and
+// compares it with a reference tool now and then (the Pacemaker source's
+// native status unpacking against crm_mon).
+type SourceCheck struct {
+	// Mode is the configured mode (native, crm_mon, both).
+	Mode string `json:"mode"`
+	// Checks counts the refreshes compared with the reference;
+	// Disagreements those where the answers differed (the reference's
+	// answer was used); Fallbacks the refreshes the native path declined
+	// (a CIB it does not model), answered by the reference alone.
+	Checks        int64 `json:"checks"`
+	Disagreements int64 `json:"disagreements"`
+	Fallbacks     int64 `json:"fallbacks"`
+	// LastCheck is when the last comparison ran.
+	LastCheck time.Time `json:"last_check,omitzero"`
+	// LastDisagreement lists what differed the last time, both answers
+	// each ("native X, crm_mon Y"), at most a few lines.
+	LastDisagreement     []string  `json:"last_disagreement,omitempty"`
+	LastDisagreementTime time.Time `json:"last_disagreement_time,omitzero"`
+	// LastFallback says why the native path last declined.
+	LastFallback string `json:"last_fallback,omitempty"`
 }
 
 // Age is how old the served picture of this source is at now.

@@ -27,6 +27,8 @@ type Report struct {
 	Corosync  *CorosyncPart
 	Virt      *VirtPart
 	Services  *ServicesPart
+	// Check, when set, replaces the source status's Check.
+	Check *SourceCheck
 }
 
 // StoreOptions configures a Store.
@@ -196,6 +198,11 @@ func (s *Store) apply(r Report, now time.Time) {
 	st := s.sources[r.Source]
 	st.Name = r.Source
 	st.LastAttempt = now
+	if r.Check != nil {
+		c := *r.Check
+		c.LastDisagreement = append([]string(nil), c.LastDisagreement...)
+		st.Check = &c
+	}
 	if r.Err != nil {
 		st.LastError = r.Err.Error()
 		st.ErrorTime = now

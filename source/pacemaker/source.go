@@ -13,6 +13,7 @@ package pacemaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"mgmtd/model"
 	"mgmtd/source/pacemaker/cib"
 	"mgmtd/source/pacemaker/crmmon"
+	"mgmtd/source/pacemaker/unpack"
 	"mgmtd/toolexec"
 )
 
@@ -64,7 +66,26 @@ type Options struct {
 	// are then seen the moment Pacemaker records them, on every node, and
 	// the version check slows to WatchedVersionInterval.
 	WatchAgent string
+	// Status chooses how the cluster status is computed: StatusNative
+	// (the CIB from cibadmin, unpacked in Go), StatusCrmMon (crm_mon, as
+	// before) or StatusBoth (native, cross-checked against crm_mon every
+	// CrossCheckInterval and after every configuration change; crm_mon's
+	// answer wins where they differ). "" means StatusBoth.
+	Status string
+	// CrossCheckInterval is how often StatusBoth also runs crm_mon; 0
+	// means 10 minutes.
+	CrossCheckInterval time.Duration
+	// Disagreement, when set, is told about every cross-check that found
+	// differences (metrics).
+	Disagreement func(diffs []string)
 }
+
+// Status modes.
+const (
+	StatusNative = "native"
+	StatusCrmMon = "crm_mon"
+	StatusBoth   = "both"
+)
 
 func (o *Options) defaults() {
 	if o.Interval <= 0 {
@@ -79,6 +100,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = DefaultMaxOutput
+	}
+	if o.Status == "" {
+		o.Status = StatusBoth
+	}
+	if o.CrossCheckInterval <= 0 {
+		o.CrossCheckInterval = 10 * time.Minute
 	}
 }
 
@@ -103,6 +130,14 @@ type Source struct {
 	simMu   sync.Mutex // crm_simulate runs one at a time: it is CPU-heavy
 	// watching: the watcher's crm_mon runs and has printed.
 	watching atomic.Bool
+
+	checkMu   sync.Mutex
+	check     model.SourceCheck
+	checkedAt time.Time     // last cross-check
+	checkConf string        // configuration version (admin_epoch.epoch) at the last cross-check
+	checkCost time.Duration // how long crm_mon took at the last cross-check
+	// unpackHook, in tests, changes the native answer before it is used.
+	unpackHook func(*crmmon.Result)
 }
 
 // New returns a source; call Run to start refreshing.
@@ -116,7 +151,9 @@ func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 		}
 		tools.Env = []string{"CIB_file=" + opts.CIBFile}
 	}
-	return &Source{opts: opts, rep: rep, log: log, trigger: make(chan struct{}, 1), tools: tools}
+	s := &Source{opts: opts, rep: rep, log: log, trigger: make(chan struct{}, 1), tools: tools}
+	s.check.Mode = opts.Status
+	return s
 }
 
 // Run refreshes until ctx is done: at once, whenever Trigger is called or
@@ -217,12 +254,125 @@ func (s *Source) Trigger() {
 // store.
 func (s *Source) Refresh(ctx context.Context) error {
 	part, err := s.Load(ctx)
-	s.rep.Report(model.Report{Source: Name, Pacemaker: part, Err: err})
+	s.rep.Report(model.Report{Source: Name, Pacemaker: part, Err: err, Check: s.Check()})
 	return err
 }
 
-// Load runs crm_mon and cibadmin once and builds the Pacemaker part.
+// Check returns the counters of the native status path and its
+// cross-check with crm_mon.
+func (s *Source) Check() *model.SourceCheck {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	c := s.check
+	c.LastDisagreement = append([]string(nil), c.LastDisagreement...)
+	return &c
+}
+
+// Load reads the cluster status once (natively, with crm_mon, or both, as
+// Options.Status says) and builds the Pacemaker part.
 func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
+	var cibOut []byte
+	var err error
+	if s.opts.CIBFile != "" {
+		cibOut, err = readLimited(s.opts.CIBFile, s.opts.MaxOutput)
+	} else {
+		cibOut, err = s.run(ctx, "cibadmin", "--query", "--local")
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := cib.Parse(cibOut)
+	if err != nil {
+		return nil, err
+	}
+	var mon *crmmon.Result
+	if s.opts.Status != StatusCrmMon {
+		mon, err = s.native(ctx, cibOut, doc)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if mon == nil {
+		if mon, err = s.crmMon(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var rd DomainReader
+	if s.opts.ReadConfigFiles {
+		rd = ReadDomainName
+	}
+	return Build(mon, doc, rd), nil
+}
+
+// native unpacks the CIB in Go and, in StatusBoth, cross-checks the answer
+// with crm_mon when it is due. It returns nil (and no error) when crm_mon
+// must answer: the CIB uses what the unpacker does not model, or the
+// cross-check found a disagreement.
+func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmmon.Result, error) {
+	res, err := unpack.Unpack(cibOut, unpack.Options{})
+	if errors.Is(err, unpack.ErrUnsupported) {
+		s.checkMu.Lock()
+		s.check.Fallbacks++
+		first := s.check.LastFallback != err.Error()
+		s.check.LastFallback = err.Error()
+		s.checkMu.Unlock()
+		if first {
+			s.log.Info("native status unpacking declined this CIB; crm_mon answers", "reason", err)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.unpackHook != nil {
+		s.unpackHook(res)
+	}
+	if s.opts.Status != StatusBoth {
+		return res, nil
+	}
+	conf := doc.AdminEpoch + "." + doc.Epoch
+	s.checkMu.Lock()
+	// On a big cluster crm_mon costs seconds of CPU: the periodic check
+	// then waits at least a hundred times its last run, so it costs at
+	// most 1% of a core; a configuration change is checked at once.
+	every := max(s.opts.CrossCheckInterval, 100*s.checkCost)
+	due := s.checkedAt.IsZero() || time.Since(s.checkedAt) >= every || conf != s.checkConf
+	s.checkMu.Unlock()
+	if !due {
+		return res, nil
+	}
+	start := time.Now()
+	mon, err := s.crmMon(ctx)
+	cost := time.Since(start)
+	if err != nil {
+		// The native answer stands; the check is retried next refresh.
+		s.log.Warn("cross-check: crm_mon failed", "err", err)
+		return res, nil
+	}
+	diffs := Compare(res, mon)
+	now := time.Now()
+	s.checkMu.Lock()
+	s.checkedAt, s.checkConf, s.checkCost = now, conf, cost
+	s.check.Checks++
+	s.check.LastCheck = now
+	if len(diffs) > 0 {
+		s.check.Disagreements++
+		s.check.LastDisagreement = append([]string(nil), diffs[:min(len(diffs), 20)]...)
+		s.check.LastDisagreementTime = now
+	}
+	s.checkMu.Unlock()
+	if len(diffs) == 0 {
+		return res, nil
+	}
+	s.log.Warn("cross-check: native status unpacking disagrees with crm_mon; using crm_mon's answer",
+		"cib_version", doc.AdminEpoch+"."+doc.Epoch+"."+doc.NumUpdates, "differences", len(diffs), "diff", strings.Join(diffs, "; "))
+	if s.opts.Disagreement != nil {
+		s.opts.Disagreement(diffs)
+	}
+	return mon, nil
+}
+
+func (s *Source) crmMon(ctx context.Context) (*crmmon.Result, error) {
 	monOut, err := s.run(ctx, "crm_mon", "--output-as=xml", "--inactive", "--include=all")
 	if code, _ := toolexec.ExitCode(err); code == 64 {
 		// Pacemaker before 2.0.3 has no --include (64 = usage error).
@@ -238,24 +388,7 @@ func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 		}
 		return nil, perr
 	}
-	var cibOut []byte
-	if s.opts.CIBFile != "" {
-		cibOut, err = readLimited(s.opts.CIBFile, s.opts.MaxOutput)
-	} else {
-		cibOut, err = s.run(ctx, "cibadmin", "--query", "--local")
-	}
-	if err != nil {
-		return nil, err
-	}
-	doc, err := cib.Parse(cibOut)
-	if err != nil {
-		return nil, err
-	}
-	var rd DomainReader
-	if s.opts.ReadConfigFiles {
-		rd = ReadDomainName
-	}
-	return Build(mon, doc, rd), nil
+	return mon, nil
 }
 
 func readLimited(path string, limit int64) ([]byte, error) {

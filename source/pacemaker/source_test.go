@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mgmtd/model"
+	"mgmtd/source/pacemaker/crmmon"
 	"mgmtd/toolexec"
 )
 
@@ -86,7 +87,7 @@ func TestBadTools(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			st := model.NewStore(model.StoreOptions{View: "test"})
 			okDir := fakeTools(t, map[string]string{"crm_mon": "cat " + good})
-			src := New(Options{CIBFile: cibFile, ToolDir: okDir, Timeout: 2 * time.Second, MaxOutput: 1 << 20}, st, quiet())
+			src := New(Options{CIBFile: cibFile, ToolDir: okDir, Timeout: 2 * time.Second, MaxOutput: 1 << 20, Status: StatusCrmMon}, st, quiet())
 			if err := src.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +153,7 @@ func hasEvent(evs []model.Event, typ model.EventType) bool {
 func TestNeverSucceeded(t *testing.T) {
 	st := model.NewStore(model.StoreOptions{})
 	st.Register(Name)
-	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: t.TempDir()}, st, quiet())
+	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: t.TempDir(), Status: StatusCrmMon}, st, quiet())
 	err := src.Refresh(context.Background())
 	var te *toolexec.Error
 	if !errors.As(err, &te) {
@@ -218,7 +219,7 @@ func TestImpactSimulatesOnCopy(t *testing.T) {
 // default bound the run is killed once it passes 64 MiB.
 func TestHugeOutputIsCutAtTheDefault(t *testing.T) {
 	dir := fakeTools(t, map[string]string{"crm_mon": "yes '<x/>' | head -c 300000000"})
-	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: dir}, model.NewStore(model.StoreOptions{}), quiet())
+	src := New(Options{CIBFile: "testdata/guest/cib.xml", ToolDir: dir, Status: StatusCrmMon}, model.NewStore(model.StoreOptions{}), quiet())
 	_, err := src.Load(context.Background())
 	if !errors.Is(err, toolexec.ErrOutputLimit) || !strings.Contains(err.Error(), fmt.Sprint(DefaultMaxOutput)) {
 		t.Fatalf("err %v, want the output limit of %d bytes", err, DefaultMaxOutput)
@@ -248,5 +249,81 @@ func TestWatchAgentLine(t *testing.T) {
 		if _, ok := ParseWatchLine([]byte(l)); ok {
 			t.Errorf("took %q", l)
 		}
+	}
+}
+
+// TestCrossCheckReportsDisagreement feeds a wrong native answer (node2
+// in standby, which it is not) in StatusBoth: the refresh uses crm_mon's
+// answer, and the disagreement is counted and shown, with both answers,
+// in the source status.
+func TestCrossCheckReportsDisagreement(t *testing.T) {
+	requireTool(t, "crm_mon")
+	st := model.NewStore(model.StoreOptions{View: "test"})
+	src := New(Options{CIBFile: filepath.Join("testdata", "failed", "cib.xml"), Status: StatusBoth}, st, quiet())
+	var told [][]string
+	src.opts.Disagreement = func(d []string) { told = append(told, d) }
+	src.unpackHook = func(r *crmmon.Result) {
+		for i := range r.Nodes {
+			if r.Nodes[i].Name == "node2" {
+				r.Nodes[i].Standby = "true"
+			}
+		}
+	}
+	if err := src.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sn := st.Snapshot()
+	for _, n := range sn.Nodes {
+		if n.Name == "node2" && n.Standby {
+			t.Errorf("node2 shown in standby: the wrong native answer was used")
+		}
+	}
+	var check *model.SourceCheck
+	for _, ss := range sn.Sources {
+		if ss.Name == Name {
+			check = ss.Check
+		}
+	}
+	if check == nil || check.Checks != 1 || check.Disagreements != 1 || check.Mode != StatusBoth {
+		t.Fatalf("source check: %+v", check)
+	}
+	if len(check.LastDisagreement) != 1 || !strings.Contains(check.LastDisagreement[0], "node2") ||
+		!strings.Contains(check.LastDisagreement[0], "native id=2 type=member online=true standby=true") ||
+		!strings.Contains(check.LastDisagreement[0], "crm_mon id=2 type=member online=true standby=false") {
+		t.Errorf("last disagreement: %q", check.LastDisagreement)
+	}
+	if len(told) != 1 {
+		t.Errorf("Disagreement hook told %d times", len(told))
+	}
+
+	// Within the interval and without a configuration change, the next
+	// refresh uses the (still wrong) native answer without asking crm_mon.
+	if err := src.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := src.Check(); c.Checks != 1 {
+		t.Errorf("cross-check ran again within its interval: %+v", c)
+	}
+}
+
+// TestNativeNeedsNoCrmMon: in StatusNative the refresh reads the CIB and
+// runs no crm_mon (the tool directory has none), and the part equals the
+// one built from crm_mon.
+func TestNativeNeedsNoCrmMon(t *testing.T) {
+	requireTool(t, "crm_mon")
+	file := filepath.Join("testdata", "promotable", "cib.xml")
+	native, err := New(Options{CIBFile: file, Status: StatusNative, ToolDir: t.TempDir()}, nil, quiet()).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaMon, err := New(Options{CIBFile: file, Status: StatusCrmMon}, nil, quiet()).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(native.Instances) != fmt.Sprint(viaMon.Instances) || fmt.Sprint(native.Nodes) != fmt.Sprint(viaMon.Nodes) {
+		t.Errorf("native part differs from crm_mon's:\n%v\n%v", native.Instances, viaMon.Instances)
+	}
+	if _, err := New(Options{CIBFile: file, Status: StatusCrmMon, ToolDir: t.TempDir()}, nil, quiet()).Load(context.Background()); err == nil {
+		t.Error("crm_mon mode without crm_mon succeeded")
 	}
 }
