@@ -79,7 +79,7 @@ type Config struct {
 // PacemakerConfig configures the Pacemaker source.
 type PacemakerConfig struct {
 	CIBFile string `json:"cib_file,omitempty"`
-	// Interval is the full refresh's safety net (default 60s); the CIB's
+	// Interval is the full refresh's safety net (default 5m); the CIB's
 	// version is checked every VersionInterval (default 5s) and the alert
 	// agent (mgmtd alert install) pushes changes at once.
 	Interval        time.Duration `json:"interval,omitempty"`

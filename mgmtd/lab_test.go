@@ -28,6 +28,8 @@ type labDaemon struct {
 	tokens            map[auth.Role]string
 	// stop ends the daemon (also done at the test's cleanup).
 	stop func()
+	// pid is the daemon's process (nsenter execs it).
+	pid int
 }
 
 // startLabDaemon runs mgmtd serve inside node, on the node's address,
@@ -75,6 +77,7 @@ func startLabDaemon(t testing.TB, l *lab.Lab, node string, extra ...map[string]a
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	d.pid = cmd.Process.Pid
 	var once sync.Once
 	d.stop = func() {
 		once.Do(func() {

@@ -40,7 +40,7 @@ type Options struct {
 	CIBFile string
 	// Interval between full refreshes (crm_mon and cibadmin) when nothing
 	// seems to change: the safety net behind the version check; 0 means
-	// 60 s.
+	// 5 minutes.
 	Interval time.Duration
 	// VersionInterval is how often the CIB's version (admin_epoch, epoch,
 	// num_updates, from `cibadmin --query --xpath /cib --no-children`, or
@@ -89,7 +89,7 @@ const (
 
 func (o *Options) defaults() {
 	if o.Interval <= 0 {
-		o.Interval = 60 * time.Second
+		o.Interval = 5 * time.Minute
 	}
 	if o.VersionInterval <= 0 {
 		o.VersionInterval = 5 * time.Second
@@ -324,6 +324,15 @@ func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmm
 	if err != nil {
 		return nil, err
 	}
+	if s.opts.CIBFile == "" {
+		// The fencing history is the fencer's, not the CIB's.
+		fh, err := s.fenceHistory(ctx)
+		if err != nil {
+			s.log.Warn("fencing history: stonith_admin failed; crm_mon answers this refresh", "err", err)
+			return nil, nil
+		}
+		res.FenceHistory = fh
+	}
 	if s.unpackHook != nil {
 		s.unpackHook(res)
 	}
@@ -370,6 +379,20 @@ func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmm
 		s.opts.Disagreement(diffs)
 	}
 	return mon, nil
+}
+
+// fenceHistory reads the fencer's history of every target, as crm_mon
+// shows it, with stonith_admin (its XML has crm_mon's fence_history).
+func (s *Source) fenceHistory(ctx context.Context) ([]crmmon.FenceEvent, error) {
+	out, err := s.run(ctx, "stonith_admin", "--output-as=xml", "--history", "*")
+	if err != nil {
+		return nil, err
+	}
+	r, err := crmmon.Parse(out)
+	if err != nil {
+		return nil, fmt.Errorf("stonith_admin: %w", err)
+	}
+	return r.FenceHistory, nil
 }
 
 func (s *Source) crmMon(ctx context.Context) (*crmmon.Result, error) {
