@@ -18,7 +18,9 @@ import (
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/unit"
+	"mgmtd/metrics"
 	"mgmtd/model"
+	"mgmtd/notify"
 	"mgmtd/rest"
 	"mgmtd/snmp"
 	"mgmtd/source/corosync"
@@ -64,6 +66,15 @@ type Daemon struct {
 	// spool).
 	Audit *audit.Log
 
+	// Notify routes model events to webhooks, e-mail and syslog.
+	Notify *notify.Router
+	// snmp is the AgentX subagent, nil without one (for the metrics).
+	snmp *snmp.Server
+	// tools counts the cluster tool runs (for the metrics).
+	tools *metrics.ToolStats
+	// started is when the daemon was built.
+	started time.Time
+
 	Auth            *auth.Service
 	TLS             *auth.TLS // nil with plain HTTP
 	DemoCredentials auth.DemoCredentials
@@ -82,7 +93,7 @@ type Options struct {
 
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
+	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET"), tools: metrics.NewToolStats(), started: time.Now()}
 	d.units.Log = log.With("component", "daemon")
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
@@ -113,7 +124,8 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
-			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput}, d.Store, srcLog)
+			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
+			Observe: d.observeTool}, d.Store, srcLog)
 		d.sim = pm
 		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
@@ -124,7 +136,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 		if *cfg.Corosync.Enabled {
 			d.Store.Register(corosync.Name)
-			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, srcLog)
+			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir, Observe: d.observeTool}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
 		}
 	}
@@ -138,7 +150,21 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		// An AgentX master that is away is a degraded unit, not a failed
 		// one: the subagent reconnects.
 		d.units.Add(unit.Unit{Name: "snmp agentx", Run: srv.Run})
+		d.snmp = srv
 	}
+	ncfg := cfg.Notify
+	if o.Demo && ncfg.Sender == "" {
+		ncfg.Sender = "all" // the demo's one mgmtd (view hv1) is not the story's DC
+	}
+	router, err := notify.New(ncfg, notify.Options{Events: d.Store.Events(), Snaps: d.Store, Log: log.With("component", "notify")})
+	if err != nil {
+		return nil, err
+	}
+	d.Notify = router
+	// A destination that is down is a degraded route, never a failed
+	// unit; the routes stop with the daemon (what waits to be retried
+	// becomes a dead letter).
+	d.units.Add(unit.Unit{Name: "notify", Run: router.Run})
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
@@ -156,6 +182,13 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
+	for _, r := range rest.MetricsRoutes(d.REST, d.renderMetrics) {
+		d.REST.Handle(r)
+	}
+	for _, r := range rest.NotificationRoutes(d.REST, notifications{d.Notify}) {
+		d.REST.Handle(r)
+	}
+	d.auditRouteChanges()
 	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
 	for _, r := range rest.AlertRoutes(d.REST, func(a rest.Alert) {
 		d.log.Debug("pacemaker alert", "kind", a.Kind, "node", a.Node, "resource", a.Resource, "task", a.Task)
