@@ -20,9 +20,9 @@ import (
 	"bufio"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Type is a metric family's type.
@@ -93,7 +93,10 @@ func (f *Family) Add(v float64, labels ...string) {
 
 func (f *Family) add(suffix string, v float64, labels ...string) {
 	ls := renderLabels(labels)
-	key := suffix + ls
+	key := ls
+	if suffix != "" {
+		key = suffix + ls
+	}
 	if f.seen[key] {
 		f.e.Duplicates++
 		return
@@ -198,31 +201,59 @@ func renderLabels(pairs []string) string {
 	if len(pairs) == 0 {
 		return ""
 	}
-	type kv struct{ k, v string }
-	kvs := make([]kv, 0, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		if !validLabel(pairs[i]) {
-			panic("metrics: invalid label name " + strconv.Quote(pairs[i]))
-		}
-		kvs = append(kvs, kv{pairs[i], pairs[i+1]})
+	// Sorted by name, so that a series has one rendering; an insertion
+	// sort of indexes on the stack (label sets are small).
+	var idx [16]int
+	n := len(pairs) / 2
+	if n > len(idx) {
+		panic("metrics: more than 16 labels")
 	}
-	sort.SliceStable(kvs, func(i, j int) bool { return kvs[i].k < kvs[j].k })
+	size := 2
+	for i := 0; i < n; i++ {
+		k := pairs[2*i]
+		if !validLabel(k) {
+			panic("metrics: invalid label name " + strconv.Quote(k))
+		}
+		j := i
+		for ; j > 0 && pairs[2*idx[j-1]] > k; j-- {
+			idx[j] = idx[j-1]
+		}
+		idx[j] = i
+		size += len(k) + len(pairs[2*i+1]) + 4
+	}
 	var b strings.Builder
+	b.Grow(size)
 	b.WriteByte('{')
-	for i, p := range kvs {
+	for i := 0; i < n; i++ {
+		k, v := pairs[2*idx[i]], pairs[2*idx[i]+1]
 		if i > 0 {
-			if p.k == kvs[i-1].k {
-				panic("metrics: label " + p.k + " given twice")
+			if k == pairs[2*idx[i-1]] {
+				panic("metrics: label " + k + " given twice")
 			}
 			b.WriteByte(',')
 		}
-		b.WriteString(p.k)
+		b.WriteString(k)
 		b.WriteString(`="`)
-		b.WriteString(escapeValue(p.v))
+		if needsEscape(v) {
+			b.WriteString(escapeValue(v))
+		} else {
+			b.WriteString(v)
+		}
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// needsEscape reports whether v holds a byte the format escapes, or is
+// not valid UTF-8.
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\\' || c == '"' || c == '\n' || c >= 0x80 {
+			return !utf8.ValidString(v) || strings.ContainsAny(v, "\\\"\n")
+		}
+	}
+	return false
 }
 
 var valueEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)

@@ -153,6 +153,21 @@ func TestDemoValues(t *testing.T) {
 	if stopped == 0 {
 		t.Fatal("the demo story has no stopped instance; the check above checked nothing")
 	}
+	// Every instance is a series, bundle replicas included (which
+	// ha_cluster_exporter's crm_mon decoding leaves out).
+	bundled := 0
+	for _, in := range healthy.Instances {
+		series := `ha_cluster_pacemaker_resources{agent="` + in.Agent + `",`
+		if !strings.Contains(text, series) || !strings.Contains(text, `node="`+in.Node+`",resource="`+in.Resource+`",role="`+strings.ToLower(string(in.Role.Normal()))+`",status="active"}`) {
+			t.Errorf("instance %s on %q missing", in.Resource, in.Node)
+		}
+		if strings.HasPrefix(in.Top, "httpd-bundle") {
+			bundled++
+		}
+	}
+	if bundled == 0 {
+		t.Error("no bundle instance in the demo's model")
+	}
 	for _, h := range healthy.Hosts {
 		if v, ok := sample(t, text, `mgmtd_host_memory_bytes{cluster="demo",host="`+h.Name+`"}`); !ok || v != float64(h.MemoryKiB)*1024 || v == 0 {
 			t.Errorf("host %s memory = %v, model %d KiB", h.Name, v, h.MemoryKiB)
@@ -328,4 +343,92 @@ func BenchmarkRenderDemo(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(buf.Len()), "bytes/scrape")
+}
+
+// largeSnapshot is a synthetic 1,000-node, 10,000-primitive cluster (the
+// size of the model rebuild benchmark) for measuring a scrape.
+func largeSnapshot() *model.Snapshot {
+	p := &model.PacemakerPart{Cluster: model.Cluster{Name: "big", Quorate: true, DC: "n0000", StonithEnabled: true}}
+	for i := range 1000 {
+		name := fmt.Sprintf("n%04d", i)
+		p.Nodes = append(p.Nodes, model.Node{Name: name, ID: fmt.Sprint(i + 1), Type: model.NodeMember, State: model.NodeOnline, Online: true,
+			ResourcesRunning: 10, Attributes: map[string]string{"site": "a", "rack": fmt.Sprint(i % 40)}})
+	}
+	for i := range 10000 {
+		id := fmt.Sprintf("rsc%05d", i)
+		node := p.Nodes[i%1000].Name
+		p.Resources = append(p.Resources, model.Resource{ID: id, Kind: model.KindPrimitive, Agent: "ocf:heartbeat:Dummy", Managed: true,
+			Meta: map[string]string{"migration-threshold": "3"}})
+		p.Instances = append(p.Instances, model.Instance{Resource: id, Primitive: id, Top: id, Agent: "ocf:heartbeat:Dummy", Node: node,
+			Role: model.RoleStarted, Active: true, Managed: true, FailCount: i % 3})
+		p.Constraints = append(p.Constraints, model.Constraint{ID: "loc-" + id, Type: model.ConstraintLocation, Resource: id, Node: node, Score: "100"})
+	}
+	st := model.NewStore(model.StoreOptions{Cluster: "big", View: "n0000"})
+	st.Register("pacemaker")
+	st.Report(model.Report{Source: "pacemaker", Pacemaker: p})
+	return st.Snapshot()
+}
+
+func BenchmarkRenderLarge(b *testing.B) {
+	snap := largeSnapshot()
+	in := fullInternals()
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := metrics.Render(snap, in, snap.Time).WriteTo(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes/scrape")
+}
+
+// FuzzLabelValue: any label value and help text render as one HELP, one
+// TYPE and one sample line, and the value reads back (as valid UTF-8).
+func FuzzLabelValue(f *testing.F) {
+	for _, s := range []string{"", "hv1", `a"b\c`, "line\nbreak", "\xff\xfe", "ünïcödé", `\n`, "}", "{x=\"y\"}"} {
+		f.Add(s, "help")
+	}
+	// Seeds from the demo: every node attribute value of the story.
+	for _, snap := range demoSnapshots(f) {
+		for _, n := range snap.Nodes {
+			for k, v := range n.Attributes {
+				f.Add(v, k)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, v, help string) {
+		e := metrics.NewExposition()
+		e.Family("x_info", metrics.Gauge, help).Add(1, "v", v)
+		var b bytes.Buffer
+		if _, err := e.WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[2], `x_info{v="`) || !strings.HasSuffix(lines[2], `"} 1`) {
+			t.Fatalf("%q", b.String())
+		}
+		got := unescape(strings.TrimSuffix(strings.TrimPrefix(lines[2], `x_info{v="`), `"} 1`))
+		if want := strings.ToValidUTF8(v, "\uFFFD"); got != want {
+			t.Fatalf("value %q read back as %q", want, got)
+		}
+	})
+}
+
+func unescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			default:
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
