@@ -311,9 +311,9 @@ func checkDashboard(t *testing.T, check func(where, expr string)) {
 			} `json:"list"`
 		} `json:"templating"`
 		Panels []struct {
-			ID      int    `json:"id"`
-			Title   string `json:"title"`
-			Type    string `json:"type"`
+			ID      int                      `json:"id"`
+			Title   string                   `json:"title"`
+			Type    string                   `json:"type"`
 			GridPos struct{ H, W, X, Y int } `json:"gridPos"`
 			Targets []struct {
 				Expr  string `json:"expr"`
