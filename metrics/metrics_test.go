@@ -282,16 +282,6 @@ func TestLiveValues(t *testing.T) {
 	t.Logf("%d fencing entries, %d failures", len(snap.Fencing), len(snap.Failures))
 }
 
-func grep(text, sub string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // TestInternals: the internals' series and the tool histogram's buckets.
 func TestInternals(t *testing.T) {
 	text := render(t, demoSnapshots(t)[0], fullInternals())

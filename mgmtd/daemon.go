@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"mgmtd/action/executor"
@@ -74,6 +77,12 @@ type Daemon struct {
 	tools *metrics.ToolStats
 	// started is when the daemon was built.
 	started time.Time
+	// configFile is read again on SIGHUP for the notification routes;
+	// demo says the demo runs (its routes default to sender all).
+	configFile string
+	demo       bool
+	// reloadMu serialises reloads of the notification routes.
+	reloadMu sync.Mutex
 
 	Auth            *auth.Service
 	TLS             *auth.TLS // nil with plain HTTP
@@ -89,6 +98,9 @@ type Options struct {
 	DemoSpeed float64
 	// Passwords are extra Basic password checkers (tests).
 	Passwords []auth.PasswordChecker
+	// ConfigFile is the configuration file the daemon was started with;
+	// on SIGHUP its notification routes are read again (ReloadNotify).
+	ConfigFile string
 }
 
 // NewDaemon builds a daemon from the configuration.
@@ -152,11 +164,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		d.units.Add(unit.Unit{Name: "snmp agentx", Run: srv.Run})
 		d.snmp = srv
 	}
-	ncfg := cfg.Notify
-	if o.Demo && ncfg.Sender == "" {
-		ncfg.Sender = "all" // the demo's one mgmtd (view hv1) is not the story's DC
-	}
-	router, err := notify.New(ncfg, notify.Options{Events: d.Store.Events(), Snaps: d.Store, Log: log.With("component", "notify")})
+	router, err := notify.New(notifyConfig(cfg.Notify, o.Demo), notify.Options{Events: d.Store.Events(), Snaps: d.Store, Log: log.With("component", "notify")})
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +172,21 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	// A destination that is down is a degraded route, never a failed
 	// unit; the routes stop with the daemon (what waits to be retried
 	// becomes a dead letter).
-	d.units.Add(unit.Unit{Name: "notify", Run: router.Run})
+	d.configFile = o.ConfigFile
+	d.demo = o.Demo
+	var hup chan os.Signal
+	if d.configFile != "" {
+		// Caught from here on, so that a SIGHUP never kills a daemon
+		// that is still starting.
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+	}
+	d.units.Add(unit.Unit{Name: "notify", Run: func(ctx context.Context) error {
+		if hup != nil {
+			go d.reloadOnSignal(ctx, hup)
+		}
+		return router.Run(ctx)
+	}})
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
@@ -188,7 +210,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	for _, r := range rest.NotificationRoutes(d.REST, notifications{d.Notify}) {
 		d.REST.Handle(r)
 	}
-	d.auditRouteChanges()
+	d.auditRouteChanges(cfg.Notify, "configuration file at start")
 	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
 	for _, r := range rest.AlertRoutes(d.REST, func(a rest.Alert) {
 		d.log.Debug("pacemaker alert", "kind", a.Kind, "node", a.Node, "resource", a.Resource, "task", a.Task)

@@ -5,13 +5,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"mgmtd/auth"
 	"mgmtd/internal/testutil"
+	"mgmtd/model"
 	"mgmtd/notify"
 	"mgmtd/notify/notifytest"
 	"mgmtd/rest"
@@ -135,5 +140,73 @@ func TestFailoverNotifications(t *testing.T) {
 	s := string(a2)
 	if strings.Count(s, `"notify.routes.changed"`) != 5 || !strings.Contains(s, "route's secret changed") || !strings.Contains(s, "route removed") || strings.Contains(s, "changed\"") && strings.Contains(s, `"password":"changed"`) {
 		t.Errorf("audit after the change:\n%s", s)
+	}
+}
+
+// TestReloadNotifyRoutes: on SIGHUP the daemon reads its configuration
+// file again and replaces the notification routes: the reload and each
+// route change are recorded in the audit log, the new route delivers; a
+// broken file changes nothing and is recorded as a failed reload.
+func TestReloadNotifyRoutes(t *testing.T) {
+	var first, second atomic.Int64
+	s1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { first.Add(1) }))
+	defer s1.Close()
+	s2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { second.Add(1) }))
+	defer s2.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mgmtd.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	route := func(name, url string) string {
+		return "  - name: " + name + "\n    kind: webhook\n    dedup_window: -1s\n    webhook: {url: \"" + url + "\", secret: s3cret-" + name + "}\n"
+	}
+	write("notify:\n  routes:\n" + route("one", s1.URL))
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.StateDir, cfg.Cluster = "127.0.0.1:0", filepath.Join(dir, "state"), "demo"
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Demo: true, DemoSpeed: 0.001, ConfigFile: file})
+	admin := map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleAdmin].BearerToken}
+	ev := model.Event{Type: model.EventQuorumLost, Severity: model.SeverityCritical, Object: model.ID{Cluster: "demo", Kind: model.KindCluster, Name: "demo"}, Message: "cluster demo lost quorum"}
+	d.Store.Events().Publish(ev)
+	testutil.Eventually(t, 10*time.Second, func() bool { return first.Load() == 1 }, "route one delivered")
+
+	write("notify:\n  routes:\n" + route("two", s2.URL))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st := d.Notify.Status()
+		return len(st) == 1 && st[0].Name == "two"
+	}, "SIGHUP replaced route one by route two")
+	d.Store.Events().Publish(ev)
+	testutil.Eventually(t, 10*time.Second, func() bool { return second.Load() == 1 }, "route two delivered")
+	if first.Load() != 1 {
+		t.Errorf("the removed route delivered again")
+	}
+
+	write("notify:\n  routes:\n  - name: broken\n    kind: webhook\n")
+	if err := d.ReloadNotify(); err == nil {
+		t.Fatal("a broken file was accepted")
+	}
+	if st := d.Notify.Status(); len(st) != 1 || st[0].Name != "two" {
+		t.Errorf("a broken file changed the routes: %+v", st)
+	}
+	_, _, a := call(t, "GET", d.URL+"/api/v1/audit?action=notify.routes.changed", admin, "")
+	s := string(a)
+	if strings.Count(s, `"notify.routes.changed"`) != 3 || !strings.Contains(s, "route removed (configuration file reloaded)") ||
+		!strings.Contains(s, "route added (configuration file reloaded)") || strings.Contains(s, "s3cret") {
+		t.Errorf("route changes in the audit log:\n%s", s)
+	}
+	_, _, a = call(t, "GET", d.URL+"/api/v1/audit?action=config.reload", admin, "")
+	if s := string(a); strings.Count(s, `"config.reload"`) != 2 || !strings.Contains(s, `"outcome":"failure"`) || !strings.Contains(s, `"outcome":"success"`) {
+		t.Errorf("reloads in the audit log:\n%s", s)
 	}
 }

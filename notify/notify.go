@@ -22,6 +22,9 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,11 +74,20 @@ type Snapshotter interface {
 
 // Router sends events to the routes.
 type Router struct {
-	cfg    Config
 	events Events
 	snaps  Snapshotter
 	log    *slog.Logger
+	// senders overrides senders by route name (tests).
+	senders map[string]Sender
+
+	// mu guards cfg, routes and base; a route's own state has its lock.
+	cfg    Config
 	routes []*route
+	// base is Run's context, nil before Run: workers of routes added by
+	// Reload run under it.
+	base context.Context
+	// workers counts the routes' workers.
+	workers sync.WaitGroup
 	// lost counts events the event log overran before the router read
 	// them.
 	lost uint64
@@ -106,27 +118,142 @@ func New(cfg Config, o Options) (*Router, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{cfg: cfg, events: o.Events, snaps: o.Snaps, log: o.Log, now: time.Now}
+	r := &Router{cfg: cfg, events: o.Events, snaps: o.Snaps, log: o.Log, now: time.Now, senders: o.Senders}
 	if r.events != nil {
 		// The picture at New is the baseline: the router sends what
 		// happens after it.
 		r.start = r.events.Last()
 	}
+	routes, _, err := r.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.routes = routes
+	return r, nil
+}
+
+// build makes the routes of cfg, keeping those of old whose
+// configuration did not change (with their state and queue); fresh are
+// the routes built anew. On an error nothing is kept open.
+func (r *Router) build(cfg Config, old []*route) (routes, fresh []*route, err error) {
+	byName := map[string]*route{}
+	for _, rt := range old {
+		byName[rt.cfg.Name] = rt
+	}
 	for _, rc := range cfg.Routes {
+		fp := fingerprint(rc)
+		if rt := byName[rc.Name]; rt != nil && rt.fp == fp {
+			routes = append(routes, rt)
+			continue
+		}
 		rc.defaults()
-		s := o.Senders[rc.Name]
+		s := r.senders[rc.Name]
 		if s == nil {
-			var err error
 			if s, err = newSender(rc); err != nil {
-				for _, x := range r.routes {
+				for _, x := range fresh {
 					_ = x.sender.Close()
 				}
-				return nil, fmt.Errorf("notify.routes %s: %w", rc.Name, err)
+				return nil, nil, fmt.Errorf("notify.routes %s: %w", rc.Name, err)
 			}
 		}
-		r.routes = append(r.routes, newRoute(rc, s, o.Log.With("route", rc.Name), r.clock))
+		rt := newRoute(rc, s, r.log.With("route", rc.Name), r.clock)
+		rt.fp = fp
+		routes = append(routes, rt)
+		fresh = append(fresh, rt)
 	}
-	return r, nil
+	return routes, fresh, nil
+}
+
+// fingerprint identifies a route's whole configuration, secrets
+// included.
+func fingerprint(rc RouteConfig) string {
+	b, _ := json.Marshal(rc)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// startRoute runs rt's worker under the router's context; the caller holds mu
+// and Run has begun.
+func (r *Router) startRoute(rt *route) {
+	ctx, cancel := context.WithCancel(r.base)
+	rt.cancel, rt.done = cancel, make(chan struct{})
+	r.workers.Add(1)
+	go func() {
+		defer r.workers.Done()
+		defer close(rt.done)
+		rt.run(ctx)
+	}()
+}
+
+// Reload replaces the routes with those of cfg (the configuration file
+// read again): a route whose configuration is unchanged keeps its state,
+// queue and dead letters; a changed route starts afresh and takes over
+// what waited in the old one's queue (what the old one was retrying
+// becomes its dead letter); a removed route stops. It returns the names
+// of the routes added, changed or removed. An invalid configuration, or a
+// sender that cannot be built, changes nothing.
+func (r *Router) Reload(cfg Config) ([]string, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	routes, fresh, err := r.build(cfg, r.routes)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[*route]bool{}
+	next := map[string]*route{}
+	for _, rt := range routes {
+		kept[rt] = true
+		next[rt.cfg.Name] = rt
+	}
+	var changed []string
+	for _, rt := range fresh {
+		changed = append(changed, rt.cfg.Name)
+	}
+	for _, old := range r.routes {
+		if kept[old] {
+			continue
+		}
+		successor := next[old.cfg.Name]
+		if successor == nil {
+			changed = append(changed, old.cfg.Name)
+		}
+		r.retire(old, successor)
+	}
+	r.cfg, r.routes = cfg, routes
+	if r.base != nil {
+		for _, rt := range fresh {
+			r.startRoute(rt)
+		}
+	}
+	return changed, nil
+}
+
+// retire stops old's worker, hands its queue to successor (if any) and
+// closes its sender.
+func (r *Router) retire(old, successor *route) {
+	if old.cancel == nil { // Run has not started it
+		_ = old.sender.Close()
+		return
+	}
+	old.cancel()
+	go func() {
+		<-old.done
+		for {
+			select {
+			case m := <-old.queue:
+				if successor != nil {
+					successor.offer(m)
+				}
+				continue
+			default:
+			}
+			break
+		}
+		_ = old.sender.Close()
+	}()
 }
 
 func (r *Router) clock() time.Time { return r.now() }
@@ -143,22 +270,26 @@ func newSender(rc RouteConfig) (Sender, error) {
 	return nil, fmt.Errorf("unknown kind %q", rc.Kind)
 }
 
-// Run reads the events published after New until ctx ends and hands each to the routes whose
-// filter selects it. Each route's worker runs until ctx ends; Run returns
-// when they all have, and closes the senders.
+// Run reads the events published after New until ctx ends and hands
+// each to the routes whose filter selects it. Each route's worker runs
+// until ctx ends (or Reload retires it); Run returns when they all have,
+// and closes the senders.
 func (r *Router) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	r.mu.Lock()
+	r.base = ctx
 	for _, rt := range r.routes {
-		wg.Add(1)
-		go func() { defer wg.Done(); rt.run(ctx) }()
+		r.startRoute(rt)
 	}
+	r.mu.Unlock()
 	defer func() {
-		wg.Wait()
+		r.workers.Wait()
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		for _, rt := range r.routes {
 			_ = rt.sender.Close()
 		}
 	}()
-	if r.events == nil || len(r.routes) == 0 {
+	if r.events == nil {
 		<-ctx.Done()
 		return nil
 	}
@@ -176,6 +307,9 @@ func (r *Router) Run(ctx context.Context) error {
 		if r.snaps != nil {
 			snap = r.snaps.Snapshot()
 		}
+		r.mu.Lock()
+		routes, sender := r.routes, r.cfg.Sender
+		r.mu.Unlock()
 		if missed {
 			lost := uint64(1)
 			if len(evs) > 0 && evs[0].Seq > seq+1 {
@@ -197,11 +331,11 @@ func (r *Router) Run(ctx context.Context) error {
 			if e.Baseline || e.Type == model.EventTask {
 				continue
 			}
-			if r.cfg.Sender != "all" && !nodeLocal(e) && snap != nil && !clusterSender(snap, dc) {
+			if sender != "all" && !nodeLocal(e) && snap != nil && !clusterSender(snap, dc) {
 				continue
 			}
 			m := Message{ID: fmt.Sprintf("%s-%d", viewOf(snap), e.Seq), Cluster: e.Object.Cluster, View: viewOf(snap), Event: e}
-			for _, rt := range r.routes {
+			for _, rt := range routes {
 				rt.offer(m)
 			}
 		}
@@ -251,8 +385,11 @@ func (r *Router) Lost() uint64 {
 
 // Status returns every route's status, in configuration order.
 func (r *Router) Status() []RouteStatus {
-	out := make([]RouteStatus, len(r.routes))
-	for i, rt := range r.routes {
+	r.mu.Lock()
+	routes := r.routes
+	r.mu.Unlock()
+	out := make([]RouteStatus, len(routes))
+	for i, rt := range routes {
 		out[i] = rt.status()
 	}
 	return out
@@ -261,9 +398,12 @@ func (r *Router) Status() []RouteStatus {
 // DeadLetters returns the dead letters of the route named (all routes for
 // ""), oldest first; false when there is no such route.
 func (r *Router) DeadLetters(name string) ([]DeadLetter, bool) {
+	r.mu.Lock()
+	routes := r.routes
+	r.mu.Unlock()
 	var out []DeadLetter
 	found := name == ""
-	for _, rt := range r.routes {
+	for _, rt := range routes {
 		if name != "" && rt.cfg.Name != name {
 			continue
 		}
@@ -275,6 +415,8 @@ func (r *Router) DeadLetters(name string) ([]DeadLetter, bool) {
 
 // Routes returns the routes' configuration without secrets.
 func (r *Router) Routes() []RouteConfig {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make([]RouteConfig, len(r.routes))
 	for i, rt := range r.routes {
 		out[i] = rt.cfg.Redacted()

@@ -49,8 +49,6 @@ type receiver struct {
 	hdrs   []http.Header
 }
 
-func (r *receiver) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.bodies) }
-
 func runRouter(t *testing.T, cfg notify.Config, st *model.Store, o notify.Options) *notify.Router {
 	t.Helper()
 	o.Events, o.Snaps = st.Events(), st
@@ -367,5 +365,50 @@ func TestSMTPExim(t *testing.T) {
 	}
 	if !strings.Contains(ex.Log(), "A=plain:mgmtd") || !strings.Contains(ex.Log(), "X=TLS") {
 		t.Errorf("exim did not log an authenticated TLS session:\n%s", ex.Log())
+	}
+}
+
+// TestReload: an unchanged route keeps its counters, a changed one sends
+// to its new destination, an added one starts, a removed one stops; an
+// invalid configuration changes nothing.
+func TestReload(t *testing.T) {
+	var one, two, three atomic.Int64
+	count := func(n *atomic.Int64) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { n.Add(1) }))
+	}
+	s1, s2, s3 := count(&one), count(&two), count(&three)
+	defer s1.Close()
+	defer s2.Close()
+	defer s3.Close()
+	st := model.NewStore(model.StoreOptions{Cluster: "c", View: "x"})
+	keep := notify.RouteConfig{Name: "keep", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL}}
+	moved := notify.RouteConfig{Name: "moved", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL}}
+	gone := notify.RouteConfig{Name: "gone", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s3.URL}}
+	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{keep, moved, gone}}, st, notify.Options{})
+	ev := model.Event{Type: model.EventQuorumLost, Severity: model.SeverityCritical, Object: model.ID{Cluster: "c", Kind: model.KindCluster, Name: "c"}, Message: "cluster c lost quorum"}
+	st.Events().Publish(ev)
+	testutil.Eventually(t, 5*time.Second, func() bool { return one.Load() == 2 && three.Load() == 1 }, "the first event reached keep, moved and gone")
+
+	moved2 := moved
+	moved2.Webhook = &notify.WebhookConfig{URL: s2.URL}
+	added := notify.RouteConfig{Name: "added", Kind: "syslog", Syslog: &notify.SyslogConfig{Network: "udp", Addr: "127.0.0.1:9"}}
+	if _, err := r.Reload(notify.Config{Sender: "all", Routes: []notify.RouteConfig{keep, {Name: "bad", Kind: "webhook"}}}); err == nil {
+		t.Fatal("an invalid configuration was accepted")
+	}
+	changed, err := r.Reload(notify.Config{Sender: "all", Routes: []notify.RouteConfig{keep, moved2, added}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(changed, ",") != "moved,added,gone" {
+		t.Errorf("changed %v", changed)
+	}
+	st.Events().Publish(ev)
+	testutil.Eventually(t, 5*time.Second, func() bool { return one.Load() == 3 && two.Load() == 1 }, "the second event reached keep and the moved route's new URL")
+	s := r.Status()
+	if len(s) != 3 || s[0].Name != "keep" || s[0].Sent != 2 || s[1].Name != "moved" || s[1].Sent != 1 || s[2].Name != "added" {
+		t.Errorf("status after reload: %+v", s)
+	}
+	if three.Load() != 1 {
+		t.Errorf("the removed route sent %d", three.Load())
 	}
 }

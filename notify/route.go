@@ -46,16 +46,20 @@ type DeadLetter struct {
 
 type route struct {
 	cfg    RouteConfig
+	fp     string // fingerprint of the configuration as given
 	sender Sender
+	// cancel stops the worker, done is closed when it has (set by
+	// Router.start).
+	cancel context.CancelFunc
+	done   chan struct{}
 	log    *slog.Logger
 	now    func() time.Time
 	queue  chan Message
 
-	mu     sync.Mutex
-	st     RouteStatus
-	seen   map[string]time.Time // dedup key -> when sent
-	dead   []DeadLetter
-	target string
+	mu   sync.Mutex
+	st   RouteStatus
+	seen map[string]time.Time // dedup key -> when sent
+	dead []DeadLetter
 }
 
 func newRoute(cfg RouteConfig, s Sender, log *slog.Logger, now func() time.Time) *route {
