@@ -27,6 +27,9 @@ type Internals struct {
 	Tools *ToolStats
 	// SNMP is the AgentX subagent's notification counters.
 	SNMP *ChannelStats
+	// CIM is the CIM indication delivery's counters, summed over the
+	// listener destinations.
+	CIM *ChannelStats
 	// Notify are the notification routes.
 	Notify []RouteStats
 	// Audit is the audit log's writer.
@@ -36,7 +39,9 @@ type Internals struct {
 // ChannelStats counts one notification channel's notifications.
 type ChannelStats struct {
 	Sent, Dropped uint64
-	Queued        int
+	// Failed counts failed delivery attempts (CIM; each is retried).
+	Failed uint64
+	Queued int
 }
 
 // RouteStats are one notification route's counters.
@@ -76,6 +81,12 @@ func (in Internals) Add(e *Exposition, now time.Time) {
 		e.Family("mgmtd_snmp_notifications_sent_total", Counter, "SNMP notifications the AgentX subagent sent to the master agent").Add(float64(in.SNMP.Sent))
 		e.Family("mgmtd_snmp_notifications_dropped_total", Counter, "SNMP notifications dropped: the queue to the master agent overflowed, or events overran the event log before they became notifications").Add(float64(in.SNMP.Dropped))
 		e.Family("mgmtd_snmp_notifications_queued", Gauge, "SNMP notifications waiting for the master agent").Add(float64(in.SNMP.Queued))
+	}
+	if in.CIM != nil {
+		e.Family("mgmtd_cim_indications_delivered_total", Counter, "CIM indications delivered to listener destinations").Add(float64(in.CIM.Sent))
+		e.Family("mgmtd_cim_indications_dropped_total", Counter, "CIM indications dropped: a destination's queue overflowed or the listener refused them").Add(float64(in.CIM.Dropped))
+		e.Family("mgmtd_cim_indications_failed_attempts_total", Counter, "CIM indication delivery attempts that failed (each is retried)").Add(float64(in.CIM.Failed))
+		e.Family("mgmtd_cim_indications_queued", Gauge, "CIM indications waiting for their listener").Add(float64(in.CIM.Queued))
 	}
 	if len(in.Notify) > 0 {
 		sent := e.Family("mgmtd_notify_sent_total", Counter, "Notifications the route delivered")

@@ -54,7 +54,7 @@ func fullInternals() metrics.Internals {
 	tools.Observe("crm_mon", 31*time.Second, true)
 	tools.Observe("cibadmin", 3*time.Millisecond, false)
 	return metrics.Internals{Start: time.Unix(1700000000, 0), Version: "test", EventsPublished: 42, EventBuffer: 4096, EventStreams: 2,
-		Tools: tools, SNMP: &metrics.ChannelStats{Sent: 5, Dropped: 1, Queued: 0},
+		Tools: tools, SNMP: &metrics.ChannelStats{Sent: 5, Dropped: 1, Queued: 0}, CIM: &metrics.ChannelStats{Sent: 7, Dropped: 2, Failed: 3, Queued: 1},
 		Notify: []metrics.RouteStats{{Route: "ops-mail", Kind: "smtp", Sent: 3, Failed: 2, Retried: 2, Dead: 1, DeadLetters: 1, Degraded: true}},
 		Audit:  &metrics.AuditStats{Queued: 1, QueueCapacity: 1024}}
 }
@@ -293,6 +293,8 @@ func TestInternals(t *testing.T) {
 		`mgmtd_tool_run_errors_total{tool="crm_mon"}`:                        1,
 		`mgmtd_tool_run_duration_seconds_bucket{le="0.005",tool="cibadmin"}`: 1,
 		`mgmtd_snmp_notifications_dropped_total`:                             1,
+		`mgmtd_cim_indications_dropped_total`:                                2,
+		`mgmtd_cim_indications_failed_attempts_total`:                        3,
 		`mgmtd_notify_route_degraded{kind="smtp",route="ops-mail"}`:          1,
 		`mgmtd_notify_dead_lettered_total{kind="smtp",route="ops-mail"}`:     1,
 		`mgmtd_events_published_total`:                                       42,

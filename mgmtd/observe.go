@@ -60,6 +60,16 @@ func (d *Daemon) internals() metrics.Internals {
 		st := d.snmp.Stats()
 		in.SNMP = &metrics.ChannelStats{Sent: st.NotifiesSent, Dropped: st.NotifiesDropped, Queued: st.NotifiesQueued}
 	}
+	if d.cimProvider != nil {
+		c := &metrics.ChannelStats{}
+		for _, st := range d.cimProvider.DeliveryStats() {
+			c.Sent += st.Delivered
+			c.Dropped += st.Dropped
+			c.Failed += st.Failures
+			c.Queued += st.Queued
+		}
+		in.CIM = c
+	}
 	if d.Notify != nil {
 		for _, r := range d.Notify.Status() {
 			in.Notify = append(in.Notify, metrics.RouteStats{Route: r.Name, Kind: r.Kind, Sent: r.Sent, Failed: r.FailedAttempts, Retried: r.Retries,

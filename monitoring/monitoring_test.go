@@ -202,7 +202,7 @@ func exposed(t *testing.T) map[string]bool {
 	snaps = append(snaps, st.Snapshot())
 	tools := metrics.NewToolStats()
 	tools.Observe("crm_mon", time.Millisecond, true)
-	in := metrics.Internals{Start: time.Now(), Version: "t", EventsPublished: 1, EventBuffer: 1, Tools: tools, SNMP: &metrics.ChannelStats{},
+	in := metrics.Internals{Start: time.Now(), Version: "t", EventsPublished: 1, EventBuffer: 1, Tools: tools, SNMP: &metrics.ChannelStats{}, CIM: &metrics.ChannelStats{},
 		Notify: []metrics.RouteStats{{Route: "r", Kind: "smtp"}}, Audit: &metrics.AuditStats{}}
 	names := map[string]bool{"up": true}
 	typeLine := regexp.MustCompile(`(?m)^# TYPE (\S+) (\S+)$`)
