@@ -3,6 +3,7 @@ package mgmtd
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,11 +19,12 @@ import (
 	"mgmtd/rest"
 )
 
-// TestMetricsPromtool: the running demo daemon's /metrics, scraped with
-// the demo's viewer token, is clean for promtool; a caller scoped to one
-// node sees that node's series and none of the daemon's internals.
+// TestMetricsPromtool: the running demo daemon's /metrics (with the CIM
+// server on), scraped with the demo's viewer token, is clean for promtool;
+// a caller scoped to one node sees that node's series and none of the
+// daemon's internals.
 func TestMetricsPromtool(t *testing.T) {
-	d := startDemo(t)
+	d := startDemoWith(t, func(c *Config) { c.CIM.Addr = "127.0.0.1:0" }, slog.New(slog.DiscardHandler))
 	viewer := map[string]string{"Authorization": "Bearer " + d.DemoCredentials[auth.RoleViewer].BearerToken}
 	code, hdr, body := call(t, "GET", d.URL+"/metrics", viewer, "")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain; version=0.0.4") {
@@ -33,7 +35,7 @@ func TestMetricsPromtool(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
-	for _, want := range []string{`ha_cluster_pacemaker_nodes{cluster="demo",node="hv3",status="online",type="member"} 1`, "mgmtd_events_published_total", "mgmtd_audit_queue_capacity"} {
+	for _, want := range []string{`ha_cluster_pacemaker_nodes{cluster="demo",node="hv3",status="online",type="member"} 1`, "mgmtd_events_published_total", "mgmtd_audit_queue_capacity", "mgmtd_cim_indications_queued 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("no %q in /metrics", want)
 		}
