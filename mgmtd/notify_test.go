@@ -57,7 +57,7 @@ func TestFailoverNotifications(t *testing.T) {
 			SMTP: &notify.SMTPConfig{Addr: ex.Addr, From: "mgmtd@" + ex.Domain, To: []string{"ops@" + ex.Domain}, CAFile: ex.CAFile, Username: ex.User, Password: ex.Password}},
 		{Name: "hook", Kind: "webhook", Filter: notify.Filter{MinSeverity: "critical"}, Webhook: &notify.WebhookConfig{URL: hook.URL, Secret: "hook-secret"}},
 		{Name: "gone", Kind: "webhook", Filter: notify.Filter{Kinds: []string{"node"}}, Attempts: 2, RetryInterval: 10 * time.Millisecond, DegradedAfter: 1,
-			Webhook: &notify.WebhookConfig{URL: "http://" + gone + "/x"}},
+			Webhook: &notify.WebhookConfig{URL: "http://" + gone + "/x", Secret: "k"}},
 	}}
 	var stateDir string
 	cfg, err := LoadConfig("")

@@ -88,6 +88,7 @@ type WebhookConfig struct {
 	URL string `json:"url"`
 	// Secret keys the HMAC-SHA256 signature of the body (header
 	// X-Mgmtd-Signature-256); SecretFile reads it from a file instead.
+	// One of them is required.
 	Secret     string `json:"secret,omitempty"`
 	SecretFile string `json:"secret_file,omitempty"`
 	// CAFile verifies an https endpoint with this CA bundle instead of
@@ -203,8 +204,8 @@ func (r RouteConfig) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("webhook.url: %q is not an http(s) URL", r.Webhook.URL)
 		}
-		if r.Webhook.Secret != "" && r.Webhook.SecretFile != "" {
-			return errors.New("webhook: give secret or secret_file, not both")
+		if (r.Webhook.Secret == "") == (r.Webhook.SecretFile == "") {
+			return errors.New("webhook: give secret or secret_file (the body is signed with it), not both")
 		}
 	case r.Kind == KindSMTP && r.SMTP != nil:
 		s := r.SMTP

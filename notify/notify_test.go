@@ -142,9 +142,9 @@ func TestFailingRouteDegradesAndNeverBlocks(t *testing.T) {
 
 	st, play := story(t)
 	cfg := notify.Config{Sender: "all", Routes: []notify.RouteConfig{
-		{Name: "bad", Kind: "webhook", DedupWindow: -1, Attempts: 3, RetryInterval: 5 * time.Millisecond, DegradedAfter: 2, Webhook: &notify.WebhookConfig{URL: bad.URL}},
-		{Name: "hang", Kind: "webhook", DedupWindow: -1, QueueSize: 1, Attempts: 1, Timeout: time.Minute, Webhook: &notify.WebhookConfig{URL: hang.URL}},
-		{Name: "good", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: ok.URL}},
+		{Name: "bad", Kind: "webhook", DedupWindow: -1, Attempts: 3, RetryInterval: 5 * time.Millisecond, DegradedAfter: 2, Webhook: &notify.WebhookConfig{URL: bad.URL, Secret: "k"}},
+		{Name: "hang", Kind: "webhook", DedupWindow: -1, QueueSize: 1, Attempts: 1, Timeout: time.Minute, Webhook: &notify.WebhookConfig{URL: hang.URL, Secret: "k"}},
+		{Name: "good", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: ok.URL, Secret: "k"}},
 	}}
 	r := runRouter(t, cfg, st, notify.Options{})
 	play()
@@ -198,7 +198,7 @@ func TestRecovery(t *testing.T) {
 	defer srv.Close()
 	st := model.NewStore(model.StoreOptions{Cluster: "c", View: "x"})
 	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{{Name: "w", Kind: "webhook", Attempts: 5, RetryInterval: time.Millisecond, DegradedAfter: 2,
-		Webhook: &notify.WebhookConfig{URL: srv.URL}}}}, st, notify.Options{})
+		Webhook: &notify.WebhookConfig{URL: srv.URL, Secret: "k"}}}}, st, notify.Options{})
 	st.Events().Publish(model.Event{Type: model.EventFencing, Severity: model.SeverityCritical, Object: model.ID{Cluster: "c", Kind: model.KindNode, Name: "n1"}, Message: "fencing reboot of n1: success"})
 	testutil.Eventually(t, 5*time.Second, func() bool { return r.Status()[0].Sent == 1 }, "delivered after retries")
 	s := r.Status()[0]
@@ -215,7 +215,7 @@ func TestDedup(t *testing.T) {
 	defer srv.Close()
 	st := model.NewStore(model.StoreOptions{Cluster: "c", View: "x"})
 	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{{Name: "w", Kind: "webhook", DedupWindow: 300 * time.Millisecond,
-		Webhook: &notify.WebhookConfig{URL: srv.URL}}}}, st, notify.Options{})
+		Webhook: &notify.WebhookConfig{URL: srv.URL, Secret: "k"}}}}, st, notify.Options{})
 	ev := model.Event{Type: model.EventSourceStale, Severity: model.SeverityWarning, Object: model.ID{Cluster: "c", Kind: model.KindSource, Name: "pacemaker"}, To: "stale", Message: "source pacemaker is stale: x"}
 	for range 3 {
 		st.Events().Publish(ev)
@@ -262,14 +262,15 @@ func TestFilter(t *testing.T) {
 
 // TestValidate names the offending key.
 func TestValidate(t *testing.T) {
-	hook := &notify.WebhookConfig{URL: "https://example.test/x"}
+	hook := &notify.WebhookConfig{URL: "https://example.test/x", Secret: "k"}
 	for _, c := range []struct {
 		cfg  notify.Config
 		want string
 	}{
 		{notify.Config{Sender: "some"}, "notify.sender"},
 		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "webhook", Webhook: hook}, {Name: "a", Kind: "webhook", Webhook: hook}}}, "notify.routes[1].name"},
-		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "webhook", Webhook: &notify.WebhookConfig{URL: "ftp://x"}}}}, "webhook.url"},
+		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "webhook", Webhook: &notify.WebhookConfig{URL: "ftp://x", Secret: "k"}}}}, "webhook.url"},
+		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "webhook", Webhook: &notify.WebhookConfig{URL: "https://example.test/x"}}}}, "secret"},
 		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "smtp", Webhook: hook}}}, "kind"},
 		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "smtp", SMTP: &notify.SMTPConfig{Addr: "mail.example.test:25", From: "a@b.c", To: []string{"d@e.f"}, TLS: "none"}}}}, "loopback"},
 		{notify.Config{Routes: []notify.RouteConfig{{Name: "a", Kind: "syslog", Syslog: &notify.SyslogConfig{Network: "udp", Addr: "x"}}}}, "syslog.addr"},
@@ -381,16 +382,16 @@ func TestReload(t *testing.T) {
 	defer s2.Close()
 	defer s3.Close()
 	st := model.NewStore(model.StoreOptions{Cluster: "c", View: "x"})
-	keep := notify.RouteConfig{Name: "keep", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL}}
-	moved := notify.RouteConfig{Name: "moved", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL}}
-	gone := notify.RouteConfig{Name: "gone", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s3.URL}}
+	keep := notify.RouteConfig{Name: "keep", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL, Secret: "k"}}
+	moved := notify.RouteConfig{Name: "moved", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s1.URL, Secret: "k"}}
+	gone := notify.RouteConfig{Name: "gone", Kind: "webhook", DedupWindow: -1, Webhook: &notify.WebhookConfig{URL: s3.URL, Secret: "k"}}
 	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{keep, moved, gone}}, st, notify.Options{})
 	ev := model.Event{Type: model.EventQuorumLost, Severity: model.SeverityCritical, Object: model.ID{Cluster: "c", Kind: model.KindCluster, Name: "c"}, Message: "cluster c lost quorum"}
 	st.Events().Publish(ev)
 	testutil.Eventually(t, 5*time.Second, func() bool { return one.Load() == 2 && three.Load() == 1 }, "the first event reached keep, moved and gone")
 
 	moved2 := moved
-	moved2.Webhook = &notify.WebhookConfig{URL: s2.URL}
+	moved2.Webhook = &notify.WebhookConfig{URL: s2.URL, Secret: "k"}
 	added := notify.RouteConfig{Name: "added", Kind: "syslog", Syslog: &notify.SyslogConfig{Network: "udp", Addr: "127.0.0.1:9"}}
 	if _, err := r.Reload(notify.Config{Sender: "all", Routes: []notify.RouteConfig{keep, {Name: "bad", Kind: "webhook"}}}); err == nil {
 		t.Fatal("an invalid configuration was accepted")

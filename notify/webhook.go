@@ -75,6 +75,9 @@ func NewWebhook(c WebhookConfig) (*Webhook, error) {
 			return nil, fmt.Errorf("webhook secret: %w", err)
 		}
 		w.secret = bytes.TrimSpace(b)
+		if len(w.secret) == 0 {
+			return nil, fmt.Errorf("webhook secret: %s is empty", c.SecretFile)
+		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if c.CAFile != "" {
@@ -110,9 +113,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	req.Header.Set("User-Agent", "mgmtd-notify/1")
 	req.Header.Set(EventHeader, string(m.Event.Type))
 	req.Header.Set(DeliveryHeader, m.ID)
-	if len(w.secret) > 0 {
-		req.Header.Set(SignatureHeader, Sign(w.secret, body))
-	}
+	req.Header.Set(SignatureHeader, Sign(w.secret, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err
