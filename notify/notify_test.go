@@ -350,14 +350,29 @@ func TestSMTPExim(t *testing.T) {
 		return notify.RouteConfig{Name: name, Kind: "smtp", Attempts: 2, RetryInterval: 10 * time.Millisecond, SMTP: &notify.SMTPConfig{Addr: ex.Addr, From: "mgmtd <mgmtd@" + ex.Domain + ">",
 			To: []string{"ops@" + ex.Domain}, CAFile: ex.CAFile, Username: ex.User, Password: password, SubjectPrefix: "[" + name + "]"}}
 	}
-	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{smtpRoute("mail", ex.Password), smtpRoute("wrongpw", "nope")}}, st, notify.Options{})
+	implicit := smtpRoute("implicit", ex.Password)
+	implicit.SMTP.Addr, implicit.SMTP.TLS = ex.TLSAddr, "tls"
+	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{smtpRoute("mail", ex.Password), smtpRoute("wrongpw", "nope"), implicit}}, st, notify.Options{})
 	st.Events().Publish(model.Event{Type: model.EventFencing, Severity: model.SeverityCritical, Object: model.ID{Cluster: "demo", Kind: model.KindNode, Name: "hv1"},
 		Node: "hv1", To: "success", Message: "fencing reboot of hv1: success"})
-	testutil.Eventually(t, 20*time.Second, func() bool { return len(ex.Mails()) == 1 }, "one mail delivered; exim log:\n%s", ex.Log())
-	mail := ex.Mails()[0]
-	for _, want := range []string{"Subject: [mail] CRITICAL demo: fencing reboot of hv1: success", "X-Mgmtd-Event: fencing", "Envelope-to: ops@example.test", "Object:     node hv1"} {
-		if !strings.Contains(mail, want) {
-			t.Errorf("mail lacks %q:\n%s", want, mail)
+	if !testutil.Poll(20*time.Second, func() bool { return len(ex.Mails()) == 2 }) {
+		t.Fatalf("%d mails delivered, want 2 (STARTTLS and implicit TLS); status %+v\n%s", len(ex.Mails()), r.Status(), ex.Log())
+	}
+	for _, prefix := range []string{"mail", "implicit"} {
+		found := false
+		for _, mail := range ex.Mails() {
+			if !strings.Contains(mail, "Subject: ["+prefix+"] CRITICAL demo: fencing reboot of hv1: success") {
+				continue
+			}
+			found = true
+			for _, want := range []string{"X-Mgmtd-Event: fencing", "Envelope-to: ops@example.test", "Object:     node hv1"} {
+				if !strings.Contains(mail, want) {
+					t.Errorf("mail lacks %q:\n%s", want, mail)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no mail from route %s", prefix)
 		}
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { return r.Status()[1].DeadLettered == 1 }, "the wrong password is dead-lettered")

@@ -31,8 +31,9 @@ import (
 
 // Exim is a running private Exim.
 type Exim struct {
-	// Addr is the SMTP address (127.0.0.1:PORT).
-	Addr string
+	// Addr is the SMTP address (127.0.0.1:PORT) with STARTTLS; TLSAddr
+	// speaks TLS from the first byte (implicit TLS, as on port 465).
+	Addr, TLSAddr string
 	// User and Password are accepted by AUTH PLAIN (after STARTTLS only).
 	User, Password string
 	// CAFile is the PEM certificate the server presents (self-signed,
@@ -80,12 +81,13 @@ func StartExim(t testing.TB) *Exim {
 			t.Fatal(err)
 		}
 	}
-	port := testutil.FreePort(t, "tcp")
-	e := &Exim{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: "mgmtd", Password: "s3cret-" + strconv.Itoa(port), CAFile: cert, Domain: "example.test", dir: dir}
+	port, tlsPort := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
+	e := &Exim{Addr: fmt.Sprintf("127.0.0.1:%d", port), TLSAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort), User: "mgmtd", Password: "s3cret-" + strconv.Itoa(port), CAFile: cert, Domain: "example.test", dir: dir}
 	conf := fmt.Sprintf(`primary_hostname = mgmtd-test.localhost
-daemon_smtp_ports = %d
+daemon_smtp_ports = %d : %[8]d
+tls_on_connect_ports = %[8]d
 local_interfaces = 127.0.0.1
-domainlist local_domains = %s
+domainlist local_domains = %[2]s
 spool_directory = %[3]s/spool
 log_file_path = %[3]s/log/%%slog
 tls_advertise_hosts = *
@@ -122,7 +124,7 @@ plain:
   server_condition = ${if and {{eq{$auth2}{%[6]s}}{eq{$auth3}{%[7]s}}}}
   server_set_id = $auth2
   server_advertise_condition = ${if def:tls_in_cipher}
-`, port, e.Domain, dir, cert, key, e.User, e.Password)
+`, port, e.Domain, dir, cert, key, e.User, e.Password, tlsPort)
 	cf := filepath.Join(dir, "exim.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -139,11 +141,14 @@ plain:
 		_ = cmd.Wait()
 	})
 	if !testutil.Poll(10*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", e.Addr, time.Second)
-		if err == nil {
+		for _, a := range []string{e.Addr, e.TLSAddr} {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err != nil {
+				return false
+			}
 			c.Close()
 		}
-		return err == nil
+		return true
 	}) {
 		t.Fatalf("exim did not listen on %s: %s\n%s", e.Addr, out, e.Log())
 	}
