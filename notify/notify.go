@@ -106,6 +106,9 @@ type Options struct {
 	Log    *slog.Logger
 	// Senders overrides the sender built for a route (by name): tests.
 	Senders map[string]Sender
+	// Now is the clock of de-duplication and status times; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // New builds the router and its routes' senders. It does not connect to
@@ -118,7 +121,10 @@ func New(cfg Config, o Options) (*Router, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{cfg: cfg, events: o.Events, snaps: o.Snaps, log: o.Log, now: time.Now, senders: o.Senders}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Router{cfg: cfg, events: o.Events, snaps: o.Snaps, log: o.Log, now: o.Now, senders: o.Senders}
 	if r.events != nil {
 		// The picture at New is the baseline: the router sends what
 		// happens after it.

@@ -214,8 +214,10 @@ func TestDedup(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { n.Add(1) }))
 	defer srv.Close()
 	st := model.NewStore(model.StoreOptions{Cluster: "c", View: "x"})
-	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{{Name: "w", Kind: "webhook", DedupWindow: 300 * time.Millisecond,
-		Webhook: &notify.WebhookConfig{URL: srv.URL, Secret: "k"}}}}, st, notify.Options{})
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC).UnixNano())
+	r := runRouter(t, notify.Config{Sender: "all", Routes: []notify.RouteConfig{{Name: "w", Kind: "webhook", DedupWindow: 5 * time.Minute,
+		Webhook: &notify.WebhookConfig{URL: srv.URL, Secret: "k"}}}}, st, notify.Options{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	ev := model.Event{Type: model.EventSourceStale, Severity: model.SeverityWarning, Object: model.ID{Cluster: "c", Kind: model.KindSource, Name: "pacemaker"}, To: "stale", Message: "source pacemaker is stale: x"}
 	for range 3 {
 		st.Events().Publish(ev)
@@ -224,9 +226,15 @@ func TestDedup(t *testing.T) {
 	other.Object.Name, other.Message = "corosync", "source corosync is stale: x"
 	st.Events().Publish(other)
 	testutil.Eventually(t, 5*time.Second, func() bool { return n.Load() == 2 && r.Status()[0].Deduplicated == 2 }, "2 sent, 2 suppressed: %+v", r.Status()[0])
-	time.Sleep(350 * time.Millisecond) // the window passes
+	clock.Add(int64(4 * time.Minute))
+	st.Events().Publish(ev)
+	testutil.Eventually(t, 5*time.Second, func() bool { return r.Status()[0].Deduplicated == 3 }, "suppressed within the window")
+	clock.Add(int64(time.Minute)) // the window has passed
 	st.Events().Publish(ev)
 	testutil.Eventually(t, 5*time.Second, func() bool { return n.Load() == 3 }, "sent again after the window")
+	if d := r.Status()[0].Deduplicated; d != 3 {
+		t.Errorf("deduplicated %d, want 3", d)
+	}
 }
 
 // TestFilter: kinds (patterns and object kinds), severity, objects (by
