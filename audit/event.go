@@ -41,11 +41,15 @@ const (
 // Well-known actions recorded by mgmtd itself. Front-ends use their own
 // dotted names (resource.move, auth.login, authz.denied, ...).
 const (
-	ActionDaemonStart    = "daemon.start"
-	ActionDaemonStop     = "daemon.stop"
-	ActionConfigReload   = "config.reload"
-	ActionAuditDegraded  = "audit.degraded"
-	ActionAuditRecovered = "audit.recovered"
+	ActionDaemonStart  = "daemon.start"
+	ActionDaemonStop   = "daemon.stop"
+	ActionConfigReload = "config.reload"
+	// ActionNotifyRoutesChanged records a notification route added,
+	// changed or removed in the configuration file since the last start
+	// (before and after without secrets).
+	ActionNotifyRoutesChanged = "notify.routes.changed"
+	ActionAuditDegraded       = "audit.degraded"
+	ActionAuditRecovered      = "audit.recovered"
 	// ActionAuditTampered records that the database lost or changed
 	// records this instance acknowledged (found by the local head file);
 	// the chain continues after its own head, leaving the gap to Verify.

@@ -352,6 +352,10 @@ func (l *Log) adoptHead(ctx context.Context, ph Head) {
 // not know its head) instead of the Primary.
 func (l *Log) Degraded() bool { return l.degraded.Load() }
 
+// QueueStats returns how many records wait for the writer and how many
+// its queue holds before Record waits (for the metrics).
+func (l *Log) QueueStats() (queued, capacity int) { return len(l.queue), cap(l.queue) }
+
 // Record makes e durable and returns its place in the chain; see
 // [Recorder]. e is sanitised ([Event.Sanitized]: content never makes a
 // record fail), validated and normalized (time in µs UTC, now if zero;

@@ -99,6 +99,7 @@ func daemonSetup(fs *flag.FlagSet, s *streams, isDemo bool) runFunc {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
+		o.ConfigFile = *cfgFile
 		d, err := mgmtd.NewDaemon(cfg, log, o)
 		if err != nil {
 			return err

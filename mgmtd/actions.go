@@ -156,7 +156,7 @@ func (d *Daemon) wireActions(o ActionOptions) (*executor.Executor, error) {
 	}
 	ex, err := executor.New(executor.Options{Store: d.Store, Events: d.Store.Events(), Refresher: pm, Simulator: pm,
 		Authorizer: actionAuthorizer(d.Auth), Recorder: actionRecorder{o.Recorder}, Migrator: o.Migrator,
-		Runner: toolexec.Runner{Dir: d.cfg.Pacemaker.ToolDir, Timeout: 5 * time.Minute}, CIBFile: d.cfg.Pacemaker.CIBFile,
+		Runner: toolexec.Runner{Dir: d.cfg.Pacemaker.ToolDir, Timeout: 5 * time.Minute, Observe: d.observeTool}, CIBFile: d.cfg.Pacemaker.CIBFile,
 		CIBUser: cibUserOf, Timeout: o.Timeout, TaskFile: taskFile, Log: d.log.With("component", "action")})
 	if err != nil {
 		return nil, err

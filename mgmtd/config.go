@@ -21,6 +21,7 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/model"
+	"mgmtd/notify"
 	"mgmtd/source/virt"
 )
 
@@ -66,6 +67,9 @@ type Config struct {
 	CIM CIMConfig `json:"cim,omitzero"`
 	// SNMP configures the AgentX subagent; empty AgentX disables it.
 	SNMP SNMPConfig `json:"snmp,omitzero"`
+	// Notify configures the notification routes (webhook, smtp, syslog);
+	// changes between two starts are audited (notify.routes.changed).
+	Notify notify.Config `json:"notify,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback
 	// address.
 	PlainHTTP bool `json:"plain_http,omitempty"`
@@ -344,6 +348,9 @@ func (c *Config) Validate() error {
 		if m.Resource == "" || m.Domain == "" {
 			return fmt.Errorf("config key vm_mappings[%d]: resource and domain are both required", i)
 		}
+	}
+	if err := c.Notify.Validate(); err != nil {
+		return fmt.Errorf("config key %w", err)
 	}
 	return c.CIM.Indications.validate()
 }

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"mgmtd/action/executor"
@@ -18,7 +21,9 @@ import (
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/unit"
+	"mgmtd/metrics"
 	"mgmtd/model"
+	"mgmtd/notify"
 	"mgmtd/rest"
 	"mgmtd/snmp"
 	"mgmtd/source/corosync"
@@ -64,6 +69,21 @@ type Daemon struct {
 	// spool).
 	Audit *audit.Log
 
+	// Notify routes model events to webhooks, e-mail and syslog.
+	Notify *notify.Router
+	// snmp is the AgentX subagent, nil without one (for the metrics).
+	snmp *snmp.Server
+	// tools counts the cluster tool runs (for the metrics).
+	tools *metrics.ToolStats
+	// started is when the daemon was built.
+	started time.Time
+	// configFile is read again on SIGHUP for the notification routes;
+	// demo says the demo runs (its routes default to sender all).
+	configFile string
+	demo       bool
+	// reloadMu serialises reloads of the notification routes.
+	reloadMu sync.Mutex
+
 	Auth            *auth.Service
 	TLS             *auth.TLS // nil with plain HTTP
 	DemoCredentials auth.DemoCredentials
@@ -78,11 +98,14 @@ type Options struct {
 	DemoSpeed float64
 	// Passwords are extra Basic password checkers (tests).
 	Passwords []auth.PasswordChecker
+	// ConfigFile is the configuration file the daemon was started with;
+	// on SIGHUP its notification routes are read again (ReloadNotify).
+	ConfigFile string
 }
 
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
+	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET"), tools: metrics.NewToolStats(), started: time.Now()}
 	d.units.Log = log.With("component", "daemon")
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
@@ -115,7 +138,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
 			Status: cfg.Pacemaker.Status, CrossCheckInterval: cfg.Pacemaker.CrossCheckInterval,
-			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog)}, d.Store, srcLog)
+			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog), Observe: d.observeTool}, d.Store, srcLog)
 		d.sim = pm
 		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
@@ -126,7 +149,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 		if *cfg.Corosync.Enabled {
 			d.Store.Register(corosync.Name)
-			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir}, d.Store, srcLog)
+			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir, Observe: d.observeTool}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
 		}
 	}
@@ -140,7 +163,31 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		// An AgentX master that is away is a degraded unit, not a failed
 		// one: the subagent reconnects.
 		d.units.Add(unit.Unit{Name: "snmp agentx", Run: srv.Run})
+		d.snmp = srv
 	}
+	router, err := notify.New(notifyConfig(cfg.Notify, o.Demo), notify.Options{Events: d.Store.Events(), Snaps: d.Store, Log: log.With("component", "notify")})
+	if err != nil {
+		return nil, err
+	}
+	d.Notify = router
+	// A destination that is down is a degraded route, never a failed
+	// unit; the routes stop with the daemon (what waits to be retried
+	// becomes a dead letter).
+	d.configFile = o.ConfigFile
+	d.demo = o.Demo
+	var hup chan os.Signal
+	if d.configFile != "" {
+		// Caught from here on, so that a SIGHUP never kills a daemon
+		// that is still starting.
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+	}
+	d.units.Add(unit.Unit{Name: "notify", Run: func(ctx context.Context) error {
+		if hup != nil {
+			go d.reloadOnSignal(ctx, hup)
+		}
+		return router.Run(ctx)
+	}})
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
@@ -158,6 +205,13 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
+	for _, r := range rest.MetricsRoutes(d.REST, d.renderMetrics) {
+		d.REST.Handle(r)
+	}
+	for _, r := range rest.NotificationRoutes(d.REST, notifications{d.Notify}) {
+		d.REST.Handle(r)
+	}
+	d.auditRouteChanges(cfg.Notify, "configuration file at start")
 	rest.PageRoutes(d.REST, ui.Handler(), ui.Prefix)
 	for _, r := range rest.AlertRoutes(d.REST, func(a rest.Alert) {
 		d.log.Debug("pacemaker alert", "kind", a.Kind, "node", a.Node, "resource", a.Resource, "task", a.Task)

@@ -95,6 +95,8 @@ func (s *Server) OpenAPI() map[string]any {
 			resp["200"] = map[string]any{"description": "text/event-stream of Event objects",
 				"content": map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Event"}}}}
 			g.ref(reflect.TypeOf(model.Event{}), "Event")
+		case r.Produces != "":
+			resp["200"] = map[string]any{"description": "OK", "content": map[string]any{r.Produces: map[string]any{"schema": map[string]any{"type": "string"}}}}
 		case r.Response == "OpenAPI" || r.Response == "Health" || r.Response == "":
 			var sch any = map[string]any{"type": "object"}
 			if t, ok := schemaTypes[r.Response]; ok {

@@ -93,6 +93,9 @@ type Route struct {
 	Response  string // schema name in the OpenAPI document
 	Handler   gin.HandlerFunc
 	Streaming bool
+	// Produces is the media type of a 200 answer that is not JSON (text
+	// such as Prometheus's exposition format).
+	Produces string
 	// NotAPI marks a route outside the API (the web page's files): it is
 	// guarded like every route but left out of the OpenAPI document.
 	NotAPI bool

@@ -388,11 +388,11 @@ func (s *Source) fenceHistory(ctx context.Context) ([]crmmon.FenceEvent, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := crmmon.Parse(out)
+	fh, err := crmmon.ParseFenceHistory(out)
 	if err != nil {
 		return nil, fmt.Errorf("stonith_admin: %w", err)
 	}
-	return r.FenceHistory, nil
+	return fh, nil
 }
 
 func (s *Source) crmMon(ctx context.Context) (*crmmon.Result, error) {

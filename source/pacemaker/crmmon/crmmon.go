@@ -35,6 +35,9 @@ type Result struct {
 	NodeHistory    []NodeHistory `xml:"node_history>node"`
 	Failures       []Failure     `xml:"failures>failure"`
 	FenceHistory   []FenceEvent  `xml:"fence_history>fence_event"`
+	// Lists are the generic lists other tools print (stonith_admin's
+	// "fencing history").
+	Lists []List `xml:"list"`
 	Status         Status        `xml:"status"`
 	// crm_simulate only.
 	ClusterStatus        *Snapshot `xml:"cluster_status"`
@@ -211,6 +214,31 @@ type Failure struct {
 	LastRCChange string `xml:"last-rc-change,attr"`
 	Interval     string `xml:"interval,attr"`
 	Task         string `xml:"task,attr"`
+}
+
+// List is a generic list in a tool's result.
+type List struct {
+	Name        string       `xml:"name,attr"`
+	FenceEvents []FenceEvent `xml:"fence_event"`
+}
+
+// ParseFenceHistory decodes `stonith_admin --output-as=xml --history`:
+// the fencer's history, with crm_mon's fence_event elements, in a list
+// named "fencing history".
+func ParseFenceHistory(data []byte) ([]FenceEvent, error) {
+	r, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range r.Lists {
+		if l.Name == "fencing history" {
+			return l.FenceEvents, nil
+		}
+	}
+	if r.FenceHistory != nil {
+		return r.FenceHistory, nil
+	}
+	return nil, &ParseError{Msg: "no fencing history in the result"}
 }
 
 // FenceEvent is one fencing history entry.
