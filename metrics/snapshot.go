@@ -400,6 +400,9 @@ func sourceMetrics(e *Exposition, s *model.Snapshot, cl string, now time.Time) {
 	succ := e.Family("mgmtd_source_last_success_timestamp_seconds", Gauge, "When the source's last successful refresh ended (Unix time)")
 	att := e.Family("mgmtd_source_last_attempt_timestamp_seconds", Gauge, "When the source last tried to refresh (Unix time)")
 	errT := e.Family("mgmtd_source_last_error_timestamp_seconds", Gauge, "When the source's last refresh error happened (Unix time)")
+	checks := e.Family("mgmtd_source_crosschecks_total", Counter, "Refreshes whose own answer was compared with the reference tool's (Pacemaker: native unpacking against crm_mon)")
+	disagree := e.Family("mgmtd_source_crosscheck_disagreements_total", Counter, "Cross-checks where the answers differed (the reference tool's answer was used)")
+	fallbacks := e.Family("mgmtd_source_crosscheck_fallbacks_total", Counter, "Refreshes the source's own computation declined, answered by the reference tool alone")
 	for _, st := range s.Sources {
 		lbl := []string{"cluster", cl, "source", st.Name}
 		up.Bool(st.State == model.SourceOK, lbl...)
@@ -415,6 +418,11 @@ func sourceMetrics(e *Exposition, s *model.Snapshot, cl string, now time.Time) {
 		}
 		if !st.ErrorTime.IsZero() {
 			errT.Add(unixSeconds(st.ErrorTime), lbl...)
+		}
+		if c := st.Check; c != nil {
+			checks.Add(float64(c.Checks), append(lbl, "mode", c.Mode)...)
+			disagree.Add(float64(c.Disagreements), append(lbl, "mode", c.Mode)...)
+			fallbacks.Add(float64(c.Fallbacks), append(lbl, "mode", c.Mode)...)
 		}
 	}
 }
