@@ -49,6 +49,9 @@ type Daemon struct {
 	Socket string
 	// notify is the systemd notification socket ($NOTIFY_SOCKET).
 	notify string
+	// watchdogEvery is how often WATCHDOG=1 goes to notify (half of
+	// $WATCHDOG_USEC; zero: no watchdog).
+	watchdogEvery time.Duration
 
 	actions *executor.Executor
 
@@ -83,6 +86,13 @@ type Options struct {
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
+	if d.notify != "" {
+		every, err := watchdogInterval(os.Getenv)
+		if err != nil {
+			log.Warn("systemd watchdog not started", "err", err)
+		}
+		d.watchdogEvery = every
+	}
 	d.units.Log = log.With("component", "daemon")
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
@@ -261,7 +271,9 @@ func (d *Daemon) buildAuth(o Options) error {
 // the local socket, whose presence tells the command line that the daemon
 // is up. Only when every listener is bound is the daemon ready: Ready is
 // closed, daemon.start is recorded, and systemd is notified (READY=1 on
-// $NOTIFY_SOCKET).
+// $NOTIFY_SOCKET), and when systemd runs a watchdog for the daemon
+// ($WATCHDOG_USEC) WATCHDOG=1 is sent at half its interval until the
+// daemon stops.
 //
 // Stop, in the reverse order: the local socket, REST and CIM stop
 // accepting and finish their requests (10 s at most; event streams are
@@ -276,13 +288,27 @@ func (d *Daemon) buildAuth(o Options) error {
 // a failure.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closeAudit()
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	watchdogDone := make(chan struct{})
+	started := false
 	err := d.units.Run(ctx, func() {
 		close(d.Ready)
 		d.system(audit.ActionDaemonStart, "listening on "+d.URL)
 		if err := sdNotify(d.notify, "READY=1"); err != nil {
 			d.log.Warn("systemd notification failed", "err", err)
 		}
+		if d.watchdogEvery > 0 {
+			started = true
+			go func() {
+				defer close(watchdogDone)
+				watchdog(wctx, d.log, d.notify, d.watchdogEvery)
+			}()
+		}
 	})
+	stopWatchdog()
+	if started {
+		<-watchdogDone
+	}
 	if d.notify != "" {
 		_ = sdNotify(d.notify, "STOPPING=1")
 	}
