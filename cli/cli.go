@@ -35,7 +35,7 @@ type command struct {
 	words []string
 	// hidden commands run but are not listed (help, completion, manual).
 	hidden bool
-	setup func(fs *flag.FlagSet, io *streams) runFunc
+	setup  func(fs *flag.FlagSet, io *streams) runFunc
 }
 
 type runFunc func(ctx context.Context, pos []string) error
