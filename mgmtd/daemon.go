@@ -14,7 +14,6 @@ import (
 	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
-	"mgmtd/auth/pamauth"
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/unit"
@@ -231,7 +230,7 @@ func (d *Daemon) buildAuth(o Options) error {
 		d.DemoCredentials = creds
 		passwords = append(passwords, users)
 	}
-	pam, err := pamauth.FromConfig(cfg.Auth.PAM, d.log.With("component", "pam"))
+	pam, err := pamChecker(cfg.Auth.PAM, d.log.With("component", "pam"))
 	if err != nil {
 		return err
 	}
