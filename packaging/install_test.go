@@ -335,7 +335,7 @@ func TestInstall(t *testing.T) {
 	for _, d := range []string{deb1, deb2} {
 		command(t, nil, "cp", d, c.path("/tmp/"))
 	}
-	c.run("apt-get", "install", "-y", "--no-download", "/tmp/"+filepath.Base(deb1))
+	c.run("apt-get", "install", "-y", "/tmp/"+filepath.Base(deb1))
 	if got := strings.TrimSpace(c.run("mgmtd", "version")); got != "mgmtd "+v1 {
 		t.Fatalf("installed mgmtd version: %q", got)
 	}
@@ -398,8 +398,15 @@ func TestInstall(t *testing.T) {
 	}
 
 	daemon := c.startUnit(u)
-	status := c.run("mgmtd", "status", "--server", "unix:/run/mgmtd/mgmtd.sock")
-	for _, n := range []string{"node1", "node2", "node3"} {
+	// READY=1 means listening; the first picture of the cluster follows.
+	var status string
+	if !testutil.Poll(30*time.Second, func() bool {
+		status = c.run("mgmtd", "status", "--server", "unix:/run/mgmtd/mgmtd.sock")
+		return strings.Contains(status, "stale false") && strings.Contains(status, "node1")
+	}) {
+		t.Fatalf("mgmtd status through the local socket:\n%s\nmgmtd:\n%s", status, daemon.out)
+	}
+	for _, n := range []string{"node1", "node2", "node3", "dummy-a"} {
 		if !strings.Contains(status, n) {
 			t.Errorf("mgmtd status lacks %s:\n%s", n, status)
 		}
@@ -423,14 +430,17 @@ func TestInstall(t *testing.T) {
 
 	// Upgrade: the higher version replaces the binary and keeps the
 	// changed configuration and the state.
-	c.run("apt-get", "install", "-y", "--no-download", "/tmp/"+filepath.Base(deb2))
+	c.run("apt-get", "install", "-y", "/tmp/"+filepath.Base(deb2))
 	if got := strings.TrimSpace(c.run("mgmtd", "version")); got != "mgmtd "+v2 {
 		t.Fatalf("after the upgrade: %q", got)
 	}
 	checkKept(t, c, local, state)
 	daemon = c.startUnit(u)
-	if out := c.run("mgmtd", "status", "--server", "unix:/run/mgmtd/mgmtd.sock"); !strings.Contains(out, "node1") {
-		t.Errorf("mgmtd status after the upgrade:\n%s", out)
+	if !testutil.Poll(30*time.Second, func() bool {
+		status = c.run("mgmtd", "status", "--server", "unix:/run/mgmtd/mgmtd.sock")
+		return strings.Contains(status, "stale false") && strings.Contains(status, "node1")
+	}) {
+		t.Errorf("mgmtd status after the upgrade:\n%s\nmgmtd:\n%s", status, daemon.out)
 	}
 	if err := daemon.stop(t); err != nil {
 		t.Errorf("mgmtd on SIGTERM: %v", err)
