@@ -59,7 +59,7 @@ var rules = []struct {
 	// leaf types it prints, rest's wire types, the audit store for
 	// verify/export, the MIB files, the Pacemaker source for offline
 	// queries.
-	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "mibs", "source/pacemaker", "toolexec"}},
+	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "mibs", "source/pacemaker", "toolexec", "check"}},
 	{area: "cmd/mgmtd", may: []string{"cli"}},
 	{area: "tools", alone: true},
 }

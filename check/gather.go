@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"mgmtd/source/corosync"
@@ -94,14 +95,20 @@ func Gather(ctx context.Context, run toolexec.Runner, o Options) (Input, error) 
 	in := Input{CIB: c, FencingSucceeded: o.FencingSucceeded, Skipped: skipped}
 
 	// crm_verify prints its findings on standard error and exits non-zero
-	// when there are errors; the shell joins the streams so that
-	// toolexec's output cap applies to them.
-	target := `--live-check`
-	args := []string{"-c", `exec crm_verify -V "$@" 2>&1`, "crm_verify", target}
-	if o.CIBFile != "" {
-		args = []string{"-c", `exec crm_verify -V --xml-file "$@" 2>&1`, "crm_verify", o.CIBFile}
+	// when there are errors; a shell joins the streams so that toolexec's
+	// output cap applies to them. The shell is the system's, crm_verify is
+	// in the runner's tool directory.
+	crmVerify := "crm_verify"
+	if run.Dir != "" {
+		crmVerify = filepath.Join(run.Dir, crmVerify)
 	}
-	out, err := run.Run(ctx, nil, "sh", args...)
+	args := []string{"-c", `exec "$0" -V "$@" 2>&1`, crmVerify, "--live-check"}
+	if o.CIBFile != "" {
+		args = []string{"-c", `exec "$0" -V "$@" 2>&1`, crmVerify, "--xml-file", o.CIBFile}
+	}
+	shell := run
+	shell.Dir = ""
+	out, err := shell.Run(ctx, nil, "sh", args...)
 	var te *toolexec.Error
 	switch {
 	case err == nil:

@@ -50,6 +50,15 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// exitError ends the command with its own exit status (mgmtd check
+// --fail-on: 3), its message printed like any failure.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
 // table is every command, in the order `mgmtd help` lists them.
 func table() []*command {
 	return []*command{
@@ -62,7 +71,7 @@ func table() []*command {
 		actionCommand("cluster", "maintenance on|off", "cluster-wide maintenance mode"),
 		actionCommand("fence", "NODE --confirm", "fence (reboot) a node"),
 		actionCommand("vm", "migrate VM --to HOST", "live-migrate a VM Pacemaker does not manage"),
-		taskCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
+		checkCommand(), taskCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
 		versionCommand(), helpCommand(), completionCommand(), manCommand(),
 	}
 }
@@ -97,6 +106,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := run(ctx, cmd, args[1:], &streams{out: stdout, err: stderr})
 	var ue usageError
+	var ee exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -104,6 +114,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mgmtd:", err)
 		fmt.Fprintf(stderr, "Run \"mgmtd help %s\" for its usage.\n", cmd.name)
 		return 2
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "mgmtd:", err)
+		return ee.code
 	}
 	fmt.Fprintln(stderr, "mgmtd:", err)
 	return 1

@@ -13,6 +13,7 @@ import (
 
 	"mgmtd/action/executor"
 	"mgmtd/audit"
+	"mgmtd/check"
 	"mgmtd/auth"
 	"mgmtd/cim"
 	"mgmtd/demo"
@@ -161,6 +162,10 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
 	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
 		d.REST.Handle(r)
+	}
+	if !o.Demo {
+		rest.RegisterSchema("CheckReport", check.Report{})
+		d.REST.Handle(rest.CheckRoute(d.REST, &configChecker{d: d}, "CheckReport"))
 	}
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
