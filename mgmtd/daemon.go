@@ -13,8 +13,8 @@ import (
 
 	"mgmtd/action/executor"
 	"mgmtd/audit"
-	"mgmtd/check"
 	"mgmtd/auth"
+	"mgmtd/check"
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/unit"
