@@ -59,12 +59,16 @@ var rules = []struct {
 	{area: "ui", may: []string{"model", "auth", "audit"}},
 	{area: "mibs", alone: true},
 	{area: "demo", may: []string{"model", "source/pacemaker"}},
+	// The configuration health check: judges the CIB (its parser),
+	// crm_verify and corosync-cmapctl (run through toolexec, cmap parsed
+	// by the Corosync source's parser).
+	{area: "check", may: []string{"source/pacemaker/cib", "source/corosync", "toolexec"}},
 	{area: "mgmtd", may: []string{"*"}},
 	// The command line: the wiring for serve, demo and rehearsals, the
 	// leaf types it prints, rest's wire types, the audit store for
 	// verify/export, the MIB files, the Pacemaker source for offline
 	// queries.
-	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "mibs", "source/pacemaker", "toolexec"}},
+	{area: "cli", may: []string{"mgmtd", "model", "action", "auth", "audit", "rest", "mibs", "source/pacemaker", "toolexec", "check"}},
 	{area: "cmd/mgmtd", may: []string{"cli"}},
 	{area: "tools", alone: true},
 }

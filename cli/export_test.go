@@ -1,10 +1,16 @@
 package cli
 
-// Commands lists the names in the command table, for the tests.
+// Commands lists the names of the visible commands of the table, for the
+// tests.
 func Commands() []string {
 	var out []string
 	for _, c := range table() {
-		out = append(out, c.name)
+		if !c.hidden {
+			out = append(out, c.name)
+		}
 	}
 	return out
 }
+
+// FlagNames lists a command's flags as --name (or -n), for the tests.
+func FlagNames(name string) []string { return flagNames(lookup(name)) }

@@ -17,7 +17,7 @@ import (
 	"mgmtd/action/executor"
 	"mgmtd/audit"
 	"mgmtd/auth"
-	"mgmtd/auth/pamauth"
+	"mgmtd/check"
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/internal/unit"
@@ -54,6 +54,9 @@ type Daemon struct {
 	Socket string
 	// notify is the systemd notification socket ($NOTIFY_SOCKET).
 	notify string
+	// watchdogEvery is how often WATCHDOG=1 goes to notify (half of
+	// $WATCHDOG_USEC; zero: no watchdog).
+	watchdogEvery time.Duration
 
 	actions *executor.Executor
 
@@ -106,6 +109,13 @@ type Options struct {
 // NewDaemon builds a daemon from the configuration.
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET"), tools: metrics.NewToolStats(), started: time.Now()}
+	if d.notify != "" {
+		every, err := watchdogInterval(os.Getenv)
+		if err != nil {
+			log.Warn("systemd watchdog not started", "err", err)
+		}
+		d.watchdogEvery = every
+	}
 	d.units.Log = log.With("component", "daemon")
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
 		ConflictGrace: cfg.ConflictGrace})
@@ -202,6 +212,10 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
 		d.REST.Handle(r)
 	}
+	if !o.Demo {
+		rest.RegisterSchema("CheckReport", check.Report{})
+		d.REST.Handle(rest.CheckRoute(d.REST, &configChecker{d: d}, "CheckReport"))
+	}
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
@@ -277,7 +291,7 @@ func (d *Daemon) buildAuth(o Options) error {
 		d.DemoCredentials = creds
 		passwords = append(passwords, users)
 	}
-	pam, err := pamauth.FromConfig(cfg.Auth.PAM, d.log.With("component", "pam"))
+	pam, err := pamChecker(cfg.Auth.PAM, d.log.With("component", "pam"))
 	if err != nil {
 		return err
 	}
@@ -317,7 +331,9 @@ func (d *Daemon) buildAuth(o Options) error {
 // the local socket, whose presence tells the command line that the daemon
 // is up. Only when every listener is bound is the daemon ready: Ready is
 // closed, daemon.start is recorded, and systemd is notified (READY=1 on
-// $NOTIFY_SOCKET).
+// $NOTIFY_SOCKET), and when systemd runs a watchdog for the daemon
+// ($WATCHDOG_USEC) WATCHDOG=1 is sent at half its interval until the
+// daemon stops.
 //
 // Stop, in the reverse order: the local socket, REST and CIM stop
 // accepting and finish their requests (10 s at most; event streams are
@@ -332,13 +348,27 @@ func (d *Daemon) buildAuth(o Options) error {
 // a failure.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closeAudit()
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	watchdogDone := make(chan struct{})
+	started := false
 	err := d.units.Run(ctx, func() {
 		close(d.Ready)
 		d.system(audit.ActionDaemonStart, "listening on "+d.URL)
 		if err := sdNotify(d.notify, "READY=1"); err != nil {
 			d.log.Warn("systemd notification failed", "err", err)
 		}
+		if d.watchdogEvery > 0 {
+			started = true
+			go func() {
+				defer close(watchdogDone)
+				watchdog(wctx, d.log, d.notify, d.watchdogEvery)
+			}()
+		}
 	})
+	stopWatchdog()
+	if started {
+		<-watchdogDone
+	}
 	if d.notify != "" {
 		_ = sdNotify(d.notify, "STOPPING=1")
 	}

@@ -52,6 +52,13 @@ func runDaemon(t testing.TB, cfg *Config, log *slog.Logger, o Options) (d *Daemo
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runDaemonWith(t, d)
+}
+
+// runDaemonWith runs the built daemon d as runDaemon does.
+func runDaemonWith(t testing.TB, d *Daemon) (*Daemon, func()) {
+	t.Helper()
+	var stop func()
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	var runErr error

@@ -254,7 +254,9 @@ func matrixWant(r rest.Route, path string, c matrixCred) func(int) bool {
 		// Pacemaker's alerts are taken on the local socket only.
 		ok = path != "/api/v1/alert"
 	case rest.PermRead:
-		ok = c.read
+		// The configuration check covers the whole cluster: a role
+		// scoped to part of it is refused.
+		ok = c.read && !(path == "/api/v1/check" && strings.Contains(c.name, "@"))
 	case rest.PermAdmin:
 		ok = c.admin
 	case rest.PermAudit:

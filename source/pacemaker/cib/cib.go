@@ -85,6 +85,15 @@ type Primitive struct {
 	Description string  `xml:"description,attr"`
 	Meta        []NVSet `xml:"meta_attributes"`
 	Params      []NVSet `xml:"instance_attributes"`
+	Ops         []Op    `xml:"operations>op"`
+}
+
+// Op is a configured operation of a primitive.
+type Op struct {
+	ID       string `xml:"id,attr"`
+	Name     string `xml:"name,attr"`
+	Interval string `xml:"interval,attr"`
+	Role     string `xml:"role,attr"`
 }
 
 // Agent returns class:provider:type (or class:type without a provider).
