@@ -41,6 +41,12 @@ type Config struct {
 	// must let it in); default STATE_DIR/mgmtd.sock.
 	Socket string `json:"socket,omitempty"`
 
+	// HealthAttribute, when set, is the transient node attribute mgmtd
+	// keeps at 1 while every source is fresh (0 otherwise, deleted when it
+	// stops), for a Pacemaker-managed address that follows the healthy
+	// mgmtd (README, "Every node"). Live clusters only.
+	HealthAttribute string `json:"health_attribute,omitempty"`
+
 	Pacemaker PacemakerConfig `json:"pacemaker,omitzero"`
 	// Virt lists the libvirt hypervisor hosts; none means no virt source.
 	Virt     VirtConfig     `json:"virt,omitzero"`
@@ -282,9 +288,16 @@ func (c *Config) defaults() {
 var validMethods = map[string]bool{"": true, "ip-takeover": true, "clusterip": true, "dns": true, "route": true, "unknown": true}
 
 // Validate checks the configuration and names the offending key.
+// attributeName is what health_attribute may be: a plain node attribute
+// name, safe in a CIB rule and on attrd_updater's command line.
+var attributeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("config key listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if a := c.HealthAttribute; a != "" && !attributeName.MatchString(a) {
+		return fmt.Errorf("config key health_attribute: %q: use letters, digits, '-', '_' and '.', at most 64", a)
 	}
 	if c.Pacemaker.Interval < 0 || (c.Pacemaker.Interval > 0 && c.Pacemaker.Interval < 100*time.Millisecond) {
 		return fmt.Errorf("config key pacemaker.interval: %s is below 100ms", c.Pacemaker.Interval)

@@ -29,6 +29,7 @@ import (
 	"mgmtd/source/corosync"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
+	"mgmtd/toolexec"
 	"mgmtd/ui"
 	"mgmtd/wbem"
 )
@@ -161,6 +162,13 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 			d.Store.Register(corosync.Name)
 			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir, Observe: d.observeTool}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
+		}
+		if cfg.HealthAttribute != "" && cfg.Pacemaker.CIBFile == "" {
+			tools := toolexec.Runner{Dir: cfg.Pacemaker.ToolDir, Timeout: 10 * time.Second, Observe: d.observeTool}
+			hl := log.With("component", "health")
+			d.units.Add(unit.Unit{Name: "health attribute", Run: func(ctx context.Context) error {
+				return d.runHealth(ctx, cfg.HealthAttribute, tools, hl)
+			}})
 		}
 	}
 	if cfg.SNMP.AgentX != "" {
