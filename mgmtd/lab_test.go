@@ -260,6 +260,11 @@ func TestLabCluster(t *testing.T) {
 		}
 		return resp.StatusCode == 200 && json.Unmarshal(b, &env) == nil && env.View == "node2" && !env.Data.Quorate
 	}, "node2's mgmtd reports its partition without quorum")
+	// ... and marks what it cannot know: d1 may run in the other partition.
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		resp, b := testutil.HTTP(t, local, "GET", "http://mgmtd/api/v1/where?q=d1", "")
+		return resp.StatusCode == 200 && strings.Contains(string(b), "not known from here")
+	}, "node2's mgmtd marks d1's place as not known from its partition")
 	testutil.Eventually(t, 60*time.Second, func() bool {
 		var cl model.Cluster
 		var n model.Node

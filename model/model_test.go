@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -237,5 +238,35 @@ func TestConflictGrace(t *testing.T) {
 	ins[0].Node = "h2"
 	if sn = st.Report(Report{Source: "pacemaker", Pacemaker: pcmk(nodes, rs, ins)}); len(sn.Conflicts) != 0 {
 		t.Fatalf("not resolved: %+v", sn.Conflicts)
+	}
+}
+
+// TestWherePartitionWithoutQuorum: in a view without quorum, where marks
+// what it cannot know - a stopped instance (it may run in the other
+// partition) and one on a node outside the partition - and nothing in a
+// quorate view.
+func TestWherePartitionWithoutQuorum(t *testing.T) {
+	rs := []Resource{{ID: "a", Kind: KindPrimitive}, {ID: "b", Kind: KindPrimitive}, {ID: "c", Kind: KindPrimitive}}
+	ins := []Instance{
+		{Resource: "a", Primitive: "a", Role: RoleStopped},
+		{Resource: "b", Primitive: "b", Node: "n2", Role: RoleStarted, Active: true},
+		{Resource: "c", Primitive: "c", Node: "n1", Role: RoleStarted, Active: true},
+	}
+	nodes := []Node{{Name: "n1", Online: true, State: NodeOnline}, {Name: "n2", State: NodeOffline}}
+	for _, quorate := range []bool{true, false} {
+		p := pcmk(nodes, rs, ins)
+		p.Cluster.Quorate = quorate
+		sn := NewStore(StoreOptions{View: "n1"}).Report(Report{Source: "pacemaker", Pacemaker: p})
+		for _, id := range []string{"a", "b", "c"} {
+			w := sn.Where(id)
+			if len(w.Instances) != 1 {
+				t.Fatalf("where %s: %+v", id, w)
+			}
+			note := w.Instances[0].Chain[0].Note
+			unknown := strings.HasPrefix(note, "not known from here")
+			if want := !quorate && id != "c"; unknown != want {
+				t.Errorf("quorate %v, where %s: note %q", quorate, id, note)
+			}
+		}
 	}
 }

@@ -200,11 +200,31 @@ func (s *Snapshot) addresses(rscs []string) []Address {
 	return out
 }
 
+// partitionNote marks what this view cannot know: in a partition without
+// quorum (a cluster with a DC, or none), an instance Pacemaker here shows
+// stopped, or on a node outside the partition, may run in another
+// partition whose members this view does not hear.
+func (s *Snapshot) partitionNote(in Instance) string {
+	if s.Cluster.Quorate || len(s.Nodes) == 0 {
+		return ""
+	}
+	if in.Node == "" || !in.Active {
+		return "not known from here: this partition has no quorum, and the instance may run in another partition"
+	}
+	if n, ok := s.Node(in.Node); ok && !n.Online {
+		return "not known from here: " + n.Name + " is outside this partition (no quorum here)"
+	}
+	return ""
+}
+
 // placement builds the chain of an instance: the resource on its node; while
 // the node is a guest, its container on the next node (and the container's
 // VM); the physical node and, when libvirt knows it, the host.
 func (s *Snapshot) placement(in Instance) Placement {
 	p := Placement{Instance: in, Chain: []Hop{{Kind: KindResource, Name: in.Resource, State: string(in.Role), On: in.Node}}}
+	if note := s.partitionNote(in); note != "" {
+		p.Chain[0].Note = note
+	}
 	node := in.Node
 	for range maxChain {
 		if node == "" {
