@@ -327,3 +327,23 @@ func TestNativeNeedsNoCrmMon(t *testing.T) {
 		t.Error("crm_mon mode without crm_mon succeeded")
 	}
 }
+
+// The watcher refreshes for crm_mon's own status output and for an
+// operation that ended, not for one that only began.
+func TestWatchLinesNews(t *testing.T) {
+	s := New(Options{}, model.NewStore(model.StoreOptions{}), quiet())
+	for _, c := range []struct {
+		in   string
+		news bool
+	}{
+		{"mgmtd-watch: node=node2 rsc=d1 task=start desc=pending rc=193\n", false},
+		{"mgmtd-watch: node=node2 rsc=d1 task=start desc=OK rc=0\n", true},
+		{"mgmtd-watch: node=node2 rsc=d1 task=stop desc=pending\nmgmtd-watch: node=node2 rsc=d1 task=stop desc=OK\n", true},
+		{"Cluster Summary:\n  * Stack: corosync\n", true},
+		{"  * Current DC: node1 (vers", true},
+	} {
+		if _, news := s.watchLines([]byte(c.in)); news != c.news {
+			t.Errorf("%q: news %v, want %v", c.in, news, c.news)
+		}
+	}
+}

@@ -105,8 +105,11 @@ func (s *Source) watch(ctx context.Context) {
 		var partial []byte
 		err := s.tools.Follow(ctx, nil, func(b []byte) {
 			s.watching.Store(true)
-			s.Trigger()
-			partial = s.watchLines(append(partial, b...))
+			var news bool
+			partial, news = s.watchLines(append(partial, b...))
+			if news {
+				s.Trigger()
+			}
 		}, "crm_mon", "--output-as=text", "--output-to=-", "--external-agent="+s.opts.WatchAgent,
 			"--external-recipient="+WatchRecipient, "--watch-fencing")
 		s.watching.Store(false)
@@ -128,8 +131,12 @@ func (s *Source) watch(ctx context.Context) {
 
 // watchLines logs the watch agent's lines among crm_mon's output and
 // returns what is left of an unfinished line (bounded: crm_mon's status
-// lines are kept only to find line ends).
-func (s *Source) watchLines(b []byte) []byte {
+// lines are kept only to find line ends), and whether the output says
+// something changed: any of crm_mon's own status, or an operation that
+// ended. An operation that only began (pending) is not worth a refresh:
+// its end follows within moments, and a refresh started for the one
+// would delay the refresh that shows the other.
+func (s *Source) watchLines(b []byte) (rest []byte, news bool) {
 	for {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -137,13 +144,20 @@ func (s *Source) watchLines(b []byte) []byte {
 		}
 		if e, ok := ParseWatchLine(b[:i]); ok {
 			s.log.Debug("cluster operation", "node", e.Node, "resource", e.Resource, "task", e.Task, "desc", e.Desc)
+			news = news || e.Desc != "pending"
+		} else {
+			news = true
 		}
 		b = b[i+1:]
 	}
-	if len(b) > 4096 {
-		return nil
+	if len(b) > 0 {
+		// Part of a line: crm_mon's status (an agent's line is one write).
+		news = true
 	}
-	return append([]byte(nil), b...)
+	if len(b) > 4096 {
+		return nil, news
+	}
+	return append([]byte(nil), b...), news
 }
 
 // Watching reports whether the crm_mon watcher is running and has seen
