@@ -79,7 +79,7 @@ func TestLabNodeKill(t *testing.T) {
 		return strings.Contains(msg, "d1 moved from node3") || strings.Contains(msg, "d1 started on")
 	})
 	fencedAt, _ := l.Fenced("node3")
-	t.Logf("kill -> fenced by the cluster %s, -> fencing trap %s, -> move trap %s", fencedAt.Sub(killed).Round(time.Millisecond),
+	t.Logf("kill -> the fence agent starts %s (it returns some seconds later), -> fencing trap %s, -> move trap %s", fencedAt.Sub(killed).Round(time.Millisecond),
 		fence.at.Sub(killed).Round(time.Millisecond), moved.at.Sub(killed).Round(time.Millisecond))
 	count := map[string]int{}
 	senders := map[string]bool{}

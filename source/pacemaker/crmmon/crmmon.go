@@ -226,7 +226,7 @@ type List struct {
 // the fencer's history, with crm_mon's fence_event elements, in a list
 // named "fencing history".
 func ParseFenceHistory(data []byte) ([]FenceEvent, error) {
-	r, err := Parse(data)
+	r, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +293,9 @@ func (e *ParseError) Error() string {
 // whose status code is not 0 (for example 102, "Not connected").
 var ErrStatus = errors.New("crm_mon reported an error")
 
-// Parse decodes a crm_mon or crm_simulate XML document.
-func Parse(data []byte) (*Result, error) {
+// decode decodes a Pacemaker tool's XML result (size, strictness, one
+// document, its status).
+func decode(data []byte) (*Result, error) {
 	if len(data) > MaxSize {
 		return nil, &ParseError{Msg: fmt.Sprintf("document of %d bytes exceeds %d", len(data), MaxSize)}
 	}
@@ -334,12 +335,6 @@ func Parse(data []byte) (*Result, error) {
 		// cannot read the CIB (a missing or invalid CIB_file).
 		return &r, fmt.Errorf("%w: %s", ErrStatus, strings.Join(r.Status.Errors, "; "))
 	}
-	if r.Status.Code == "0" && r.Summary == nil && r.ClusterStatus == nil {
-		return nil, &ParseError{Msg: "no cluster status in the document (request " + strconvQuote(r.Request) + ")"}
-	}
-	if r.Summary == nil {
-		r.Summary = &Summary{}
-	}
 	if r.Status.Code != "0" {
 		msg := r.Status.Message
 		if len(r.Status.Errors) > 0 {
@@ -348,6 +343,21 @@ func Parse(data []byte) (*Result, error) {
 		return &r, fmt.Errorf("%w: code %s: %s", ErrStatus, r.Status.Code, msg)
 	}
 	return &r, nil
+}
+
+// Parse decodes a crm_mon or crm_simulate XML document.
+func Parse(data []byte) (*Result, error) {
+	r, err := decode(data)
+	if r == nil {
+		return nil, err
+	}
+	if err == nil && r.Summary == nil && r.ClusterStatus == nil {
+		return nil, &ParseError{Msg: "no cluster status in the document (request " + strconvQuote(r.Request) + ")"}
+	}
+	if r.Summary == nil {
+		r.Summary = &Summary{}
+	}
+	return r, err
 }
 
 // Bool reads a crm_mon boolean attribute.

@@ -114,3 +114,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// stonith_admin's history (captured on the lab after a real fencing) has
+// crm_mon's fence events in a list; an empty history is no error, and a
+// crm_mon document's own history is read too.
+func TestParseFenceHistory(t *testing.T) {
+	b, err := os.ReadFile("../testdata/stonith_admin-history.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := ParseFenceHistory(b)
+	if err != nil || len(fh) != 1 || fh[0].Target != "node3" || fh[0].Status != "success" || fh[0].Action != "reboot" || fh[0].Completed == "" {
+		t.Fatalf("%+v %v", fh, err)
+	}
+	empty := `<pacemaker-result api-version="2.25" request="stonith_admin --output-as=xml --history *">
+  <list name="fencing history" count="0"/>
+  <status code="0" message="OK"/>
+</pacemaker-result>`
+	if fh, err := ParseFenceHistory([]byte(empty)); err != nil || len(fh) != 0 {
+		t.Errorf("empty: %+v %v", fh, err)
+	}
+	if _, err := ParseFenceHistory([]byte(`<pacemaker-result><status code="0" message="OK"/></pacemaker-result>`)); err == nil {
+		t.Error("a result without a history parsed")
+	}
+}
+
+// FuzzParseFenceHistory: no input panics; what parses is a list of
+// events.
+func FuzzParseFenceHistory(f *testing.F) {
+	for _, b := range seeds(f, "../testdata/stonith_admin-history.xml") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = ParseFenceHistory(data)
+	})
+}
