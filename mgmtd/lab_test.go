@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,9 +82,19 @@ func startLabDaemon(t testing.TB, l *lab.Lab, node string, extra ...map[string]a
 	var once sync.Once
 	d.stop = func() {
 		once.Do(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			// As systemctl stop would: SIGTERM, then SIGKILL if it hangs.
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() {
+				_ = cmd.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
 			if t.Failed() {
 				t.Logf("mgmtd on %s:\n%s", node, tail(stderr.String(), 4000))
 			}
