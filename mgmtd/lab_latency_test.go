@@ -289,7 +289,8 @@ func (w *eventWatcher) drain() {
 // the version check alone (every 5 s, pacemaker.watch off: the poll),
 // then with the crm_mon watcher (the default). It reports p50 and p99 in
 // milliseconds over -benchtime moves per mode, and Pacemaker's own time
-// (the move command to the recorded start):
+// (the move command to the recorded start). One mode alone:
+// -bench 'LabChangeToEvent/watch'.
 //
 //	go test -run '^$' -bench LabChangeToEvent -benchtime 50x -timeout 60m ./mgmtd/
 func BenchmarkLabChangeToEvent(b *testing.B) {
@@ -301,7 +302,7 @@ func BenchmarkLabChangeToEvent(b *testing.B) {
 		startLabSnmpd(b, l, n)
 	}
 	clock := startOpClock(b, l, bin)
-	report := func(mode string, ms []move) {
+	report := func(b *testing.B, mode string, ms []move) {
 		for _, kind := range []string{"cluster", "local", "remote", "trap"} {
 			var lat []time.Duration
 			for _, m := range ms {
@@ -313,7 +314,6 @@ func BenchmarkLabChangeToEvent(b *testing.B) {
 			b.ReportMetric(p(0.99), mode+"-"+kind+"-p99-ms")
 		}
 	}
-	b.ResetTimer()
 	for _, mode := range []struct {
 		name string
 		cfg  map[string]any
@@ -321,8 +321,11 @@ func BenchmarkLabChangeToEvent(b *testing.B) {
 		{"poll", map[string]any{"pacemaker": map[string]any{"watch": false}, "snmp": snmpConfig["snmp"]}},
 		{"watch", snmpConfig},
 	} {
-		obs, stop := observers(b, l, mode.cfg)
-		report(mode.name, measureMoves(b, l, obs, clock, trapd, b.N))
-		stop()
+		b.Run(mode.name, func(b *testing.B) {
+			obs, stop := observers(b, l, mode.cfg)
+			defer stop()
+			b.ResetTimer()
+			report(b, mode.name, measureMoves(b, l, obs, clock, trapd, b.N))
+		})
 	}
 }
