@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"mgmtd/action/executor"
@@ -235,10 +237,14 @@ func (d *Daemon) buildAuth(o Options) error {
 		}
 	}
 	bindings := cfg.Auth.Bindings
-	if o.Demo && bindings == nil {
-		// Demo users and tokens carry their grants; root on the local
-		// socket stays admin.
-		bindings = auth.DefaultBindings()
+	if o.Demo {
+		// Demo users and tokens carry their grants. The user who runs the
+		// demo is admin on its local socket (root always is): it is their
+		// own demo, and the socket is how the README's first commands
+		// reach it.
+		if me, err := user.Current(); err == nil && me.Username != "root" {
+			bindings = append(slices.Clip(bindings), auth.LocalAdmin(me.Username))
+		}
 	}
 	d.Auth, err = auth.New(auth.Options{Bindings: bindings, Tokens: tokens, OIDC: oidc, Passwords: passwords,
 		Limits: cfg.Auth.Limits, Recorder: d.authRecorder, Logger: d.log.With("component", "auth")})
