@@ -179,7 +179,7 @@ func TestServeMissingCIB(t *testing.T) {
 func TestCommandHelp(t *testing.T) {
 	code, out, errs := runBin(t, nil, nil, "help")
 	if code != 0 {
-		t.Fatalf("help: exit %d", code)
+		t.Fatalf("help: exit %d %s", code, errs)
 	}
 	var names []string
 	for _, l := range strings.Split(out, "\n") {
