@@ -40,6 +40,9 @@ type Daemon struct {
 	// units are the daemon's parts in start order (see Run).
 	units unit.Group
 	sim   rest.Simulator
+	// demoPlayer plays the demo's story (nil unless Options.Demo); tests
+	// show a step with it.
+	demoPlayer *demo.Player
 	// refreshNow asks the Pacemaker source to refresh at once (nil in the
 	// demo).
 	refreshNow func()
@@ -98,7 +101,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
 		p.Show(0)
-		d.sim = p
+		d.sim, d.demoPlayer = p, p
 		d.units.Add(unit.Unit{Name: "demo player", Run: func(ctx context.Context) error {
 			// Step 0 was shown already: start the loop at its dwell end.
 			t := time.NewTimer(time.Duration(float64(steps[0].Dwell) / max(o.DemoSpeed, 1e-9)))
