@@ -150,3 +150,15 @@ func TestSimActionText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStatus: the status view of the demo's UNCLEAN step (computed
+// per GET /api/v1/status and per `mgmtd status`).
+func BenchmarkStatus(b *testing.B) {
+	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
+	demo.NewPlayer(demo.MustLoad(), st, 1).Show(3)
+	sn := st.Snapshot()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = sn.Status()
+	}
+}
