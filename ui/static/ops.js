@@ -35,7 +35,9 @@ function chooseAction(kind, verb, name) {
 // cannot act).
 function objectMenu(kind, name) {
   if (!actionsAvailable()) return "";
-  const menu = el("details", { className: "menu" }, el("summary", { title: `actions on ${kind} ${name}` }, "actions",
+  const menu = el("details", { className: "menu" });
+  menu.dataset.object = kind + "/" + name;
+  menu.append(el("summary", { title: `actions on ${kind} ${name}` }, "actions",
     el("span", { className: "visually-hidden" }, ` on ${kind} ${name}`)));
   const list = el("div", { className: "menu-items" });
   for (const [verb, label] of objectVerbs[kind]) {
@@ -47,6 +49,17 @@ function objectMenu(kind, name) {
   menu.append(list);
   menu.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { menu.open = false; menu.querySelector("summary").focus(); } });
   return menu;
+}
+
+// keepMenusOpen runs render (which rebuilds rows) and opens again the
+// menus that were open, so a refresh does not close a menu under the
+// pointer.
+function keepMenusOpen(render) {
+  const open = new Set([...document.querySelectorAll("details.menu[open]")].map((d) => d.dataset.object));
+  render();
+  for (const d of document.querySelectorAll("details.menu")) {
+    if (open.has(d.dataset.object)) d.open = true;
+  }
 }
 
 // quickButton offers one fix beside a problem. With preview it opens the
@@ -88,4 +101,18 @@ afterOverview.push((nodes) => {
   nodes.forEach((n, i) => {
     if (rows[i] && n.type === "member") rows[i].append(el("td", null, objectMenu("node", n.name)));
   });
+  if (openNodeMenu) {
+    const d = document.querySelector(`#nodes details.menu[data-object="${CSS.escape(openNodeMenu)}"]`);
+    if (d) d.open = true;
+  }
 });
+
+// The nodes table is rebuilt by app.js before the hook above: remember
+// the open node menu when it opens.
+let openNodeMenu = "";
+document.addEventListener("toggle", (ev) => {
+  const d = ev.target;
+  if (d instanceof HTMLDetailsElement && d.classList.contains("menu") && d.closest("#nodes")) {
+    openNodeMenu = d.open ? d.dataset.object : (openNodeMenu === d.dataset.object ? "" : openNodeMenu);
+  }
+}, true);

@@ -75,12 +75,15 @@ let lastStatus = null;
 function renderTree() {
   if (!lastStatus) return;
   const filter = $("tree-filter").value.trim().toLowerCase();
-  $("status-tree").replaceChildren(...lastStatus.tree.map((it) => statusItem(it, filter)).filter(Boolean));
+  keepMenusOpen(() => $("status-tree").replaceChildren(...lastStatus.tree.map((it) => statusItem(it, filter)).filter(Boolean)));
 }
 
 async function loadStatus() {
   const r = await get("status");
   const st = r.data;
+  // The same generation (a task's event, a reconnect): nothing to redo,
+  // and an open menu stays as it is.
+  if (lastStatus && $("status-view").dataset.generation === String(r.generation)) return;
   lastStatus = st;
   $("status-badge").replaceChildren(badge(st.severity));
   const k = st.counts;
