@@ -183,6 +183,9 @@ type Task struct {
 	// failed operation and its exit reason.
 	Result     string            `json:"result,omitempty"`
 	Prediction *model.Simulation `json:"prediction,omitempty"`
+	// Shortfall says what the prediction shows the action would not
+	// reach; empty when it reaches its goal or the executor cannot tell.
+	Shortfall string `json:"shortfall,omitempty"`
 	// Commands are the tool invocations that changed the cluster.
 	Commands []string        `json:"commands,omitempty"`
 	Before   json.RawMessage `json:"before,omitempty"`
@@ -193,7 +196,8 @@ type Task struct {
 }
 
 // Errors of Submit. Each front-end maps them to its protocol's errors in
-// one place, with errors.Is (REST: 400, 403, 404, 409, 409, 409, 503, 422).
+// one place, with errors.Is (REST: 400, 403, 404, 409, 409, 409, 503, 422,
+// 409).
 var (
 	ErrInvalid     = errors.New("invalid action request")
 	ErrForbidden   = errors.New("action not allowed")
@@ -203,6 +207,11 @@ var (
 	ErrBusy        = errors.New("another action on the same object is running")
 	ErrUnavailable = errors.New("the audit log is unavailable")
 	ErrIdempotency = errors.New("idempotency key reused for a different request")
+	// ErrUnreachable: Pacemaker's prediction says the action would not
+	// reach its goal (a move that places nothing, a standby that drains
+	// nothing); applying it would only leave the change behind. Force
+	// (admin) applies it anyway.
+	ErrUnreachable = errors.New("the prediction says the action would not reach its goal")
 )
 
 // Actuator runs actions; the executor implements it and the front-ends

@@ -64,7 +64,7 @@ func WriteExport(ctx context.Context, src Store, f Filter, format Format, w io.W
 	if _, err := ParseFormat(string(format)); err != nil {
 		return Manifest{}, err
 	}
-	f.Cursor, f.Limit = "", MaxQueryLimit
+	f.Cursor, f.Limit, f.Newest = "", MaxQueryLimit, false
 	f, err := f.Normalize()
 	if err != nil {
 		return Manifest{}, err

@@ -291,13 +291,17 @@ func (j *Journal) Query(ctx context.Context, f Filter) ([]Record, error) {
 		return nil, err
 	}
 	after, hasAfter, _ := f.After()
+	dir := 1 // query order; -1: newest first
+	if f.Newest {
+		dir = -1
+	}
 	recs, err := j.collect(ctx, func(r *Record) bool {
-		return f.Match(r) && (!hasAfter || ComparePosition(r.Position(), after) > 0)
+		return f.Match(r) && (!hasAfter || dir*ComparePosition(r.Position(), after) > 0)
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(recs, func(a, b Record) int { return ComparePosition(a.Position(), b.Position()) })
+	slices.SortFunc(recs, func(a, b Record) int { return dir * ComparePosition(a.Position(), b.Position()) })
 	if len(recs) > f.Limit {
 		recs = recs[:f.Limit]
 	}

@@ -1130,6 +1130,9 @@ func filterJSON(f Filter, format Format) json.RawMessage {
 	add("object_id", f.ObjectID)
 	add("outcome", string(f.Outcome))
 	add("cursor", f.Cursor)
+	if f.Newest {
+		add("order", "newest")
+	}
 	add("format", string(format))
 	b, _ := json.Marshal(m)
 	return b

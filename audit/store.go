@@ -105,6 +105,9 @@ type Filter struct {
 	// Limit is the page size, DefaultQueryLimit if 0, at most
 	// MaxQueryLimit.
 	Limit int
+	// Newest returns the records newest first (the reverse of query
+	// order); a Cursor then continues towards older records.
+	Newest bool
 }
 
 // Page is one page of query results.

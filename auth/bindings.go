@@ -61,7 +61,19 @@ var allMethods = []Method{MethodToken, MethodOIDC, MethodSession, MethodPassword
 // root on the local unix socket is admin. Nobody else gets a role until
 // the configuration says so.
 func DefaultBindings() []Binding {
-	return []Binding{{Role: RoleAdmin, Methods: []Method{MethodLocal}, Users: []string{"root"}}}
+	return []Binding{LocalAdmin("root")}
+}
+
+// LocalAdmin binds admin to user on the local unix socket.
+//
+// [New] always adds LocalAdmin("root") to the configured bindings:
+// configuring bindings adds roles and never takes root's away. Root on the
+// node can read mgmtd's state directory (tokens, keys) and run the cluster's
+// tools directly, so a binding that left root without a role would protect
+// nothing and only hide the one way in that works when everything else
+// (TLS, OIDC, PAM) is broken.
+func LocalAdmin(user string) Binding {
+	return Binding{Role: RoleAdmin, Methods: []Method{MethodLocal}, Users: []string{user}}
 }
 
 // principal is what an authenticator learned about the caller, before

@@ -23,7 +23,8 @@ type Config struct {
 	OIDC *OIDCConfig `json:"oidc,omitempty"`
 	// PAM checks HTTP Basic passwords through PAM (see auth/pamauth).
 	PAM PAMConfig `json:"pam,omitzero"`
-	// Bindings give roles to callers; nil means [DefaultBindings].
+	// Bindings give roles to callers, in addition to [DefaultBindings]
+	// (root on the local socket is admin), which always apply.
 	Bindings []Binding `json:"bindings,omitempty"`
 	// Limits for failed logins; zero fields take the defaults.
 	Limits LimitConfig `json:"limits,omitzero"`
@@ -67,7 +68,7 @@ func (c Config) Validate() error {
 
 // Options assembles a [Service]. Nil parts disable their method.
 type Options struct {
-	Bindings  []Binding         // from Config.Bindings (nil: DefaultBindings)
+	Bindings  []Binding         // from Config.Bindings; DefaultBindings are always added
 	Tokens    *TokenStore       // API tokens
 	OIDC      *OIDC             // bearer ID tokens and browser login
 	Passwords []PasswordChecker // HTTP Basic, asked in order (built-in users, then PAM)
@@ -101,9 +102,9 @@ type Service struct {
 
 // New returns a Service. Bindings are validated.
 func New(opts Options) (*Service, error) {
-	if opts.Bindings == nil {
-		opts.Bindings = DefaultBindings()
-	}
+	// Root on the local socket is admin whatever the bindings say
+	// (LocalAdmin explains why).
+	opts.Bindings = append(DefaultBindings(), opts.Bindings...)
 	for i, b := range opts.Bindings {
 		if err := b.Validate(); err != nil {
 			return nil, fmt.Errorf("bindings[%d]: %w", i, err)

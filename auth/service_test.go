@@ -516,6 +516,11 @@ func TestLocalSocketPeerCredentials(t *testing.T) {
 	}
 	want := Identity{ID: "local:uid=" + strconv.Itoa(os.Getuid()), Name: me.Username, Method: MethodLocal,
 		Roles: []Role{RoleOperator}, Grants: []Grant{{Role: RoleOperator}}, Groups: id.Groups}
+	if me.Username == "root" {
+		// A configured binding adds to root's admin on the socket, never
+		// replaces it (LocalAdmin).
+		want.Roles, want.Grants = []Role{RoleAdmin, RoleOperator}, []Grant{{Role: RoleAdmin}, {Role: RoleOperator}}
+	}
 	if diff := cmp.Diff(want, id); diff != "" {
 		t.Errorf("identity (-want +got):\n%s", diff)
 	}
@@ -605,5 +610,29 @@ func TestWriteError(t *testing.T) {
 		if got := len(w.Header().Values("WWW-Authenticate")) > 0; got != tc.challenge {
 			t.Errorf("%v: challenge %v", tc.err, got)
 		}
+	}
+}
+
+// TestRootStaysAdminOnSocket: configuring bindings adds roles; root on the
+// local socket keeps admin (issue 19: a binding silently removed it).
+func TestRootStaysAdminOnSocket(t *testing.T) {
+	for name, bs := range map[string][]Binding{
+		"none":                      nil,
+		"one viewer":                {{Role: RoleViewer, Users: []string{"alice"}}},
+		"root viewer over PAM only": {{Role: RoleViewer, Methods: []Method{MethodPAM}, Users: []string{"root"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := New(Options{Bindings: bs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := s.localIdentity(PeerCred{UID: 0})
+			if !slices.Contains(id.Roles, RoleAdmin) {
+				t.Errorf("root on the socket has roles %v, want admin among them", id.Roles)
+			}
+			if other := s.localIdentity(PeerCred{UID: 65534}); slices.Contains(other.Roles, RoleAdmin) {
+				t.Errorf("uid 65534 on the socket is admin: %v", other.Roles)
+			}
+		})
 	}
 }

@@ -45,6 +45,10 @@ type pendingLogin struct {
 	expires                   time.Time
 }
 
+// BrowserLogin reports whether the browser login (OIDC with a redirect
+// URL) is configured: the page offers "Sign in" only then.
+func (s *Service) BrowserLogin() bool { return s.oidc != nil && s.oidc.cfg.RedirectURL != "" }
+
 // LoginHandler starts the browser login (GET): it redirects to the
 // provider with the authorization code flow and PKCE (S256), binding the
 // attempt to the browser with a short-lived cookie. The query parameter

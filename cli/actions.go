@@ -63,7 +63,7 @@ func (f *actionFlags) register(fs *flag.FlagSet) {
 }
 
 func actionCommand(group, synopsis, summary string) *command {
-	return &command{name: group, synopsis: synopsis + " (--cib FILE | --server URL)", summary: summary, words: verbNames(group),
+	return &command{name: group, synopsis: synopsis + " [--cib FILE | --server URL]", summary: summary, words: verbNames(group),
 		detail: `With --server the daemon runs the action: authorized, simulated with
 Pacemaker's scheduler, recorded in the audit log, executed with the cluster's
 own tools, and followed to its result. With --cib the action is rehearsed on
@@ -79,8 +79,14 @@ a CIB file, recorded in a local audit journal (--audit-dir).`,
 				if err != nil {
 					return err
 				}
-				if (f.cib == "") == (f.server == "") {
-					return usagef("%s: give exactly one of --cib FILE or --server URL", group)
+				if f.cib != "" && f.server != "" {
+					return usagef("%s: give --cib FILE or --server URL, not both", group)
+				}
+				if f.cib == "" {
+					f.defaultServer()
+				}
+				if w := constraintWarning(req); w != "" {
+					fmt.Fprintln(s.err, "mgmtd: note:", w)
 				}
 				ctx, cancel := context.WithTimeout(ctx, f.timeout)
 				defer cancel()
@@ -105,6 +111,29 @@ a CIB file, recorded in a local audit journal (--audit-dir).`,
 				return nil
 			}
 		}}
+}
+
+// constraintWarning says which constraint a move or ban leaves in the
+// CIB, and how to remove it: Pacemaker keeps it until it is cleared (or
+// its lifetime ends), and a forgotten one pins or bans the resource for
+// good.
+func constraintWarning(req action.Request) string {
+	if req.DryRun {
+		return ""
+	}
+	until := "it stays until \"mgmtd resource clear " + req.Name + "\""
+	if req.Lifetime != "" {
+		until = "it expires after " + req.Lifetime + " (or \"mgmtd resource clear " + req.Name + "\")"
+	}
+	switch {
+	case req.Op == action.ResourceMove && req.Node == "":
+		return "without --node, Pacemaker moves " + req.Name + " by banning it from the node it runs on: a cli-ban constraint; " + until
+	case req.Op == action.ResourceMove:
+		return "the move pins " + req.Name + " to " + req.Node + " with a cli-prefer constraint; " + until
+	case req.Op == action.ResourceBan:
+		return "the ban is a cli-ban constraint; " + until
+	}
+	return ""
 }
 
 // parseAction turns "resource move RSC", "node standby N", "cluster
@@ -244,17 +273,17 @@ func printTask(w io.Writer, output string, t action.Task) error {
 			if i == 0 {
 				label = "predicted"
 			}
-			where := a.Dest
-			if a.Source != "" && a.Dest != "" {
-				where = a.Source + " -> " + a.Dest
-			} else if a.Source != "" {
-				where = a.Source
-			}
-			fmt.Fprintf(tw, "%s\t%s %s %s\n", label, a.Action, a.Resource, where)
+			fmt.Fprintf(tw, "%s\t%s\n", label, a.Text())
 		}
 		if len(t.Prediction.Actions) == 0 {
 			fmt.Fprintf(tw, "predicted\tno resource changes\n")
 		}
+		if n := len(t.Prediction.Planned); n > 0 {
+			fmt.Fprintf(tw, "\t(and %d actions the cluster takes anyway, without this change)\n", n)
+		}
+	}
+	if t.Shortfall != "" {
+		fmt.Fprintf(tw, "WILL NOT REACH\t%s\n", t.Shortfall)
 	}
 	for i, c := range t.Commands {
 		label := ""

@@ -48,6 +48,12 @@ type usageError struct{ msg string }
 
 func (u usageError) Error() string { return u.msg }
 
+// exitCode ends a command with that exit status, the command having
+// printed what it had to say (status, status --check).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // exitError ends the command with its own exit status (mgmtd check
@@ -107,9 +113,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := run(ctx, cmd, args[1:], &streams{out: stdout, err: stderr})
 	var ue usageError
 	var ee exitError
+	var ec exitCode
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ec):
+		return int(ec)
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "mgmtd:", err)
 		fmt.Fprintf(stderr, "Run \"mgmtd help %s\" for its usage.\n", cmd.name)
@@ -181,6 +190,7 @@ func commandHelp(w io.Writer, cmd *command) {
 	if cmd.detail != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cmd.detail))
 	}
+	helpExtra(w, cmd.name)
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	cmd.setup(fs, &streams{out: io.Discard, err: io.Discard})
 	n := 0

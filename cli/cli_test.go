@@ -201,10 +201,12 @@ func TestActionOnCIBFile(t *testing.T) {
 		{[]string{"cluster", "maintenance", "on", "--cib", file, "--audit-dir", auditDir}, 0, "succeeded"},
 		{[]string{"fence", "node3", "--cib", file}, 2, ""},
 		{[]string{"resource", "frobnicate", "dummy-a", "--cib", file}, 2, ""},
-		{[]string{"resource", "stop", "dummy-a"}, 2, ""},
+		// Neither --cib nor --server: $MGMTD_SERVER, where no daemon is.
+		{[]string{"resource", "stop", "dummy-a"}, 1, ""},
 		{[]string{"vm", "migrate", "vm-x", "--cib", file}, 2, ""},
-		{[]string{"task", "list"}, 2, ""},
+		{[]string{"task", "list"}, 1, ""},
 	}
+	t.Setenv("MGMTD_SERVER", "unix:"+filepath.Join(t.TempDir(), "none.sock"))
 	for _, tc := range cases {
 		code, out, errs := run(t, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {

@@ -17,17 +17,26 @@ import (
 	"time"
 )
 
+// DefaultSocket is the daemon's local socket with the default
+// configuration (state_dir /var/lib/mgmtd): the server of every command
+// that talks to a daemon when neither --server nor $MGMTD_SERVER says
+// another.
+const DefaultSocket = "/var/lib/mgmtd/mgmtd.sock"
+
 // daemonFlags are the flags of every command that talks to a running
 // daemon.
 type daemonFlags struct {
 	server, ca, output string
 	insecure           bool
 	timeout            time.Duration
+	// defaulted: server came from the default, not from --server or
+	// $MGMTD_SERVER (errors then say how to choose another).
+	defaulted bool
 }
 
 // register declares the flags; timeout is the command's default.
 func (f *daemonFlags) register(fs *flag.FlagSet, timeout time.Duration) {
-	fs.StringVar(&f.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN)")
+	fs.StringVar(&f.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN; default $MGMTD_SERVER, else unix:"+DefaultSocket+")")
 	fs.StringVar(&f.ca, "ca", "", "trust this CA (or the daemon's self-signed certificate) file")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
 	fs.StringVar(&f.output, "o", "table", "output: table or json")
@@ -44,16 +53,29 @@ func (f *daemonFlags) checkOutput() error {
 // client is the one REST client of the command line: bearer token from
 // $MGMTD_TOKEN, or the caller's peer credentials on the local socket.
 type client struct {
-	http *http.Client
-	base string
+	http      *http.Client
+	base      string
+	server    string // as given (for messages)
+	defaulted bool   // see daemonFlags.defaulted
+}
+
+// defaultServer fills in the server when --server was not given:
+// $MGMTD_SERVER, else the default local socket.
+func (f *daemonFlags) defaultServer() {
+	if f.server != "" {
+		return
+	}
+	if env := os.Getenv("MGMTD_SERVER"); env != "" {
+		f.server = env
+		return
+	}
+	f.server, f.defaulted = "unix:"+DefaultSocket, true
 }
 
 // connect checks the flags and returns a client and a context bounded by
 // --timeout.
 func (f *daemonFlags) connect(ctx context.Context, cmd string) (*client, context.Context, context.CancelFunc, error) {
-	if f.server == "" {
-		return nil, nil, nil, usagef("%s: --server URL (or unix:PATH) is required", cmd)
-	}
+	f.defaultServer()
 	if err := f.checkOutput(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -88,7 +110,7 @@ func newClient(f *daemonFlags) (*client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &client{http: &http.Client{Transport: tr}, base: base}, nil
+	return &client{http: &http.Client{Transport: tr}, base: base, server: f.server, defaulted: f.defaulted}, nil
 }
 
 // maxAnswer bounds what the client reads of one answer.
@@ -121,6 +143,10 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {
 			return fmt.Errorf("%w (the daemon's certificate is not trusted here: pass --ca with the certificate file it printed at start, or compare its fingerprint and use --insecure)", err)
+		}
+		var op *net.OpError
+		if c.defaulted && errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("no daemon at %s, the default server: give --server URL (or set $MGMTD_SERVER), or --cib FILE where the command can answer from a CIB file (%w)", c.server, op.Err)
 		}
 		return err
 	}

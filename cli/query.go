@@ -17,19 +17,29 @@ import (
 )
 
 func queryCommand(what, synopsis, summary string) *command {
-	return &command{name: what, synopsis: synopsis + " (--cib FILE | --server URL)", summary: summary,
+	return &command{name: what, synopsis: synopsis + " [--cib FILE | --server URL]", summary: summary,
 		detail: `Offline on a CIB file, mgmtd runs Pacemaker's tools with CIB_file and never
 touches a live cluster; against a running daemon it asks its REST API.`,
 		setup: func(fs *flag.FlagSet, s *streams) runFunc {
 			var f daemonFlags
 			f.register(fs, 60*time.Second)
 			cib := fs.String("cib", "", "answer offline from this CIB file (runs crm_mon with CIB_file)")
+			var check *bool
+			if what == "status" {
+				check = fs.Bool("check", false, "one line for a monitoring system: Nagios/monitoring-plugins exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and perfdata")
+			}
 			return func(ctx context.Context, pos []string) error {
+				if check != nil && *check {
+					return runCheck(ctx, s, &f, *cib, pos)
+				}
 				if err := f.checkOutput(); err != nil {
 					return err
 				}
-				if (*cib == "") == (f.server == "") {
-					return usagef("%s: give exactly one of --cib FILE or --server URL", what)
+				if *cib != "" && f.server != "" {
+					return usagef("%s: give --cib FILE or --server URL, not both", what)
+				}
+				if *cib == "" {
+					f.defaultServer()
 				}
 				name := ""
 				switch {
@@ -53,9 +63,14 @@ touches a live cluster; against a running daemon it asks its REST API.`,
 					return err
 				}
 				if f.output == "json" {
-					return writeJSON(s.out, result)
+					err = writeJSON(s.out, result)
+				} else {
+					err = printTable(s.out, result)
 				}
-				return printTable(s.out, result)
+				if st, ok := result.(model.StatusReport); ok && err == nil {
+					return statusExit(st)
+				}
+				return err
 			}
 		}}
 }
@@ -88,23 +103,7 @@ func offline(ctx context.Context, what, name, cibFile string) (any, error) {
 		}
 		return ans, nil
 	}
-	return statusOf(sn), nil
-}
-
-// Status is the status command's JSON.
-type Status struct {
-	Cluster    model.Cluster        `json:"cluster"`
-	Generation uint64               `json:"generation"`
-	Stale      bool                 `json:"stale"`
-	Nodes      []model.Node         `json:"nodes"`
-	Instances  []model.Instance     `json:"instances"`
-	Failures   []model.Failure      `json:"failures"`
-	Sources    []model.SourceStatus `json:"sources"`
-}
-
-func statusOf(sn *model.Snapshot) Status {
-	return Status{Cluster: sn.Cluster, Generation: sn.Generation, Stale: sn.Stale(), Nodes: sn.Nodes,
-		Instances: sn.Instances, Failures: sn.Failures, Sources: sn.Sources}
+	return sn.Status(), nil
 }
 
 func online(ctx context.Context, what, name string, f *daemonFlags) (any, error) {
@@ -120,11 +119,8 @@ func online(ctx context.Context, what, name string, f *daemonFlags) (any, error)
 		var a model.ImpactAnswer
 		return a, c.data(ctx, "/api/v1/impact?node="+url.QueryEscape(name), &a)
 	}
-	var sn model.Snapshot
-	if err := c.data(ctx, "/api/v1/snapshot", &sn); err != nil {
-		return nil, err
-	}
-	return statusOf(&sn), nil
+	var st model.StatusReport
+	return st, c.data(ctx, "/api/v1/status", &st)
 }
 
 func chainText(p model.Placement) string {
@@ -167,26 +163,17 @@ func printTable(w io.Writer, result any) error {
 				fmt.Fprintf(tw, "  error: %s\n", s.Error)
 			}
 			for _, a := range s.Actions {
-				fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s\n", a.Action, a.Resource, dash(a.Source), dash(a.Dest), a.Reason)
+				fmt.Fprintf(tw, "  %s\t%s\n", a.Text(), a.Reason)
+			}
+			if len(s.Actions) == 0 && s.Error == "" {
+				fmt.Fprintln(tw, "  nothing beyond what the cluster does anyway")
+			}
+			if n := len(s.Planned); n > 0 {
+				fmt.Fprintf(tw, "  (and %d actions the cluster takes anyway)\n", n)
 			}
 		}
-	case Status:
-		q := "quorate"
-		if !r.Cluster.Quorate {
-			q = "NO QUORUM"
-		}
-		fmt.Fprintf(tw, "cluster %s: %s, DC %s, generation %d, stale %v\n", r.Cluster.Name, q, dash(r.Cluster.DC), r.Generation, r.Stale)
-		fmt.Fprintln(tw, "NODE\tTYPE\tSTATE\tRESOURCES")
-		for _, n := range r.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", n.Name, n.Type, n.State, n.ResourcesRunning)
-		}
-		fmt.Fprintln(tw, "RESOURCE\tROLE\tNODE\tHOST")
-		for _, in := range r.Instances {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", in.Resource, in.Role, dash(in.Node), dash(in.Host))
-		}
-		for _, f := range r.Failures {
-			fmt.Fprintf(tw, "FAILED %s %s on %s: rc=%d %s\n", f.Resource, f.Op, f.Node, f.RC, f.ExitReason)
-		}
+	case model.StatusReport:
+		printStatus(tw, r)
 	}
 	return tw.Flush()
 }

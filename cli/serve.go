@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"mgmtd/mgmtd"
 )
@@ -107,11 +108,29 @@ func daemonSetup(fs *flag.FlagSet, s *streams, isDemo bool) runFunc {
 		go func() {
 			select {
 			case <-d.Ready:
+				if isDemo {
+					// The credentials file tells scripts the demo is
+					// ready (the README's first commands wait for it):
+					// write it once the model has its first picture.
+					firstPicture(ctx, d)
+				}
 				printReady(s, name, d, cfg.StateDir, credFile)
 			case <-ctx.Done():
 			}
 		}()
 		return d.Run(ctx)
+	}
+}
+
+// firstPicture waits (30 s at most) until the daemon's model has nodes.
+func firstPicture(ctx context.Context, d *mgmtd.Daemon) {
+	deadline := time.Now().Add(30 * time.Second)
+	for len(d.Store.Snapshot().Nodes) == 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -122,6 +141,7 @@ func printReady(s *streams, name string, d *mgmtd.Daemon, stateDir string, credF
 	fmt.Fprintf(w, "mgmtd %s: serving %s\n", name, d.URL)
 	fmt.Fprintf(w, "  API:     %s/api/v1/clusters\n  events:  %s/api/v1/events\n  OpenAPI: %s/api/v1/openapi.json\n  socket:  %s\n  state:   %s\n",
 		d.URL, d.URL, d.URL, d.Socket, stateDir)
+	fmt.Fprintf(w, "  command line: export MGMTD_SERVER=unix:%s; mgmtd status\n", d.Socket)
 	if d.CIMURL != "" {
 		fmt.Fprintf(w, "  CIM:     %s (namespaces root/cimv2 and interop)\n", d.CIMURL)
 	}

@@ -171,6 +171,18 @@ func loadStep(fsys fs.FS, dir string) (Step, error) {
 		}
 		st.sims[node] = append(st.sims[node], sim)
 	}
+	// What the cluster plans anyway is not what a scenario causes.
+	if out, err := fs.ReadFile(fsys, dir+"/simulate-baseline.xml"); err == nil {
+		baseline, err := pacemaker.ParseSimulation(out)
+		if err != nil {
+			return st, fmt.Errorf("demo %s: simulate-baseline.xml: %w", st.Name, err)
+		}
+		for _, l := range st.sims {
+			for _, sim := range l {
+				sim.SubtractPlanned(baseline)
+			}
+		}
+	}
 	for _, l := range st.sims {
 		sort.Slice(l, func(i, j int) bool { return l[i].Scenario > l[j].Scenario }) // standby, down
 	}

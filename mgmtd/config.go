@@ -11,7 +11,9 @@ package mgmtd
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"regexp"
@@ -318,6 +320,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Pacemaker.MaxOutput < 0 || (c.Pacemaker.MaxOutput > 0 && c.Pacemaker.MaxOutput < 1<<20) {
 		return fmt.Errorf("config key pacemaker.max_output: %d bytes; give at least 1 MiB (0: the default, 64 MiB)", c.Pacemaker.MaxOutput)
+	}
+	if f := c.Pacemaker.CIBFile; f != "" {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("config key pacemaker.cib_file (--cib): %s: file not found", f)
+		} else if err != nil {
+			return fmt.Errorf("config key pacemaker.cib_file (--cib): %w", err)
+		}
 	}
 	if c.EventBuffer < 0 || c.EventBuffer > 1_000_000 {
 		return fmt.Errorf("config key event_buffer: %d is outside 0..1000000", c.EventBuffer)

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +46,9 @@ type Daemon struct {
 	// units are the daemon's parts in start order (see Run).
 	units unit.Group
 	sim   rest.Simulator
+	// demoPlayer plays the demo's story (nil unless Options.Demo); tests
+	// show a step with it.
+	demoPlayer *demo.Player
 	// refreshNow asks the Pacemaker source to refresh at once (nil in the
 	// demo).
 	refreshNow func()
@@ -130,7 +135,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
 		p.Show(0)
-		d.sim = p
+		d.sim, d.demoPlayer = p, p
 		d.units.Add(unit.Unit{Name: "demo player", Run: func(ctx context.Context) error {
 			// Step 0 was shown already: start the loop at its dwell end.
 			t := time.NewTimer(time.Duration(float64(steps[0].Dwell) / max(o.DemoSpeed, 1e-9)))
@@ -313,10 +318,14 @@ func (d *Daemon) buildAuth(o Options) error {
 		}
 	}
 	bindings := cfg.Auth.Bindings
-	if o.Demo && bindings == nil {
-		// Demo users and tokens carry their grants; root on the local
-		// socket stays admin.
-		bindings = auth.DefaultBindings()
+	if o.Demo {
+		// Demo users and tokens carry their grants. The user who runs the
+		// demo is admin on its local socket (root always is): it is their
+		// own demo, and the socket is how the README's first commands
+		// reach it.
+		if me, err := user.Current(); err == nil && me.Username != "root" {
+			bindings = append(slices.Clip(bindings), auth.LocalAdmin(me.Username))
+		}
 	}
 	d.Auth, err = auth.New(auth.Options{Bindings: bindings, Tokens: tokens, OIDC: oidc, Passwords: passwords,
 		Limits: cfg.Auth.Limits, Recorder: d.authRecorder, Logger: d.log.With("component", "auth")})

@@ -116,12 +116,13 @@ func path(r rest.Route) string {
 }
 
 // TestAnonymousRefused: every registered route except health, the OpenAPI
-// document and the OIDC login/callback refuses an anonymous request with 401
-// and a challenge.
+// document, the sign-in methods and the OIDC login/callback refuses an
+// anonymous request with 401 and a challenge.
 func TestAnonymousRefused(t *testing.T) {
 	d := startDemo(t)
 	public := map[string]bool{"/healthz": true, "/api/v1/openapi.json": true, "/api/v1/auth/login": true, "/api/v1/auth/callback": true,
-		"/ui/*file": true, "/": true} // the web page's files hold no data
+		"/api/v1/auth/methods": true,            // whether OIDC login exists: the page asks before signing in
+		"/ui/*file":            true, "/": true} // the web page's files hold no data
 	n := 0
 	for _, r := range d.REST.Routes() {
 		if public[r.Path] {

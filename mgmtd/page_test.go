@@ -38,17 +38,26 @@ func pageDriver(t *testing.T, d *Daemon, role auth.Role, mode string) (func() ma
 // (user "bearer": password is a bearer token) and extra arguments.
 func pageDriverAt(t *testing.T, base, user, password, mode string, extra ...string) (func() map[string]any, io.WriteCloser) {
 	t.Helper()
+	shot := filepath.Join(t.TempDir(), mode+".png")
+	return runPageScript(t, "e2e.mjs", append([]string{base, user, password, mode, shot}, extra...)...)
+}
+
+// runPageScript runs a driver script of ui/e2e with args and returns a
+// reader of its JSON lines and a writer to its stdin.
+func runPageScript(t *testing.T, script string, args ...string) (func() map[string]any, io.WriteCloser) {
+	t.Helper()
 	lab.Quiet(t) // no network interfaces may come or go under the browser
 	for _, need := range []string{"node", "/usr/bin/chromium"} {
 		if _, err := exec.LookPath(need); err != nil {
 			t.Fatalf("%s is required for the web page test (scripts/deps.d/ui.sh installs it): %v", need, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is required in %s (scripts/deps.d/ui.sh installs it): %v", e2eDir, err)
+	for _, pkg := range []string{"playwright-core", "axe-core"} {
+		if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", pkg)); err != nil {
+			t.Fatalf("%s is required in %s (scripts/deps.d/ui.sh installs it): %v", pkg, e2eDir, err)
+		}
 	}
-	shot := filepath.Join(t.TempDir(), mode+".png")
-	cmd := exec.Command("node", append([]string{"e2e.mjs", base, user, password, mode, shot}, extra...)...)
+	cmd := exec.Command("node", append([]string{script}, args...)...)
 	cmd.Dir = e2eDir
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
@@ -91,7 +100,7 @@ func pageDriverAt(t *testing.T, base, user, password, mode string, extra ...stri
 				t.Fatal("page driver ended early")
 			}
 			if m["error"] != nil {
-				t.Fatalf("page driver: %v (page problem: %v, console: %v)", m["error"], m["problem"], m["console_errors"])
+				t.Fatalf("page driver: %v (page problem: %v, console: %v, requests: %v)", m["error"], m["problem"], m["console_errors"], m["requests"])
 			}
 			return m
 		case <-time.After(60 * time.Second):

@@ -343,10 +343,81 @@ type SimAction struct {
 
 // Simulation is what Pacemaker's scheduler predicts for a scenario.
 type Simulation struct {
-	Scenario string      `json:"scenario"` // "standby", "down", or an action name
-	Node     string      `json:"node,omitempty"`
-	Actions  []SimAction `json:"actions"`
-	Error    string      `json:"error,omitempty"`
+	Scenario string `json:"scenario"` // "standby", "down", or an action name
+	Node     string `json:"node,omitempty"`
+	// Actions are what the scenario makes Pacemaker do: its transition
+	// without what the cluster plans anyway (Planned).
+	Actions []SimAction `json:"actions"`
+	// Planned are the actions of the scenario's transition that the
+	// cluster would take without it (a recovery, a fencing already under
+	// way): the same prediction on the unchanged CIB.
+	Planned []SimAction `json:"planned,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+// SubtractPlanned moves the actions that baseline (the prediction for the
+// unchanged cluster) also has from Actions to Planned, so that Actions is
+// the difference the scenario makes. Actions are matched by action,
+// primitive (clone instance numbers are not stable between two runs of the
+// scheduler), source and destination, each baseline action at most once.
+func (sim *Simulation) SubtractPlanned(baseline []SimAction) {
+	key := func(a SimAction) string {
+		return a.Action + "\x00" + PrimitiveOf(a.Resource) + "\x00" + a.Source + "\x00" + a.Dest + "\x00" + a.Node
+	}
+	left := map[string]int{}
+	for _, a := range baseline {
+		left[key(a)]++
+	}
+	kept := make([]SimAction, 0, len(sim.Actions))
+	for _, a := range sim.Actions {
+		if k := key(a); left[k] > 0 {
+			left[k]--
+			sim.Planned = append(sim.Planned, a)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	sim.Actions = kept
+}
+
+// Text says what a predicted action does in words that read right for
+// every verb: "start web on hv2", "stop db:1 on hv2", "promote db:1 on
+// hv2", "move vm-app from hv1 to hv2", "fence hv1".
+func (a SimAction) Text() string {
+	on := a.Dest
+	if on == "" {
+		on = a.Source
+	}
+	if on == "" {
+		on = a.Node
+	}
+	var s string
+	switch a.Action {
+	case "move", "migrate":
+		s = a.Action + " " + a.Resource
+		if a.Source != "" {
+			s += " from " + a.Source
+		}
+		if a.Dest != "" {
+			s += " to " + a.Dest
+		}
+	case "stonith":
+		s = "fence " + a.Resource
+	default:
+		if how, ok := strings.CutPrefix(a.Action, "Fence "); ok {
+			// crm_simulate's node actions: "Fence (reboot)", "Fence (off)".
+			s = "fence " + a.Resource + " " + how
+			break
+		}
+		s = a.Action + " " + a.Resource
+		if on != "" {
+			s += " on " + on
+		}
+	}
+	if a.Blocked {
+		s += " (blocked)"
+	}
+	return s
 }
 
 // Dependent is a resource that is disrupted although it does not run on

@@ -117,16 +117,21 @@ func (s *Snapshot) Restrict(visible Visible) *Snapshot {
 // names nothing outside the caller's scope.
 func (s *Snapshot) RestrictSimulation(sim Simulation) Simulation {
 	out := sim
-	out.Actions = nil
-	for _, a := range sim.Actions {
-		_, rsc := s.Resource(PrimitiveOf(a.Resource))
-		if !rsc {
-			_, rsc = s.Resource(a.Resource)
+	keep := func(as []SimAction) []SimAction {
+		var kept []SimAction
+		for _, a := range as {
+			_, rsc := s.Resource(PrimitiveOf(a.Resource))
+			if !rsc {
+				_, rsc = s.Resource(a.Resource)
+			}
+			_, node := s.Node(a.Resource)
+			if rsc || node {
+				kept = append(kept, a)
+			}
 		}
-		_, node := s.Node(a.Resource)
-		if rsc || node {
-			out.Actions = append(out.Actions, a)
-		}
+		return kept
 	}
+	out.Actions = keep(sim.Actions)
+	out.Planned = keep(sim.Planned)
 	return out
 }

@@ -52,6 +52,7 @@ func actionProblem(err error) *Problem {
 		{action.ErrNotFound, http.StatusNotFound}, {action.ErrStale, http.StatusConflict},
 		{action.ErrNoQuorum, http.StatusConflict}, {action.ErrBusy, http.StatusConflict},
 		{action.ErrIdempotency, http.StatusUnprocessableEntity},
+		{action.ErrUnreachable, http.StatusConflict},
 		// The audit log cannot record the intent: retry later.
 		{action.ErrUnavailable, http.StatusServiceUnavailable},
 	} {

@@ -47,7 +47,9 @@ func AuditRoutes(s *Server, l AuditLog) []Route {
 	}
 	return []Route{
 		{Method: "GET", Path: "/api/v1/audit", Perm: PermAudit, Summary: "Query the audit log (the query is itself recorded)",
-			Query: append(filters, Param{Name: "cursor", Type: "string"}, Param{Name: "limit", Type: "integer"}), Response: "AuditPage", Handler: s.auditQuery(l)},
+			Query: append(filters, Param{Name: "cursor", Type: "string"}, Param{Name: "limit", Type: "integer"},
+				Param{Name: "order", Type: "string", Description: "oldest (default: query order) or newest (newest first; the cursor continues towards older records)"}),
+			Response: "AuditPage", Handler: s.auditQuery(l)},
 		{Method: "GET", Path: "/api/v1/audit/export", Perm: PermAudit, Summary: "Export the audit log (jsonl, csv or cef); recorded with its manifest hash",
 			Query: append(filters, Param{Name: "format", Type: "string", Description: "jsonl (default), csv, cef"}), Response: "", Handler: s.auditExport(l)},
 	}
@@ -118,6 +120,14 @@ func (s *Server) auditQuery(l AuditLog) gin.HandlerFunc {
 		f, p := auditFilter(c)
 		if p != nil {
 			s.problem(c, p)
+			return
+		}
+		switch c.Query("order") {
+		case "", "oldest":
+		case "newest":
+			f.Newest = true
+		default:
+			s.problem(c, BadRequest("order must be oldest or newest"))
 			return
 		}
 		page, err := l.Query(c.Request.Context(), f, Accessor(c, ChannelOf(c)))

@@ -146,12 +146,29 @@ func AuthRoutes(s *Server, svc *auth.Service) []Route {
 	return []Route{
 		{Method: "GET", Path: "/api/v1/auth/login", Perm: PermPublic, Summary: "Start the OIDC browser login (code flow with PKCE)", Response: "", Handler: wrap(svc.LoginHandler())},
 		{Method: "GET", Path: "/api/v1/auth/callback", Perm: PermPublic, Summary: "OIDC redirect target", Response: "", Handler: wrap(svc.CallbackHandler())},
+		{Method: "GET", Path: "/api/v1/auth/methods", Perm: PermPublic, Summary: "How a browser may sign in: oidc (a login page) and basic (the browser's own prompt)", Response: "AuthMethods",
+			Handler: func(c *gin.Context) {
+				s.plainJSON(c, http.StatusOK, AuthMethods{OIDC: svc.BrowserLogin(), Basic: true})
+			}},
 		{Method: "GET", Path: "/api/v1/auth/session", Perm: PermAny, Summary: "The caller's identity and, for browser sessions, the CSRF token", Response: "", Handler: wrap(svc.SessionHandler())},
+		// The page asks this one first: a browser that answers a Basic
+		// challenge sends the credentials unasked only to the directory
+		// of the challenged URL (RFC 7617's protection space), so the
+		// first challenge must be directly under /api/v1/ - challenged at
+		// /api/v1/auth/session, every other route was first tried without
+		// credentials, each an authentication failure in the audit log.
+		{Method: "GET", Path: "/api/v1/whoami", Perm: PermAny, Summary: "The caller's identity (as /api/v1/auth/session)", Response: "", Handler: wrap(svc.SessionHandler())},
 		{Method: "POST", Path: "/api/v1/auth/logout", Perm: PermAny, Summary: "End the browser session", Response: "", Handler: wrap(svc.LogoutHandler())},
 		{Method: "GET", Path: "/api/v1/tokens", Perm: PermAdmin, Summary: "List API tokens (never their secrets)", Response: "Tokens", Handler: s.listTokens(svc)},
 		{Method: "POST", Path: "/api/v1/tokens", Perm: PermAdmin, Summary: "Create an API token; the secret is shown once", Response: "NewToken", Handler: s.createToken(svc)},
 		{Method: "DELETE", Path: "/api/v1/tokens/:id", Perm: PermAdmin, Summary: "Revoke an API token", Response: "Token", Handler: s.revokeToken(svc)},
 	}
+}
+
+// AuthMethods answers GET /api/v1/auth/methods.
+type AuthMethods struct {
+	OIDC  bool `json:"oidc"`  // /api/v1/auth/login leads to the identity provider
+	Basic bool `json:"basic"` // HTTP Basic (demo users, PAM)
 }
 
 // PermAny needs an authenticated caller with any role.
@@ -174,6 +191,7 @@ func init() {
 	RegisterSchema("Tokens", []auth.Token{})
 	RegisterSchema("Token", auth.Token{})
 	RegisterSchema("NewToken", NewToken{})
+	RegisterSchema("AuthMethods", AuthMethods{})
 }
 
 func (s *Server) plainJSON(c *gin.Context, status int, v any) {

@@ -14,7 +14,9 @@ import (
 )
 
 // events streams model events as server-sent events. Each event has its
-// sequence as id and its type as event name. A client resumes with the
+// sequence as id and its type as event name. A new generation that
+// carried no event is told as an event "generation" (no id, data
+// {"generation": N}) within a second. A client resumes with the
 // Last-Event-ID header (or last_event_id query parameter); when events it
 // asks for were already dropped from the bounded buffer, it first gets an
 // event named "gap" so it knows to reload the state.
@@ -66,6 +68,13 @@ func (s *Server) events(c *gin.Context) {
 	ctx := c.Request.Context()
 	hb := time.NewTicker(s.opts.Heartbeat)
 	defer hb.Stop()
+	// Every new generation is told, also one that carries no event (a
+	// changed attribute, a stale source's age): an event "generation"
+	// once a second at most, so a page can follow the model on its one
+	// stream instead of polling.
+	gen := sn.Generation
+	gt := time.NewTicker(time.Second)
+	defer gt.Stop()
 	for {
 		// A stream ends when its credential does: a revoked or expired
 		// token, a session that logged out.
@@ -85,6 +94,7 @@ func (s *Server) events(c *gin.Context) {
 		}
 		for _, e := range evs {
 			last = e.Seq
+			gen = max(gen, e.Generation)
 			if view != nil && !eventVisible(view, e) {
 				continue
 			}
@@ -106,6 +116,18 @@ func (s *Server) events(c *gin.Context) {
 			cancel()
 			<-wait
 			return
+		case <-gt.C:
+			cancel()
+			<-wait
+			if g := s.opts.Store.Snapshot().Generation; g != gen {
+				gen = g
+				if _, err := c.Writer.Write([]byte("event: generation\ndata: {\"generation\":" + strconv.FormatUint(g, 10) + "}\n\n")); err != nil {
+					return
+				}
+				if err := rc.Flush(); err != nil {
+					return
+				}
+			}
 		case <-hb.C:
 			cancel()
 			<-wait

@@ -158,6 +158,8 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/api/v1/events", Perm: PermRead, Summary: "Server-sent events of model changes; resume with Last-Event-ID",
 			Query:    []Param{{Name: "last_event_id", Type: "integer", Description: "resume after this event (instead of the Last-Event-ID header)"}},
 			Response: "EventStream", Handler: s.events, Streaming: true},
+		{Method: "GET", Path: "/api/v1/status", Perm: PermRead, Summary: "The cluster at a glance: what is wrong first (worst first), the resource tree, counters",
+			Response: "Status", Handler: s.status},
 		{Method: "GET", Path: "/api/v1/snapshot", Perm: PermRead, Summary: "The whole current snapshot", Response: "Snapshot", Handler: s.snapshot},
 	}
 }
@@ -445,6 +447,14 @@ func (s *Server) vms(c *gin.Context) {
 		}
 	}
 	writePage(s, c, sn, out)
+}
+
+func (s *Server) status(c *gin.Context) {
+	sn, ok := s.snap(c)
+	if !ok {
+		return
+	}
+	s.write(c, sn, sn.Status())
 }
 
 func (s *Server) where(c *gin.Context) {

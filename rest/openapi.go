@@ -36,6 +36,7 @@ var schemaTypes = map[string]any{
 	"Hosts":          []model.Host{},
 	"VMs":            []model.VM{},
 	"Where":          model.WhereAnswer{},
+	"Status":         model.StatusReport{},
 	"Impact":         model.ImpactAnswer{},
 	"Snapshot":       model.Snapshot{},
 	"Event":          model.Event{},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -335,4 +336,41 @@ func TestEventStreamLimit(t *testing.T) {
 		defer c4()
 		return r4.StatusCode == 200
 	}, "a closed stream has freed its place")
+}
+
+// TestEventStreamGeneration (issue 19 item 2): a new generation that
+// carries no event is told on the stream, so the page follows every
+// generation.
+func TestEventStreamGeneration(t *testing.T) {
+	steps, _ := demo.Load()
+	st := model.NewStore(model.StoreOptions{View: "hv1", Cluster: "demo"})
+	p := demo.NewPlayer(steps, st, 1)
+	p.Show(0)
+	ts := httptest.NewServer(rest.New(rest.Options{Store: st, Events: st.Events()}))
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	part := *steps[0].Part
+	part.Cluster.CIBEpoch = "0:999:1"
+	last := st.Events().Last()
+	sn := st.Report(model.Report{Source: "pacemaker", Pacemaker: &part})
+	if evs, _ := st.Events().Since(last); len(evs) != 0 {
+		t.Fatalf("the change made events %v", evs)
+	}
+	want := fmt.Sprintf(`data: {"generation":%d}`, sn.Generation)
+	sc := bufio.NewScanner(resp.Body)
+	prev := ""
+	for sc.Scan() {
+		if sc.Text() == want && prev == "event: generation" {
+			return
+		}
+		prev = sc.Text()
+	}
+	t.Fatalf("no generation event %q: %v", want, sc.Err())
 }

@@ -375,9 +375,21 @@ func (e *Executor) Submit(ctx context.Context, req action.Request) (action.Task,
 		err := fmt.Errorf("%w: simulation failed: %s", action.ErrInvalid, t.Prediction.Error)
 		return e.refuse(ctx, t, req, err, true), err
 	}
+	// Refuse what the prediction says would not reach its goal: applying
+	// it would only leave the change (a constraint, an attribute) behind.
+	if t.Prediction.Error == "" {
+		t.Shortfall = shortfall(req, p, sn, t.Prediction)
+	}
+	if t.Shortfall != "" && !req.DryRun && !req.Force {
+		err := fmt.Errorf("%w: %s; nothing was changed (an admin may force it)", action.ErrUnreachable, t.Shortfall)
+		return e.refuse(ctx, t, req, err, true), err
+	}
 	if req.DryRun {
 		t.State = action.StateSucceeded
 		t.Result = "dry run: " + predictionText(t.Prediction)
+		if t.Shortfall != "" {
+			t.Result += "; it would not reach its goal: " + t.Shortfall
+		}
 		t.Finished = e.opts.Now().UTC()
 		e.store(t, req, nil)
 		return *t, nil
@@ -410,7 +422,7 @@ func (e *Executor) Submit(ctx context.Context, req action.Request) (action.Task,
 
 	// 4. Record the intent durably, or refuse.
 	if err := e.opts.Recorder.Record(ctx, Entry{Phase: PhaseIntent, Op: req.Op, Task: t.ID, Object: t.Object, Actor: req.Actor,
-		State: action.StateRunning, Reason: "predicted: " + predictionText(t.Prediction), Before: t.Before, Time: e.opts.Now().UTC()}); err != nil {
+		State: action.StateRunning, Reason: intentReason(t), Before: t.Before, Time: e.opts.Now().UTC()}); err != nil {
 		e.mu.Lock()
 		for _, l := range locks {
 			if e.busy[l] == t.ID {

@@ -187,7 +187,8 @@ func TestActionsOnCIBFile(t *testing.T) {
 		tool    string   // the tool invocation that made the change
 		xpath   string   // must exist in the CIB afterwards
 		gone    string   // must not exist afterwards
-		predict []string // the predicted transition
+		predict []string // the predicted transition (the request's own actions)
+		planned []string // what the cluster does anyway (Prediction.Planned), when checked
 		check   func(t *testing.T, sn *model.Snapshot)
 	}{
 		{name: "stop", fixture: "primitives", req: action.Request{Op: action.ResourceStop, Name: "dummy-a"},
@@ -234,9 +235,12 @@ func TestActionsOnCIBFile(t *testing.T) {
 			predict: []string{"stop dummy-b from node2"},
 			check:   func(t *testing.T, sn *model.Snapshot) { wantActive(t, sn, "dummy-b", "node2") }},
 		{name: "cleanup", fixture: "failed", req: action.Request{Op: action.ResourceCleanup, Name: "svc-mon", Node: "node1"},
-			tool:    "cibadmin --delete-all --force --xpath //node_state[@uname='node1']//lrm_resource[@id='svc-mon' or starts-with(@id,'svc-mon:')]",
-			gone:    "//node_state[@uname='node1']//nvpair[@name='fail-count-svc-mon#monitor_10000']",
-			predict: []string{"recover svc-timeout to node3", "start svc-mon to node1"},
+			tool: "cibadmin --delete-all --force --xpath //node_state[@uname='node1']//lrm_resource[@id='svc-mon' or starts-with(@id,'svc-mon:')]",
+			gone: "//node_state[@uname='node1']//nvpair[@name='fail-count-svc-mon#monitor_10000']",
+			// svc-timeout's recovery to node3 happens anyway: it is in
+			// Prediction.Planned, not among the cleanup's own actions.
+			predict: []string{"start svc-mon to node1"},
+			planned: []string{"recover svc-timeout to node3"},
 			check: func(t *testing.T, sn *model.Snapshot) {
 				if fs := sn.FailuresOf("svc-mon"); len(fs) != 0 {
 					t.Errorf("failures left: %+v", fs)
@@ -308,6 +312,12 @@ func TestActionsOnCIBFile(t *testing.T) {
 			}
 			if task.Prediction == nil || task.Prediction.Error != "" {
 				t.Fatalf("prediction: %+v", task.Prediction)
+			}
+			if tc.planned != nil {
+				got := predicted(&model.Simulation{Actions: task.Prediction.Planned})
+				if !slices.Equal(got, tc.planned) {
+					t.Errorf("planned anyway %q, want %q", got, tc.planned)
+				}
 			}
 			if tc.predict != nil {
 				got := predicted(task.Prediction)

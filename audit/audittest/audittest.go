@@ -258,9 +258,18 @@ func RunStore(t *testing.T, open Opener) {
 						want = append(want, byPos[i])
 					}
 				}
-				for _, limit := range []int{0, 1, 7} {
+				newest := slices.Clone(want)
+				slices.Reverse(newest)
+				for _, c := range []struct {
+					newest bool
+					limit  int
+				}{{false, 0}, {false, 1}, {false, 7}, {true, 0}, {true, 1}, {true, 7}} {
+					limit, want := c.limit, want
+					if c.newest {
+						want = newest
+					}
 					f := tc.f
-					f.Limit = limit
+					f.Limit, f.Newest = limit, c.newest
 					var got []audit.Record
 					for page := 0; page < 100; page++ {
 						recs, err := s.Query(ctx, f)
@@ -274,7 +283,7 @@ func RunStore(t *testing.T, open Opener) {
 						f.Cursor = audit.CursorAfter(&recs[len(recs)-1])
 					}
 					if d := Diff(want, got); d != "" {
-						t.Fatalf("limit %d: query differs (-want +got):\n%s", limit, d)
+						t.Fatalf("limit %d, newest first %t: query differs (-want +got):\n%s", limit, c.newest, d)
 					}
 				}
 			})

@@ -409,13 +409,21 @@ func (s *Store) Query(ctx context.Context, f audit.Filter) ([]audit.Record, erro
 	if p, ok, _ := f.After(); ok {
 		args = append(args, p.Time, p.Instance, int64(min(p.Seq, 1<<63-1)))
 		n := len(args)
-		where = append(where, fmt.Sprintf("(ts, instance, seq) > ($%d, $%d, $%d)", n-2, n-1, n))
+		cmp := ">"
+		if f.Newest {
+			cmp = "<"
+		}
+		where = append(where, fmt.Sprintf("(ts, instance, seq) %s ($%d, $%d, $%d)", cmp, n-2, n-1, n))
 	}
 	q := "SELECT " + eventCols + " FROM audit.event"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY ts, instance, seq LIMIT " + strconv.Itoa(f.Limit)
+	if f.Newest {
+		q += " ORDER BY ts DESC, instance DESC, seq DESC LIMIT " + strconv.Itoa(f.Limit)
+	} else {
+		q += " ORDER BY ts, instance, seq LIMIT " + strconv.Itoa(f.Limit)
+	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query audit records: %w", err)

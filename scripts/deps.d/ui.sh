@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Test dependencies of the web page (ui/): Debian's chromium, which
 # mgmtd/page_test.go drives headless, Node.js to run the driver
-# (ui/e2e/e2e.mjs), and the driver's one npm package, playwright-core, at
-# the version ui/e2e/package-lock.json pins (no browser download: it
+# (ui/e2e/e2e.mjs), and the driver's npm packages, playwright-core and
+# axe-core, at the versions ui/e2e/package-lock.json pins (no browser download: it
 # launches /usr/bin/chromium). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,9 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 fi
 
-want=$(sed -n 's/.*"playwright-core": "\([0-9.]*\)".*/\1/p' ui/e2e/package.json)
-have=$( (sed -n 's/.*"version": "\([0-9.]*\)".*/\1/p' ui/e2e/node_modules/playwright-core/package.json 2>/dev/null || true) | head -n 1)
-if [ "$have" != "$want" ]; then
+# The driver's packages at the versions package.json pins: playwright-core
+# and axe-core (the accessibility checks, MPL-2.0, injected into the page
+# by the tests only; the page itself ships no third-party code).
+stale=""
+for pkg in playwright-core axe-core; do
+	want=$(sed -n "s/.*\"$pkg\": \"\([0-9.]*\)\".*/\1/p" ui/e2e/package.json)
+	have=$( (sed -n 's/.*"version": "\([0-9.]*\)".*/\1/p' "ui/e2e/node_modules/$pkg/package.json" 2>/dev/null || true) | head -n 1)
+	[ "$have" = "$want" ] || stale=1
+done
+if [ -n "$stale" ]; then
 	(cd ui/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
-command -v chromium >/dev/null && test -f ui/e2e/node_modules/playwright-core/package.json
+command -v chromium >/dev/null && test -f ui/e2e/node_modules/playwright-core/package.json && test -f ui/e2e/node_modules/axe-core/axe.min.js

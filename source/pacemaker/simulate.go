@@ -33,7 +33,9 @@ func (s *Source) Impact(ctx context.Context, node string) []*model.Simulation {
 // Predict copies the current CIB (with its status) to a private file,
 // applies modify to the copy (with CIB_file pointing at it), runs
 // crm_simulate on it with the extra arguments, and returns the predicted
-// actions.
+// actions: those the scenario makes Pacemaker take in Actions, those the
+// cluster would take anyway (crm_simulate on the unchanged copy) in
+// Planned.
 func (s *Source) Predict(ctx context.Context, scenario, node string, modify func(ctx context.Context, file string) error, extra ...string) *model.Simulation {
 	sim := &model.Simulation{Scenario: scenario, Node: node, Actions: []model.SimAction{}}
 	s.simMu.Lock()
@@ -48,6 +50,13 @@ func (s *Source) Predict(ctx context.Context, scenario, node string, modify func
 	if err := s.copyCIB(ctx, file); err != nil {
 		sim.Error = err.Error()
 		return sim
+	}
+	// What the cluster plans anyway, on the unchanged copy. Without it
+	// (the scheduler failed there) every action is shown as the
+	// scenario's.
+	var baseline []model.SimAction
+	if out, err := s.onCopy(ctx, file, "crm_simulate", "--xml-file", file, "--simulate", "--output-as=xml"); err == nil || len(out) > 0 {
+		baseline, _ = ParseSimulation(out)
 	}
 	if modify != nil {
 		if err := modify(ctx, file); err != nil {
@@ -70,6 +79,7 @@ func (s *Source) Predict(ctx context.Context, scenario, node string, modify func
 		return sim
 	}
 	sim.Actions = acts
+	sim.SubtractPlanned(baseline)
 	return sim
 }
 

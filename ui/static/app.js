@@ -29,6 +29,7 @@ function fill(table, rows) {
 }
 
 let csrf = ""; // the session's CSRF token, for browser-session callers
+let browserLogin = false; // OIDC login configured (GET auth/methods)
 
 // post sends a JSON body; it answers the task (or throws a Problem).
 async function post(path, body) {
@@ -48,7 +49,9 @@ class Problem extends Error {
 }
 
 async function get(path) {
-  const r = await fetch(api + path, { headers: { Accept: "application/json", "X-Mgmtd-Client": "ui" }, credentials: "same-origin" });
+  // no-cache: revalidate every time; the ETag is the generation, so an
+  // unchanged model costs a 304.
+  const r = await fetch(api + path, { headers: { Accept: "application/json", "X-Mgmtd-Client": "ui" }, credentials: "same-origin", cache: "no-cache" });
   if (!r.ok) {
     let detail = r.statusText;
     try {
@@ -68,8 +71,10 @@ function showProblem(err) {
   }
   p.hidden = false;
   if (err.status === 401) {
-    p.replaceChildren("Not signed in. ", el("a", { href: api + "auth/login?return=/ui/" }, "Sign in"),
-      " (or reload the page to be asked for a user name and password).");
+    // "Sign in" only where it leads somewhere: OIDC's login page.
+    p.replaceChildren("Not signed in. ", ...(browserLogin
+      ? [el("a", { href: api + "auth/login?return=/ui/" }, "Sign in"), " (or reload the page to be asked for a user name and password)."]
+      : ["Reload the page to be asked for a user name and password."]));
   } else {
     p.replaceChildren((err.status ? err.status + ": " : "") + err.message);
   }
@@ -87,6 +92,7 @@ function can(need) {
 function selectTab(name) {
   for (const b of document.querySelectorAll("#tabs button")) {
     b.setAttribute("aria-selected", String(b.dataset.tab === name));
+    b.tabIndex = b.dataset.tab === name ? 0 : -1; // arrow keys move between tabs (nav.js)
   }
   for (const s of document.querySelectorAll("main section")) s.hidden = s.id !== name;
   if (name === "audit") searchAudit(false);
@@ -106,9 +112,9 @@ function stateOf(n) {
 }
 
 async function loadOverview() {
-  const [clusters, nodes, resources, services, vms, instances] = await Promise.all([
+  const [clusters, nodes, resources, services, vms, instances, hosts] = await Promise.all([
     get("clusters"), get("nodes?limit=1000"), get("resources?limit=1000"), get("services"), get("vms?limit=1000"),
-    get("instances?limit=1000")]);
+    get("instances?limit=1000"), get("hosts")]);
   generation = clusters.generation;
   const c = clusters.data[0] || {};
   $("cluster-name").textContent = c.name ? "- " + c.name : "";
@@ -127,25 +133,28 @@ async function loadOverview() {
   if (c.maintenance_mode) warnings.push(el("div", { className: "warning" }, "The cluster is in maintenance mode."));
   $("warnings").replaceChildren(...warnings);
 
+  const nodeState = new Map(nodes.data.map((n) => [n.name, n]));
   const running = new Map(); // top-level resource -> nodes
   for (const i of instances.data) {
     if (!i.active) continue;
     const on = running.get(i.top) || [];
-    on.push(i.node + (i.role && i.role !== "Started" ? ` (${i.role})` : ""));
+    const n = nodeState.get(i.node);
+    // A node that is UNCLEAN or offline still lists what ran there: say
+    // so rather than "runs on".
+    const stranded = n && (n.unclean || !n.online) ? ` (node ${n.state.toUpperCase()})` : "";
+    on.push(i.node + (i.role && i.role !== "Started" ? ` (${i.role})` : "") + stranded);
     running.set(i.top, on);
   }
+  topOf = new Map(instances.data.map((i) => [i.resource, i.top]));
   fill($("nodes"), nodes.data.map((n) => [n.name, n.type, stateOf(n), n.resources_running,
     [n.dc ? "DC" : "", n.container ? "in " + n.container : ""].filter(Boolean).join(", ")]));
-  fill($("services"), services.data.map((s) => [s.name, s.address || "", s.method || "",
-    [...new Set(s.resources.flatMap((r) => running.get(r) || []))].join(", ") || el("span", { className: "bad" }, "not running")]));
-  fill($("resources"), resources.data.filter((r) => !r.parent).map((r) => {
-    const on = running.get(r.id);
-    let state = on ? "running on " + [...new Set(on)].join(", ") : el("span", { className: "warn" }, "stopped");
-    if (r.failed) state = el("span", { className: "bad" }, "failed");
-    else if (r.blocked) state = el("span", { className: "bad" }, "blocked");
-    else if (!r.managed) state = el("span", { className: "warn" }, "unmanaged");
-    return [r.id, r.kind, r.agent || "", state];
+  fill($("services"), services.data.map((s) => {
+    const on = [...new Set(s.resources.flatMap((r) => running.get(r) || []))];
+    if (on.length === 0) return [s.name, s.address || "", s.method || "", el("span", { className: "bad" }, "not running")];
+    const text = on.join(", ");
+    return [s.name, s.address || "", s.method || "", text.includes("(node ") ? el("span", { className: "bad" }, text) : text];
   }));
+  serviceList = services.data;
   fill($("vms"), vms.data.map((v) => [v.name, v.host || "?",
     el("span", { className: v.state === "running" ? "ok" : "warn" }, v.state),
     v.managed ? "resource " + v.resource + (v.guest_node ? ", guest node " + v.guest_node : "") : "not managed"]));
@@ -153,45 +162,103 @@ async function loadOverview() {
   topResources = resources.data.filter((r) => !r.parent).map((r) => r.id);
   fillActObjects();
   if (!$("act").hidden) loadTasks();
-  const targets = [...new Set([...nodes.data.map((n) => n.name)].concat(
-    (await get("hosts")).data.map((h) => h.name)))].sort();
+  const targets = [...new Set([...nodes.data.map((n) => n.name)].concat(hosts.data.map((h) => h.name)))].sort();
   const sel = $("impact-target");
   const keep = sel.value;
   sel.replaceChildren(...targets.map((t) => el("option", { value: t }, t)));
   if (targets.includes(keep)) sel.value = keep;
+  // The status view, the menus and the search list (status.js, ops.js,
+  // nav.js).
+  await Promise.all(afterOverview.map((f) => f(nodes.data, resources.data, vms.data)));
 }
 
 // ---- changes: preview with Pacemaker's scheduler, then apply ----
 
 let members = [];
 let topResources = [];
+let topOf = new Map(); // instance or primitive -> its top-level resource
+let serviceList = [];
+// afterOverview are called after every load of the overview with the
+// nodes, resources and VMs (status.js, nav.js register here).
+const afterOverview = [];
 
 function fillActObjects() {
   const [kind, action] = $("act-op").value.split("/");
   const keep = $("act-object").value;
-  const objects = kind === "node" ? members : topResources;
+  const objects = [...(kind === "node" ? members : topResources)];
+  // Keep the chosen object across refreshes, also one a menu chose that
+  // is not in the list (a group's member).
+  if (keep && !objects.includes(keep) && $("act-object").dataset.kind === kind) objects.push(keep);
+  $("act-object").dataset.kind = kind;
   $("act-object").replaceChildren(...objects.map((o) => el("option", { value: o }, o)));
   if (objects.includes(keep)) $("act-object").value = keep;
-  $("act-to").replaceChildren(...members.map((m) => el("option", { value: m }, m)));
-  $("act-to-label").hidden = action !== "move";
+  const keepTo = $("act-to").value;
+  $("act-to").replaceChildren(...(action === "ban" ? [el("option", { value: "" }, "where it runs")] : []),
+    ...members.map((m) => el("option", { value: m }, m)));
+  if ([...$("act-to").options].some((o) => o.value === keepTo)) $("act-to").value = keepTo;
+  $("act-to-label").hidden = action !== "move" && action !== "ban";
+  $("act-to-word").textContent = action === "ban" ? "from" : "to";
 }
 
 function actRequest() {
   const [kind, action] = $("act-op").value.split("/");
   const object = $("act-object").value;
   const path = (kind === "node" ? "nodes/" : "resources/") + encodeURIComponent(object) + "/actions/" + action;
-  const body = action === "move" ? { node: $("act-to").value } : {};
-  const what = `${action} ${kind} ${object}` + (body.node ? ` to ${body.node}` : "");
+  const body = (action === "move" || action === "ban") && $("act-to").value ? { node: $("act-to").value } : {};
+  const what = `${action} ${kind} ${object}` + (body.node ? (action === "ban" ? ` from ${body.node}` : ` to ${body.node}`) : "");
   return { path, body, what };
 }
 
+// actionText says what a predicted action does, as model.SimAction.Text
+// does: "promote db:1 on hv2", "move vm-app from hv1 to hv2".
+function actionText(a) {
+  const on = a.dest || a.source || a.node || "";
+  let s;
+  if (a.action === "move" || a.action === "migrate") {
+    s = `${a.action} ${a.resource}` + (a.source ? ` from ${a.source}` : "") + (a.dest ? ` to ${a.dest}` : "");
+  } else if (a.action === "stonith") {
+    s = `fence ${a.resource}`;
+  } else if (a.action.startsWith("Fence ")) {
+    s = `fence ${a.resource} ${a.action.slice(6)}`;
+  } else {
+    s = `${a.action} ${a.resource}` + (on ? ` on ${on}` : "");
+  }
+  return s + (a.blocked ? " (blocked)" : "");
+}
+
+// predictionList shows what the scenario makes Pacemaker do, apart from
+// what the cluster does anyway (planned).
 function predictionList(sim) {
   if (!sim) return el("p", null, "No prediction.");
   if (sim.error) return el("p", { className: "bad" }, "The scheduler could not predict it: " + sim.error);
-  if (!sim.actions || sim.actions.length === 0) return el("p", null, "Pacemaker would change nothing else.");
-  return el("ol", { className: "actions" }, ...sim.actions.map((a) => el("li", null,
-    `${a.action} ${a.resource}` + (a.source ? ` from ${a.source}` : "") + (a.dest ? ` to ${a.dest}` : "") +
-    (a.node && !a.source ? ` on ${a.node}` : "") + (a.reason ? ` (${a.reason})` : ""))));
+  const parts = [];
+  if (!sim.actions || sim.actions.length === 0) {
+    parts.push(el("p", { className: "prediction-none" }, "Pacemaker would take no action because of it."));
+  } else {
+    parts.push(el("ol", { className: "actions" }, ...sim.actions.map((a) => el("li", null,
+      actionText(a) + (a.reason ? ` (${a.reason})` : "")))));
+    parts.push(serviceSummary(sim.actions));
+  }
+  if (sim.planned && sim.planned.length > 0) {
+    parts.push(el("details", { className: "planned" },
+      el("summary", null, `and ${sim.planned.length} action(s) the cluster takes anyway, without it`),
+      el("ol", { className: "actions" }, ...sim.planned.map((a) => el("li", null, actionText(a))))));
+  }
+  return el("div", { className: "prediction" }, ...parts);
+}
+
+// serviceSummary says which services the actions touch.
+function serviceSummary(actions) {
+  const touched = new Map();
+  for (const a of actions) {
+    const top = topOf.get(a.resource) || topOf.get(a.resource.replace(/:\d+$/, "")) || a.resource;
+    for (const s of serviceList) {
+      if (s.resources.includes(top) || s.resources.includes(a.resource)) touched.set(s.name, (touched.get(s.name) || 0) + 1);
+    }
+  }
+  if (touched.size === 0) return el("p", { className: "services-touched" }, "No service is touched.");
+  return el("p", { className: "services-touched" }, "Services touched: " +
+    [...touched].map(([n, c]) => `${n} (${c} action${c > 1 ? "s" : ""})`).join(", ") + ".");
 }
 
 async function preview(ev) {
@@ -203,9 +270,24 @@ async function preview(ev) {
     const task = await post(req.path, { ...req.body, dry_run: true });
     const apply = el("button", { type: "button", id: "act-apply" }, "Apply");
     const cancel = el("button", { type: "button" }, "Cancel");
-    apply.addEventListener("click", () => { out.replaceChildren(); run(req); });
+    const parts = [el("p", null, `To ${req.what}, Pacemaker would:`), predictionList(task.prediction)];
+    let force = null;
+    if (task.shortfall) {
+      // The prediction says the goal will not be reached: the daemon
+      // refuses it unless an admin forces it (recorded as forced).
+      parts.push(el("p", { className: "refusal", role: "alert" }, "It would not reach its goal: " + task.shortfall + "."));
+      apply.disabled = true;
+      if (roles.includes("admin")) {
+        force = el("input", { type: "checkbox", id: "act-force" });
+        force.addEventListener("change", () => { apply.disabled = !force.checked; });
+        parts.push(el("p", null, el("label", null, force, " apply anyway (force; recorded in the audit log)")));
+      } else {
+        parts.push(el("p", null, "Only an admin can force it."));
+      }
+    }
+    apply.addEventListener("click", () => { out.replaceChildren(); run(force && force.checked ? { ...req, body: { ...req.body, force: true } } : req); });
     cancel.addEventListener("click", () => out.replaceChildren());
-    out.replaceChildren(el("p", null, `To ${req.what}, Pacemaker would:`), predictionList(task.prediction), apply, " ", cancel);
+    out.replaceChildren(...parts, apply, " ", cancel);
     showProblem(null);
   } catch (err) {
     out.replaceChildren();
@@ -261,14 +343,19 @@ async function where(ev) {
   try {
     const r = await get("where?q=" + encodeURIComponent(q));
     const d = r.data;
-    if (!d.instances || d.instances.length === 0) {
+    const vms = (d.vms || []).map((v) => el("div", { className: "vm-where" }, el("b", null, "VM " + v.name), ` ${v.state} on host ${v.host || "?"}` +
+      (v.managed ? ` (resource ${v.resource})` : " (not managed by Pacemaker)")));
+    if ((!d.instances || d.instances.length === 0) && vms.length === 0) {
       out.replaceChildren(el("p", null, d.matches && d.matches.length ? `${q} is known but runs nowhere.` : `Nothing called ${q} is known.`));
+      showProblem(null);
       return;
     }
-    out.replaceChildren(el("p", null, `${q}: ${d.instances.length} instance(s)`),
-      ...d.instances.map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))));
+    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "")),
+      ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
+    // No answer: the previous one must not stay under the error.
+    out.replaceChildren();
     showProblem(err);
   }
 }
@@ -315,7 +402,10 @@ async function searchAudit(more) {
     x.set("client", "ui");
     $("export-" + format).href = api + "audit/export?" + x.toString();
   }
+  // A filtered export holds part of the chain: it verifies with --partial.
+  $("export-verify").textContent = [...q.keys()].length ? "mgmtd audit verify --partial FILE" : "mgmtd audit verify FILE";
   q.set("limit", "50");
+  q.set("order", "newest");
   if (more && auditCursor) q.set("cursor", auditCursor);
   try {
     const page = await get("audit?" + q.toString());
@@ -342,12 +432,32 @@ function refreshSoon() {
   refreshTimer = setTimeout(() => loadOverview().catch(showProblem), 250);
 }
 
+// showGeneration puts the generation the page shows in the live badge.
+function showGeneration(g) {
+  const live = $("live");
+  live.className = "live on";
+  live.textContent = "live, generation " + g;
+}
+
 function follow() {
   const live = $("live");
   const es = new EventSource(api + "events");
+  // Every generation, also one that carries no event: the stream tells
+  // it as "generation" (rest/events.go).
+  es.addEventListener("generation", (m) => {
+    let e = {};
+    try { e = JSON.parse(m.data); } catch (err) { /* keep going */ }
+    if (e.generation !== generation) refreshSoon();
+    showGeneration(e.generation || generation);
+  });
+  let opened = false;
   es.onopen = () => {
     live.className = "live on";
     live.textContent = "live";
+    // A reconnect resumes the events, but a generation that changed
+    // without one while the stream was down is only seen by reloading.
+    if (opened) refreshSoon();
+    opened = true;
   };
   es.onerror = () => {
     live.className = "live off";
@@ -357,8 +467,7 @@ function follow() {
     es.addEventListener(t, (m) => {
       let e = {};
       try { e = JSON.parse(m.data); } catch (err) { /* keep going */ }
-      live.className = "live on";
-      live.textContent = "live, generation " + (e.generation || generation);
+      showGeneration(e.generation || generation);
       refreshSoon();
     });
   }
@@ -374,7 +483,13 @@ async function start() {
   $("act-form").addEventListener("submit", preview);
   let session;
   try {
-    session = await get("auth/session");
+    browserLogin = (await get("auth/methods")).oidc === true;
+  } catch (err) { /* an older daemon: no Sign in link */ }
+  try {
+    // whoami, directly under /api/v1/: where a browser answers the Basic
+    // challenge decides where it sends the credentials unasked afterwards
+    // (rest/auth.go).
+    session = await get("whoami");
   } catch (err) {
     showProblem(err);
     return;
@@ -388,8 +503,11 @@ async function start() {
     b.hidden = !can(b.dataset.needs);
     if (!b.hidden && !first) first = b.dataset.tab;
   }
-  const wanted = location.hash.slice(1);
+  // Deep links: #TAB or #TAB=ARG (nav.js: #where=NAME, #impact=NODE).
+  const [wanted, arg] = location.hash.slice(1).split("=");
   const tab = document.querySelector(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
+  // Show the tab at once; its data follows.
+  selectTab(tab && !tab.hidden ? wanted : first || "overview");
   if (can("cluster")) {
     try {
       // Changes are offered to operators and admins when the daemon can
@@ -407,7 +525,8 @@ async function start() {
     $("live").textContent = "";
     $("live").className = "";
   }
-  selectTab(tab && !tab.hidden ? wanted : first || "overview");
+  if (tab && !tab.hidden && arg !== undefined && typeof openDeepLink === "function") openDeepLink(wanted, decodeURIComponent(arg));
+  document.body.dataset.ready = "true"; // for the browser tests
 }
 
 start();
