@@ -20,8 +20,12 @@ import (
 // DefaultSocket is the daemon's local socket with the default
 // configuration (state_dir /var/lib/mgmtd): the server of every command
 // that talks to a daemon when neither --server nor $MGMTD_SERVER says
-// another.
+// another, and PackageSocket is not there.
 const DefaultSocket = "/var/lib/mgmtd/mgmtd.sock"
+
+// PackageSocket is the local socket of the Debian package's configuration
+// (packaging/mgmtd.yaml), tried first.
+const PackageSocket = "/run/mgmtd/mgmtd.sock"
 
 // daemonFlags are the flags of every command that talks to a running
 // daemon.
@@ -36,7 +40,7 @@ type daemonFlags struct {
 
 // register declares the flags; timeout is the command's default.
 func (f *daemonFlags) register(fs *flag.FlagSet, timeout time.Duration) {
-	fs.StringVar(&f.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN; default $MGMTD_SERVER, else unix:"+DefaultSocket+")")
+	fs.StringVar(&f.server, "server", "", "the daemon: https://HOST:PORT, or unix:PATH for its local socket (token from $MGMTD_TOKEN; default $MGMTD_SERVER, else unix:"+PackageSocket+" if there, else unix:"+DefaultSocket+")")
 	fs.StringVar(&f.ca, "ca", "", "trust this CA (or the daemon's self-signed certificate) file")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the daemon's TLS certificate")
 	fs.StringVar(&f.output, "o", "table", "output: table or json")
@@ -70,6 +74,9 @@ func (f *daemonFlags) defaultServer() {
 		return
 	}
 	f.server, f.defaulted = "unix:"+DefaultSocket, true
+	if fi, err := os.Stat(PackageSocket); err == nil && fi.Mode().Type() == os.ModeSocket {
+		f.server = "unix:" + PackageSocket
+	}
 }
 
 // connect checks the flags and returns a client and a context bounded by
