@@ -40,6 +40,10 @@ var rules = []struct {
 	{area: "action/executor", may: []string{"model", "action", "toolexec"}},
 	{area: "auth"},
 	{area: "audit"},
+	// The event history: the record, the queries and the recorder import
+	// the model; each store brings its one third-party module (bbolt,
+	// pgx). The conformance suite is imported by tests only.
+	{area: "history", may: []string{"model"}},
 	{area: "wbem/cimxml", alone: true},
 	{area: "wbem"},
 	// Private PostgreSQL servers for tests (imported by _test.go files).
@@ -81,7 +85,9 @@ func inArea(pkg, area string) bool { return pkg == area || strings.HasPrefix(pkg
 // library only.
 var (
 	thirdParty = map[string][]string{
-		"github.com/jackc/":                  {"audit/pgstore"},
+		// pgx: the audit log's and the history's PostgreSQL stores.
+		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory"},
+		"go.etcd.io/bbolt":                   {"history/boltstore"},
 		"github.com/gin-gonic/":              {"rest"},
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
 		"libvirt.org/":                       {"source/virt"},

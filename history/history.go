@@ -226,6 +226,8 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("history: instance must be 1 to %d bytes", maxInstance)
 	case r.Published.IsZero():
 		return fmt.Errorf("history: record %d without a publication time", r.Seq)
+	case strings.IndexByte(r.Instance, 0) >= 0 || strings.IndexByte(r.Object.Name, 0) >= 0 || strings.IndexByte(r.Node, 0) >= 0:
+		return fmt.Errorf("history: NUL in the instance, object or node of record %d", r.Seq)
 	}
 	return nil
 }

@@ -87,7 +87,14 @@ func (r *Recorder) Tap(evs []model.Event) {
 	room := r.opts.Queue - len(r.queue)
 	n := min(room, len(evs))
 	for _, e := range evs[:max(n, 0)] {
-		r.queue = append(r.queue, Record{Instance: r.opts.Instance, Event: e})
+		rec := Record{Instance: r.opts.Instance, Event: e}
+		if err := rec.Validate(); err != nil {
+			// Never stall the queue on a record no store can take.
+			r.stats.Dropped++
+			r.opts.Log.Error("history record refused", "seq", e.Seq, "err", err)
+			continue
+		}
+		r.queue = append(r.queue, rec)
 	}
 	if dropped := len(evs) - max(n, 0); dropped > 0 {
 		r.stats.Dropped += uint64(dropped)

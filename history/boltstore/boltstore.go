@@ -21,7 +21,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -96,17 +95,6 @@ func seqKey(instance string, seq uint64) []byte {
 
 func objPrefix(name string) []byte { return append([]byte(name), 0) }
 
-// validate rejects what the key layout cannot hold.
-func validate(r *history.Record) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	if strings.IndexByte(r.Instance, 0) >= 0 || strings.IndexByte(r.Object.Name, 0) >= 0 || strings.IndexByte(r.Node, 0) >= 0 {
-		return fmt.Errorf("history: NUL in instance, object or node of record %d", r.Seq)
-	}
-	return nil
-}
-
 // Append stores records in one transaction; a record already stored is
 // skipped.
 func (s *Store) Append(ctx context.Context, recs []history.Record) error {
@@ -114,7 +102,7 @@ func (s *Store) Append(ctx context.Context, recs []history.Record) error {
 		return err
 	}
 	for i := range recs {
-		if err := validate(&recs[i]); err != nil {
+		if err := recs[i].Validate(); err != nil {
 			return err
 		}
 	}
