@@ -95,8 +95,12 @@ type Store interface {
 	Close() error
 }
 
+// ErrInvalid is wrapped by the errors of a query that cannot be answered
+// as asked (a front-end's 400).
+var ErrInvalid = errors.New("invalid history query")
+
 // ErrCursor is returned for a cursor that is not one this package made.
-var ErrCursor = errors.New("history: bad cursor")
+var ErrCursor = fmt.Errorf("%w: bad cursor", ErrInvalid)
 
 // Normalize checks q and applies the limits.
 func (q *Query) Normalize() error {
@@ -104,15 +108,15 @@ func (q *Query) Normalize() error {
 	case q.Limit == 0:
 		q.Limit = DefaultLimit
 	case q.Limit < 0:
-		return fmt.Errorf("history: negative limit")
+		return fmt.Errorf("%w: negative limit", ErrInvalid)
 	case q.Limit > MaxLimit:
 		q.Limit = MaxLimit
 	}
 	if q.AfterSeq > 0 && q.Instance == "" {
-		return fmt.Errorf("history: after_seq needs an instance")
+		return fmt.Errorf("%w: after_seq needs an instance", ErrInvalid)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-		return fmt.Errorf("history: until must be after since")
+		return fmt.Errorf("%w: until must be after since", ErrInvalid)
 	}
 	return nil
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// including the spool and the part of it noise may use
 	// (spool_limit, spool_noise_limit; docs/audit.md, "Configuration").
 	Audit AuditConfig `json:"audit,omitzero"`
+	// History configures the event history (PostgreSQL, by default the
+	// audit log's, or the embedded store STATE_DIR/history.db).
+	History HistoryConfig `json:"history,omitzero"`
 	// Actions configures cluster changes.
 	Actions ActionsConfig `json:"actions,omitzero"`
 	// CIM configures the WBEM (CIM-XML) server; empty Addr disables it.
@@ -160,7 +163,7 @@ type ServiceConfig struct {
 
 // LoadConfig reads a configuration file (YAML); a missing path means
 // defaults. Keys are those of the json tags; durations are written as Go
-// durations ("5s", "15m") under keys ending in interval, timeout, window,
+// durations ("5s", "15m") under keys ending in interval, timeout, window, retention,
 // lockout or ttl. Unknown keys are errors.
 func LoadConfig(path string) (*Config, error) {
 	c := &Config{}
@@ -198,7 +201,7 @@ func decodeConfig(b []byte, c *Config) error {
 	return dec.Decode(c)
 }
 
-var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl|grace)$`)
+var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl|grace|retention)$`)
 
 // durations turns duration strings into nanoseconds under duration keys.
 func durations(v any, key string) (any, error) {
@@ -275,6 +278,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pacemaker.MaxOutput < 0 || (c.Pacemaker.MaxOutput > 0 && c.Pacemaker.MaxOutput < 1<<20) {
 		return fmt.Errorf("config key pacemaker.max_output: %d bytes; give at least 1 MiB (0: the default, 64 MiB)", c.Pacemaker.MaxOutput)
+	}
+	if err := c.History.validate(); err != nil {
+		return err
 	}
 	if c.EventBuffer < 0 || c.EventBuffer > 1_000_000 {
 		return fmt.Errorf("config key event_buffer: %d is outside 0..1000000", c.EventBuffer)

@@ -17,6 +17,7 @@ import (
 	"mgmtd/auth/pamauth"
 	"mgmtd/cim"
 	"mgmtd/demo"
+	"mgmtd/history"
 	"mgmtd/internal/unit"
 	"mgmtd/model"
 	"mgmtd/rest"
@@ -51,6 +52,8 @@ type Daemon struct {
 	notify string
 
 	actions *executor.Executor
+	// history records every event durably (nil when disabled).
+	history *history.Recorder
 
 	cimProvider *cim.ModelProvider
 	cimServer   *wbem.Server
@@ -84,14 +87,22 @@ type Options struct {
 func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, Ready: make(chan struct{}), notify: os.Getenv("NOTIFY_SOCKET")}
 	d.units.Log = log.With("component", "daemon")
+	evo, err := d.openHistory()
+	if err != nil {
+		return nil, err
+	}
+	if d.history != nil {
+		d.units.Add(d.historyUnit())
+	}
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
-		ConflictGrace: cfg.ConflictGrace})
+		ConflictGrace: cfg.ConflictGrace, Events: evo})
 	if len(cfg.Services) > 0 {
 		d.Store.Report(model.Report{Source: "catalog", Services: cfg.servicesPart()})
 	}
 	if o.Demo {
 		steps, err := demo.Load()
 		if err != nil {
+			d.closeHistory()
 			return nil, err
 		}
 		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
@@ -133,6 +144,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir, NotifyAll: cfg.SNMP.Notify == "all" || o.Demo},
 			d.Store, d.Store.Events(), log.With("component", "snmp"))
 		if err != nil {
+			d.closeHistory()
 			return nil, err
 		}
 		// An AgentX master that is away is a degraded unit, not a failed
@@ -142,14 +154,25 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
+		d.closeHistory()
 		return nil, err
 	}
 	if err := d.buildAuth(o); err != nil {
 		d.closeAudit()
+		d.closeHistory()
 		return nil, err
 	}
+	var hist rest.HistoryReader
+	if d.history != nil {
+		hist = historyReader{rec: d.history, instance: cfg.View}
+	}
 	d.REST = rest.New(rest.Options{Store: d.Store, Events: d.Store.Events(), Simulator: d.sim, Log: log.With("component", "rest"),
-		Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
+		History: hist, Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
+	if hist != nil {
+		for _, r := range rest.HistoryRoutes(d.REST, hist) {
+			d.REST.Handle(r)
+		}
+	}
 	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
 		d.REST.Handle(r)
 	}
@@ -172,6 +195,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	ex, err := d.wireActions(ActionOptions{Recorder: d.Audit, Migrator: migrator, UseCIBUser: cfg.Actions.UseCIBUser, Timeout: cfg.Actions.Timeout})
 	if err != nil {
 		d.closeAudit()
+		d.closeHistory()
 		return nil, err
 	}
 	d.actions = ex
@@ -194,6 +218,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	if cfg.CIM.Addr != "" {
 		if err := d.buildCIM(); err != nil {
 			d.closeAudit()
+			d.closeHistory()
 			return nil, err
 		}
 		d.units.Add(d.cimUnit())
@@ -275,6 +300,7 @@ func (d *Daemon) buildAuth(o Options) error {
 // but running (a stale source, an AgentX master that is away) is data, not
 // a failure.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeHistory()
 	defer d.closeAudit()
 	err := d.units.Run(ctx, func() {
 		close(d.Ready)

@@ -79,6 +79,9 @@ type Options struct {
 	// MaxStreamsPerCaller bounds the streams one caller (identity) holds
 	// open, so that one caller cannot take every slot; 0 means 8.
 	MaxStreamsPerCaller int
+	// History, when set, serves the events a resuming stream asks for
+	// that the in-memory log no longer holds.
+	History HistoryReader
 	Log                 *slog.Logger
 }
 
