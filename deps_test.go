@@ -31,6 +31,7 @@ var rules = []struct {
 	{area: "internal/lab", alone: true},
 	{area: "source/pacemaker/crmmon", alone: true},
 	{area: "source/pacemaker/cib", alone: true},
+	{area: "source/pacemaker/transition", alone: true},
 	{area: "source/pacemaker", may: []string{"model", "toolexec"}},
 	{area: "source/corosync", may: []string{"model", "toolexec"}},
 	{area: "source/virt", may: []string{"model"}},
@@ -92,7 +93,7 @@ var (
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
 		"libvirt.org/":                       {"source/virt"},
 	}
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/transition"}
 )
 
 type pkgInfo struct {
