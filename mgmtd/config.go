@@ -90,6 +90,12 @@ type PacemakerConfig struct {
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	ToolDir         string        `json:"tool_dir,omitempty"`
 	ReadConfigFiles *bool         `json:"read_config_files,omitempty"`
+	// PEngineDir is where the DC saves its scheduler inputs (default
+	// /var/lib/pacemaker/pengine); LogFile is Pacemaker's log, whose
+	// "Calculated transition" lines link a transition to its input
+	// (default /var/log/pacemaker/pacemaker.log, "-" for none).
+	PEngineDir string `json:"pengine_dir,omitempty"`
+	LogFile    string `json:"log_file,omitempty"`
 	// MaxOutput bounds what crm_mon or cibadmin may print, in bytes
 	// (default 64 MiB: a 1,000-node, 10,000-resource cluster prints 8 MB
 	// of status and a 14 MB CIB). A tool printing more is killed and the

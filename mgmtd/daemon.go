@@ -54,6 +54,9 @@ type Daemon struct {
 	actions *executor.Executor
 	// history records every event durably (nil when disabled).
 	history *history.Recorder
+	// explainer explains transitions (the Pacemaker source; nil in the
+	// demo).
+	explainer rest.Explainer
 
 	cimProvider *cim.ModelProvider
 	cimServer   *wbem.Server
@@ -91,6 +94,14 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Pacemaker source links resource events to their transition;
+	// it is built below, before anything runs.
+	var link func(*model.Event)
+	evo.Annotate = func(e *model.Event) {
+		if link != nil {
+			link(e)
+		}
+	}
 	if d.history != nil {
 		d.units.Add(d.historyUnit())
 	}
@@ -124,8 +135,11 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srcLog := log.With("component", "source")
 		d.Store.Register(pacemaker.Name)
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
-			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput}, d.Store, srcLog)
+			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
+			PEngineDir: cfg.Pacemaker.PEngineDir, LogFile: cfg.Pacemaker.LogFile}, d.Store, srcLog)
 		d.sim = pm
+		d.explainer = pm
+		link = pm.Link
 		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {
@@ -170,6 +184,11 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		History: hist, Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
 	if hist != nil {
 		for _, r := range rest.HistoryRoutes(d.REST, hist) {
+			d.REST.Handle(r)
+		}
+	}
+	if d.explainer != nil {
+		for _, r := range rest.TransitionRoutes(d.REST, d.explainer) {
 			d.REST.Handle(r)
 		}
 	}

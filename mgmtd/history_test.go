@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/internal/testutil"
+	"mgmtd/model"
 	"mgmtd/rest"
 )
 
@@ -157,5 +160,72 @@ func TestHistoryRoute(t *testing.T) {
 	}
 	if code, _, _ := call(t, "GET", d.URL+"/api/v1/history", nil, ""); code != 401 {
 		t.Errorf("anonymous history: %d", code)
+	}
+}
+
+// TestTransitionsRoute: a daemon on the live cluster's CIB lists the
+// scheduler inputs of its pengine directory, explains one by crm_simulate
+// on a private copy (the resource whose monitor timed out is recovered),
+// and links the stored resource events to their transition; the log names
+// the input.
+func TestTransitionsRoute(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "live", "cibadmin-query.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "vm"
+	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Pacemaker.PEngineDir = filepath.Join("..", "source", "pacemaker", "transition", "testdata", "pengine")
+	cfg.Pacemaker.LogFile = filepath.Join(dir, "pacemaker.log")
+	line := "Nov 22 03:56:07 vm pacemaker-schedulerd[99] (pcmk__log_transition_summary) notice: Calculated transition 0, saving inputs in /var/lib/pacemaker/pengine/pe-input-1.bz2\n"
+	if err := os.WriteFile(cfg.Pacemaker.LogFile, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
+	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	code, _, body := call(t, "GET", d.URL+"/api/v1/transitions", hdr, "")
+	var ins []model.TransitionInput
+	if code != 200 || json.Unmarshal(body, &ins) != nil || len(ins) != 2 {
+		t.Fatalf("transitions: %d %s", code, body)
+	}
+	code, _, body = call(t, "GET", d.URL+"/api/v1/transitions/pe-input-2.bz2", hdr, "")
+	var ex model.Explanation
+	if code != 200 || json.Unmarshal(body, &ex) != nil || len(ex.Actions) != 1 || ex.Actions[0].Action != "recover" || ex.Actions[0].Resource != "svc-timeout" {
+		t.Fatalf("explain: %d %s", code, body)
+	}
+	code, _, body = call(t, "GET", d.URL+"/api/v1/transitions/pe-input-1.bz2?scores=true", hdr, "")
+	if code != 200 || json.Unmarshal(body, &ex) != nil || len(ex.Scores) == 0 || ex.Input.Transition != 0 {
+		t.Fatalf("explain with scores: %d %s", code, body)
+	}
+	for q, want := range map[string]int{"pe-input-9.bz2": 404, "cib.xml": 400, "pe-input-1.bz2?scores=maybe": 400} {
+		if code, _, body := call(t, "GET", d.URL+"/api/v1/transitions/"+q, hdr, ""); code != want {
+			t.Errorf("%s: %d %s, want %d", q, code, body, want)
+		}
+	}
+	// The first picture's resource events carry their transition.
+	var linked *rest.HistoryRecord
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		for _, r := range historyPage(t, d, hdr, "object=svc-a&kind=resource").Records {
+			if r.Transition != nil {
+				linked = &r
+				return true
+			}
+		}
+		return false
+	}, "no stored event of svc-a is linked to a transition")
+	if tr := linked.Transition; tr.Number != 0 || tr.Input != "pe-input-1.bz2" || tr.InputBy != "log" {
+		t.Fatalf("svc-a's event linked to %+v", tr)
 	}
 }

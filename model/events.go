@@ -77,6 +77,9 @@ type Event struct {
 	Baseline bool `json:"baseline,omitempty"`
 	// Data carries type-specific details (for tasks: the task as JSON).
 	Data any `json:"data,omitempty"`
+	// Transition is the Pacemaker transition that caused the event, when
+	// the source can tell (EventLogOptions.Annotate).
+	Transition *TransitionRef `json:"transition,omitempty"`
 }
 
 // Diff returns the typed events that lead from snapshot a to snapshot b,
@@ -445,15 +448,16 @@ func (d *differ) conflicts(a, b *Snapshot) {
 // that a client of the event stream can resume with the last sequence it
 // saw. Appending never blocks; readers wait on Wait.
 type EventLog struct {
-	mu      sync.Mutex
-	buf     []Event
-	start   int    // index of the oldest event in buf
-	n       int    // number of events held
-	next    uint64 // sequence of the next event
-	changed chan struct{}
-	now     func() time.Time
-	tap     func([]Event)
-	out     []Event // the batch handed to tap, reused
+	mu       sync.Mutex
+	buf      []Event
+	start    int    // index of the oldest event in buf
+	n        int    // number of events held
+	next     uint64 // sequence of the next event
+	changed  chan struct{}
+	now      func() time.Time
+	tap      func([]Event)
+	annotate func(*Event)
+	out      []Event // the batch handed to tap, reused
 }
 
 // NewEventLog returns an empty log that keeps the last size events.
@@ -472,6 +476,10 @@ type EventLogOptions struct {
 	Tap func([]Event)
 	// Now is the clock stamping Published; nil means time.Now.
 	Now func() time.Time
+	// Annotate, when set, may add to each event before it is stored (the
+	// Pacemaker source links events to transitions); it runs under the
+	// log's lock and must be quick.
+	Annotate func(*Event)
 }
 
 // NewEventLogWith returns an empty log of size events configured by o.
@@ -484,6 +492,7 @@ func NewEventLogWith(size int, o EventLogOptions) *EventLog {
 		l.now = o.Now
 	}
 	l.tap = o.Tap
+	l.annotate = o.Annotate
 	return l
 }
 
@@ -500,6 +509,9 @@ func (l *EventLog) Append(evs []Event) {
 	for _, e := range evs {
 		e.Seq = l.next
 		e.Published = now
+		if l.annotate != nil {
+			l.annotate(&e)
+		}
 		l.next++
 		if l.tap != nil {
 			l.out = append(l.out, e)

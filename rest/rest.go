@@ -82,7 +82,7 @@ type Options struct {
 	// History, when set, serves the events a resuming stream asks for
 	// that the in-memory log no longer holds.
 	History HistoryReader
-	Log                 *slog.Logger
+	Log     *slog.Logger
 }
 
 // Route is one entry of the route table: the router and the OpenAPI

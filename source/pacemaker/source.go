@@ -57,6 +57,13 @@ type Options struct {
 	MaxOutput int64
 	// Observe, when set, is told about every tool run (metrics).
 	Observe func(toolexec.Run)
+	// PEngineDir is where the DC's scheduler saves its inputs; default
+	// /var/lib/pacemaker/pengine.
+	PEngineDir string
+	// LogFile is Pacemaker's log, whose "Calculated transition" lines
+	// link a transition to its input (its last 8 MiB are read); default
+	// /var/log/pacemaker/pacemaker.log, "-" for none.
+	LogFile string
 }
 
 func (o *Options) defaults() {
@@ -72,6 +79,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = DefaultMaxOutput
+	}
+	if o.PEngineDir == "" {
+		o.PEngineDir = "/var/lib/pacemaker/pengine"
+	}
+	if o.LogFile == "" {
+		o.LogFile = "/var/log/pacemaker/pacemaker.log"
 	}
 }
 
@@ -94,6 +107,7 @@ type Source struct {
 	trigger chan struct{}
 	tools   toolexec.Runner
 	simMu   sync.Mutex // crm_simulate runs one at a time: it is CPU-heavy
+	links   transitionLinks
 }
 
 // New returns a source; call Run to start refreshing.
@@ -225,6 +239,7 @@ func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.noteOps(cibOut)
 	var rd DomainReader
 	if s.opts.ReadConfigFiles {
 		rd = ReadDomainName
