@@ -60,7 +60,7 @@ func table() []*command {
 		actionCommand("cluster", "maintenance on|off", "cluster-wide maintenance mode"),
 		actionCommand("fence", "NODE --confirm", "fence (reboot) a node"),
 		actionCommand("vm", "migrate VM --to HOST", "live-migrate a VM Pacemaker does not manage"),
-		taskCommand(), historyCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
+		taskCommand(), historyCommand(), transitionCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
 		helpCommand(), completionCommand(),
 	}
 }

@@ -424,3 +424,36 @@ func TestHistoryCLI(t *testing.T) {
 		t.Fatalf("bad --since: exit %d %s", code, errs)
 	}
 }
+
+// TestTransitionCLI: `mgmtd transition list` shows the scheduler inputs of
+// the configured pengine directory and `mgmtd transition explain` what
+// Pacemaker did from one (crm_simulate on a private copy).
+func TestTransitionCLI(t *testing.T) {
+	pengine, err := filepath.Abs(filepath.Join("..", "source", "pacemaker", "transition", "testdata", "pengine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "mgmtd.yaml")
+	if err := os.WriteFile(conf, []byte("pacemaker:\n  pengine_dir: "+pengine+"\n  log_file: \"-\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "serve", "--cib", fixtureCopy(t, "failed"), "--config", conf)
+	code, out, errs := run(t, "transition", "list", "--server", d.socket)
+	if code != 0 || !strings.Contains(out, "pe-input-1.bz2") || !strings.Contains(out, "pe-input-2.bz2") {
+		t.Fatalf("list: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "transition", "explain", "pe-input-2.bz2", "--server", d.socket)
+	if code != 0 || !regexp.MustCompile(`recover\s+svc-timeout\s+node3`).MatchString(out) {
+		t.Fatalf("explain: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "transition", "explain", "pe-input-1.bz2", "--scores", "--server", d.socket)
+	if code != 0 || !strings.Contains(out, "scores:") || !strings.Contains(out, "-INFINITY") {
+		t.Fatalf("explain --scores: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := run(t, "transition", "explain", "pe-input-7.bz2", "--server", d.socket); code != 1 || !strings.Contains(errs, "404") {
+		t.Fatalf("missing input: exit %d %s", code, errs)
+	}
+	if code, _, _ := run(t, "transition", "show", "--server", d.socket); code != 2 {
+		t.Fatalf("unknown subcommand: exit %d", code)
+	}
+}
