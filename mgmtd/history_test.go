@@ -163,12 +163,12 @@ func TestHistoryRoute(t *testing.T) {
 	}
 }
 
-// TestTransitionsRoute: a daemon on the live cluster's CIB lists the
-// scheduler inputs of its pengine directory, explains one by crm_simulate
-// on a private copy (the resource whose monitor timed out is recovered),
-// and links the stored resource events to their transition; the log names
-// the input.
-func TestTransitionsRoute(t *testing.T) {
+// transitionDaemon runs a daemon on the live cluster's CIB with the
+// scheduler inputs of source/pacemaker/transition/testdata and a log that
+// names transition 0's input (the line in Pacemaker 2.1's format), and
+// Basic users (cibUsers).
+func transitionDaemon(t *testing.T) *Daemon {
+	t.Helper()
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "live", "cibadmin-query.xml"))
 	if err != nil {
@@ -194,6 +194,16 @@ func TestTransitionsRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
+	return d
+}
+
+// TestTransitionsRoute: a daemon on the live cluster's CIB lists the
+// scheduler inputs of its pengine directory, explains one by crm_simulate
+// on a private copy (the resource whose monitor timed out is recovered),
+// and links the stored resource events to their transition; the log names
+// the input.
+func TestTransitionsRoute(t *testing.T) {
+	d := transitionDaemon(t)
 	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
 	code, _, body := call(t, "GET", d.URL+"/api/v1/transitions", hdr, "")
 	var ins []model.TransitionInput
