@@ -53,8 +53,10 @@ type Query struct {
 	Types      []string         // event types; "resource." matches every resource event
 	Severities []model.Severity // info, warning, critical
 	// AfterSeq, with Instance, selects the records after this sequence
-	// (an event stream resuming); it orders by sequence.
+	// (an event stream resuming); it orders by sequence. BySeq does the
+	// same from the start (AfterSeq 0).
 	AfterSeq uint64
+	BySeq    bool
 	// Cursor continues a page (Page.Next).
 	Cursor string
 	// Limit bounds a page: 0 means DefaultLimit, at most MaxLimit.
@@ -112,7 +114,10 @@ func (q *Query) Normalize() error {
 	case q.Limit > MaxLimit:
 		q.Limit = MaxLimit
 	}
-	if q.AfterSeq > 0 && q.Instance == "" {
+	if q.AfterSeq > 0 {
+		q.BySeq = true
+	}
+	if q.BySeq && q.Instance == "" {
 		return fmt.Errorf("%w: after_seq needs an instance", ErrInvalid)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {

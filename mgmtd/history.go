@@ -130,8 +130,8 @@ type historyReader struct {
 
 func (h historyReader) History(ctx context.Context, q rest.HistoryQuery) (rest.HistoryPage, error) {
 	hq := history.Query{Cluster: q.Cluster, Instance: q.Instance, Since: q.Since, Until: q.Until, Object: q.Object,
-		Kinds: q.Kinds, Types: q.Types, Severities: q.Severities, AfterSeq: q.AfterSeq, Cursor: q.Cursor, Limit: q.Limit, Desc: q.Desc}
-	if q.AfterSeq > 0 && hq.Instance == "" {
+		Kinds: q.Kinds, Types: q.Types, Severities: q.Severities, AfterSeq: q.AfterSeq, BySeq: q.Resume, Cursor: q.Cursor, Limit: q.Limit, Desc: q.Desc}
+	if (q.AfterSeq > 0 || q.Resume) && hq.Instance == "" {
 		hq.Instance = h.instance
 	}
 	p, err := h.rec.Store().Query(ctx, hq)

@@ -97,19 +97,20 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Fatalf("second life starts with %+v; want seq %d, a baseline event", all[last1].Event, last1+1)
 	}
 
-	// Resume from before both lives: ids 2..last2 in order, no gap.
+	// Resume from before both lives (Last-Event-ID 0: "I saw nothing"):
+	// ids 1..last2 in order, no gap.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", d2.URL+"/api/v1/events", nil)
 	req.Header.Set("Authorization", hdr["Authorization"])
-	req.Header.Set("Last-Event-ID", "1")
+	req.Header.Set("Last-Event-ID", "0")
 	resp, err := insecure.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	want := uint64(2)
+	want := uint64(1)
 	for want <= last2 && sc.Scan() {
 		line := sc.Text()
 		if line == "event: gap" {

@@ -28,8 +28,10 @@ type HistoryQuery struct {
 	Kinds             []model.Kind
 	Types             []string
 	Severities        []model.Severity
-	// AfterSeq selects this daemon's events after a sequence, by sequence.
+	// AfterSeq selects this daemon's events after a sequence, by sequence;
+	// Resume does so from the start too (AfterSeq 0).
 	AfterSeq uint64
+	Resume   bool
 	Cursor   string
 	Limit    int
 	Desc     bool
@@ -195,7 +197,7 @@ func (s *Server) history(h HistoryReader) gin.HandlerFunc {
 // *last. It reports whether events after *last are missing from the
 // history too (a gap: dropped or past retention).
 func (s *Server) replay(ctx context.Context, last *uint64, oldest uint64, write func(model.Event) error) (gap bool, err error) {
-	q := HistoryQuery{AfterSeq: *last, Limit: 1000}
+	q := HistoryQuery{AfterSeq: *last, Resume: true, Limit: 1000}
 	for *last+1 < oldest {
 		page, err := s.opts.History.History(ctx, q)
 		if err != nil {

@@ -205,7 +205,7 @@ func (s *Store) Query(ctx context.Context, q history.Query) (history.Page, error
 			return true, nil
 		}
 		switch {
-		case q.AfterSeq > 0:
+		case q.BySeq:
 			from := q.AfterSeq + 1
 			if after != nil {
 				from = max(from, after.Seq+1)

@@ -128,6 +128,9 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Append(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
+		if got := all(t, s, history.Query{Instance: "n2", BySeq: true, Limit: 9}); len(got) != 40 || got[0].Seq != 1 || got[0].Instance != "n2" {
+			t.Fatalf("n2 by sequence from the start: %d records", len(got))
+		}
 		got := all(t, s, history.Query{Instance: "n1", AfterSeq: 25, Limit: 4})
 		if d := cmp.Diff(seqs(recs[25:40]), seqs(got)); d != "" {
 			t.Fatalf("after seq 25 (-want +got):\n%s", d)

@@ -326,7 +326,7 @@ func (s *Store) Query(ctx context.Context, q history.Query) (history.Page, error
 		where = append(where, "(type = ANY("+arg(exact)+") OR type LIKE ANY("+arg(prefix)+"))")
 	}
 	order := "published, instance, seq"
-	if q.AfterSeq > 0 {
+	if q.BySeq {
 		from := q.AfterSeq
 		if after != nil {
 			from = max(from, after.Seq)
