@@ -27,6 +27,10 @@ type transitionLinks struct {
 	logAt time.Time                       // the log's mtime when read
 }
 
+// timeLinkWindow is how long before an operation's result its input may
+// have been saved for the time rule to link them.
+const timeLinkWindow = 5 * time.Minute
+
 // maxInputs bounds how many scheduler inputs are listed (Pacemaker keeps
 // pe-input-series-max, default 4,000, of each kind).
 const maxInputs = 20_000
@@ -48,7 +52,16 @@ func (s *Source) noteOps(cibXML []byte) {
 			newest[k] = op
 		}
 	}
-	byLog := s.readLog()
+	// The log is read again only for a transition it did not name yet.
+	s.links.mu.RLock()
+	byLog := s.links.byLog
+	s.links.mu.RUnlock()
+	for _, op := range newest {
+		if _, ok := byLog[op.Transition]; !ok {
+			byLog = s.readLog()
+			break
+		}
+	}
 	var inputs []model.TransitionInput // listed when the log does not tell
 	refs := make(map[string]*model.TransitionRef, len(newest))
 	for k, op := range newest {
@@ -60,11 +73,15 @@ func (s *Source) noteOps(cibXML []byte) {
 				inputs, _ = s.listInputs(byLog)
 			}
 			// The newest input saved at or before the operation's result
-			// (the scheduler saves it before the controller runs it).
+			// (the scheduler saves it before the controller runs it), and
+			// not long before: an older one is from a time this node was
+			// DC, while the input of this transition is on another node.
 			at := time.Unix(op.LastChange+1, 0)
 			for _, in := range inputs { // newest first
 				if !in.Time.After(at) {
-					ref.Input, ref.InputBy = in.Name, "time"
+					if at.Sub(in.Time) <= timeLinkWindow {
+						ref.Input, ref.InputBy = in.Name, "time"
+					}
 					break
 				}
 			}

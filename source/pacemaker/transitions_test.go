@@ -99,3 +99,39 @@ func TestTransitionLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestTransitionLinkByTime: without a log, an event links to the newest
+// input saved shortly before its operation's result, and to none when the
+// newest such input is older than the window (this node was not the DC).
+func TestTransitionLinkByTime(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"pe-input-1.bz2", "pe-input-2.bz2"} {
+		b, err := os.ReadFile(filepath.Join(pengine, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// svc-a's start finished at 1795319767 (last-rc-change in the capture).
+	done := time.Unix(1795319767, 0)
+	os.Chtimes(filepath.Join(dir, "pe-input-1.bz2"), done.Add(-time.Hour), done.Add(-time.Hour))
+	os.Chtimes(filepath.Join(dir, "pe-input-2.bz2"), done.Add(-2*time.Second), done.Add(-2*time.Second))
+	src := New(Options{CIBFile: filepath.Join("testdata", "live", "cibadmin-query.xml"), PEngineDir: dir, LogFile: "-"}, model.NewStore(model.StoreOptions{}), quiet())
+	if err := src.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := model.Event{Object: model.ID{Kind: model.KindResource, Name: "svc-a"}, Node: "vm"}
+	if src.Link(&e); e.Transition == nil || e.Transition.Input != "pe-input-2.bz2" || e.Transition.InputBy != "time" {
+		t.Fatalf("linked to %+v, want pe-input-2.bz2 by time", e.Transition)
+	}
+	os.Chtimes(filepath.Join(dir, "pe-input-2.bz2"), done.Add(-time.Hour), done.Add(-time.Hour))
+	if err := src.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.Transition = nil
+	if src.Link(&e); e.Transition == nil || e.Transition.Number != 0 || e.Transition.Input != "" {
+		t.Fatalf("linked to %+v, want transition 0 without an input", e.Transition)
+	}
+}
