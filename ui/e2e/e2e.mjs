@@ -67,6 +67,9 @@ try {
     await page.locator("#impact-result h2").first().waitFor();
     out({ step: "impact", headings: await texts("#impact-result h2"), items: await texts("#impact-result li") });
   } else if (mode === "history") {
+    // The page has started (it picks its first tab when the cluster loaded).
+    await page.locator("#nodes tbody tr").first().waitFor({ timeout: 30000 });
+    await page.locator("#overview").waitFor();
     await page.getByRole("button", { name: "History" }).click();
     await page.locator("#history-records tbody tr").first().waitFor();
     await page.locator("#history-object").fill(node);
