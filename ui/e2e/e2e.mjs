@@ -42,7 +42,7 @@ try {
   const visibleTabs = () => page.locator("#tabs button:visible").allInnerTexts();
   await page.goto(base + "/ui/");
   if (mode === "cluster") {
-    await page.locator("#nodes tbody tr").first().waitFor({ timeout: 8000 });
+    await page.locator("#nodes tbody tr").first().waitFor({ timeout: 30000 }); // 7.4 s measured under -race at load 11
     await page.locator("#live", { hasText: "live" }).waitFor();
     out({
       step: "loaded", who: await page.locator("#who").innerText(), tabs: await visibleTabs(),
