@@ -34,6 +34,7 @@ var rules = []struct {
 	// The native status unpacker produces crm_mon's result type, so the
 	// refresh after it is the same; it imports nothing else of ours.
 	{area: "source/pacemaker/unpack", may: []string{"source/pacemaker/crmmon"}},
+	{area: "source/pacemaker/transition", alone: true},
 	{area: "source/pacemaker", may: []string{"model", "toolexec"}},
 	{area: "source/corosync", may: []string{"model", "toolexec"}},
 	{area: "source/virt", may: []string{"model"}},
@@ -43,6 +44,10 @@ var rules = []struct {
 	{area: "action/executor", may: []string{"model", "action", "toolexec"}},
 	{area: "auth"},
 	{area: "audit"},
+	// The event history: the record, the queries and the recorder import
+	// the model; each store brings its one third-party module (bbolt,
+	// pgx). The conformance suite is imported by tests only.
+	{area: "history", may: []string{"model"}},
 	{area: "wbem/cimxml", alone: true},
 	{area: "wbem"},
 	// Private PostgreSQL servers for tests (imported by _test.go files).
@@ -94,7 +99,9 @@ func inArea(pkg, area string) bool { return pkg == area || strings.HasPrefix(pkg
 // library only.
 var (
 	thirdParty = map[string][]string{
-		"github.com/jackc/":                  {"audit/pgstore"},
+		// pgx: the audit log's and the history's PostgreSQL stores.
+		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory"},
+		"go.etcd.io/bbolt":                   {"history/boltstore"},
 		"github.com/gin-gonic/":              {"rest"},
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
 		"libvirt.org/":                       {"source/virt"},
@@ -103,7 +110,7 @@ var (
 	// prometheus/client_golang: a scrape renders one immutable snapshot,
 	// which the library's registry of collectors would only wrap), and
 	// notify speaks HTTP, SMTP and syslog with the standard library.
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "metrics", "notify"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "metrics", "notify"}
 )
 
 type pkgInfo struct {

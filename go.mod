@@ -11,6 +11,7 @@ require (
 	github.com/gosnmp/gosnmp v1.38.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/msteinert/pam/v2 v2.1.0
+	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.48.0
 	golang.org/x/oauth2 v0.36.0
 	golang.org/x/sync v0.22.0

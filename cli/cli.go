@@ -77,7 +77,7 @@ func table() []*command {
 		actionCommand("cluster", "maintenance on|off", "cluster-wide maintenance mode"),
 		actionCommand("fence", "NODE --confirm", "fence (reboot) a node"),
 		actionCommand("vm", "migrate VM --to HOST", "live-migrate a VM Pacemaker does not manage"),
-		checkCommand(), taskCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
+		checkCommand(), taskCommand(), historyCommand(), transitionCommand(), tokenCommand(), auditCommand(), mibsCommand(), alertCommand(),
 		versionCommand(), helpCommand(), completionCommand(), manCommand(),
 	}
 }

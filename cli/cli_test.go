@@ -16,6 +16,7 @@ import (
 	"mgmtd/audit"
 	"mgmtd/cli"
 	"mgmtd/internal/testutil"
+	"mgmtd/rest"
 )
 
 // run runs the command line once.
@@ -380,5 +381,81 @@ func TestClientErrorsSayWhatToDo(t *testing.T) {
 	}
 	if code, out, errs := run(t, "audit", "verify", file); code != 0 || !strings.Contains(out, "verified: OK") {
 		t.Errorf("audit verify FILE: exit %d %s %s", code, out, errs)
+	}
+}
+
+// TestHistoryCLI: `mgmtd history --since 1h --object NAME` prints the
+// stored events about that object; filters and JSON output work; a
+// stray argument is a usage error.
+func TestHistoryCLI(t *testing.T) {
+	d := startDaemon(t, "demo", "--speed", "0.001")
+	var recs []rest.HistoryRecord
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		code, out, _ := run(t, "history", "--server", d.socket, "--since", "1h", "-o", "json")
+		return code == 0 && json.Unmarshal([]byte(out), &recs) == nil && len(recs) > 3
+	}, "no history")
+	var node string
+	for _, r := range recs {
+		if r.Object.Kind == "node" {
+			node = r.Object.Name
+			break
+		}
+	}
+	if node == "" {
+		t.Fatalf("no node event in %+v", recs)
+	}
+	code, out, errs := run(t, "history", "--server", d.socket, "--since", "1h", "--object", node)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) < 2 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("history --object %s: exit %d %s %s", node, code, out, errs)
+	}
+	for _, l := range lines[1:] {
+		if !strings.Contains(l, node) {
+			t.Fatalf("line about something else than %s: %q", node, l)
+		}
+	}
+	code, out, _ = run(t, "history", "--server", d.socket, "--kind", "resource", "--limit", "2", "--desc", "-o", "json")
+	recs = nil
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 2 || recs[0].Object.Kind != "resource" || recs[0].Seq < recs[1].Seq {
+		t.Fatalf("--kind resource --limit 2 --desc: exit %d %s", code, out)
+	}
+	if code, _, errs := run(t, "history", "extra", "--server", d.socket); code != 2 || !strings.Contains(errs, "no arguments") {
+		t.Fatalf("stray argument: exit %d %s", code, errs)
+	}
+	if code, _, errs := run(t, "history", "--server", d.socket, "--since", "yesterday"); code != 1 || !strings.Contains(errs, "since") {
+		t.Fatalf("bad --since: exit %d %s", code, errs)
+	}
+}
+
+// TestTransitionCLI: `mgmtd transition list` shows the scheduler inputs of
+// the configured pengine directory and `mgmtd transition explain` what
+// Pacemaker did from one (crm_simulate on a private copy).
+func TestTransitionCLI(t *testing.T) {
+	pengine, err := filepath.Abs(filepath.Join("..", "source", "pacemaker", "transition", "testdata", "pengine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "mgmtd.yaml")
+	if err := os.WriteFile(conf, []byte("pacemaker:\n  pengine_dir: "+pengine+"\n  log_file: \"-\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "serve", "--cib", fixtureCopy(t, "failed"), "--config", conf)
+	code, out, errs := run(t, "transition", "list", "--server", d.socket)
+	if code != 0 || !strings.Contains(out, "pe-input-1.bz2") || !strings.Contains(out, "pe-input-2.bz2") {
+		t.Fatalf("list: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "transition", "explain", "pe-input-2.bz2", "--server", d.socket)
+	if code != 0 || !regexp.MustCompile(`recover\s+svc-timeout\s+node3`).MatchString(out) {
+		t.Fatalf("explain: exit %d %s %s", code, out, errs)
+	}
+	code, out, errs = run(t, "transition", "explain", "pe-input-1.bz2", "--scores", "--server", d.socket)
+	if code != 0 || !strings.Contains(out, "scores:") || !strings.Contains(out, "-INFINITY") {
+		t.Fatalf("explain --scores: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := run(t, "transition", "explain", "pe-input-7.bz2", "--server", d.socket); code != 1 || !strings.Contains(errs, "404") {
+		t.Fatalf("missing input: exit %d %s", code, errs)
+	}
+	if code, _, _ := run(t, "transition", "show", "--server", d.socket); code != 2 {
+		t.Fatalf("unknown subcommand: exit %d", code)
 	}
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// including the spool and the part of it noise may use
 	// (spool_limit, spool_noise_limit; docs/audit.md, "Configuration").
 	Audit AuditConfig `json:"audit,omitzero"`
+	// History configures the event history (PostgreSQL, by default the
+	// audit log's, or the embedded store STATE_DIR/history.db).
+	History HistoryConfig `json:"history,omitzero"`
 	// Actions configures cluster changes.
 	Actions ActionsConfig `json:"actions,omitzero"`
 	// CIM configures the WBEM (CIM-XML) server; empty Addr disables it.
@@ -104,6 +107,12 @@ type PacemakerConfig struct {
 	// records it (default true on a live cluster; never with cib_file).
 	// While it runs, the version check slows to every 30 s.
 	Watch *bool `json:"watch,omitempty"`
+	// PEngineDir is where the DC saves its scheduler inputs (default
+	// /var/lib/pacemaker/pengine); LogFile is Pacemaker's log, whose
+	// "Calculated transition" lines link a transition to its input
+	// (default /var/log/pacemaker/pacemaker.log, "-" for none).
+	PEngineDir string `json:"pengine_dir,omitempty"`
+	LogFile    string `json:"log_file,omitempty"`
 	// MaxOutput bounds what crm_mon or cibadmin may print, in bytes
 	// (default 64 MiB: a 1,000-node, 10,000-resource cluster prints 8 MB
 	// of status and a 14 MB CIB). A tool printing more is killed and the
@@ -186,7 +195,7 @@ type ServiceConfig struct {
 
 // LoadConfig reads a configuration file (YAML); a missing path means
 // defaults. Keys are those of the json tags; durations are written as Go
-// durations ("5s", "15m") under keys ending in interval, timeout, window,
+// durations ("5s", "15m") under keys ending in interval, timeout, window, retention,
 // lockout or ttl. Unknown keys are errors.
 func LoadConfig(path string) (*Config, error) {
 	c := &Config{}
@@ -224,7 +233,7 @@ func decodeConfig(b []byte, c *Config) error {
 	return dec.Decode(c)
 }
 
-var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl|grace)$`)
+var durationKey = regexp.MustCompile(`(interval|timeout|window|lockout|ttl|grace|retention)$`)
 
 // durations turns duration strings into nanoseconds under duration keys.
 func durations(v any, key string) (any, error) {
@@ -327,6 +336,9 @@ func (c *Config) Validate() error {
 		} else if err != nil {
 			return fmt.Errorf("config key pacemaker.cib_file (--cib): %w", err)
 		}
+	}
+	if err := c.History.validate(); err != nil {
+		return err
 	}
 	if c.EventBuffer < 0 || c.EventBuffer > 1_000_000 {
 		return fmt.Errorf("config key event_buffer: %d is outside 0..1000000", c.EventBuffer)

@@ -22,6 +22,7 @@ import (
 	"mgmtd/check"
 	"mgmtd/cim"
 	"mgmtd/demo"
+	"mgmtd/history"
 	"mgmtd/internal/unit"
 	"mgmtd/metrics"
 	"mgmtd/model"
@@ -65,6 +66,11 @@ type Daemon struct {
 	watchdogEvery time.Duration
 
 	actions *executor.Executor
+	// history records every event durably (nil when disabled).
+	history *history.Recorder
+	// explainer explains transitions (the Pacemaker source; nil in the
+	// demo).
+	explainer rest.Explainer
 
 	cimProvider *cim.ModelProvider
 	cimServer   *wbem.Server
@@ -123,14 +129,30 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		d.watchdogEvery = every
 	}
 	d.units.Log = log.With("component", "daemon")
+	evo, err := d.openHistory()
+	if err != nil {
+		return nil, err
+	}
+	// The Pacemaker source links resource events to their transition;
+	// it is built below, before anything runs.
+	var link func(*model.Event)
+	evo.Annotate = func(e *model.Event) {
+		if link != nil {
+			link(e)
+		}
+	}
+	if d.history != nil {
+		d.units.Add(d.historyUnit())
+	}
 	d.Store = model.NewStore(model.StoreOptions{Cluster: cfg.Cluster, View: cfg.View, VMMappings: cfg.VMMappings, EventBuffer: cfg.EventBuffer,
-		ConflictGrace: cfg.ConflictGrace})
+		ConflictGrace: cfg.ConflictGrace, Events: evo})
 	if len(cfg.Services) > 0 {
 		d.Store.Report(model.Report{Source: "catalog", Services: cfg.servicesPart()})
 	}
 	if o.Demo {
 		steps, err := demo.Load()
 		if err != nil {
+			d.closeHistory()
 			return nil, err
 		}
 		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
@@ -154,8 +176,11 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		pm := pacemaker.New(pacemaker.Options{CIBFile: cfg.Pacemaker.CIBFile, Interval: cfg.Pacemaker.Interval, VersionInterval: cfg.Pacemaker.VersionInterval,
 			Timeout: cfg.Pacemaker.Timeout, ToolDir: cfg.Pacemaker.ToolDir, ReadConfigFiles: *cfg.Pacemaker.ReadConfigFiles, MaxOutput: cfg.Pacemaker.MaxOutput,
 			Status: cfg.Pacemaker.Status, CrossCheckInterval: cfg.Pacemaker.CrossCheckInterval,
-			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog), Observe: d.observeTool}, d.Store, srcLog)
+			WatchAgent: watchAgent(*cfg.Pacemaker.Watch, srcLog), Observe: d.observeTool,
+			PEngineDir: cfg.Pacemaker.PEngineDir, LogFile: cfg.Pacemaker.LogFile}, d.Store, srcLog)
 		d.sim = pm
+		d.explainer = pm
+		link = pm.Link
 		d.refreshNow = pm.Trigger
 		d.units.Add(unit.Unit{Name: "source " + pacemaker.Name, Run: pm.Run})
 		if len(cfg.Virt.Hosts) > 0 {
@@ -181,6 +206,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		srv, err := snmp.New(snmp.Options{AgentX: cfg.SNMP.AgentX, StateDir: cfg.StateDir, NotifyAll: cfg.SNMP.Notify == "all" || o.Demo},
 			d.Store, d.Store.Events(), log.With("component", "snmp"))
 		if err != nil {
+			d.closeHistory()
 			return nil, err
 		}
 		// An AgentX master that is away is a degraded unit, not a failed
@@ -214,14 +240,30 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
+		d.closeHistory()
 		return nil, err
 	}
 	if err := d.buildAuth(o); err != nil {
 		d.closeAudit()
+		d.closeHistory()
 		return nil, err
 	}
+	var hist rest.HistoryReader
+	if d.history != nil {
+		hist = historyReader{rec: d.history, instance: cfg.View}
+	}
 	d.REST = rest.New(rest.Options{Store: d.Store, Events: d.Store.Events(), Simulator: d.sim, Log: log.With("component", "rest"),
-		Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
+		History: hist, Guard: rest.AuthGuard(d.Auth, func() string { return d.Store.Snapshot().Cluster.Name })})
+	if hist != nil {
+		for _, r := range rest.HistoryRoutes(d.REST, hist) {
+			d.REST.Handle(r)
+		}
+	}
+	if d.explainer != nil {
+		for _, r := range rest.TransitionRoutes(d.REST, d.explainer) {
+			d.REST.Handle(r)
+		}
+	}
 	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
 		d.REST.Handle(r)
 	}
@@ -255,6 +297,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	ex, err := d.wireActions(ActionOptions{Recorder: d.Audit, Migrator: migrator, UseCIBUser: cfg.Actions.UseCIBUser, Timeout: cfg.Actions.Timeout})
 	if err != nil {
 		d.closeAudit()
+		d.closeHistory()
 		return nil, err
 	}
 	d.actions = ex
@@ -277,6 +320,7 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	if cfg.CIM.Addr != "" {
 		if err := d.buildCIM(); err != nil {
 			d.closeAudit()
+			d.closeHistory()
 			return nil, err
 		}
 		d.units.Add(d.cimUnit())
@@ -364,6 +408,7 @@ func (d *Daemon) buildAuth(o Options) error {
 // but running (a stale source, an AgentX master that is away) is data, not
 // a failure.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeHistory()
 	defer d.closeAudit()
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	watchdogDone := make(chan struct{})

@@ -19,6 +19,7 @@ import (
 	"mgmtd/audit"
 	"mgmtd/auth"
 	"mgmtd/internal/lab"
+	"mgmtd/internal/testutil"
 	"mgmtd/model"
 )
 
@@ -147,7 +148,7 @@ func TestWebPage(t *testing.T) {
 	if who := loaded["who"].(string); !strings.HasSuffix(who, "(viewer)") {
 		t.Errorf("who = %q", who)
 	}
-	if tabs := strs(loaded["tabs"]); !slices.Equal(tabs, []string{"Cluster", "Where is", "Impact"}) {
+	if tabs := strs(loaded["tabs"]); !slices.Equal(tabs, []string{"Cluster", "Where is", "Impact", "History"}) {
 		t.Errorf("viewer tabs = %q", tabs)
 	}
 	var nodes []struct{ Name string }
@@ -292,5 +293,48 @@ func TestWebPageActions(t *testing.T) {
 	}
 	if !found {
 		t.Error("the change is not in the audit log")
+	}
+}
+
+// TestWebPageHistory drives the History tab in headless Chromium on a
+// daemon serving a live cluster's CIB with its scheduler inputs: the time
+// line and the table show the stored events of one resource, and the
+// explanation of the transition that started it is one click away - the
+// actions crm_simulate computes from that input, as the API gives them.
+func TestWebPageHistory(t *testing.T) {
+	d := transitionDaemon(t)
+	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		for _, r := range historyPage(t, d, hdr, "object=svc-a").Records {
+			if r.Transition != nil {
+				return true
+			}
+		}
+		return false
+	}, "svc-a's events are not stored with their transition yet")
+	next, _ := pageDriverAt(t, d.URL, "view", "view-secret-pw", "history", "svc-a")
+	shown := next()
+	objects := strs(shown["objects"])
+	if len(objects) == 0 || shown["marks"].(float64) != float64(len(objects)) {
+		t.Fatalf("history tab: %v", shown)
+	}
+	for _, o := range objects {
+		if o != "resource svc-a" {
+			t.Fatalf("an event about %q in svc-a's history", o)
+		}
+	}
+	ex := next()
+	code, _, body := call(t, "GET", d.URL+"/api/v1/transitions/pe-input-1.bz2", hdr, "")
+	var want model.Explanation
+	if code != 200 || json.Unmarshal(body, &want) != nil {
+		t.Fatalf("explain: %d %s", code, body)
+	}
+	acts := strs(ex["actions"])
+	if !strings.HasPrefix(ex["heading"].(string), "Transition 0") || len(acts) != len(want.Actions) || len(acts) == 0 ||
+		!strings.HasPrefix(acts[0], want.Actions[0].Action+" "+want.Actions[0].Resource) {
+		t.Fatalf("explanation on the page %v; the API's %+v", ex, want.Actions)
+	}
+	if done := next(); len(done["console_errors"].([]any)) != 0 {
+		t.Fatalf("console errors: %v", done["console_errors"])
 	}
 }

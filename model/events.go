@@ -51,18 +51,24 @@ const (
 )
 
 // Event is one typed change between two generations. Seq is assigned by
-// the EventLog and orders all events of a daemon's life.
+// the EventLog and orders all events of a daemon's life (and, with a
+// durable history, of every life before it: the log then continues the
+// stored sequence).
 type Event struct {
-	Seq        uint64    `json:"seq"`
-	Generation uint64    `json:"generation"`
-	Time       time.Time `json:"time"`
-	Type       EventType `json:"type"`
-	Severity   Severity  `json:"severity"`
-	Object     ID        `json:"object"`
-	Node       string    `json:"node,omitempty"`
-	From       string    `json:"from,omitempty"`
-	To         string    `json:"to,omitempty"`
-	Message    string    `json:"message"`
+	Seq        uint64 `json:"seq"`
+	Generation uint64 `json:"generation"`
+	// Time is when the source saw the change: the end of the refresh
+	// whose picture shows it.
+	Time time.Time `json:"time"`
+	// Published is when mgmtd published the event (the EventLog's append).
+	Published time.Time `json:"published,omitzero"`
+	Type      EventType `json:"type"`
+	Severity  Severity  `json:"severity"`
+	Object    ID        `json:"object"`
+	Node      string    `json:"node,omitempty"`
+	From      string    `json:"from,omitempty"`
+	To        string    `json:"to,omitempty"`
+	Message   string    `json:"message"`
 	// Baseline marks an event that describes what a source reported the
 	// first time (its first successful refresh, a hypervisor host's first
 	// picture) rather than a change: at that moment every node "joins"
@@ -71,6 +77,9 @@ type Event struct {
 	Baseline bool `json:"baseline,omitempty"`
 	// Data carries type-specific details (for tasks: the task as JSON).
 	Data any `json:"data,omitempty"`
+	// Transition is the Pacemaker transition that caused the event, when
+	// the source can tell (EventLogOptions.Annotate).
+	Transition *TransitionRef `json:"transition,omitempty"`
 }
 
 // Diff returns the typed events that lead from snapshot a to snapshot b,
@@ -439,29 +448,74 @@ func (d *differ) conflicts(a, b *Snapshot) {
 // that a client of the event stream can resume with the last sequence it
 // saw. Appending never blocks; readers wait on Wait.
 type EventLog struct {
-	mu      sync.Mutex
-	buf     []Event
-	start   int    // index of the oldest event in buf
-	n       int    // number of events held
-	next    uint64 // sequence of the next event
-	changed chan struct{}
+	mu       sync.Mutex
+	buf      []Event
+	start    int    // index of the oldest event in buf
+	n        int    // number of events held
+	next     uint64 // sequence of the next event
+	changed  chan struct{}
+	now      func() time.Time
+	tap      func([]Event)
+	annotate func(*Event)
+	out      []Event // the batch handed to tap, reused
 }
 
 // NewEventLog returns an empty log that keeps the last size events.
 func NewEventLog(size int) *EventLog {
-	return &EventLog{buf: make([]Event, size), next: 1, changed: make(chan struct{})}
+	return &EventLog{buf: make([]Event, size), next: 1, changed: make(chan struct{}), now: time.Now}
 }
 
-// Append assigns sequence numbers to the events and stores them,
-// overwriting the oldest when full, and wakes every waiter.
+// EventLogOptions continue a log where an earlier one (a durable history)
+// left off and hand every appended event on.
+type EventLogOptions struct {
+	// FirstSeq is the sequence of the first event (0 means 1).
+	FirstSeq uint64
+	// Tap, when set, is called with each appended batch, in order, under
+	// the log's lock: it must not block (a durable history enqueues the
+	// batch and drops what does not fit) and must not keep the slice.
+	Tap func([]Event)
+	// Now is the clock stamping Published; nil means time.Now.
+	Now func() time.Time
+	// Annotate, when set, may add to each event before it is stored (the
+	// Pacemaker source links events to transitions); it runs under the
+	// log's lock and must be quick.
+	Annotate func(*Event)
+}
+
+// NewEventLogWith returns an empty log of size events configured by o.
+func NewEventLogWith(size int, o EventLogOptions) *EventLog {
+	l := NewEventLog(size)
+	if o.FirstSeq > 0 {
+		l.next = o.FirstSeq
+	}
+	if o.Now != nil {
+		l.now = o.Now
+	}
+	l.tap = o.Tap
+	l.annotate = o.Annotate
+	return l
+}
+
+// Append assigns sequence numbers and the publication time to the events
+// and stores them, overwriting the oldest when full, and wakes every
+// waiter.
 func (l *EventLog) Append(evs []Event) {
 	if len(evs) == 0 {
 		return
 	}
 	l.mu.Lock()
+	now := l.now()
+	l.out = l.out[:0]
 	for _, e := range evs {
 		e.Seq = l.next
+		e.Published = now
+		if l.annotate != nil {
+			l.annotate(&e)
+		}
 		l.next++
+		if l.tap != nil {
+			l.out = append(l.out, e)
+		}
 		if l.n < len(l.buf) {
 			l.buf[(l.start+l.n)%len(l.buf)] = e
 			l.n++
@@ -469,6 +523,9 @@ func (l *EventLog) Append(evs []Event) {
 			l.buf[l.start] = e
 			l.start = (l.start + 1) % len(l.buf)
 		}
+	}
+	if l.tap != nil {
+		l.tap(l.out)
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -494,6 +551,18 @@ func (l *EventLog) Since(seq uint64) (evs []Event, missed bool) {
 		}
 	}
 	return evs, missed
+}
+
+// Oldest returns the sequence of the oldest event the log still holds, or
+// the sequence the next event will get when it holds none: a reader that
+// has seen everything before it misses nothing.
+func (l *EventLog) Oldest() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		return l.next
+	}
+	return l.buf[l.start].Seq
 }
 
 // Last returns the sequence of the newest event (0 when there is none).

@@ -42,6 +42,9 @@ type StoreOptions struct {
 	VMMappings []VMMapping
 	// EventBuffer is how many events the event log keeps for resumption.
 	EventBuffer int
+	// Events continue the sequence of a durable history and hand every
+	// event to it (EventLogOptions; its Now defaults to Now below).
+	Events EventLogOptions
 	// ConflictGrace is how long a disagreement between sources must last
 	// before it is published as a conflict: sources refresh at different
 	// times, so a VM that just moved is briefly "misplaced". Zero
@@ -81,9 +84,12 @@ func NewStore(opts StoreOptions) *Store {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 4096
 	}
+	if opts.Events.Now == nil {
+		opts.Events.Now = opts.Now
+	}
 	s := &Store{
 		opts:          opts,
-		events:        NewEventLog(opts.EventBuffer),
+		events:        NewEventLogWith(opts.EventBuffer, opts.Events),
 		virt:          map[string]*VirtPart{},
 		sources:       map[string]SourceStatus{},
 		reported:      map[string]uint64{},

@@ -17,9 +17,10 @@ import (
 // sequence as id and its type as event name. A new generation that
 // carried no event is told as an event "generation" (no id, data
 // {"generation": N}) within a second. A client resumes with the
-// Last-Event-ID header (or last_event_id query parameter); when events it
-// asks for were already dropped from the bounded buffer, it first gets an
-// event named "gap" so it knows to reload the state.
+// Last-Event-ID header (or last_event_id query parameter); events older
+// than the bounded in-memory buffer come from the stored history when
+// there is one. When events it asks for are in neither, it gets an event
+// named "gap" so it knows to reload the state.
 func (s *Server) events(c *gin.Context) {
 	if s.opts.Events == nil {
 		s.problem(c, &Problem{Status: http.StatusServiceUnavailable, Title: "Service Unavailable", Detail: "no event stream"})
@@ -83,8 +84,41 @@ func (s *Server) events(c *gin.Context) {
 			_ = rc.Flush()
 			return
 		}
-		evs, missed := s.opts.Events.Since(last)
 		buf.Reset()
+		if s.opts.History != nil {
+			if oldest := s.opts.Events.Oldest(); last+1 < oldest && oldest-last-1 <= maxReplay {
+				// Older than the in-memory buffer: resume from the
+				// stored history, then go on from memory.
+				var view *model.Snapshot
+				if v, ok := c.Get(restrictKey); ok {
+					view = v.(func(*model.Snapshot) *model.Snapshot)(s.opts.Store.Snapshot())
+				}
+				from := last
+				gap, err := s.replay(ctx, &last, oldest, func(e model.Event) error {
+					if view == nil || eventVisible(view, e) {
+						writeEvent(&buf, e)
+					}
+					if buf.Len() < 256<<10 {
+						return nil
+					}
+					_, err := c.Writer.Write(buf.Bytes())
+					buf.Reset()
+					return err
+				})
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					s.opts.Log.Warn("event stream: history replay failed", "err", err)
+				}
+				if gap || err != nil {
+					buf.WriteString("event: gap\ndata: {\"detail\":\"events after " + strconv.FormatUint(from, 10) +
+						" are missing from the history; reload the state\"}\n\n")
+					last = max(last, oldest-1)
+				}
+			}
+		}
+		evs, missed := s.opts.Events.Since(last)
 		if missed {
 			buf.WriteString("event: gap\ndata: {\"detail\":\"events after " + strconv.FormatUint(last, 10) + " were dropped; reload the state\"}\n\n")
 		}
@@ -145,6 +179,10 @@ func (s *Server) events(c *gin.Context) {
 		}
 	}
 }
+
+// maxReplay bounds how many stored events a resuming stream is sent; a
+// client further behind gets a gap and reloads the state.
+const maxReplay = 100_000
 
 // openStream takes a stream slot for caller, or returns the problem that
 // refuses it: too many streams in all, or for this caller.

@@ -79,7 +79,10 @@ type Options struct {
 	// MaxStreamsPerCaller bounds the streams one caller (identity) holds
 	// open, so that one caller cannot take every slot; 0 means 8.
 	MaxStreamsPerCaller int
-	Log                 *slog.Logger
+	// History, when set, serves the events a resuming stream asks for
+	// that the in-memory log no longer holds.
+	History HistoryReader
+	Log     *slog.Logger
 }
 
 // Route is one entry of the route table: the router and the OpenAPI

@@ -78,6 +78,13 @@ type Options struct {
 	// Disagreement, when set, is told about every cross-check that found
 	// differences (metrics).
 	Disagreement func(diffs []string)
+	// PEngineDir is where the DC's scheduler saves its inputs; default
+	// /var/lib/pacemaker/pengine.
+	PEngineDir string
+	// LogFile is Pacemaker's log, whose "Calculated transition" lines
+	// link a transition to its input (its last 8 MiB are read); default
+	// /var/log/pacemaker/pacemaker.log, "-" for none.
+	LogFile string
 }
 
 // Status modes.
@@ -106,6 +113,12 @@ func (o *Options) defaults() {
 	}
 	if o.CrossCheckInterval <= 0 {
 		o.CrossCheckInterval = 10 * time.Minute
+	}
+	if o.PEngineDir == "" {
+		o.PEngineDir = "/var/lib/pacemaker/pengine"
+	}
+	if o.LogFile == "" {
+		o.LogFile = "/var/log/pacemaker/pacemaker.log"
 	}
 }
 
@@ -138,6 +151,7 @@ type Source struct {
 	checkCost time.Duration // how long crm_mon took at the last cross-check
 	// unpackHook, in tests, changes the native answer before it is used.
 	unpackHook func(*crmmon.Result)
+	links   transitionLinks
 }
 
 // New returns a source; call Run to start refreshing.
@@ -285,6 +299,7 @@ func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.noteOps(cibOut)
 	var mon *crmmon.Result
 	if s.opts.Status != StatusCrmMon {
 		mon, err = s.native(ctx, cibOut, doc)

@@ -11,7 +11,10 @@
 // the change, try where-is and impact, and print again. MODE "audit": load
 // the page as an auditor, print the audit table and download the JSON Lines
 // export (beside SCREENSHOT). MODE "act": as an operator, preview putting
-// NODE in standby, apply it, and print the preview and the task's outcome. Every step prints one
+// NODE in standby, apply it, and print the preview and the task's outcome. MODE
+// "history": open the History tab, show the events of the object NODE over
+// 6 hours, print the table's objects and the time line's marks, click the
+// first transition and print its explanation. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -65,6 +68,26 @@ try {
     await page.getByRole("button", { name: "Show the impact" }).click();
     await page.locator("#impact-result h2").first().waitFor();
     out({ step: "impact", headings: await texts("#impact-result h2"), items: await texts("#impact-result li") });
+  } else if (mode === "history") {
+    // The page has started (it picks its first tab when the cluster loaded).
+    await page.locator("#nodes tbody tr").first().waitFor({ timeout: 30000 });
+    await page.locator("#overview").waitFor();
+    await page.getByRole("button", { name: "History" }).click();
+    await page.locator("#history-records tbody tr").first().waitFor();
+    await page.locator("#history-object").fill(node);
+    await page.getByRole("button", { name: "6 h" }).click();
+    await page.locator("#history-zoom button[aria-pressed=true]", { hasText: "6 h" }).waitFor();
+    await page.waitForFunction((name) => {
+      const cells = [...document.querySelectorAll("#history-records tbody tr td:nth-child(5)")];
+      return cells.length > 0 && cells.every((c) => c.innerText.endsWith(" " + name));
+    }, node);
+    out({
+      step: "history", objects: await texts("#history-records tbody tr td:nth-child(5)"),
+      marks: await page.locator("#timeline .mark").count(), why: await texts("#history-records button.why"),
+    });
+    await page.locator("#history-records button.why").first().click();
+    await page.locator("#explanation li").first().waitFor({ timeout: 30000 });
+    out({ step: "explained", heading: await page.locator("#explanation h2").innerText(), actions: await texts("#explanation li") });
   } else if (mode === "act") {
     await page.locator("#act").waitFor();
     await page.locator("#nodes tbody tr").first().waitFor();

@@ -96,6 +96,7 @@ function selectTab(name) {
   }
   for (const s of document.querySelectorAll("main section")) s.hidden = s.id !== name;
   if (name === "audit") searchAudit(false);
+  if (name === "history") searchHistory(false);
   location.hash = name;
 }
 
@@ -423,6 +424,92 @@ async function searchAudit(more) {
   }
 }
 
+// ---- history: what happened, and why ----
+
+let historyCursor = "";
+let historySpan = "24h";
+const spanMs = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "168h": 168 * 3600e3, "720h": 720 * 3600e3 };
+
+// searchHistory shows the stored events of the chosen time range (newest
+// first) as a time line and a table; more appends the next, older page.
+async function searchHistory(more) {
+  const q = new URLSearchParams({ since: historySpan, order: "desc", limit: "200" });
+  const object = $("history-object").value.trim();
+  if (object) q.set("object", object);
+  if (more && historyCursor) q.set("cursor", historyCursor);
+  try {
+    const page = await get("history?" + q.toString());
+    const body = $("history-records").tBodies[0];
+    if (!more) {
+      body.replaceChildren();
+      $("timeline").replaceChildren();
+      $("explanation").hidden = true;
+    }
+    const to = Date.now();
+    const from = to - spanMs[historySpan];
+    $("timeline-from").textContent = new Date(from).toISOString().slice(0, 16).replace("T", " ");
+    $("timeline-to").textContent = "now";
+    for (const r of page.records) {
+      const row = el("tr", { id: "event-" + r.seq }, ...[r.time.replace("T", " ").replace(/\.\d+Z$|Z$/, ""), r.seq,
+        el("span", { className: r.severity === "critical" ? "bad" : r.severity === "warning" ? "warn" : "" }, r.severity),
+        r.type, r.object.kind + " " + r.object.name, r.message, why(r)].map((c) => el("td", null, c)));
+      body.append(row);
+      const at = Date.parse(r.published || r.time);
+      const x = Math.min(100, Math.max(0, (100 * (at - from)) / (to - from)));
+      const mark = el("button", { type: "button", className: "mark " + r.severity, title: r.time + " " + r.message });
+      mark.style.left = x + "%";
+      mark.setAttribute("aria-label", r.message);
+      mark.addEventListener("click", () => {
+        for (const p of body.querySelectorAll("tr.picked")) p.classList.remove("picked");
+        row.classList.add("picked");
+        row.scrollIntoView({ block: "nearest" });
+      });
+      $("timeline").append(mark);
+    }
+    historyCursor = page.next || "";
+    $("history-more").hidden = !historyCursor;
+    if (page.recorder && (page.recorder.dropped > 0 || page.recorder.failing)) {
+      showProblem(new Problem(0, `The history is incomplete: ${page.recorder.dropped} events dropped` +
+        (page.recorder.failing ? `; its store is failing (${page.recorder.error})` : "")));
+    } else {
+      showProblem(null);
+    }
+  } catch (err) {
+    showProblem(err);
+  }
+}
+
+// why is the cell linking an event to the Pacemaker transition that caused
+// it: a button that explains the scheduler input the DC saved.
+function why(r) {
+  const t = r.transition;
+  if (!t) return "";
+  if (!t.input) return "transition " + t.number;
+  const b = el("button", { type: "button", className: "why" }, "transition " + t.number);
+  b.title = "what Pacemaker did from " + t.input;
+  b.addEventListener("click", () => explain(t.input, t.number));
+  return b;
+}
+
+async function explain(input, number) {
+  const box = $("explanation");
+  box.hidden = false;
+  box.replaceChildren(el("p", null, "Asking Pacemaker's scheduler about " + input + " ..."));
+  try {
+    const ex = await get("transitions/" + encodeURIComponent(input));
+    const acts = ex.actions.map((a) => el("li", null, a.action + " " + a.resource +
+      (a.source && a.dest && a.source !== a.dest ? " (" + a.source + " \u2192 " + a.dest + ")" : a.node || a.dest || a.source ? " (" + (a.node || a.dest || a.source) + ")" : "") +
+      (a.reason ? ": " + a.reason : "")));
+    box.replaceChildren(
+      el("h2", null, "Transition " + number + ": what Pacemaker did"),
+      el("p", null, "From " + ex.input.name + ", saved " + ex.input.time.replace("T", " ").replace(/\.\d+Z$|Z$/, "") +
+        " UTC, recomputed by crm_simulate on a private copy:"),
+      acts.length ? el("ol", { className: "actions" }, ...acts) : el("p", null, "no actions: the cluster was where the scheduler wanted it"));
+  } catch (err) {
+    box.replaceChildren(el("p", { className: "bad" }, "No explanation: " + err.message));
+  }
+}
+
 // ---- live updates ----
 
 let refreshTimer = 0;
@@ -479,6 +566,15 @@ async function start() {
   $("impact-form").addEventListener("submit", impact);
   $("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); searchAudit(false); });
   $("audit-more").addEventListener("click", () => searchAudit(true));
+  $("history-form").addEventListener("submit", (ev) => { ev.preventDefault(); searchHistory(false); });
+  $("history-more").addEventListener("click", () => searchHistory(true));
+  for (const b of document.querySelectorAll("#history-zoom button")) {
+    b.addEventListener("click", () => {
+      historySpan = b.dataset.span;
+      for (const o of document.querySelectorAll("#history-zoom button")) o.setAttribute("aria-pressed", String(o === b));
+      searchHistory(false);
+    });
+  }
   $("act-op").addEventListener("change", fillActObjects);
   $("act-form").addEventListener("submit", preview);
   let session;
