@@ -151,7 +151,7 @@ type Source struct {
 	checkCost time.Duration // how long crm_mon took at the last cross-check
 	// unpackHook, in tests, changes the native answer before it is used.
 	unpackHook func(*crmmon.Result)
-	links   transitionLinks
+	links      transitionLinks
 }
 
 // New returns a source; call Run to start refreshing.

@@ -37,8 +37,8 @@ type Result struct {
 	FenceHistory   []FenceEvent  `xml:"fence_history>fence_event"`
 	// Lists are the generic lists other tools print (stonith_admin's
 	// "fencing history").
-	Lists []List `xml:"list"`
-	Status         Status        `xml:"status"`
+	Lists  []List `xml:"list"`
+	Status Status `xml:"status"`
 	// crm_simulate only.
 	ClusterStatus        *Snapshot `xml:"cluster_status"`
 	Actions              []Action  `xml:"actions>rsc_action"`
