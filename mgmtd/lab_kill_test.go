@@ -1,10 +1,12 @@
 package mgmtd
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"mgmtd/auth"
 	"mgmtd/internal/lab"
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
@@ -39,6 +41,53 @@ func TestLabNodeKill(t *testing.T) {
 	}
 	if got := locate(t, l, "d1"); !strings.Contains(got, "node3") {
 		t.Fatalf("after the CLI's move: %s", got)
+	}
+	// The health check, on the live cluster, names the constraint the move
+	// left and the command that clears it.
+	if out := cli("node2", "check"); !strings.Contains(out, "cli-prefer-d1") || !strings.Contains(out, "crm_resource --clear --resource d1") {
+		t.Errorf("check after a move does not name the move's constraint:\n%s", out)
+	}
+	// The move is in node2's history, linked to the transition the DC
+	// calculated and its saved scheduler input, which mgmtd explains.
+	var hist struct {
+		Records []struct {
+			Type       string `json:"type"`
+			Transition *struct {
+				Number int    `json:"number"`
+				Input  string `json:"input"`
+			} `json:"transition"`
+		} `json:"records"`
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		code := daemons["node2"].getAny(t, "/api/v1/history?object=d1&since=1h", &hist)
+		for _, r := range hist.Records {
+			if r.Type == "resource.moved" && r.Transition != nil && r.Transition.Input != "" {
+				return code == 200
+			}
+		}
+		return false
+	}, "node2's history links d1's move to a transition and its input")
+	for _, r := range hist.Records {
+		if r.Type == "resource.moved" && r.Transition != nil && r.Transition.Input != "" {
+			// Only the DC saved the input: ask the DC's mgmtd.
+			var dc string
+			for _, n := range l.Nodes {
+				if strings.Contains(l.Exec(n, "crm_mon", "-1"), "Current DC: "+n) {
+					dc = n
+				}
+			}
+			var ex struct {
+				Actions []struct {
+					Action   string `json:"action"`
+					Resource string `json:"resource"`
+				} `json:"actions"`
+			}
+			if code := daemons[dc].getAny(t, "/api/v1/transitions/"+r.Transition.Input, &ex); code != 200 || len(ex.Actions) == 0 {
+				t.Errorf("explain %s on the DC %s: %d", r.Transition.Input, dc, code)
+			}
+			t.Logf("transition %d (%s) explained: %+v", r.Transition.Number, r.Transition.Input, ex.Actions)
+			break
+		}
 	}
 	cli("node2", "resource", "clear", "d1")
 	if c := l.Exec("node1", "cibadmin", "--query", "--scope", "constraints"); strings.Contains(c, "cli-prefer-d1") {
@@ -104,4 +153,24 @@ func TestLabNodeKill(t *testing.T) {
 		var n model.Node
 		return daemons["node1"].get(t, "/api/v1/nodes/node3", &n) == 200 && n.State == model.NodeOnline
 	}, "node3 rejoined after its fencing")
+}
+
+// getAny reads a route's body as a viewer, whether or not it is wrapped
+// in the model routes' {"view", "data"} envelope; it returns the status.
+func (d *labDaemon) getAny(t testing.TB, path string, out any) int {
+	t.Helper()
+	code, _, body := call(t, "GET", d.url+path, map[string]string{"Authorization": "Bearer " + d.tokens[auth.RoleViewer]}, "")
+	if code != 200 {
+		return code
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(body, &env) == nil && len(env.Data) > 0 {
+		body = env.Data
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatalf("%s %s: %v", d.node, path, err)
+	}
+	return code
 }
