@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"mgmtd/rest"
+	"mgmtd/source/pacemaker"
 	"mgmtd/toolexec"
 )
 
@@ -112,6 +114,20 @@ func alertInstall(ctx context.Context, s *streams, socket, agent string) error {
 	}
 	fmt.Fprintf(s.out, "alert agent %s -> %s installed; recipient %s\n", agent, self, socket)
 	return nil
+}
+
+// WatchAgent is what this binary does when the Pacemaker source's
+// watcher (crm_mon -E) runs it as its external agent: it prints the
+// operation's line and exits (pacemaker.WatchAgent); ok is false when
+// this process is not such an agent.
+func WatchAgent(stdout io.Writer) (code int, ok bool) {
+	if !pacemaker.IsWatchAgent(os.Getenv) {
+		return 0, false
+	}
+	if pacemaker.WatchAgent(stdout, os.Getenv) != nil {
+		return 1, true
+	}
+	return 0, true
 }
 
 // cibadmin runs Pacemaker's cibadmin as every cluster tool runs

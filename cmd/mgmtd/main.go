@@ -12,16 +12,12 @@ import (
 	"syscall"
 
 	"mgmtd/cli"
-	"mgmtd/source/pacemaker"
 )
 
 func main() {
-	if pacemaker.IsWatchAgent(os.Getenv) {
-		// crm_mon runs this binary as the watcher's external agent.
-		if pacemaker.WatchAgent(os.Stdout, os.Getenv) != nil {
-			os.Exit(1)
-		}
-		return
+	if code, ok := cli.WatchAgent(os.Stdout); ok {
+		// crm_mon ran this binary as the watcher's external agent.
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	args := os.Args[1:]
