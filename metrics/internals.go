@@ -34,7 +34,23 @@ type Internals struct {
 	Notify []RouteStats
 	// Audit is the audit log's writer.
 	Audit *AuditStats
+	// Check is the newest configuration health check (mgmtd check), nil
+	// before one ran. Metrics never run it (it runs crm_verify, which
+	// costs a crm_mon on a big cluster): it is the report the last caller
+	// of GET /api/v1/check, mgmtd check or the page obtained.
+	Check *CheckStats
 }
+
+// CheckStats is a health check's report reduced to counts.
+type CheckStats struct {
+	// Time is when the check ran.
+	Time time.Time
+	// Findings counts the findings per check name and severity.
+	Findings map[CheckKey]int
+}
+
+// CheckKey names a kind of finding.
+type CheckKey struct{ Check, Severity string }
 
 // ChannelStats counts one notification channel's notifications.
 type ChannelStats struct {
@@ -76,6 +92,23 @@ func (in Internals) Add(e *Exposition, now time.Time) {
 	e.Family("mgmtd_event_streams", Gauge, "Open REST event streams (server-sent events)").Add(float64(in.EventStreams))
 	if in.Tools != nil {
 		in.Tools.add(e)
+	}
+	if in.Check != nil {
+		e.Family("mgmtd_check_last_run_timestamp_seconds", Gauge, "When the newest configuration health check (mgmtd check) ran (Unix time); metrics never run it").Add(unixSeconds(in.Check.Time))
+		f := e.Family("mgmtd_check_findings", Gauge, "Findings of the newest configuration health check, per check and severity")
+		keys := make([]CheckKey, 0, len(in.Check.Findings))
+		for k := range in.Check.Findings {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i].Check != keys[j].Check {
+				return keys[i].Check < keys[j].Check
+			}
+			return keys[i].Severity < keys[j].Severity
+		})
+		for _, k := range keys {
+			f.Add(float64(in.Check.Findings[k]), "check", k.Check, "severity", k.Severity)
+		}
 	}
 	if in.SNMP != nil {
 		e.Family("mgmtd_snmp_notifications_sent_total", Counter, "SNMP notifications the AgentX subagent sent to the master agent").Add(float64(in.SNMP.Sent))

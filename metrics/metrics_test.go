@@ -56,7 +56,9 @@ func fullInternals() metrics.Internals {
 	return metrics.Internals{Start: time.Unix(1700000000, 0), Version: "test", EventsPublished: 42, EventBuffer: 4096, EventStreams: 2,
 		Tools: tools, SNMP: &metrics.ChannelStats{Sent: 5, Dropped: 1, Queued: 0}, CIM: &metrics.ChannelStats{Sent: 7, Dropped: 2, Failed: 3, Queued: 1},
 		Notify: []metrics.RouteStats{{Route: "ops-mail", Kind: "smtp", Sent: 3, Failed: 2, Retried: 2, Dead: 1, DeadLetters: 1, Degraded: true}},
-		Audit:  &metrics.AuditStats{Queued: 1, QueueCapacity: 1024}}
+		Audit:  &metrics.AuditStats{Queued: 1, QueueCapacity: 1024},
+		Check: &metrics.CheckStats{Time: time.Unix(1700000100, 0), Findings: map[metrics.CheckKey]int{
+			{Check: "move-leftover", Severity: "warning"}: 2, {Check: "fencing-disabled", Severity: "critical"}: 1}}}
 }
 
 // promtoolCheck runs `promtool check metrics` (Prometheus's own linter)
@@ -299,6 +301,9 @@ func TestInternals(t *testing.T) {
 		`mgmtd_notify_dead_lettered_total{kind="smtp",route="ops-mail"}`:     1,
 		`mgmtd_events_published_total`:                                       42,
 		`mgmtd_audit_queue_capacity`:                                         1024,
+		`mgmtd_check_findings{check="move-leftover",severity="warning"}`:     2,
+		`mgmtd_check_findings{check="fencing-disabled",severity="critical"}`: 1,
+		`mgmtd_check_last_run_timestamp_seconds`:                             1700000100,
 	} {
 		if v, ok := sample(t, text, series); !ok || v != want {
 			t.Errorf("%s = %v %v, want %v", series, v, ok, want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mgmtd/check"
+	"mgmtd/metrics"
 	"mgmtd/rest"
 	"mgmtd/source/pacemaker"
 	"mgmtd/toolexec"
@@ -56,6 +57,20 @@ func (c *configChecker) Check(ctx context.Context) (any, error) {
 	r := check.Run(in, time.Now())
 	c.last, c.gen, c.at = &r, sn.Generation, time.Now()
 	return &r, nil
+}
+
+// stats reduces the newest report for the metrics; nil before one ran.
+func (c *configChecker) stats() *metrics.CheckStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		return nil
+	}
+	st := &metrics.CheckStats{Time: c.last.Time, Findings: map[metrics.CheckKey]int{}}
+	for _, f := range c.last.Findings {
+		st.Findings[metrics.CheckKey{Check: f.Check, Severity: string(f.Severity)}]++
+	}
+	return st
 }
 
 var _ rest.Checker = (*configChecker)(nil)

@@ -103,6 +103,9 @@ type Daemon struct {
 	TLS             *auth.TLS // nil with plain HTTP
 	DemoCredentials auth.DemoCredentials
 	authRecorder    auth.Recorder
+	// checker runs the configuration health check for REST (nil in the
+	// demo); the metrics show its newest report.
+	checker *configChecker
 }
 
 // Options are the choices of the command that runs the daemon.
@@ -269,7 +272,8 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 	}
 	if !o.Demo {
 		rest.RegisterSchema("CheckReport", check.Report{})
-		d.REST.Handle(rest.CheckRoute(d.REST, &configChecker{d: d}, "CheckReport"))
+		d.checker = &configChecker{d: d}
+		d.REST.Handle(rest.CheckRoute(d.REST, d.checker, "CheckReport"))
 	}
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)

@@ -56,6 +56,9 @@ func (d *Daemon) internals() metrics.Internals {
 	if d.REST != nil {
 		in.EventStreams = d.REST.EventStreams()
 	}
+	if d.checker != nil {
+		in.Check = d.checker.stats()
+	}
 	if d.snmp != nil {
 		st := d.snmp.Stats()
 		in.SNMP = &metrics.ChannelStats{Sent: st.NotifiesSent, Dropped: st.NotifiesDropped, Queued: st.NotifiesQueued}
