@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -333,6 +334,61 @@ func TestWebPageHistory(t *testing.T) {
 	if !strings.HasPrefix(ex["heading"].(string), "Transition 0") || len(acts) != len(want.Actions) || len(acts) == 0 ||
 		!strings.HasPrefix(acts[0], want.Actions[0].Action+" "+want.Actions[0].Resource) {
 		t.Fatalf("explanation on the page %v; the API's %+v", ex, want.Actions)
+	}
+	if done := next(); len(done["console_errors"].([]any)) != 0 {
+		t.Fatalf("console errors: %v", done["console_errors"])
+	}
+}
+
+// TestWebPageCheck: the Cluster tab's configuration check, run in
+// Chromium against a daemon on a CIB with a move's leftover constraint,
+// shows the findings the API reports, with the commands that fix them.
+func TestWebPageCheck(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "check", "testdata", "move-leftover.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfg.Listen, cfg.StateDir = "127.0.0.1:0", filepath.Join(dir, "state")
+	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
+	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	code, _, body := call(t, "GET", d.URL+"/api/v1/check", hdr, "")
+	var env struct {
+		Data struct {
+			Findings []struct{ Check, Fix string } `json:"findings"`
+		} `json:"data"`
+	}
+	if code != 200 || json.Unmarshal(body, &env) != nil || len(env.Data.Findings) == 0 {
+		t.Fatalf("check: %d %s", code, body)
+	}
+	var want []string
+	leftover := false
+	for _, f := range env.Data.Findings {
+		want = append(want, f.Check)
+		leftover = leftover || strings.Contains(f.Fix, "crm_resource --clear")
+	}
+	if !leftover {
+		t.Fatalf("the API's check does not offer to clear the leftover constraint: %s", body)
+	}
+	next, _ := pageDriverAt(t, d.URL, "view", "view-secret-pw", "check")
+	shown := next()
+	if got := strs(shown["checks"]); !slices.Equal(got, want) {
+		t.Errorf("page findings %q, API findings %q (%v)", got, want, shown["status"])
+	}
+	if fixes := strings.Join(strs(shown["fixes"]), "\n"); !strings.Contains(fixes, "crm_resource --clear") {
+		t.Errorf("the page does not show the fix: %q", fixes)
 	}
 	if done := next(); len(done["console_errors"].([]any)) != 0 {
 		t.Fatalf("console errors: %v", done["console_errors"])

@@ -14,7 +14,8 @@
 // NODE in standby, apply it, and print the preview and the task's outcome. MODE
 // "history": open the History tab, show the events of the object NODE over
 // 6 hours, print the table's objects and the time line's marks, click the
-// first transition and print its explanation. Every step prints one
+// first transition and print its explanation. MODE "check": run the
+// configuration check from the Cluster tab and print its findings. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -88,6 +89,15 @@ try {
     await page.locator("#history-records button.why").first().click();
     await page.locator("#explanation li").first().waitFor({ timeout: 30000 });
     out({ step: "explained", heading: await page.locator("#explanation h2").innerText(), actions: await texts("#explanation li") });
+  } else if (mode === "check") {
+    await page.locator("#nodes tbody tr").first().waitFor({ timeout: 30000 });
+    await page.getByRole("button", { name: "Check the configuration" }).click();
+    await page.locator("#check-status", { hasText: /finding|no findings|could not run/ }).waitFor({ timeout: 60000 });
+    out({
+      step: "check", status: await page.locator("#check-status").innerText(),
+      checks: await page.locator("#check-findings li").evaluateAll((ls) => ls.map((l) => l.dataset.check)),
+      fixes: await texts("#check-findings pre.fix"),
+    });
   } else if (mode === "act") {
     await page.locator("#act").waitFor();
     await page.locator("#nodes tbody tr").first().waitFor();
