@@ -161,6 +161,34 @@ func TestCorosync(t *testing.T) {
 	}
 }
 
+// TestCorosyncShortToken judges corosync-cmapctl captured from a real
+// single-node Corosync 3 with a 1000 ms token
+// (testdata/corosync-short-token.sh): the token finding, with its fix.
+func TestCorosyncShortToken(t *testing.T) {
+	raw, err := os.ReadFile("testdata/corosync-short-token/cmapctl.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := corosync.ParseCmap(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmap := map[string]string{}
+	for k, v := range cm {
+		cmap[k] = v.Value
+	}
+	r := checkFile(t, "testdata/healthy.xml", func(in *Input) { in.Cmap = cmap })
+	var token *Finding
+	for i := range r.Findings {
+		if r.Findings[i].Check == CheckToken {
+			token = &r.Findings[i]
+		}
+	}
+	if token == nil || !strings.Contains(token.Summary, "1000 ms") || !strings.Contains(token.Fix, "token: 5000") {
+		t.Errorf("no token finding for a 1000 ms token: %+v", r.Findings)
+	}
+}
+
 // TestVerifyMissing: without crm_verify the check still runs, and says
 // what it skipped.
 func TestVerifyMissing(t *testing.T) {
