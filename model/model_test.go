@@ -270,3 +270,23 @@ func TestWherePartitionWithoutQuorum(t *testing.T) {
 		}
 	}
 }
+
+// TestWhereMAC: a VM's interface MAC address, in any usual spelling,
+// leads to the VM and what runs in it; other strings are not MACs.
+func TestWhereMAC(t *testing.T) {
+	st := NewStore(StoreOptions{})
+	st.Report(Report{Source: "pacemaker", Pacemaker: pcmk([]Node{{Name: "n1", Online: true}}, nil, nil)})
+	sn := st.Report(Report{Source: "virt", Virt: &VirtPart{Hosts: []Host{{Name: "h1", Reachable: true}},
+		VMs: []VM{{Name: "app", Host: "h1", NICs: []VMNIC{{MAC: "52:54:00:12:34:56"}}}, {Name: "db", Host: "h1"}}}})
+	for _, q := range []string{"52:54:00:12:34:56", "52-54-00-12-34-56", "5254.0012.3456", "52:54:00:12:34:56"} {
+		w := sn.Where(q)
+		if len(w.VMs) != 1 || w.VMs[0].Name != "app" || len(w.Matches) != 1 || w.Matches[0].Kind != KindVM {
+			t.Errorf("where %s: %+v", q, w)
+		}
+	}
+	for _, q := range []string{"52:54:00:12:34", "deadbeefcafe", "52:54:00:12:34:5g", "app"} {
+		if _, ok := NormalizeMAC(q); ok {
+			t.Errorf("%q taken for a MAC", q)
+		}
+	}
+}

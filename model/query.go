@@ -145,6 +145,25 @@ func (s *Snapshot) Where(name string) WhereAnswer {
 			ans.Matches = append(ans.Matches, Match{Kind: KindHost, Name: h.Name})
 			ans.VMs = append(ans.VMs, s.VMsOn(h.Name)...)
 		}
+		if mac, ok := NormalizeMAC(name); ok {
+			// A network interface's MAC address leads to its VM.
+			for _, v := range s.VMs {
+				for _, nic := range v.NICs {
+					if nic.MAC != mac {
+						continue
+					}
+					ans.Matches = append(ans.Matches, Match{Kind: KindVM, Name: v.Name, Note: "interface " + mac + " on " + v.Host})
+					ans.VMs = append(ans.VMs, v)
+					if v.GuestNode != "" {
+						addInstances(s.InstancesOn(v.GuestNode))
+					}
+					if v.Resource != "" {
+						addInstances(s.InstancesOf(v.Resource))
+					}
+					break
+				}
+			}
+		}
 	}
 	for _, in := range ins {
 		ans.Instances = append(ans.Instances, s.placement(in))
@@ -541,4 +560,34 @@ func (s *Snapshot) anyLost(id string, lost map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// NormalizeMAC returns a MAC address written with colons, dashes or dots
+// (aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff) as libvirt writes
+// it: lower case, with colons; ok is false for anything else.
+func NormalizeMAC(s string) (string, bool) {
+	var hex []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+			hex = append(hex, c)
+		case c >= 'A' && c <= 'F':
+			hex = append(hex, c+'a'-'A')
+		case c == ':' || c == '-' || c == '.':
+		default:
+			return "", false
+		}
+	}
+	if len(hex) != 12 || len(s) < 14 {
+		return "", false
+	}
+	out := make([]byte, 0, 17)
+	for i := 0; i < 12; i += 2 {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, hex[i], hex[i+1])
+	}
+	return string(out), true
 }
