@@ -10,6 +10,27 @@ import (
 // examples are each command's examples for `mgmtd help COMMAND`: a
 // comment line ("# ...") says what the next command does.
 var examples = map[string][]string{
+	"check": {
+		"# offline, on a copy of the CIB (crm_verify on the file)",
+		"mgmtd check --cib /var/lib/pacemaker/cib/cib.xml",
+		"# the running daemon's check, as JSON; exit 3 on any warning",
+		"mgmtd check --server unix:/run/mgmtd/mgmtd.sock -o json --fail-on warning",
+	},
+	"history": {
+		"# what happened to web in the last 3 hours",
+		"mgmtd history --since 3h --object web",
+		"# every critical event of the day, newest first",
+		"mgmtd history --since 24h --severity critical --desc",
+	},
+	"transition": {
+		"# the scheduler inputs the DC saved",
+		"mgmtd transition list",
+		"# what Pacemaker did in one transition, with the scores",
+		"mgmtd transition explain pe-input-42.bz2 --scores",
+	},
+	"version": {
+		"mgmtd version",
+	},
 	"serve": {
 		"# on a cluster node, with a configuration file",
 		"mgmtd serve --config /etc/mgmtd/mgmtd.yaml",

@@ -141,8 +141,17 @@ func TestImage(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "tmp/pam.yaml"), []byte("auth: {pam: {enabled: true}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A CIB that exists (a missing one is refused first), captured with
+	// Pacemaker's tools for package check.
+	cib, err := os.ReadFile("../check/testdata/healthy.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp/cib.xml"), cib, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pam := exec.Command("chroot", "--userspec="+cfg.User, root, cfg.Entrypoint[0], "serve", "--config", "/tmp/pam.yaml",
-		"--addr", testutil.FreeAddr(t), "--state-dir", "/tmp/pam-state", "--cib", "/nonexistent.xml")
+		"--addr", testutil.FreeAddr(t), "--state-dir", "/tmp/pam-state", "--cib", "/tmp/cib.xml")
 	msg, err := pam.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "without cgo and has no PAM") {
 		t.Errorf("serve with auth.pam from the static build: %v\n%s", err, msg)

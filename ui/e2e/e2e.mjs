@@ -73,7 +73,7 @@ try {
     // The page has started (it picks its first tab when the cluster loaded).
     await page.locator("#nodes tbody tr").first().waitFor({ timeout: 30000 });
     await page.locator("#overview").waitFor();
-    await page.getByRole("button", { name: "History" }).click();
+    await page.getByRole("tab", { name: "History" }).click();
     await page.locator("#history-records tbody tr").first().waitFor();
     await page.locator("#history-object").fill(node);
     await page.getByRole("button", { name: "6 h" }).click();

@@ -406,6 +406,24 @@ func (w *world) nodeAttributes(r *crmmon.Result) {
 	}
 }
 
+// listsOperations reports whether crm_mon's node history shows any
+// operation of an lrm_resource (pcmk_output.c get_operation_list):
+// notifies and probes that found the resource not running are left out,
+// and a resource with nothing left is not shown at all - not even its
+// fail count (the operations section is on with --include=all).
+func listsOperations(lr *element) bool {
+	found := false
+	lr.each("lrm_rsc_op", func(op *element) {
+		task := op.attr("operation")
+		probe := task == "monitor" && (op.attr("interval") == "" || op.attr("interval") == "0")
+		if task == "notify" || (probe && op.attr("rc-code") == "7") {
+			return
+		}
+		found = true
+	})
+	return found
+}
+
 // nodeHistory lists, per node with a status entry, the resources with a
 // fail count (all mgmtd reads of crm_mon's node_history).
 func (w *world) nodeHistory(r *crmmon.Result) {
@@ -417,7 +435,7 @@ func (w *world) nodeHistory(r *crmmon.Result) {
 		h := crmmon.NodeHistory{Name: n.uname}
 		st.child("lrm").child("lrm_resources").each("lrm_resource", func(lr *element) {
 			x := w.findResource(lr.attr("id"))
-			if x == nil {
+			if x == nil || !listsOperations(lr) {
 				return
 			}
 			fc := failCount(n, x)
