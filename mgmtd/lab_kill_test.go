@@ -47,8 +47,18 @@ func TestLabNodeKill(t *testing.T) {
 	if out := cli("node2", "check"); !strings.Contains(out, "cli-prefer-d1") || !strings.Contains(out, "crm_resource --clear --resource d1") {
 		t.Errorf("check after a move does not name the move's constraint:\n%s", out)
 	}
-	// The move is in node2's history, linked to the transition the DC
-	// calculated and its saved scheduler input, which mgmtd explains.
+	// The move is in the history, linked to the transition the DC
+	// calculated and to the scheduler input it saved - which only the DC
+	// has, so its mgmtd links and explains it.
+	var dc string
+	for _, n := range l.Nodes {
+		if strings.Contains(l.Exec(n, "crm_mon", "-1"), "Current DC: "+n+" ") {
+			dc = n
+		}
+	}
+	if dc == "" {
+		t.Fatal("no DC")
+	}
 	var hist struct {
 		Records []struct {
 			Type       string `json:"type"`
@@ -58,37 +68,29 @@ func TestLabNodeKill(t *testing.T) {
 			} `json:"transition"`
 		} `json:"records"`
 	}
+	input := ""
 	testutil.Eventually(t, 30*time.Second, func() bool {
-		code := daemons["node2"].getAny(t, "/api/v1/history?object=d1&since=1h", &hist)
+		if daemons[dc].getAny(t, "/api/v1/history?object=d1&since=1h", &hist) != 200 {
+			return false
+		}
 		for _, r := range hist.Records {
 			if r.Type == "resource.moved" && r.Transition != nil && r.Transition.Input != "" {
-				return code == 200
+				input = r.Transition.Input
+				return true
 			}
 		}
 		return false
-	}, "node2's history links d1's move to a transition and its input")
-	for _, r := range hist.Records {
-		if r.Type == "resource.moved" && r.Transition != nil && r.Transition.Input != "" {
-			// Only the DC saved the input: ask the DC's mgmtd.
-			var dc string
-			for _, n := range l.Nodes {
-				if strings.Contains(l.Exec(n, "crm_mon", "-1"), "Current DC: "+n) {
-					dc = n
-				}
-			}
-			var ex struct {
-				Actions []struct {
-					Action   string `json:"action"`
-					Resource string `json:"resource"`
-				} `json:"actions"`
-			}
-			if code := daemons[dc].getAny(t, "/api/v1/transitions/"+r.Transition.Input, &ex); code != 200 || len(ex.Actions) == 0 {
-				t.Errorf("explain %s on the DC %s: %d", r.Transition.Input, dc, code)
-			}
-			t.Logf("transition %d (%s) explained: %+v", r.Transition.Number, r.Transition.Input, ex.Actions)
-			break
-		}
+	}, "the DC's (%s) history links d1's move to a transition and its input", dc)
+	var ex struct {
+		Actions []struct {
+			Action   string `json:"action"`
+			Resource string `json:"resource"`
+		} `json:"actions"`
 	}
+	if code := daemons[dc].getAny(t, "/api/v1/transitions/"+input, &ex); code != 200 || len(ex.Actions) == 0 {
+		t.Errorf("explain %s on the DC %s: %d %+v", input, dc, code, ex)
+	}
+	t.Logf("the move's transition (%s) explained on %s: %+v", input, dc, ex.Actions)
 	cli("node2", "resource", "clear", "d1")
 	if c := l.Exec("node1", "cibadmin", "--query", "--scope", "constraints"); strings.Contains(c, "cli-prefer-d1") {
 		t.Fatalf("the CLI's clear left the move constraint:\n%s", c)
