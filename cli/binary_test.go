@@ -126,7 +126,7 @@ func startBin(t *testing.T, cred *syscall.Credential, args ...string) (url, sock
 // example gave 403 to a non-root user on their own demo.
 func TestDemoOwnerIsAdminOnSocket(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("runs the demo as another user: needs root")
+		t.Fatal("runs the demo as another user: needs root (CI and scripts/test.sh run as root)")
 	}
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
 	_, sock, _ := startBin(t, nobody, "demo", "--speed", "0.001")

@@ -43,7 +43,7 @@ func tryBlock(t *testing.T) string {
 // ends with the namespace.
 func TestReadmeTryBlock(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("private namespaces for the README's fixed port and /tmp paths: needs root")
+		t.Fatal("private namespaces for the README's fixed port and /tmp paths: needs root (CI and scripts/test.sh run as root)")
 	}
 	block := tryBlock(t)
 	repo, err := filepath.Abs("..")

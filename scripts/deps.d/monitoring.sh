@@ -13,25 +13,8 @@
 # no service is started or configured here.
 set -euo pipefail
 
-missing=()
-have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in prometheus exim4-daemon-light rsyslog; do
-	have "$pkg" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	for attempt in 1 2 3 4 5 6; do
-		if apt-get install -y --no-install-recommends "${missing[@]}"; then
-			break
-		fi
-		# The package lists may be stale, or dpkg locked by another install.
-		apt-get update || true
-		sleep $((attempt * 5))
-	done
-	for pkg in "${missing[@]}"; do
-		have "$pkg" || { echo "monitoring.sh: could not install $pkg" >&2; exit 1; }
-	done
-fi
+source "$(dirname "$0")/../apt-install.sh"
+apt_install monitoring.sh prometheus exim4-daemon-light rsyslog
 for bin in prometheus promtool exim4 rsyslogd; do
 	command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || { echo "monitoring.sh: $bin not found" >&2; exit 1; }
 done

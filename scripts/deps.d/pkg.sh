@@ -8,21 +8,5 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
-missing=()
-have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in debootstrap podman man-db systemd ca-certificates; do
-	have "$pkg" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	for attempt in 1 2 3 4 5 6; do
-		if apt-get install -y --no-install-recommends "${missing[@]}"; then
-			break
-		fi
-		apt-get update || true
-		sleep $((attempt * 5))
-	done
-	for pkg in "${missing[@]}"; do
-		have "$pkg" || { echo "pkg.sh: could not install $pkg" >&2; exit 1; }
-	done
-fi
+source "$(dirname "$0")/../apt-install.sh"
+apt_install pkg.sh debootstrap podman man-db systemd ca-certificates
