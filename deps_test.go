@@ -29,6 +29,9 @@ var rules = []struct {
 	{area: "internal/unit", alone: true},
 	{area: "internal/testutil", alone: true},
 	{area: "internal/lab", alone: true},
+	// The migration mechanism the audit log's and the history's
+	// PostgreSQL stores share.
+	{area: "internal/pgschema", alone: true},
 	{area: "source/pacemaker/crmmon", alone: true},
 	{area: "source/pacemaker/cib", alone: true},
 	// The native status unpacker produces crm_mon's result type, so the
@@ -43,11 +46,11 @@ var rules = []struct {
 	{area: "action", may: []string{"model"}},
 	{area: "action/executor", may: []string{"model", "action", "toolexec"}},
 	{area: "auth"},
-	{area: "audit"},
+	{area: "audit", may: []string{"internal/pgschema"}},
 	// The event history: the record, the queries and the recorder import
 	// the model; each store brings its one third-party module (bbolt,
 	// pgx). The conformance suite is imported by tests only.
-	{area: "history", may: []string{"model"}},
+	{area: "history", may: []string{"model", "internal/pgschema"}},
 	{area: "wbem/cimxml", alone: true},
 	{area: "wbem"},
 	// Private PostgreSQL servers for tests (imported by _test.go files).
@@ -100,7 +103,7 @@ func inArea(pkg, area string) bool { return pkg == area || strings.HasPrefix(pkg
 var (
 	thirdParty = map[string][]string{
 		// pgx: the audit log's and the history's PostgreSQL stores.
-		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory"},
+		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory", "internal/pgschema"},
 		"go.etcd.io/bbolt":                   {"history/boltstore"},
 		"github.com/gin-gonic/":              {"rest"},
 		"github.com/digitalocean/go-libvirt": {"source/virt"},

@@ -36,7 +36,7 @@ func healthy(s *model.Snapshot) bool {
 	return true
 }
 
-// healthUnit keeps the attribute name in step with the daemon's health
+// runHealth keeps the attribute name in step with the daemon's health
 // until ctx ends, then deletes it.
 func (d *Daemon) runHealth(ctx context.Context, name string, tools toolexec.Runner, log *slog.Logger) error {
 	set := func(ctx context.Context, args ...string) error {

@@ -21,10 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mgmtd/history"
+	"mgmtd/internal/pgschema"
 )
 
 //go:embed migrations/*.sql
@@ -395,105 +393,14 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	return n, nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a version number", e.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
-
 // Migrate creates the roles when missing (the writer and reader may log
 // in), the schema "history" owned by the owner, and applies the embedded
 // migrations not yet recorded, each in its own transaction, as the owner.
 // conn must be a superuser. It is safe to run concurrently and repeatedly.
 func Migrate(ctx context.Context, conn *pgx.Conn, roles Roles) error {
-	roles = roles.orDefault()
-	ms, err := migrations()
+	ms, err := pgschema.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext('mgmtd-history-migrate'))"); err != nil {
-		return fmt.Errorf("migrate history: lock: %w", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext('mgmtd-history-migrate'))")
-	for _, r := range []struct{ name, attrs string }{{roles.Owner, "NOLOGIN"}, {roles.Writer, "LOGIN"}, {roles.Reader, "LOGIN"}} {
-		if err := createRole(ctx, conn, r.name, r.attrs); err != nil {
-			return err
-		}
-	}
-	owner := pgx.Identifier{roles.Owner}.Sanitize()
-	for _, q := range []string{
-		"CREATE SCHEMA IF NOT EXISTS history AUTHORIZATION " + owner,
-		"SET ROLE " + owner,
-		`CREATE TABLE IF NOT EXISTS history.schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`,
-		"REVOKE ALL ON history.schema_migrations FROM PUBLIC",
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return fmt.Errorf("migrate history: %s: %w", strings.Fields(q)[0], err)
-		}
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "RESET ROLE")
-	var current int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM history.schema_migrations").Scan(&current); err != nil {
-		return fmt.Errorf("migrate history: read version: %w", err)
-	}
-	repl := strings.NewReplacer("{{owner}}", owner, "{{writer}}", pgx.Identifier{roles.Writer}.Sanitize(),
-		"{{reader}}", pgx.Identifier{roles.Reader}.Sanitize())
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, repl.Replace(m.sql)); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO history.schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migrate history: apply %s: %w", m.name, err)
-		}
-	}
-	return nil
-}
-
-func createRole(ctx context.Context, conn *pgx.Conn, name, attrs string) error {
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("migrate history: look up role %s: %w", name, err)
-	}
-	if exists {
-		return nil
-	}
-	_, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" "+attrs)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42710" { // created concurrently
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("migrate history: create role %s: %w", name, err)
-	}
-	return nil
+	return pgschema.Migrate(ctx, conn, "history", pgschema.Roles(roles.orDefault()), ms)
 }
