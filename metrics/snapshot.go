@@ -403,6 +403,8 @@ func sourceMetrics(e *Exposition, s *model.Snapshot, cl string, now time.Time) {
 	checks := e.Family("mgmtd_source_crosschecks_total", Counter, "Refreshes whose own answer was compared with the reference tool's (Pacemaker: native unpacking against crm_mon)")
 	disagree := e.Family("mgmtd_source_crosscheck_disagreements_total", Counter, "Cross-checks where the answers differed (the reference tool's answer was used)")
 	fallbacks := e.Family("mgmtd_source_crosscheck_fallbacks_total", Counter, "Refreshes the source's own computation declined, answered by the reference tool alone")
+	reads := e.Family("mgmtd_source_reads_total", Counter, "Refreshes by what they read (Pacemaker: the whole CIB, or only its status section applied to the configuration already held)")
+	states := e.Family("mgmtd_source_node_states_total", Counter, "node_state elements of status-only reads, by whether they were parsed again (their bytes changed) or reused")
 	for _, st := range s.Sources {
 		lbl := []string{"cluster", cl, "source", st.Name}
 		up.Bool(st.State == model.SourceOK, lbl...)
@@ -423,6 +425,12 @@ func sourceMetrics(e *Exposition, s *model.Snapshot, cl string, now time.Time) {
 			checks.Add(float64(c.Checks), append(lbl, "mode", c.Mode)...)
 			disagree.Add(float64(c.Disagreements), append(lbl, "mode", c.Mode)...)
 			fallbacks.Add(float64(c.Fallbacks), append(lbl, "mode", c.Mode)...)
+			if c.Mode != "crm_mon" {
+				reads.Add(float64(c.FullReads), append(lbl, "read", "full")...)
+				reads.Add(float64(c.StatusReads), append(lbl, "read", "status")...)
+				states.Add(float64(c.NodeStatesParsed), append(lbl, "node_state", "parsed")...)
+				states.Add(float64(c.NodeStatesReused), append(lbl, "node_state", "reused")...)
+			}
 		}
 	}
 }

@@ -510,6 +510,16 @@ type SourceCheck struct {
 	LastDisagreementTime time.Time `json:"last_disagreement_time,omitzero"`
 	// LastFallback says why the native path last declined.
 	LastFallback string `json:"last_fallback,omitempty"`
+	// FullReads counts the refreshes that read the whole CIB;
+	// StatusReads those that read only its status section and applied it
+	// to the configuration already held (the configuration version had
+	// not moved). NodeStatesParsed and NodeStatesReused count, over the
+	// status reads, the node_state elements parsed again because their
+	// bytes changed and those kept from the read before.
+	FullReads        int64 `json:"full_reads"`
+	StatusReads      int64 `json:"status_reads"`
+	NodeStatesParsed int64 `json:"node_states_parsed"`
+	NodeStatesReused int64 `json:"node_states_reused"`
 }
 
 // Age is how old the served picture of this source is at now.

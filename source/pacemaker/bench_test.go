@@ -1,6 +1,7 @@
 package pacemaker
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -192,4 +193,63 @@ func BenchmarkUnpack(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStatusRead is the refresh of the native path after a status
+// change on the generated 1,000-node CIB, as the daemon does it while
+// the configuration version stands: the status section applied to the
+// cached configuration (one node's operation changed, every other
+// node_state reused), the transition operations of the changed node,
+// build, merge, publish. Compare with BenchmarkNativeRebuild, the full
+// read of the same CIB. cibadmin's own cost (the status query) is not in
+// either.
+func BenchmarkStatusRead(b *testing.B) {
+	cibFile, _, _ := bigCIB(b)
+	data, err := os.ReadFile(cibFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := bytes.Index(data, []byte("<cib "))
+	tagEnd := bytes.IndexByte(data[open:], '>')
+	tag := append(append([]byte(nil), data[open:open+tagEnd]...), "/>"...)
+	status := data[bytes.LastIndex(data, []byte("<status>")) : bytes.LastIndex(data, []byte("</status>"))+len("</status>")]
+	// Two versions of the status that differ in one node's newest
+	// operation, applied in turn.
+	at := bytes.Index(status, []byte(`rc-code="0"`))
+	if at < 0 {
+		b.Fatal("no rc-code in the generated status")
+	}
+	other := append(append(append([]byte(nil), status[:at]...), `rc-code="7"`...), status[at+len(`rc-code="0"`):]...)
+	versions := [][]byte{status, other}
+	doc, err := cib.Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c unpack.Cache
+	if _, err := c.Full(data, unpack.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	var ops opsCache
+	log := quiet()
+	ops.of(data, c.Chunks(), log)
+	st := model.NewStore(model.StoreOptions{})
+	b.ReportAllocs()
+	cpuStart := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v := versions[i%2]
+		mon, err := c.Status(tag, v, unpack.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops.of(v, c.Chunks(), log)
+		sn := st.Report(model.Report{Source: Name, Pacemaker: Build(mon, doc, nil)})
+		if len(sn.Instances) < *benchResources {
+			b.Fatalf("only %d instances", len(sn.Instances))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric((cpuTime()-cpuStart).Seconds()/float64(b.N), "cpu-s/op")
+	s := c.Stats()
+	b.ReportMetric(float64(s.Parsed)/float64(s.Incremental), "parsed-node-states/op")
 }

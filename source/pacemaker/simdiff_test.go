@@ -1,16 +1,23 @@
 package pacemaker
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"mgmtd/source/pacemaker/cib"
+	"mgmtd/source/pacemaker/unpack"
 )
 
 // The random differential test: starting from the fixture CIBs and a
@@ -21,17 +28,23 @@ import (
 // (--simulate or --run, always --save-output); after every step the saved
 // CIB is unpacked natively and by crm_mon and the answers compared.
 //
-// MGMTD_DIFF_CASES sets the number of compared CIBs (default 150, about a
-// minute here), MGMTD_DIFF_SEED the seed (default 1). A disagreement
-// prints the seed, the steps and both answers, and keeps the CIB in the
-// temporary directory for replay.
+// Each step's CIB is also followed incrementally (incrementalCheck): the
+// status section applied to the cached configuration must unpack exactly
+// as the whole document does.
+//
+// MGMTD_DIFF_CASES sets the number of compared CIBs (default 2000, a few
+// minutes on two cores), MGMTD_DIFF_SEED the seed (default 1). Case c's
+// steps depend only on the seed and c, so a run is the same whatever the
+// number of workers (one per CPU). A disagreement prints the seed, the
+// case, the steps and both answers, and keeps the CIB in the temporary
+// directory for replay.
 func TestNativeMatchesCrmMonSimulated(t *testing.T) {
 	requireTool(t, "crm_mon")
 	requireTool(t, "crm_simulate")
 	requireTool(t, "crm_attribute")
-	cases := envInt("MGMTD_DIFF_CASES", 150)
+	requireTool(t, "cibadmin")
+	cases := int64(envInt("MGMTD_DIFF_CASES", 2000))
 	seed := int64(envInt("MGMTD_DIFF_SEED", 1))
-	rng := rand.New(rand.NewSource(seed))
 	dir := t.TempDir()
 
 	var pool []string
@@ -47,27 +60,33 @@ func TestNativeMatchesCrmMonSimulated(t *testing.T) {
 	}
 	pool = append(pool, gen)
 
-	compared, declined, simFailed := 0, 0, 0
-	for c := 0; compared < cases; c++ {
+	var compared, declined, simFailed, next atomic.Int64
+	var inc incrementalCounts
+	runCase := func(c int64) {
+		rng := rand.New(rand.NewSource(seed<<24 + c))
 		base := pool[rng.Intn(len(pool))]
 		cur := filepath.Join(dir, fmt.Sprintf("case%d-0.xml", c))
 		copyFile(t, base, cur)
+		check := newIncrementalCheck(t, cur, &inc)
 		var steps []string
-		for s := 1; s <= 1+rng.Intn(4) && compared < cases; s++ {
+		for s := 1; s <= 1+rng.Intn(4) && compared.Load() < cases; s++ {
 			next := filepath.Join(dir, fmt.Sprintf("case%d-%d.xml", c, s))
 			desc, ok := simStep(t, rng, cur, next)
 			if !ok {
-				simFailed++
+				simFailed.Add(1)
 				continue
 			}
 			steps = append(steps, desc)
 			cur = next
 			diffs, dec := diffCase(t, cur)
 			if dec != nil {
-				declined++
+				declined.Add(1)
 				continue
 			}
-			compared++
+			compared.Add(1)
+			if d := check.step(cur); d != "" {
+				t.Errorf("seed %d case %d (base %s), steps:\n  %s\nincremental: %s", seed, c, base, strings.Join(steps, "\n  "), d)
+			}
 			if len(diffs) > 0 {
 				keep := filepath.Join(os.TempDir(), fmt.Sprintf("mgmtd-diff-seed%d-case%d.xml", seed, c))
 				copyFile(t, cur, keep)
@@ -75,11 +94,89 @@ func TestNativeMatchesCrmMonSimulated(t *testing.T) {
 					seed, c, base, keep, strings.Join(steps, "\n  "), strings.Join(diffs, "\n  "))
 			}
 		}
-		if c > cases*20 {
-			t.Fatalf("only %d of %d cases could be compared", compared, cases)
-		}
 	}
-	t.Logf("seed %d: %d CIBs compared with crm_mon, %d declined, %d simulator runs failed", seed, compared, declined, simFailed)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for compared.Load() < cases && !t.Failed() {
+				c := next.Add(1) - 1
+				if c > cases*20 {
+					t.Errorf("only %d of %d cases could be compared", compared.Load(), cases)
+					return
+				}
+				runCase(c)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("seed %d: %d CIBs compared with crm_mon, %d declined, %d simulator runs failed; incremental reads: %d status, %d full, all equal to a whole read",
+		seed, compared.Load(), declined.Load(), simFailed.Load(), inc.status.Load(), inc.full.Load())
+}
+
+// incrementalCounts counts what the incremental checks did, for the log.
+type incrementalCounts struct{ status, full atomic.Int64 }
+
+// incrementalCheck follows one case's CIBs as the daemon follows a live
+// cluster: a full read first, then, for each next CIB, a status read
+// (the cib element and the status section as Pacemaker's cibadmin prints
+// them) applied to the cache, or a full read when the configuration
+// moved; every answer must equal Unpack of the whole document.
+type incrementalCheck struct {
+	t      *testing.T
+	cache  unpack.Cache
+	counts *incrementalCounts
+}
+
+var incOpts = unpack.Options{Now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), Location: time.UTC}
+
+func newIncrementalCheck(t *testing.T, first string, counts *incrementalCounts) *incrementalCheck {
+	c := &incrementalCheck{t: t, counts: counts}
+	data, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cache.Full(data, incOpts) // a declined CIB leaves the cache empty: the next step reads in full
+	return c
+}
+
+// step returns what differed, or "".
+func (c *incrementalCheck) step(file string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	want, err := unpack.Unpack(data, incOpts)
+	if err != nil {
+		c.cache.Reset()
+		return ""
+	}
+	cibadmin := func(args ...string) []byte {
+		cmd := exec.Command("cibadmin", args...)
+		cmd.Env = append(os.Environ(), "CIB_file="+file)
+		out, err := cmd.Output()
+		if err != nil {
+			c.t.Fatalf("cibadmin %v on %s: %v", args, file, err)
+		}
+		return out
+	}
+	tag := cibadmin("--query", "--xpath", "/cib", "--no-children")
+	status := cibadmin("--query", "--local", "--scope", "status")
+	got, err := c.cache.Status(tag, status, incOpts)
+	if errors.Is(err, unpack.ErrConfigChanged) {
+		c.counts.full.Add(1)
+		got, err = c.cache.Full(data, incOpts)
+	} else {
+		c.counts.status.Add(1)
+	}
+	if err != nil {
+		return "error " + err.Error()
+	}
+	if !reflect.DeepEqual(got, want) {
+		return strings.Join(Compare(got, want), "; ") + " (or a difference Compare does not show)"
+	}
+	return ""
 }
 
 func envInt(name string, def int) int {

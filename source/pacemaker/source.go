@@ -152,6 +152,12 @@ type Source struct {
 	// unpackHook, in tests, changes the native answer before it is used.
 	unpackHook func(*crmmon.Result)
 	links      transitionLinks
+
+	// loadMu serializes reads: they share the parse cache.
+	loadMu sync.Mutex
+	cache  unpack.Cache // the native path's parsed CIB, for status reads
+	doc    *cib.CIB     // the configuration of the last full read
+	ops    opsCache     // transition ops by node_state chunk
 }
 
 // New returns a source; call Run to start refreshing.
@@ -191,38 +197,49 @@ func (s *Source) Run(ctx context.Context) error {
 	defer t.Stop()
 	var last string // the version the last refresh saw
 	var lastFull, lastCheck time.Time
-	// refresh runs a full refresh; v is the version just read, or "" to
-	// read it first.
-	refresh := func(v string) {
+	// refresh reads the cluster again: the whole CIB when full is set,
+	// otherwise only what changed when that is possible (refreshFrom
+	// decides). v and tag are the version just read, or "" to read it
+	// first.
+	refresh := func(v string, tag []byte, full bool) {
 		if v == "" {
-			v, _ = s.Version(ctx)
+			v, tag, _ = s.version(ctx)
 		}
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+		var err error
+		if full {
+			err = s.Refresh(ctx)
+		} else {
+			full, err = s.refreshFrom(ctx, tag)
+		}
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("refresh failed", "err", err)
 		}
-		last, lastFull, lastCheck = v, time.Now(), time.Now()
+		last, lastCheck = v, time.Now()
+		if full {
+			lastFull = lastCheck
+		}
 	}
-	refresh("")
+	refresh("", nil, true)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.trigger:
-			refresh("")
+			refresh("", nil, false)
 		case <-t.C:
 			if time.Since(lastFull) >= s.opts.Interval {
-				refresh("")
+				refresh("", nil, true)
 				continue
 			}
 			if s.watching.Load() && time.Since(lastCheck) < WatchedVersionInterval {
 				continue
 			}
 			lastCheck = time.Now()
-			v, err := s.Version(ctx)
+			v, tag, err := s.version(ctx)
 			if err != nil || v != last {
 				// A failing check refreshes too: the refresh reports the
 				// error, and the source goes stale.
-				refresh(v)
+				refresh(v, tag, false)
 			}
 		}
 	}
@@ -234,16 +251,23 @@ var versionAttr = regexp.MustCompile(`\b(admin_epoch|epoch|num_updates)="([0-9]+
 // one cheap query (the cib element without children); on a CIB file, its
 // size and modification time.
 func (s *Source) Version(ctx context.Context) (string, error) {
+	v, _, err := s.version(ctx)
+	return v, err
+}
+
+// version is Version and, on a live cluster, the cib element it was read
+// from (its attributes carry quorum and the DC with the version).
+func (s *Source) version(ctx context.Context) (string, []byte, error) {
 	if s.opts.CIBFile != "" {
 		fi, err := os.Stat(s.opts.CIBFile)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return fmt.Sprintf("file:%d:%d", fi.Size(), fi.ModTime().UnixNano()), nil
+		return fmt.Sprintf("file:%d:%d", fi.Size(), fi.ModTime().UnixNano()), nil, nil
 	}
 	out, err := s.run(ctx, "cibadmin", "--query", "--xpath", "/cib", "--no-children")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	head, _, _ := strings.Cut(string(out), ">")
 	v := map[string]string{}
@@ -251,9 +275,9 @@ func (s *Source) Version(ctx context.Context) (string, error) {
 		v[m[1]] = m[2]
 	}
 	if len(v) != 3 {
-		return "", fmt.Errorf("cibadmin: no CIB version in %.200q", head)
+		return "", nil, fmt.Errorf("cibadmin: no CIB version in %.200q", head)
 	}
-	return v["admin_epoch"] + "." + v["epoch"] + "." + v["num_updates"], nil
+	return v["admin_epoch"] + "." + v["epoch"] + "." + v["num_updates"], out, nil
 }
 
 // Trigger asks for a refresh now; it never blocks.
@@ -285,6 +309,9 @@ func (s *Source) Check() *model.SourceCheck {
 // Load reads the cluster status once (natively, with crm_mon, or both, as
 // Options.Status says) and builds the Pacemaker part.
 func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.doc = nil
 	var cibOut []byte
 	var err error
 	if s.opts.CIBFile != "" {
@@ -299,32 +326,114 @@ func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.noteOps(cibOut)
 	var mon *crmmon.Result
+	var chunks []unpack.Chunk
 	if s.opts.Status != StatusCrmMon {
-		mon, err = s.native(ctx, cibOut, doc)
+		res, err := s.cache.Full(cibOut, unpack.Options{})
+		s.countRead(true, s.cache.Stats())
+		chunks = s.cache.Chunks()
+		mon, err = s.native(ctx, res, err, doc)
 		if err != nil {
 			return nil, err
 		}
+		if s.cache.Version() != "" {
+			s.doc = doc
+		}
 	}
+	if chunks == nil {
+		chunks, _ = unpack.StatusChunks(cibOut)
+	}
+	s.noteOps(s.ops.of(cibOut, chunks, s.log))
 	if mon == nil {
 		if mon, err = s.crmMon(ctx); err != nil {
 			return nil, err
 		}
 	}
-	var rd DomainReader
-	if s.opts.ReadConfigFiles {
-		rd = ReadDomainName
-	}
-	return Build(mon, doc, rd), nil
+	return Build(mon, doc, s.domainReader()), nil
 }
 
-// native unpacks the CIB in Go and, in StatusBoth, cross-checks the answer
-// with crm_mon when it is due. It returns nil (and no error) when crm_mon
-// must answer: the CIB uses what the unpacker does not model, or the
-// cross-check found a disagreement.
-func (s *Source) native(ctx context.Context, cibOut []byte, doc *cib.CIB) (*crmmon.Result, error) {
-	res, err := unpack.Unpack(cibOut, unpack.Options{})
+func (s *Source) domainReader() DomainReader {
+	if s.opts.ReadConfigFiles {
+		return ReadDomainName
+	}
+	return nil
+}
+
+// errFullRead says a status read is not possible: read the whole CIB.
+var errFullRead = errors.New("pacemaker: a full read is needed")
+
+// refreshFrom refreshes from the status section alone when the
+// configuration is the one already held (tag, the cib element just read,
+// says so), and from the whole CIB otherwise; full says which it did.
+func (s *Source) refreshFrom(ctx context.Context, tag []byte) (full bool, err error) {
+	part, err := s.loadStatus(ctx, tag)
+	if errors.Is(err, errFullRead) {
+		return true, s.Refresh(ctx)
+	}
+	s.rep.Report(model.Report{Source: Name, Pacemaker: part, Err: err, Check: s.Check()})
+	return false, err
+}
+
+// loadStatus reads only the CIB's status section (cibadmin --scope
+// status) and applies it to the configuration of the last full read,
+// re-parsing only the node_state elements whose bytes changed. It returns
+// errFullRead when that is not possible or in any doubt: a CIB file, the
+// crm_mon mode, no configuration held, the configuration version moved,
+// or a status section that does not apply.
+func (s *Source) loadStatus(ctx context.Context, tag []byte) (*model.PacemakerPart, error) {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.opts.CIBFile != "" || s.opts.Status == StatusCrmMon || s.doc == nil || tag == nil {
+		return nil, errFullRead
+	}
+	out, err := s.run(ctx, "cibadmin", "--query", "--local", "--scope", "status")
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.cache.Status(tag, out, unpack.Options{})
+	s.countRead(false, s.cache.Stats())
+	if errors.Is(err, unpack.ErrConfigChanged) {
+		return nil, errFullRead
+	}
+	if err != nil {
+		s.log.Warn("status read did not apply; reading the whole CIB", "err", err)
+		return nil, errFullRead
+	}
+	head, err := cib.Parse(tag)
+	if err != nil {
+		return nil, errFullRead
+	}
+	doc := *s.doc
+	doc.NumUpdates, doc.HaveQuorum, doc.DCUUID, doc.CIBLastWritten = head.NumUpdates, head.HaveQuorum, head.DCUUID, head.CIBLastWritten
+	mon, err := s.native(ctx, res, nil, &doc)
+	if err != nil {
+		return nil, err
+	}
+	s.noteOps(s.ops.of(out, s.cache.Chunks(), s.log))
+	if mon == nil {
+		if mon, err = s.crmMon(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return Build(mon, &doc, s.domainReader()), nil
+}
+
+// countRead copies the parse cache's counters into the source's check.
+func (s *Source) countRead(full bool, st unpack.CacheStats) {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if full {
+		s.check.FullReads++
+	}
+	s.check.StatusReads = int64(st.Incremental)
+	s.check.NodeStatesParsed, s.check.NodeStatesReused = int64(st.Parsed), int64(st.Reused)
+}
+
+// native takes the native unpacking's answer (res, err) and, in
+// StatusBoth, cross-checks it with crm_mon when it is due. It returns nil
+// (and no error) when crm_mon must answer: the CIB uses what the unpacker
+// does not model, or the cross-check found a disagreement.
+func (s *Source) native(ctx context.Context, res *crmmon.Result, err error, doc *cib.CIB) (*crmmon.Result, error) {
 	if errors.Is(err, unpack.ErrUnsupported) {
 		s.checkMu.Lock()
 		s.check.Fallbacks++

@@ -2,10 +2,12 @@ package pacemaker
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +16,7 @@ import (
 
 	"mgmtd/model"
 	"mgmtd/source/pacemaker/transition"
+	"mgmtd/source/pacemaker/unpack"
 )
 
 // transitionLinks is what Link reads: for each resource on each node, the
@@ -37,11 +40,7 @@ const maxInputs = 20_000
 
 // noteOps records the transitions of the CIB's operations. A failure to
 // read them only loses the links.
-func (s *Source) noteOps(cibXML []byte) {
-	ops, err := transition.Ops(cibXML)
-	if err != nil {
-		s.log.Debug("transition links: cib status", "err", err)
-	}
+func (s *Source) noteOps(ops []transition.Op) {
 	newest := map[string]transition.Op{}
 	for _, op := range ops {
 		if op.Transition < 0 || op.Resource == "" || op.Node == "" {
@@ -261,4 +260,38 @@ func (s *Source) Explain(ctx context.Context, name string, scores bool) (*model.
 		}
 	}
 	return ex, nil
+}
+
+// opsCache keeps the operations of each node_state chunk, so that a
+// refresh reads the operations only of the node states whose bytes
+// changed.
+type opsCache map[[sha256.Size]byte][]transition.Op
+
+// of returns the operations of a CIB or status section: chunk by chunk
+// (kept in the cache for the next call) when it was split into chunks,
+// otherwise from the whole of data.
+func (c *opsCache) of(data []byte, chunks []unpack.Chunk, log *slog.Logger) []transition.Op {
+	if chunks == nil {
+		*c = nil
+		ops, err := transition.Ops(data)
+		if err != nil {
+			log.Debug("transition links: cib status", "err", err)
+		}
+		return ops
+	}
+	next := make(opsCache, len(chunks))
+	var out []transition.Op
+	for _, ch := range chunks {
+		ops, ok := (*c)[ch.Key]
+		if !ok {
+			var err error
+			if ops, err = transition.Ops(ch.Raw); err != nil {
+				log.Debug("transition links: node_state", "err", err)
+			}
+		}
+		next[ch.Key] = ops
+		out = append(out, ops...)
+	}
+	*c = next
+	return out
 }

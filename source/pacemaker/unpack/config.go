@@ -480,8 +480,9 @@ func metaRaw(e *element, name string) (string, bool) {
 
 // unpackRemoteNodes creates remote and guest nodes; for guest nodes it
 // adds the implicit ocf:pacemaker:remote connection primitive to the
-// resources, as pe_create_remote_xml does.
-func (w *world) unpackRemoteNodes(res *element) {
+// resources, as pe_create_remote_xml does. It returns the resources with
+// those primitives added, leaving res itself unchanged.
+func (w *world) unpackRemoteNodes(res *element) *element {
 	var extra []*element
 	guest := func(e *element) {
 		name, ok := metaRaw(e, "remote-node")
@@ -523,7 +524,12 @@ func (w *world) unpackRemoteNodes(res *element) {
 			}
 		}
 	}
-	res.children = append(res.children, extra...)
+	if len(extra) == 0 {
+		return res
+	}
+	children := make([]*element, 0, len(res.children)+len(extra))
+	children = append(append(children, res.children...), extra...)
+	return &element{name: res.name, attrs: res.attrs, children: children}
 }
 
 func attrs(kv ...string) []xmlAttr {

@@ -72,6 +72,12 @@ func Unpack(data []byte, opts Options) (res *crmmon.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	return unpackRoot(root, opts)
+}
+
+// unpackRoot computes crm_mon's view of a parsed CIB. It does not change
+// the tree, so a tree may be unpacked again (Cache reuses its parts).
+func unpackRoot(root *element, opts Options) (*crmmon.Result, error) {
 	if root.name != "cib" {
 		return nil, &ParseError{Msg: "root element is <" + root.name + ">, not <cib>"}
 	}
@@ -101,7 +107,7 @@ func Unpack(data []byte, opts Options) (res *crmmon.Result, err error) {
 	if res0 == nil {
 		res0 = &element{name: "resources"}
 	}
-	w.unpackRemoteNodes(res0)
+	res0 = w.unpackRemoteNodes(res0)
 	if err := w.unpackResources(res0); err != nil {
 		return nil, err
 	}
