@@ -16,6 +16,7 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/internal/lab"
+	"mgmtd/rest"
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker"
@@ -41,6 +42,7 @@ func buildMgmtd(t testing.TB) string {
 // for a resource moving (or starting) to a node arrives.
 type eventWatcher struct {
 	events chan arrival
+	d      *labDaemon
 }
 
 // arrival is an event and when it arrived.
@@ -180,6 +182,35 @@ func TestLabChangeToEvent(t *testing.T) {
 				m.to, m.local, m.remote, m.trap)
 		}
 	}
+	// A move changes the configuration (its cli-prefer constraint), so it
+	// is read in full; a failure and its recovery change only the status:
+	// every daemon follows them by status reads that parse the node state
+	// that changed and reuse the others.
+	at := ""
+	for _, node := range l.Nodes {
+		if strings.HasSuffix(locate(t, l, "d1"), " "+node) {
+			at = node
+		}
+	}
+	l.Exec("node1", "crm_resource", "--fail", "--resource", "d1", "--node", at)
+	check := func(o *eventWatcher) *model.SourceCheck {
+		var h rest.Health
+		o.d.getAny(t, "/healthz", &h)
+		for _, st := range h.Sources {
+			if st.Name == "pacemaker" && st.Check != nil {
+				return st.Check
+			}
+		}
+		return &model.SourceCheck{}
+	}
+	for n, o := range obs {
+		testutil.Eventually(t, 60*time.Second, func() bool {
+			c := check(o)
+			return c.NodeStatesParsed > 0 && c.NodeStatesReused > 0
+		}, n+": a status read parsed a changed node state and reused the others")
+		c := check(o)
+		t.Logf("%s: %d full reads, %d status reads (%d node states parsed, %d reused)", n, c.FullReads, c.StatusReads, c.NodeStatesParsed, c.NodeStatesReused)
+	}
 	senders := map[string]bool{}
 	for _, tr := range trapd.all() {
 		if strings.Contains(tr.msg, "d1") {
@@ -199,6 +230,7 @@ func observers(t testing.TB, l *lab.Lab, cfg ...map[string]any) (map[string]*eve
 	for _, n := range l.Nodes {
 		d := startLabDaemon(t, l, n, cfg...)
 		obs[n] = watchEvents(t, d)
+		obs[n].d = d
 		stops = append(stops, d.stop)
 	}
 	return obs, func() {
