@@ -1,17 +1,19 @@
-// Package demo is the built-in demo cluster: recorded outputs of
-// Pacemaker's own tools (crm_mon, the CIB, crm_simulate) for each step of a
-// failover story, embedded in the binary and played to the model store on
-// a loop, so that mgmtd runs on a machine with no cluster, no root and no
-// database. The recordings and the commands that made them are in data/
-// (regenerate with tools/fixtures/demo.sh).
+// Package demo is the built-in demo cluster: outputs of Pacemaker's own
+// tools (the CIB, crm_mon, crm_simulate) recorded on a live three-host
+// cluster (the lab, scripts/lab.sh) at each step of a failover story - a
+// host fails, is fenced, quorum is lost and regained, the host returns -
+// embedded in the binary and played to the model store on a loop, so that
+// mgmtd runs on a machine with no cluster, no root and no database. The
+// recordings and the commands that made them are in data/ (record again
+// with tools/fixtures/demo.sh, as root).
 //
-// The demo's hypervisor view is derived from the recorded placement: each
+// The story is told from hv2's point of view: hv2's tools recorded it. The
+// demo's hypervisor view is derived from the recorded placement: each
 // physical node is a hypervisor host, each VirtualDomain resource a VM on
 // the host Pacemaker runs it on, plus two VMs Pacemaker does not manage.
 // Its Corosync view is derived the same way: each member node is a
-// corosync member with one vote and one knet link, up while it is online
-// (a single-node corosync is all that can run here, so there is no
-// three-node recording to replay).
+// corosync member with one vote and one knet link, up while it is online,
+// quorate as Pacemaker recorded it.
 // demo imports model and the Pacemaker source's parsers.
 package demo
 
@@ -248,7 +250,7 @@ func corosyncOf(p *model.PacemakerPart) *model.CorosyncPart {
 		}
 		up := n.Online && !n.Unclean
 		mem := model.Member{NodeID: uint32(i + 1), Name: n.Name, Addrs: []string{fmt.Sprintf("192.0.2.%d", 100+i)}, Status: "left",
-			Votes: 1, Local: n.Name == "hv1", Links: []model.Link{{Link: 0, Connected: up, Enabled: true}}}
+			Votes: 1, Local: n.Name == "hv2", Links: []model.Link{{Link: 0, Connected: up, Enabled: true}}}
 		if n.ID != "" {
 			var id uint32
 			if _, err := fmt.Sscan(n.ID, &id); err == nil {

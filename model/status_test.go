@@ -38,9 +38,10 @@ func TestStatusOverTheStory(t *testing.T) {
 		has      []string // among the problems
 	}{
 		{0, model.SeverityOK, "", nil},
-		{1, model.SeverityCritical, "resource-failed web-srv", []string{"failed-action web-srv"}},
-		{2, model.SeverityWarning, "failed-action web-srv", nil},
-		{3, model.SeverityCritical, "node-unclean hv1", []string{"resource-failed vm-app", "source-stale virt"}},
+		{1, model.SeverityWarning, "failed-action web-srv", nil}, // restarted; the failed action stays
+		{2, model.SeverityCritical, "node-unclean hv1", []string{"resource-failed vm-app", "node-offline app1", "source-stale virt"}},
+		{3, model.SeverityCritical, "node-offline hv1", nil}, // fenced, powered off
+		{4, model.SeverityCritical, "no-quorum demo", []string{"node-unclean hv3", "resource-stopped vm-app"}},
 		{7, model.SeverityOK, "", nil},
 	} {
 		sn, _ := storyAt(t, tc.step)
@@ -68,10 +69,10 @@ func TestStatusOverTheStory(t *testing.T) {
 	}
 }
 
-// TestStatusTree: groups, clones and bundles carry their children and
-// instances; an instance on the UNCLEAN node is not plain "Started".
+// TestStatusTree: groups and clones carry their children and instances;
+// an instance on the UNCLEAN node is not plain "Started".
 func TestStatusTree(t *testing.T) {
-	sn, _ := storyAt(t, 3)
+	sn, _ := storyAt(t, 2)
 	st := sn.Status()
 	find := func(items []model.StatusItem, id string) *model.StatusItem {
 		var walk func([]model.StatusItem) *model.StatusItem
@@ -88,7 +89,7 @@ func TestStatusTree(t *testing.T) {
 		}
 		return walk(items)
 	}
-	for id, kind := range map[string]string{"web": "group", "db-clone": "promotable", "httpd-bundle": "bundle", "ping-clone": "clone"} {
+	for id, kind := range map[string]string{"web": "group", "db-clone": "promotable", "ping-clone": "clone"} {
 		it := find(st.Tree, id)
 		if it == nil || it.Kind != kind || len(it.Children) == 0 {
 			t.Errorf("%s: %+v, want a %s with children", id, it, kind)
@@ -107,7 +108,7 @@ func TestStatusTree(t *testing.T) {
 // TestSubtractPlanned (issue 19 item 5): with hv1 UNCLEAN, the impact of
 // hv2 listed hv1's fencing and recovery, which the cluster does anyway.
 func TestSubtractPlanned(t *testing.T) {
-	_, p := storyAt(t, 3)
+	_, p := storyAt(t, 2)
 	sims := p.Impact(context.Background(), "hv2")
 	if len(sims) != 2 {
 		t.Fatalf("%d simulations", len(sims))

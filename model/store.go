@@ -71,7 +71,7 @@ type Store struct {
 	// reported remembers failures already announced (by resource, node,
 	// operation, call and time), so that a failure hidden for a while (its
 	// node offline) and shown again is not announced twice.
-	reported map[string]uint64
+	reported map[string]reportedFailure
 	// conflictSince is when each current conflict was first seen.
 	conflictSince map[string]time.Time
 }
@@ -92,7 +92,7 @@ func NewStore(opts StoreOptions) *Store {
 		events:        NewEventLogWith(opts.EventBuffer, opts.Events),
 		virt:          map[string]*VirtPart{},
 		sources:       map[string]SourceStatus{},
-		reported:      map[string]uint64{},
+		reported:      map[string]reportedFailure{},
 		conflictSince: map[string]time.Time{},
 	}
 	empty := &Snapshot{Time: opts.Now(), View: opts.View, Cluster: Cluster{Name: opts.Cluster}}
@@ -617,6 +617,13 @@ func addressOf(snap *Snapshot, ids []string) (string, AddressMethod) {
 // remembered after it was last seen.
 const failureMemory = 1000
 
+// reportedFailure is an announced failure and the generation it was last
+// seen in.
+type reportedFailure struct {
+	f   Failure
+	gen uint64
+}
+
 // dedupFailures drops announcements of failures already announced (by
 // occurrence: resource, node, operation, interval, call id and time), so
 // that a failure hidden for a while (its node offline) and shown again is
@@ -624,10 +631,19 @@ const failureMemory = 1000
 // cleared") is forgotten: when the same record comes back (a cluster
 // leaving maintenance, the demo's loop) it is announced again, so that a
 // consumer never holds a cleared alarm for a live failure.
+//
+// A failure whose record vanished while it could not be judged (its node
+// went offline, the resource was failed) and that is still absent when
+// its node is online again and the resource is not failed was cleared
+// without anyone saying so - a guest node recovered with a new history,
+// a cleanup while the node was away: its clearing is announced then.
 func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
+	present := make(map[string]bool, len(snap.Failures))
 	for _, f := range snap.Failures {
-		if _, ok := s.reported[f.Occurrence()]; ok {
-			s.reported[f.Occurrence()] = snap.Generation
+		present[f.Occurrence()] = true
+		if r, ok := s.reported[f.Occurrence()]; ok {
+			r.gen = snap.Generation
+			s.reported[f.Occurrence()] = r
 		}
 	}
 	out := evs[:0]
@@ -641,20 +657,69 @@ func (s *Store) dedupFailures(evs []Event, snap *Snapshot) []Event {
 			if _, seen := s.reported[id]; seen {
 				continue
 			}
-			s.reported[id] = snap.Generation
+			s.reported[id] = reportedFailure{f: d, gen: snap.Generation}
 		case []Failure:
 			if e.Type == EventResourceRecovered {
-				for _, f := range d {
-					delete(s.reported, f.Occurrence())
+				// Every record of the resource is gone, older
+				// occurrences that newer ones replaced too.
+				for id, r := range s.reported {
+					if PrimitiveOf(r.f.Resource) == e.Object.Name {
+						delete(s.reported, id)
+					}
 				}
 			}
 		}
 		out = append(out, e)
 	}
-	for id, g := range s.reported {
-		if snap.Generation-g > failureMemory {
+	out = append(out, s.silentlyCleared(snap, present)...)
+	for id, r := range s.reported {
+		if snap.Generation-r.gen > failureMemory {
 			delete(s.reported, id)
 		}
+	}
+	return out
+}
+
+// silentlyCleared announces the clearing of announced failures that are
+// absent although their node is online and their resource neither failed
+// nor holding another failure record (a newer occurrence replaces an
+// older one without clearing it).
+func (s *Store) silentlyCleared(snap *Snapshot, present map[string]bool) []Event {
+	failing := map[string]bool{} // resources with a failure record now
+	for _, f := range snap.Failures {
+		failing[PrimitiveOf(f.Resource)] = true
+	}
+	cleared := map[string][]Failure{}
+	var ids []string
+	for id, r := range s.reported {
+		if present[id] || failing[PrimitiveOf(r.f.Resource)] {
+			continue
+		}
+		n, ok := snap.Node(r.f.Node)
+		if !ok || !n.Online || n.Unclean {
+			continue
+		}
+		rid := PrimitiveOf(r.f.Resource)
+		if res, ok := snap.Resource(rid); !ok || res.Failed {
+			continue
+		}
+		if cleared[rid] == nil {
+			ids = append(ids, rid)
+		}
+		cleared[rid] = append(cleared[rid], r.f)
+		delete(s.reported, id)
+	}
+	sort.Strings(ids)
+	var out []Event
+	for _, rid := range ids {
+		fs := cleared[rid]
+		sort.Slice(fs, func(i, j int) bool { return fs[i].Occurrence() < fs[j].Occurrence() })
+		e := Event{Generation: snap.Generation, Time: snap.Time, Type: EventResourceRecovered, Severity: SeverityInfo,
+			Object: snap.ID(KindResource, rid), Message: "resource " + rid + " failures cleared", Data: fs}
+		if onOneNode(fs) {
+			e.Node = fs[0].Node
+		}
+		out = append(out, e)
 	}
 	return out
 }

@@ -52,10 +52,11 @@ func TestStoryEvents(t *testing.T) {
 	evs := playStory(t)
 	want := map[int][]string{
 		1: {"resource.failed web-srv"},
-		3: {"node.left hv1 online>unclean", "host.unreachable hv1", "resource.stopped web-srv", "vm.state vm-app running>unknown"},
-		4: {"resource.moved vm-app hv1>hv2", "resource.moved vip-db hv1>hv2", "resource.promoted db", "node.state hv1 unclean>offline"},
-		5: {"node.joined hv1", "host.reachable hv1"},
-		6: {"resource.moved vm-app hv2>hv1", "vm.migrated vm-app hv2>hv1", "resource.moved vip-db hv2>hv1"},
+		2: {"node.left hv1 online>unclean", "host.unreachable hv1", "resource.stopped web-srv", "vm.state vm-app running>unknown"},
+		3: {"resource.moved vm-app hv1>hv2", "resource.moved vip-db hv1>hv2", "resource.promoted db", "node.state hv1 unclean>offline", "fencing hv1 >success"},
+		4: {"quorum.lost demo", "node.left hv3 online>unclean", "resource.stopped vm-app hv2>", "resource.stopped vip-db hv2>"},
+		5: {"quorum.gained demo", "node.joined hv3", "resource.started vm-app >hv2"},
+		6: {"node.joined hv1", "host.reachable hv1", "resource.moved vm-app hv2>hv1", "resource.moved vip-db hv2>hv1"},
 	}
 	for step, list := range want {
 		for _, w := range list {
@@ -64,10 +65,11 @@ func TestStoryEvents(t *testing.T) {
 			}
 		}
 	}
-	// The same web-srv failure hidden while app1 was down and shown again
-	// is not announced a second time; nothing is announced twice.
-	if has(evs[4], "resource.failed web-srv") {
-		t.Errorf("step 4 re-announced the old web-srv failure: %v", evs[4])
+	// web-srv's failure record went with app1's recovery (a new guest,
+	// a new history): once app1 is back and web-srv runs without it, its
+	// clearing is announced, and the old failure is never re-announced.
+	if !has(evs[3], "resource.recovered web-srv") || has(evs[3], "resource.failed web-srv") {
+		t.Errorf("step 3: web-srv's failure is not cleared (or is announced again): %v", evs[3])
 	}
 	// Sources reported together never show a half-way conflict.
 	for i, e := range evs {
@@ -88,7 +90,7 @@ func TestStoryWhere(t *testing.T) {
 	steps := demo.MustLoad()
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
 	p := demo.NewPlayer(steps, st, 1)
-	for step, host := range map[int]string{0: "hv1", 4: "hv2", 6: "hv1"} {
+	for step, host := range map[int]string{0: "hv1", 3: "hv2", 6: "hv1"} {
 		p.Show(step)
 		sn := st.Snapshot()
 		ans := sn.Where("192.0.2.10")
@@ -196,13 +198,13 @@ func TestStoryLoopFailures(t *testing.T) {
 }
 
 // TestFailureSequence replays recorded crm_mon/CIB states of the demo
-// (step 2: web-srv's monitor failure, call 3; step 7: cleaned up) in the
+// (step 1: web-srv's monitor failure after its restart; step 7: no failure) in the
 // order an operator's actions produce them, and a new occurrence of the
 // same operation's failure (new call id and time) without a cleanup in
 // between.
 func TestFailureSequence(t *testing.T) {
 	steps := demo.MustLoad()
-	failing, clean := steps[2].Part, steps[7].Part
+	failing, clean := steps[1].Part, steps[7].Part
 	if len(failing.Failures) != 1 || len(clean.Failures) != 0 {
 		t.Fatalf("recordings changed: %d and %d failures", len(failing.Failures), len(clean.Failures))
 	}

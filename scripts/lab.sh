@@ -15,6 +15,11 @@
 #   scripts/lab.sh remote remoteN  start a Pacemaker Remote node (198.18.0.10N) and add it
 #   scripts/lab.sh guest guestN    start a guest node (198.18.0.11N) inside the Dummy
 #                                  "VM" vm-guestN (a resource with remote-node=guestN)
+#   scripts/lab.sh guest NAME N    the same under another name (its VM resource is
+#                                  the caller's when MGMTD_LAB_GUEST_VM=0)
+#
+# MGMTD_LAB_PREFIX names the cluster nodes (default node: node1..nodeN; the
+# demo recording uses hv), MGMTD_LAB_CLUSTER the cluster (default lab).
 #
 # A node is: a network namespace labN with eth0 (198.18.0.N/24) on the
 # bridge mgmtdlab0 (the host is 198.18.0.254 on it); a private mount and UTS namespace (hostname nodeN) held
@@ -34,28 +39,42 @@ set -euo pipefail
 LAB=${MGMTD_LAB:-/var/lib/mgmtd-lab}
 BR=mgmtdlab0
 NET=198.18.0
+P=${MGMTD_LAB_PREFIX:-node}
+CLUSTER=${MGMTD_LAB_CLUSTER:-lab}
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "lab: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, bind mounts)"
 
-nodes() { ls -d "$LAB"/node* "$LAB"/remote* "$LAB"/guest* 2>/dev/null | xargs -rn1 basename | sort; }
-num() { echo "${1#node}"; }
-# nsname and addr: a node's network namespace and address; cluster nodes
-# nodeN are labN at .N, remote nodes remoteN labrN at .10N, guest nodes
-# guestN labgN at .11N.
-nsname() {
+# nodes lists every node of the lab: each has a directory in $LAB.
+nodes() { [ -d "$LAB" ] && find "$LAB" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort; }
+num() { echo "${1#"$P"}"; }
+# kind: node (a cluster node $P<N>), remote (remoteN) or guest (guestN, or
+# a name given to `guest NAME N`, whose N is kept in $LAB/NAME/guest-index).
+kind() {
+	if [ -f "$LAB/$1/guest-index" ]; then echo guest; return; fi
 	case $1 in
-	remote*) echo "labr${1#remote}" ;;
-	guest*) echo "labg${1#guest}" ;;
-	*) echo "lab${1#node}" ;;
+	remote[0-9]*) echo remote ;;
+	guest[0-9]*) echo guest ;;
+	*) echo node ;;
+	esac
+}
+gindex() { cat "$LAB/$1/guest-index" 2>/dev/null || echo "${1#guest}"; }
+# nsname and addr: a node's network namespace and address; cluster nodes
+# are labN at .N, remote nodes remoteN labrN at .10N, guest nodes labgN at
+# .11N.
+nsname() {
+	case $(kind "$1") in
+	remote) echo "labr${1#remote}" ;;
+	guest) echo "labg$(gindex "$1")" ;;
+	*) echo "lab$(num "$1")" ;;
 	esac
 }
 addr() {
-	case $1 in
-	remote*) echo "$NET.$((100 + ${1#remote}))" ;;
-	guest*) echo "$NET.$((110 + ${1#guest}))" ;;
-	*) echo "$NET.${1#node}" ;;
+	case $(kind "$1") in
+	remote) echo "$NET.$((100 + ${1#remote}))" ;;
+	guest) echo "$NET.$((110 + $(gindex "$1")))" ;;
+	*) echo "$NET.$(num "$1")" ;;
 	esac
 }
 holder() { cat "$LAB/$1/holder.pid" 2>/dev/null || true; }
@@ -65,8 +84,8 @@ alive() { local p; p=$(holder "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 # network namespace): it builds the node's private view and starts the
 # cluster stack, then holds the namespaces.
 node_main() {
-	local n=$1 dir=$LAB/node$1
-	hostname "node$n"
+	local n=$1 dir=$LAB/$P$1
+	hostname "$P$n"
 	for d in run etc/corosync var/lib/corosync var/lib/pacemaker var/log/pacemaker var/lib/mgmtd; do
 		mkdir -p "$dir/fs/$d" "/$d"
 		mount --bind "$dir/fs/$d" "/$d"
@@ -138,6 +157,13 @@ add_link() {
 
 install_agent() {
 	install -m 0755 "$here/lab-fence" /usr/sbin/fence_mgmtdlab
+	# The lab's stand-in for a VM: ocf:mgmtd-lab:VirtualDomain is the
+	# Dummy agent under that name (no hypervisor runs here); with
+	# remote-node set, its "VM" holds a guest node started by `guest`.
+	install -d /usr/lib/ocf/resource.d/mgmtd-lab
+	printf '#!/bin/sh\n# mgmtd lab: a stand-in for VirtualDomain (scripts/lab.sh)\nexec /usr/lib/ocf/resource.d/pacemaker/Dummy "$@"\n' \
+		>/usr/lib/ocf/resource.d/mgmtd-lab/VirtualDomain
+	chmod 0755 /usr/lib/ocf/resource.d/mgmtd-lab/VirtualDomain
 }
 
 write_config() {
@@ -146,7 +172,7 @@ write_config() {
 	{
 		echo "totem {"
 		echo "  version: 2"
-		echo "  cluster_name: lab"
+		echo "  cluster_name: $CLUSTER"
 		echo "  transport: knet"
 		echo "  crypto_cipher: none"
 		echo "  crypto_hash: none"
@@ -155,7 +181,7 @@ write_config() {
 		echo "nodelist {"
 		for i in $(seq "$count"); do
 			echo "  node {"
-			echo "    name: node$i"
+			echo "    name: $P$i"
 			echo "    nodeid: $i"
 			echo "    ring0_addr: $NET.$i"
 			echo "  }"
@@ -170,7 +196,7 @@ write_config() {
 		echo "}"
 	} >"$LAB/corosync.conf"
 	local hosts=""
-	for i in $(seq "$count"); do hosts="$hosts node$i"; done
+	for i in $(seq "$count"); do hosts="$hosts $P$i"; done
 	rm -f "$LAB/cib.xml"
 	CIB_file="$LAB/cib.xml" cibadmin --empty >"$LAB/cib.xml"
 	for kv in "dc-deadtime=5s" "stonith-enabled=true" "stonith-timeout=30s" "cluster-recheck-interval=1min"; do
@@ -189,7 +215,7 @@ start_node() {
 	# What the last run left in its /run (sockets, pid files) is stale.
 	rm -rf "${dir:?}/fs/run"
 	local main=(__node "$n")
-	case $node in remote* | guest*) main=(__remote "$node") ;; esac
+	case $(kind "$node") in remote | guest) main=(__remote "$node") ;; esac
 	ip netns exec "$(nsname "$node")" unshare --mount --uts --fork --propagation private \
 		"$0" "${main[@]}" </dev/null >"$dir/node.out" 2>&1 &
 	echo $! >"$dir/unshare.pid"
@@ -256,16 +282,16 @@ up)
 	# The host reaches the nodes (mgmtd's REST and CIM on each) through
 	# the bridge; nothing routes the lab's range anywhere else.
 	ip addr add "$NET.254/24" dev "$BR"
-	for i in $(seq "$count"); do add_link "node$i"; done
-	for i in $(seq "$count"); do start_node "node$i"; done
+	for i in $(seq "$count"); do add_link "$P$i"; done
+	for i in $(seq "$count"); do start_node "$P$i"; done
 	for _ in $(seq 300); do
-		members=$("$0" exec node1 corosync-quorumtool -s 2>/dev/null | awk '/^Total votes:/ {print $3}' || true)
+		members=$("$0" exec "${P}1" corosync-quorumtool -s 2>/dev/null | awk '/^Total votes:/ {print $3}' || true)
 		[ "${members:-0}" -ge "$count" ] && break
 		sleep 0.1
 	done
 	[ "${members:-0}" -ge "$count" ] || die "corosync membership of $count did not form"
 	touch "$LAB/pacemaker-go"
-	wait_dc node1
+	wait_dc "${P}1"
 	echo "lab: $count nodes up, DC elected ($LAB)"
 	;;
 down)
@@ -287,23 +313,31 @@ cut) ip link set "$(nsname "$2")-h" down ;;
 heal) ip link set "$(nsname "$2")-h" up ;;
 remote | guest)
 	node=${2:-}
-	case "$1:$node" in remote:remote[1-9] | guest:guest[1-9]) ;; *) die "usage: $0 $1 ${1}N (N 1-9)" ;; esac
-	[ -d "$LAB/node1" ] || die "no lab is up"
+	case "$1:$node:${3:-}" in
+	remote:remote[1-9]: | guest:guest[1-9]:) ;;
+	guest:*:[1-9]) ;;
+	*) die "usage: $0 $1 ${1}N (N 1-9), or $0 guest NAME N" ;;
+	esac
+	[ -d "$LAB/${P}1" ] || die "no lab is up"
 	[ -d "$LAB/$node" ] && die "$node exists"
+	if [ -n "${3:-}" ]; then
+		mkdir -p "$LAB/$node"
+		echo "$3" >"$LAB/$node/guest-index"
+	fi
 	add_link "$node"
 	start_node "$node"
 	for _ in $(seq 50); do "$0" exec "$node" sh -c 'ss -ltn | grep -q ":3121 "' && break; sleep 0.1; done
 	if [ "$1" = remote ]; then
 		# fence-lab fences remote nodes too (guests are recovered by
 		# restarting their VM resource).
-		hosts=$("$0" exec node1 crm_resource --resource fence-lab --get-parameter pcmk_host_list)
-		"$0" exec node1 crm_resource --resource fence-lab --set-parameter pcmk_host_list --parameter-value "$hosts $node" >/dev/null
-		"$0" exec node1 cibadmin --create -o resources --xml-text \
+		hosts=$("$0" exec "${P}1" crm_resource --resource fence-lab --get-parameter pcmk_host_list)
+		"$0" exec "${P}1" crm_resource --resource fence-lab --set-parameter pcmk_host_list --parameter-value "$hosts $node" >/dev/null
+		"$0" exec "${P}1" cibadmin --create -o resources --xml-text \
 			"<primitive id=\"$node\" class=\"ocf\" provider=\"pacemaker\" type=\"remote\"><instance_attributes id=\"$node-ia\"><nvpair id=\"$node-server\" name=\"server\" value=\"$(addr "$node")\"/></instance_attributes><operations><op id=\"$node-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
-	else
+	elif [ "${MGMTD_LAB_GUEST_VM:-1}" = 1 ]; then
 		# The "VM" is a Dummy: Pacemaker starts it on a cluster node and
 		# then connects to the guest's pacemaker-remoted at remote-addr.
-		"$0" exec node1 cibadmin --create -o resources --xml-text \
+		"$0" exec "${P}1" cibadmin --create -o resources --xml-text \
 			"<primitive id=\"vm-$node\" class=\"ocf\" provider=\"pacemaker\" type=\"Dummy\"><meta_attributes id=\"vm-$node-meta\"><nvpair id=\"vm-$node-rn\" name=\"remote-node\" value=\"$node\"/><nvpair id=\"vm-$node-ra\" name=\"remote-addr\" value=\"$(addr "$node")\"/></meta_attributes><operations><op id=\"vm-$node-mon\" name=\"monitor\" interval=\"10s\"/></operations></primitive>"
 	fi
 	echo "lab: $node up at $(addr "$node")"

@@ -9,9 +9,10 @@ set -euo pipefail
 # iproute2, util-linux (unshare, nsenter, setpriv), procps (pgrep) and curl: the lab
 # (scripts/lab.sh) and the tests that reach daemons inside it.
 PKGS=(pacemaker-cli-utils pacemaker corosync resource-agents iproute2 util-linux procps curl)
-# Extra packages for regenerating the captured test data (tools/fixtures/regen.sh).
+# Extra packages for regenerating the captured test data (tools/fixtures/regen.sh;
+# iputils-ping for the ping clone of the demo recorded on the lab, tools/fixtures/demo.sh).
 if [ "${1:-}" = "--fixtures" ]; then
-	PKGS+=(faketime fence-agents)
+	PKGS+=(faketime fence-agents iputils-ping)
 fi
 
 missing=()
