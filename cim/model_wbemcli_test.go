@@ -27,7 +27,7 @@ func TestModelWbemcli(t *testing.T) {
 		{"ein", []string{"ein", base + "root/cimv2:MGMTD_ComputerSystem"}, 0, []string{
 			`/root/cimv2:MGMTD_ComputerSystem.CreationClassName="MGMTD_ComputerSystem",Name="app1"` + "\n",
 			`Name="build01"` + "\n", `Name="hv1"` + "\n", `Name="hv2"` + "\n", `Name="hv3"` + "\n", `Name="scratch"` + "\n", `Name="vm-app"` + "\n"}},
-		{"ei", []string{"ei", base + "root/cimv2:MGMTD_Cluster"}, 0, []string{`/root/cimv2:MGMTD_Cluster.CreationClassName="MGMTD_Cluster",Name="demo" Caption="Pacemaker cluster demo",ElementName="demo",Name="demo",OperationalStatus=2,HealthState=5,EnabledState=2,`, `ClusterState=2,Quorate=TRUE,DCNode="hv2",`}},
+		{"ei", []string{"ei", base + "root/cimv2:MGMTD_Cluster"}, 0, []string{`/root/cimv2:MGMTD_Cluster.CreationClassName="MGMTD_Cluster",Name="demo" Caption="Pacemaker cluster demo",ElementName="demo",Name="demo",OperationalStatus=2,HealthState=5,EnabledState=2,`, `ClusterState=2,Quorate=TRUE,DCNode="hv3",`}},
 		{"gi", []string{"gi", hv1}, 0, []string{`Name="hv1",OperationalStatus=2,HealthState=5,EnabledState=2,RequestedState=2,`, `IsClusterNode=TRUE,NodeType=2,NodeState=2,`, `IsHypervisor=TRUE,HypervisorURI="qemu+tls://hv1/system",`}},
 		{"gi property list", []string{"gi", hv1, "NodeState,IsHypervisor"}, 0, []string{`,Name="hv1" NodeState=2,IsHypervisor=TRUE` + "\n"}},
 		{"gp", []string{"gp", hv1, "NodeState"}, 0, []string{"2\n"}},

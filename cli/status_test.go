@@ -24,10 +24,10 @@ func TestStatusOnDemoStory(t *testing.T) {
 	}
 	wantExit := map[string]int{
 		"step-00": 0, // all healthy
-		"step-01": 4, // web-srv failed: critical
-		"step-02": 3, // recovered, the failed action stays: warning
-		"step-03": 4, // hv1 UNCLEAN
-		"step-07": 0, // cleaned up
+		"step-01": 3, // web-srv failed and restarted, the failed action stays: warning
+		"step-02": 4, // hv1 UNCLEAN
+		"step-04": 4, // hv2 alone, no quorum
+		"step-07": 0, // back where it started
 	}
 	wantCheck := map[int]int{0: 0, 3: 1, 4: 2}
 	for _, cib := range steps {
@@ -66,13 +66,13 @@ func TestStatusOnDemoStory(t *testing.T) {
 		})
 	}
 	t.Run("stranded", func(t *testing.T) {
-		_, out, _ := runBin(t, nil, nil, "status", "--cib", filepath.Join("..", "demo", "data", "step-03", "cib.xml"))
+		_, out, _ := runBin(t, nil, nil, "status", "--cib", filepath.Join("..", "demo", "data", "step-02", "cib.xml"))
 		i := strings.Index(out, "what is wrong:")
 		if i < 0 || !strings.Contains(strings.SplitN(out[i:], "\n", 3)[1], "hv1 is UNCLEAN") {
-			t.Errorf("step-03: the first problem is not hv1 UNCLEAN:\n%s", out)
+			t.Errorf("step-02: the first problem is not hv1 UNCLEAN:\n%s", out)
 		}
 		if !regexp.MustCompile(`vip-db \(ocf:heartbeat:IPaddr2\):\s+Started \(node UNCLEAN\) on hv1`).MatchString(out) {
-			t.Errorf("step-03: vip-db on the UNCLEAN hv1 is not marked:\n%s", out)
+			t.Errorf("step-02: vip-db on the UNCLEAN hv1 is not marked:\n%s", out)
 		}
 	})
 	t.Run("unknown", func(t *testing.T) {

@@ -147,7 +147,12 @@ func (s *Snapshot) Status() StatusReport {
 	}
 	c := &r.Counts
 	if len(s.Nodes) > 0 && !s.Cluster.Quorate {
-		add(SeverityCritical, ProblemNoQuorum, string(KindCluster), s.Cluster.Name, "", "this partition has no quorum (%d of %d votes)", s.Cluster.TotalVotes, s.Cluster.ExpectedVotes)
+		if s.Cluster.ExpectedVotes > 0 {
+			add(SeverityCritical, ProblemNoQuorum, string(KindCluster), s.Cluster.Name, "", "this partition has no quorum (%d of %d votes)", s.Cluster.TotalVotes, s.Cluster.ExpectedVotes)
+		} else {
+			// Votes come from Corosync; a CIB file has none.
+			add(SeverityCritical, ProblemNoQuorum, string(KindCluster), s.Cluster.Name, "", "this partition has no quorum")
+		}
 	}
 	if s.Cluster.MaintenanceMode {
 		add(SeverityWarning, ProblemMaintenance, string(KindCluster), s.Cluster.Name, "", "the cluster is in maintenance mode: Pacemaker starts, stops and moves nothing")

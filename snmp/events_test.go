@@ -117,7 +117,7 @@ func TestLastChange(t *testing.T) {
 func TestStartBaseline(t *testing.T) {
 	d, td := snmpdWithTrapd(t)
 	steps := demo.MustLoad()
-	st := model.NewStore(model.StoreOptions{View: "hv2"})
+	st := model.NewStore(model.StoreOptions{View: "hv3"}) // the DC in the steps played
 	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
 		st.Register(s)
 	}
@@ -130,15 +130,15 @@ func TestStartBaseline(t *testing.T) {
 	if s := srv.Stats(); s.NotifiesSent != 0 || s.NotifiesQueued != 0 {
 		t.Fatalf("notifications before the sources' first refresh: %+v", s)
 	}
-	// The sources' first refreshes, one by one: step 2 of the story has
-	// web-srv's old failure.
-	first := steps[2]
+	// The sources' first refreshes, one by one: step 1 of the story has
+	// web-srv's failure.
+	first := steps[1]
 	st.Report(model.Report{Source: demo.PacemakerSource, Pacemaker: first.Part})
 	st.Report(model.Report{Source: demo.CorosyncSource, Corosync: first.Corosync})
 	st.Report(model.Report{Source: demo.VirtSource, Virt: first.Virt})
 	// The first change: hv1 fails.
 	seq := st.Events().Last()
-	st.Report(model.Report{Source: demo.PacemakerSource, Pacemaker: steps[3].Part})
+	st.Report(model.Report{Source: demo.PacemakerSource, Pacemaker: steps[2].Part})
 	evs, _ := st.Events().Since(seq)
 	var want []string
 	for _, e := range evs {
