@@ -381,9 +381,21 @@ func (r DRBDResource) Primary() string {
 }
 
 // InSync says whether every replica is UpToDate and connected, and if not,
-// why, in words: "in sync: node1 and node2 are UpToDate", "not in sync:
+// why, in words (a view from Pacemaker alone cannot tell: unknown, with
+// the promotion scores): "in sync: node1 and node2 are UpToDate", "not in sync:
 // node2 is Inconsistent, resync 45.2% done, about 12 s left".
 func (r DRBDResource) InSync() (bool, string) {
+	if r.Node == "" {
+		var sc []string
+		for _, x := range r.Replicas {
+			p := x.PromotionScore
+			if p == "" {
+				p = "none"
+			}
+			sc = append(sc, x.Node+" "+p)
+		}
+		return false, "unknown: no DRBD source reports " + r.Name + "; promotion scores: " + strings.Join(sc, ", ")
+	}
 	var good, bad []string
 	for _, x := range r.Replicas {
 		switch {

@@ -43,9 +43,10 @@ type ISCSILUN struct {
 	// DRBD and Volume are the DRBD resource and volume behind Path, when
 	// it is a DRBD device (by minor or by-res name), a file on a
 	// Filesystem on one, or the LUN runs with a drbd clone's Promoted
-	// role; Link says which.
+	// role (then Volume is -1: the colocation does not say); Link says
+	// which.
 	DRBD   string `json:"drbd,omitempty"`
-	Volume int    `json:"volume,omitempty"`
+	Volume int    `json:"volume"`
 	Link   string `json:"link,omitempty"`
 	Node   string `json:"node,omitempty"`
 }
@@ -128,7 +129,7 @@ func (s *Snapshot) drbdBehind(rsc, p string) (name string, vol int, how string) 
 			}
 			for _, d := range s.DRBD {
 				if d.Clone != "" && d.Clone == c.With {
-					return d.Name, 0, "runs with " + c.With + " (" + c.ID + ")"
+					return d.Name, -1, "runs with " + c.With + " (" + c.ID + ")"
 				}
 			}
 		}

@@ -300,14 +300,46 @@ func keyStates(s *events.State) map[string]string {
 }
 
 // part converts a State to the model's part, carrying split brains over
-// restarts of drbdsetup.
+// restarts of drbdsetup: a split brain stays until its connection is
+// Connected again.
 func (s *Source) part(st *events.State) *model.DRBDPart {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := &model.DRBDPart{Node: s.opts.Node, Resources: []model.DRBDResource{}}
+	p := Part(s.opts.Node, st)
 	seen := map[string]bool{}
+	for i := range p.Resources {
+		r := &p.Resources[i]
+		for j := range r.Connections {
+			c := &r.Connections[j]
+			key := r.Name + "\x00" + c.Peer
+			seen[key] = true
+			switch {
+			case c.State == "Connected":
+				delete(s.splitBrain, key)
+			case c.SplitBrain:
+				s.splitBrain[key] = c.SplitBrainTime
+			}
+			if t, ok := s.splitBrain[key]; ok {
+				c.SplitBrain, c.SplitBrainTime = true, t
+				r.SplitBrain = true
+			}
+		}
+	}
+	for k := range s.splitBrain {
+		if !seen[k] {
+			delete(s.splitBrain, k)
+		}
+	}
+	return p
+}
+
+// Part converts what drbdsetup said (a State) to the model's part for
+// node: one DRBDResource per resource, its volumes with their device
+// (/dev/drbd<minor>), its connections with their peer volumes.
+func Part(node string, st *events.State) *model.DRBDPart {
+	p := &model.DRBDPart{Node: node, Resources: []model.DRBDResource{}}
 	for _, r := range st.Resources() {
-		mr := model.DRBDResource{Name: r.Name, Node: s.opts.Node, Role: r.Role, Quorum: true,
+		mr := model.DRBDResource{Name: r.Name, Node: node, Role: r.Role, Quorum: true,
 			Volumes: []model.DRBDVolume{}, Connections: []model.DRBDConnection{}}
 		if r.Suspended != "no" {
 			mr.Suspended = r.Suspended
@@ -324,17 +356,9 @@ func (s *Source) part(st *events.State) *model.DRBDPart {
 			}
 		}
 		for _, c := range r.Connections {
-			key := r.Name + "\x00" + c.Name
-			seen[key] = true
-			switch {
-			case c.State == "Connected":
-				delete(s.splitBrain, key)
-			case c.SplitBrain:
-				s.splitBrain[key] = c.SplitBrainTime
-			}
-			mc := model.DRBDConnection{Peer: c.Name, PeerNodeID: c.PeerNodeID, State: c.State, PeerRole: c.PeerRole, Volumes: []model.DRBDPeerVolume{}}
-			if t, ok := s.splitBrain[key]; ok {
-				mc.SplitBrain, mc.SplitBrainTime = true, t
+			mc := model.DRBDConnection{Peer: c.Name, PeerNodeID: c.PeerNodeID, State: c.State, PeerRole: c.PeerRole,
+				SplitBrain: c.SplitBrain, SplitBrainTime: c.SplitBrainTime, Volumes: []model.DRBDPeerVolume{}}
+			if c.SplitBrain {
 				mr.SplitBrain = true
 			}
 			for _, pa := range c.Paths {
@@ -359,11 +383,6 @@ func (s *Source) part(st *events.State) *model.DRBDPart {
 			mr.Connections = append(mr.Connections, mc)
 		}
 		p.Resources = append(p.Resources, mr)
-	}
-	for k := range s.splitBrain {
-		if !seen[k] {
-			delete(s.splitBrain, k)
-		}
 	}
 	return p
 }
