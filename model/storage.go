@@ -247,15 +247,15 @@ func (s *Snapshot) impactStorage(node string, ans *ImpactAnswer) {
 		}
 		primary := v.Primary()
 		loss := ReplicationLoss{DRBD: v.Name, Primary: primary, Left: good}
-		what := "UpToDate"
+		what, view := "UpToDate", ""
 		if v.Node == "" {
-			what = "promotable (Pacemaker's view: no DRBD source reports " + v.Name + ")"
+			what, view = "promotable", " (Pacemaker's view: no DRBD source reports "+v.Name+")"
 		}
 		switch {
 		case primary == node && len(good) == 0:
 			loss.Message = v.Name + " loses its Primary on " + node + " and no other replica is " + what + ": nothing can take over with current data"
 			ans.StandbySafe = false
-			ans.Unsafe = append(ans.Unsafe, v.Name+": the Primary on "+node+" has no "+what+" peer to take over ("+peersText(v, node)+")")
+			ans.Unsafe = append(ans.Unsafe, v.Name+": the Primary on "+node+" has no "+what+" peer to take over ("+peersText(v, node)+")"+view)
 		case primary == node:
 			loss.Message = v.Name + " loses its Primary on " + node + "; " + joinAnd(good) + " (" + what + ") can take over"
 			if len(good) == 1 {
@@ -264,7 +264,7 @@ func (s *Snapshot) impactStorage(node string, ans *ImpactAnswer) {
 		case primary != "" && ok(*mine) && len(good) == 0:
 			loss.Message = v.Name + " loses the only " + what + " replica, on " + node + "; the Primary on " + primary + " loses access to good data"
 			ans.StandbySafe = false
-			ans.Unsafe = append(ans.Unsafe, v.Name+": "+node+" holds the only "+what+" copy ("+peersText(v, node)+")")
+			ans.Unsafe = append(ans.Unsafe, v.Name+": "+node+" holds the only "+what+" copy ("+peersText(v, node)+")"+view)
 		case primary != "" && ok(*mine) && len(good) == 1 && good[0] == primary:
 			loss.Message = v.Name + " loses its only " + what + " peer; the Primary on " + primary + " continues without redundancy"
 		case primary != "":
@@ -275,6 +275,7 @@ func (s *Snapshot) impactStorage(node string, ans *ImpactAnswer) {
 		default:
 			loss.Message = v.Name + " loses its replica on " + node + " (" + mine.Disk + "); it has no Primary"
 		}
+		loss.Message += view
 		ans.Replication = append(ans.Replication, loss)
 	}
 }
