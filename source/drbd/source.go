@@ -14,7 +14,8 @@
 // and `drbdsetup status --json` (one run, with Timeout) serves a picture
 // marked degraded. Every CheckInterval the same status is run beside the
 // stream: a status that fails or hangs makes the part stale, and one that
-// disagrees with the stream's picture restarts drbdsetup events2.
+// still disagrees with the stream's picture RecheckDelay later restarts
+// drbdsetup events2.
 //
 // Split brains are seen in events2's "call helper ... helper:split-brain"
 // lines (no custom handler script); the source remembers them across
@@ -69,6 +70,9 @@ type Options struct {
 	// Backoff is the first restart delay; 0 means 1 s (tests shorten
 	// it).
 	Backoff time.Duration
+	// RecheckDelay is how long a disagreement between events2 and status
+	// must last before events2 is restarted; 0 means 2 s.
+	RecheckDelay time.Duration
 }
 
 // Reporter takes refresh results; *model.Store implements it.
@@ -105,6 +109,9 @@ func New(opts Options, rep Reporter, log *slog.Logger) *Source {
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = time.Second
+	}
+	if opts.RecheckDelay <= 0 {
+		opts.RecheckDelay = 2 * time.Second
 	}
 	log = log.With("source", Name)
 	return &Source{opts: opts, rep: rep, log: log, splitBrain: map[string]time.Time{},
@@ -204,7 +211,11 @@ func (s *Source) follow(ctx context.Context) error {
 	check := time.NewTicker(s.opts.CheckInterval)
 	defer check.Stop()
 	complete := false
-	var why error
+	var (
+		why     error
+		pending string           // a disagreement to confirm
+		recheck <-chan time.Time // when to confirm it
+	)
 	for {
 		select {
 		case err := <-done:
@@ -232,30 +243,48 @@ func (s *Source) follow(ctx context.Context) error {
 			complete = true
 			s.rep.Report(model.Report{Source: Name, DRBD: s.part(st)})
 		case <-check.C:
-			if !complete {
-				continue
-			}
-			st, err := s.status(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.rep.Report(model.Report{Source: Name, Err: fmt.Errorf("drbdsetup status --json beside events2: %w", err)})
+			if complete && recheck == nil {
+				pending = s.check(ctx, &mu, &stream, "")
+				if pending != "" {
+					recheck = time.After(s.opts.RecheckDelay)
 				}
-				continue
 			}
-			mu.Lock()
-			mine := stream.State.Clone()
-			mu.Unlock()
-			if d := Disagreement(mine, st); d != "" {
+		case <-recheck:
+			// A disagreement may be an event still on its way: only one
+			// that is still there a moment later restarts events2.
+			recheck = nil
+			if d := s.check(ctx, &mu, &stream, pending); d != "" && d == pending {
 				s.log.Warn("drbdsetup events2 disagrees with status; restarting it", "difference", d)
 				why = fmt.Errorf("%w: %s", errRestart, d)
 				cancel()
-				continue
 			}
-			// The check passed: a stale mark from an earlier failed
-			// check goes away.
-			s.rep.Report(model.Report{Source: Name, DRBD: s.part(mine)})
+			pending = ""
 		}
 	}
+}
+
+// check runs drbdsetup status beside the stream and returns how they
+// differ ("" when they agree, or status failed: then the part is stale
+// with its error). When they agree, the stream's picture is reported
+// again, which clears a stale mark an earlier failed check left.
+func (s *Source) check(ctx context.Context, mu *sync.Mutex, stream *events.Stream, pending string) string {
+	st, err := s.status(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.rep.Report(model.Report{Source: Name, Err: fmt.Errorf("drbdsetup status --json beside events2: %w", err)})
+		}
+		return ""
+	}
+	mu.Lock()
+	mine := stream.State.Clone()
+	mu.Unlock()
+	d := Disagreement(mine, st)
+	if d == "" {
+		s.rep.Report(model.Report{Source: Name, DRBD: s.part(mine)})
+	} else if pending == "" {
+		s.log.Info("drbdsetup events2 and status differ; checking again", "difference", d)
+	}
+	return d
 }
 
 // Disagreement compares the states that matter (roles, disk states,

@@ -228,8 +228,28 @@ func TestCheck(t *testing.T) {
 
 	f2, store2, opts2 := setup(t, "replay", "events2-full.txt", "../events/testdata/status.json")
 	opts2.CheckInterval = 100 * time.Millisecond
+	opts2.RecheckDelay = 200 * time.Millisecond
 	start(t, opts2, store2)
 	testutil.Eventually(t, 5*time.Second, func() bool { return len(f2.starts(t)) >= 2 }, "a disagreeing status did not restart events2")
+}
+
+// A disagreement that is gone a moment later (an event on its way) does
+// not restart events2.
+func TestCheckTransient(t *testing.T) {
+	f, store, opts := setup(t, "flaky", "events2-full.txt", "status-agree.json")
+	opts.CheckInterval = 100 * time.Millisecond
+	opts.RecheckDelay = 200 * time.Millisecond
+	start(t, opts, store)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		b, _ := os.ReadFile(f.log)
+		return strings.Count(string(b), " status --json") >= 4
+	}, "too few checks")
+	if n := len(f.starts(t)); n != 1 {
+		t.Fatalf("%d starts of events2 after a transient disagreement", n)
+	}
+	if st := state(store.Snapshot()); st.State != model.SourceOK {
+		t.Fatalf("state %+v", st)
+	}
 }
 
 // drbd-utils' 8.4 drbdsetup has neither --poll nor status --json: the part

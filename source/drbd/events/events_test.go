@@ -254,7 +254,7 @@ func TestStreamErrors(t *testing.T) {
 		{"bad number", "exists device name:r0 volume:x minor:0\n", "bad volume"},
 		{"no peer", "exists connection name:r0 connection:Connected\n", "no peer-node-id"},
 		{"endless line", strings.Repeat("x", MaxLine+1), "longer than limit"},
-		{"bad done", "exists peer-device name:r0 peer-node-id:1 volume:0 replication:SyncSource done:101.00\n", "bad done"},
+		{"bad done", "exists peer-device name:r0 peer-node-id:1 volume:0 replication:SyncSource done:ten\n", "bad done"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s Stream
@@ -311,6 +311,25 @@ func TestStatusJSON(t *testing.T) {
 		`[{"name":"r0"},{"name":"r0"}]`} {
 		if _, err := ParseStatusJSON([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// done is clamped to 0..100 (drbdsetup computes it from counters that
+// move while it reads them) and nan is no estimate.
+func TestDoneClamped(t *testing.T) {
+	for in, want := range map[string]float64{"-0.50": 0, "100.20": 100, "45.20": 45.2, "nan": -1, "-nan": -1} {
+		var s State
+		l, err := ParseLine([]byte("exists peer-device name:r0 peer-node-id:1 volume:0 replication:SyncTarget done:" + in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(l); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		r, _ := s.Resource("r0")
+		if got := r.Connections[0].PeerDevices[0].Done; got != want {
+			t.Errorf("done:%s = %v, want %v", in, got, want)
 		}
 	}
 }

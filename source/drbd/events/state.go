@@ -567,12 +567,19 @@ func (p *PeerDevice) apply(l Line) error {
 	return nil
 }
 
+// percent parses done. drbdsetup computes it from counters that move
+// while it reads them (out-of-sync can outgrow the resync's total), so a
+// number outside 0..100 is clamped; nan (no estimate) is -1; anything
+// else is an error.
 func percent(l Line, v string) (float64, error) {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(f) || f < 0 || f > 100 {
+	switch {
+	case err != nil && !strings.Contains(strings.ToLower(v), "nan"):
 		return 0, &ApplyError{l, "bad done " + strconv.Quote(v)}
+	case err != nil || math.IsNaN(f):
+		return -1, nil
 	}
-	return f, nil
+	return max(0, min(100, f)), nil
 }
 
 // seconds parses eta, which drbdsetup prints with %.0f: a number, or
