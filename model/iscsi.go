@@ -100,6 +100,24 @@ func iscsiTargets(s *Snapshot) []ISCSITarget {
 	return out
 }
 
+// serviceTargets lists each service's iSCSI targets.
+func serviceTargets(s *Snapshot) {
+	for i := range s.Services {
+		sv := &s.Services[i]
+		in := map[string]bool{}
+		for _, id := range sv.Resources {
+			for _, d := range s.descendants(id) {
+				in[d] = true
+			}
+		}
+		for _, t := range s.ISCSITargets {
+			if in[t.Resource] {
+				sv.Targets = append(sv.Targets, t.IQN)
+			}
+		}
+	}
+}
+
 // drbdBehind finds the DRBD resource and volume behind a device or file
 // path used by resource rsc.
 func (s *Snapshot) drbdBehind(rsc, p string) (name string, vol int, how string) {

@@ -61,6 +61,20 @@ func (s *Snapshot) drbdView(name string) (DRBDResource, bool) {
 // iSCSITarget or iSCSILogicalUnit resource, a DRBD resource or a DRBD
 // device (/dev/drbd0, /dev/drbd/by-res/r0/0).
 func (s *Snapshot) whereStorage(name string, ans *WhereAnswer) {
+	// A service's targets, by its name or its address: how its clients'
+	// storage is reached.
+	for _, sv := range s.Services {
+		if sv.Name != name && sv.Address != name {
+			continue
+		}
+		for _, iqn := range sv.Targets {
+			if t, ok := s.Target(iqn); ok {
+				for i := range t.LUNs {
+					ans.Storage = append(ans.Storage, s.storageChain(t, &t.LUNs[i]))
+				}
+			}
+		}
+	}
 	for _, t := range s.ISCSITargets {
 		switch {
 		case t.IQN == name || t.Resource == name:

@@ -126,6 +126,12 @@ func TestWhereStorage(t *testing.T) {
 			t.Errorf("where %s: %d chains, want %d", q, got, n)
 		}
 	}
+	// The derived service of the group carries the target, and where
+	// answers it with the target's chains.
+	sv, ok := s.Service("g_iscsi")
+	if !ok || sv.Address != "192.0.2.50" || len(sv.Targets) != 1 || sv.Targets[0] != iqn || len(s.Where("g_iscsi").Storage) != 2 || len(s.Where("192.0.2.50").Storage) != 2 {
+		t.Errorf("service %+v", sv)
+	}
 	// r1 is used by no target: DRBD -> its Primary (none).
 	r1 := s.Where("r1")
 	if len(r1.Storage) != 1 || r1.Storage[0].Primary != "" || !r1.Storage[0].InSync || r1.Storage[0].Chain[0].State != "no Primary" {

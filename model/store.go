@@ -367,6 +367,7 @@ func (s *Store) build(now time.Time) *Snapshot {
 	sortAll(snap)
 	snap.buildIndex()
 	snap.ISCSITargets = iscsiTargets(snap)
+	serviceTargets(snap)
 	sortAll(snap)
 	snap.buildIndex()
 	return snap
