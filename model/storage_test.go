@@ -173,6 +173,14 @@ func TestImpactStorage(t *testing.T) {
 	if w.Storage[0].InSync || w.Storage[0].Sync != "not in sync: node2 is DUnknown and not connected, 65880 KiB out of sync" {
 		t.Fatalf("sync %q", w.Storage[0].Sync)
 	}
+	st := s.Status()
+	var kinds []string
+	for _, p := range st.Problems {
+		kinds = append(kinds, p.Kind+" "+p.Object)
+	}
+	if strings.Join(kinds, "\n") != "drbd-not-in-sync r0\ndrbd-fence-constraint drbd-fence-by-handler-r0-ms_drbd_r0" {
+		t.Errorf("status problems %q", kinds)
+	}
 	v := s.DRBDOf("r0")[0]
 	if len(v.Fencing) != 1 || v.Fencing[0].Constraint != "drbd-fence-by-handler-r0-ms_drbd_r0" ||
 		!strings.Contains(v.Fencing[0].Text, "fence-peer handler") || !strings.Contains(v.Fencing[0].Text, "#uname ne node1") {
@@ -258,6 +266,9 @@ func TestDRBDEvents(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no split brain event: %+v", evs)
+	}
+	if p := st2.Snapshot().Status().Problems; len(p) == 0 || p[0].Kind != model.ProblemSplitBrain || p[0].Severity != model.SeverityCritical {
+		t.Fatalf("status problems %+v", p)
 	}
 	if w := st2.Snapshot().Where("r0"); len(w.Storage) != 1 || w.Storage[0].Chain[0].State != "split-brain" || w.Storage[0].InSync {
 		t.Fatalf("where r0 in split brain: %+v", w.Storage)
