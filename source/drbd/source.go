@@ -224,6 +224,13 @@ func (s *Source) follow(ctx context.Context) error {
 			if bad != nil {
 				return fmt.Errorf("drbdsetup events2 printed garbage: %w", bad)
 			}
+			select {
+			case <-changed:
+				// What drbdsetup said before it ended is the last good
+				// picture.
+				s.rep.Report(model.Report{Source: Name, DRBD: s.part(stream.State.Clone())})
+			default:
+			}
 			if why != nil {
 				return why
 			}
