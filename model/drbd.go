@@ -269,7 +269,7 @@ func (s *Snapshot) replicas(r DRBDResource) []DRBDReplica {
 		return x
 	}
 	if r.Node != "" {
-		x := get(r.Node)
+		x := get(s.clusterNode(r.Node))
 		x.Local, x.Connected, x.Role = true, true, r.Role
 		x.Disk = worstDisk(r.Volumes)
 	}
@@ -277,7 +277,7 @@ func (s *Snapshot) replicas(r DRBDResource) []DRBDReplica {
 		if c.Peer == "" {
 			continue
 		}
-		x := get(c.Peer)
+		x := get(s.clusterNode(c.Peer))
 		x.Connected = c.State == "Connected"
 		x.Role = c.PeerRole
 		disks := make([]DRBDVolume, 0, len(c.Volumes))
@@ -332,6 +332,35 @@ func (s *Snapshot) replicas(r DRBDResource) []DRBDReplica {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out
+}
+
+// clusterNode maps a host name DRBD uses (its "on" sections, the
+// connection names) to the cluster node it is: the same name, or the
+// same short name when one side is fully qualified (node2 and
+// node2.example.org). Unknown names stay as they are.
+func (s *Snapshot) clusterNode(name string) string {
+	if _, ok := s.Node(name); ok || len(s.Nodes) == 0 {
+		return name
+	}
+	short := func(n string) string {
+		if i := strings.IndexByte(n, '.'); i > 0 {
+			return n[:i]
+		}
+		return n
+	}
+	found := ""
+	for _, n := range s.Nodes {
+		if short(n.Name) == short(name) {
+			if found != "" {
+				return name // ambiguous
+			}
+			found = n.Name
+		}
+	}
+	if found == "" {
+		return name
+	}
+	return found
 }
 
 // diskRank orders disk states from worst to best.

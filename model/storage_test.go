@@ -149,6 +149,27 @@ func TestWhereStorage(t *testing.T) {
 	}
 }
 
+// DRBD's host names may be fully qualified where Pacemaker's are not:
+// the replicas are still one per node.
+func TestDRBDHostNames(t *testing.T) {
+	d := drbdPart(t, "events2-full.txt", 0)
+	d.Node = "node1.example.org"
+	for i := range d.Resources {
+		d.Resources[i].Node = d.Node
+		for j := range d.Resources[i].Connections {
+			d.Resources[i].Connections[j].Peer = "node2.example.org"
+		}
+	}
+	s := snap(t, "drbd", d)
+	v := s.DRBDOf("r0")[0]
+	if len(v.Replicas) != 2 || v.Replicas[0].Node != "node1" || v.Replicas[1].Node != "node2" || v.Replicas[1].InstanceRole != model.RoleUnpromoted {
+		t.Fatalf("replicas %+v", v.Replicas)
+	}
+	if a := s.Impact("node2"); len(a.Replication) != 2 || !strings.Contains(a.Replication[0].Message, "loses its only UpToDate peer") {
+		t.Fatalf("impact %+v", a.Replication)
+	}
+}
+
 func TestImpactStorage(t *testing.T) {
 	s := snap(t, "drbd", drbdPart(t, "events2-full.txt", 0))
 	a := s.Impact("node2")
