@@ -131,6 +131,20 @@ func chainText(p model.Placement) string {
 	return strings.Join(parts, " -> ")
 }
 
+// storageText is a storage chain on one line: "iscsi-target IQN ->
+// lun 1 -> device /dev/drbd0 -> drbd r0 (Primary on node1) -> node node1".
+func storageText(c model.StorageChain) string {
+	var parts []string
+	for _, h := range c.Chain {
+		t := string(h.Kind) + " " + h.Name
+		if h.Kind == model.KindDRBD && h.State != "" {
+			t += " (" + h.State + ")"
+		}
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, " -> ")
+}
+
 func printTable(w io.Writer, result any) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	switch r := result.(type) {
@@ -141,6 +155,10 @@ func printTable(w io.Writer, result any) error {
 		}
 		for _, a := range r.Addresses {
 			fmt.Fprintf(tw, "address %s\t%s\t%s\t%s\t(%s)\n", a.Address, a.Method, dash(a.Node), dash(a.Host), a.Resource)
+		}
+		for _, c := range r.Storage {
+			fmt.Fprintf(tw, "storage\t%s\n", storageText(c))
+			fmt.Fprintf(tw, "  \t%s\n", c.Sync)
 		}
 	case model.ImpactAnswer:
 		fmt.Fprintf(tw, "If %s goes away:\n", r.Target)
@@ -156,6 +174,15 @@ func printTable(w io.Writer, result any) error {
 		}
 		if len(r.Services) > 0 {
 			fmt.Fprintf(tw, "services: %s\n", strings.Join(r.Services, ", "))
+		}
+		for _, l := range r.Replication {
+			fmt.Fprintf(tw, "replication: %s\n", l.Message)
+		}
+		if !r.StandbySafe {
+			fmt.Fprintf(tw, "a planned standby of %s is NOT safe for replicated data:\n", r.Target)
+			for _, u := range r.Unsafe {
+				fmt.Fprintf(tw, "  %s\n", u)
+			}
 		}
 		for _, s := range r.Simulations {
 			fmt.Fprintf(tw, "Pacemaker would do (%s):\n", s.Scenario)

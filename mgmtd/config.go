@@ -53,6 +53,8 @@ type Config struct {
 	// Virt lists the libvirt hypervisor hosts; none means no virt source.
 	Virt     VirtConfig     `json:"virt,omitzero"`
 	Corosync CorosyncConfig `json:"corosync,omitzero"`
+	// DRBD configures the DRBD source (off by default).
+	DRBD DRBDConfig `json:"drbd,omitzero"`
 
 	// Services is the service catalog: operator-facing names for sets of
 	// resources, with an address and how it moves when not derivable.
@@ -183,6 +185,24 @@ type CorosyncConfig struct {
 	Enabled  *bool         `json:"enabled,omitempty"`
 	Interval time.Duration `json:"interval,omitempty"`
 	ToolDir  string        `json:"tool_dir,omitempty"`
+}
+
+// DRBDConfig configures the DRBD source: one long-lived `drbdsetup
+// events2 --full --timestamps --poll` on this node (source/drbd). Off by
+// default; it needs DRBD 9's drbd-utils and the right to run drbdsetup
+// (root, or CAP_NET_ADMIN and CAP_SYS_ADMIN for its netlink socket).
+type DRBDConfig struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// RefreshInterval is how often drbdsetup is asked for fresh
+	// statistics ("n" on its standard input); default 10s.
+	RefreshInterval time.Duration `json:"refresh_interval,omitempty"`
+	// CheckInterval is how often `drbdsetup status --json` checks the
+	// event stream; default 60s.
+	CheckInterval time.Duration `json:"check_interval,omitempty"`
+	// Timeout bounds drbdsetup's initial dump and a status run; default
+	// 10s.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	ToolDir string        `json:"tool_dir,omitempty"`
 }
 
 // ServiceConfig is one entry of the service catalog.
@@ -320,6 +340,14 @@ func (c *Config) Validate() error {
 	case "", "native", "crm_mon", "both":
 	default:
 		return fmt.Errorf("config key pacemaker.status: %q; give native, crm_mon or both", c.Pacemaker.Status)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"drbd.refresh_interval", c.DRBD.RefreshInterval}, {"drbd.check_interval", c.DRBD.CheckInterval}, {"drbd.timeout", c.DRBD.Timeout}} {
+		if d.v < 0 || (d.v > 0 && d.v < 100*time.Millisecond) {
+			return fmt.Errorf("config key %s: %s is below 100ms", d.key, d.v)
+		}
 	}
 	if c.Pacemaker.CrossCheckInterval < 0 || (c.Pacemaker.CrossCheckInterval > 0 && c.Pacemaker.CrossCheckInterval < time.Second) {
 		return fmt.Errorf("config key pacemaker.cross_check_interval: %s is below 1s", c.Pacemaker.CrossCheckInterval)

@@ -30,6 +30,7 @@ import (
 	"mgmtd/rest"
 	"mgmtd/snmp"
 	"mgmtd/source/corosync"
+	"mgmtd/source/drbd"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
 	"mgmtd/toolexec"
@@ -195,6 +196,12 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 			d.Store.Register(corosync.Name)
 			cs := corosync.New(corosync.Options{Interval: cfg.Corosync.Interval, ToolDir: cfg.Corosync.ToolDir, Observe: d.observeTool}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + corosync.Name, Run: cs.Run})
+		}
+		if cfg.DRBD.Enabled {
+			d.Store.Register(drbd.Name)
+			ds := drbd.New(drbd.Options{Node: cfg.View, ToolDir: cfg.DRBD.ToolDir, RefreshInterval: cfg.DRBD.RefreshInterval,
+				CheckInterval: cfg.DRBD.CheckInterval, Timeout: cfg.DRBD.Timeout, Observe: d.observeTool}, d.Store, srcLog)
+			d.units.Add(unit.Unit{Name: "source " + drbd.Name, Run: ds.Run})
 		}
 		if cfg.HealthAttribute != "" && cfg.Pacemaker.CIBFile == "" {
 			tools := toolexec.Runner{Dir: cfg.Pacemaker.ToolDir, Timeout: 10 * time.Second, Observe: d.observeTool}

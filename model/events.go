@@ -38,6 +38,12 @@ const (
 	EventConflict          EventType = "conflict"
 	EventConflictResolved  EventType = "conflict.resolved"
 	EventTask              EventType = "task"
+	// DRBD replication, as a node's DRBD source sees it.
+	EventDRBDConnectionLost EventType = "drbd.connection.lost"
+	EventDRBDSyncStarted    EventType = "drbd.sync.started"
+	EventDRBDSyncFinished   EventType = "drbd.sync.finished"
+	EventDRBDSplitBrain     EventType = "drbd.split-brain"
+	EventDRBDMayPromote     EventType = "drbd.may-promote"
 )
 
 // Severity grades an event for notification consumers (SNMP, CIM).
@@ -94,6 +100,7 @@ func Diff(a, b *Snapshot) []Event {
 	d.sources(a, b)
 	d.vms(a, b)
 	d.conflicts(a, b)
+	d.drbd(a, b)
 	return d.out
 }
 

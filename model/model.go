@@ -463,6 +463,9 @@ type Service struct {
 	// (one per top-level resource that carries an address) rather than read
 	// from the service catalog.
 	Derived bool `json:"derived,omitempty"`
+	// Targets are the IQNs of the iSCSI targets among the service's
+	// resources: the service is how clients reach them.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // SourceState is the health of one source.

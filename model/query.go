@@ -46,6 +46,10 @@ type WhereAnswer struct {
 	Instances []Placement `json:"instances"`
 	Addresses []Address   `json:"addresses"`
 	VMs       []VM        `json:"vms,omitempty"`
+	// Storage answers for an iSCSI target, a LUN, a DRBD resource or
+	// device: the chain target -> LUN -> device -> DRBD -> Primary ->
+	// node -> host, and whether the replicas are in sync.
+	Storage []StorageChain `json:"storage,omitempty"`
 }
 
 // Where answers where name runs. name may be a resource, group, clone or
@@ -145,6 +149,7 @@ func (s *Snapshot) Where(name string) WhereAnswer {
 			ans.Matches = append(ans.Matches, Match{Kind: KindHost, Name: h.Name})
 			ans.VMs = append(ans.VMs, s.VMsOn(h.Name)...)
 		}
+		s.whereStorage(name, &ans)
 		if mac, ok := NormalizeMAC(name); ok {
 			// A network interface's MAC address leads to its VM.
 			for _, v := range s.VMs {
@@ -457,6 +462,16 @@ type ImpactAnswer struct {
 	Services    []string      `json:"services"`
 	Dependents  []Dependent   `json:"dependents"`
 	Simulations []*Simulation `json:"simulations,omitempty"`
+	// Replication says what DRBD replication the loss takes away.
+	Replication []ReplicationLoss `json:"replication"`
+	// StandbySafe says whether taking the node away (a planned standby)
+	// keeps every DRBD resource's data current on a node that can take
+	// over; Unsafe says why not (the Primary's peer that would take over
+	// is not UpToDate; the node holds the only UpToDate copy). It judges
+	// replicated data only: what a standby moves or stops is in
+	// Instances, Services and Simulations.
+	StandbySafe bool     `json:"standby_safe"`
+	Unsafe      []string `json:"unsafe,omitempty"`
 }
 
 // Impact computes what goes away with node (a cluster node or hypervisor
@@ -466,7 +481,8 @@ type ImpactAnswer struct {
 // run with a lost one. Pacemaker's own prediction (Simulations) is added by
 // the caller, which can run crm_simulate.
 func (s *Snapshot) Impact(node string) ImpactAnswer {
-	ans := ImpactAnswer{Target: node, Instances: []Placement{}, GuestNodes: []string{}, VMs: []VM{}, Services: []string{}, Dependents: []Dependent{}}
+	ans := ImpactAnswer{Target: node, Instances: []Placement{}, GuestNodes: []string{}, VMs: []VM{}, Services: []string{}, Dependents: []Dependent{},
+		Replication: []ReplicationLoss{}}
 	_, isNode := s.Node(node)
 	_, isHost := s.Host(node)
 	ans.Known = isNode || isHost
@@ -550,6 +566,7 @@ func (s *Snapshot) Impact(node string) ImpactAnswer {
 		ans.Dependents = append(ans.Dependents, dep)
 	}
 	sort.Strings(ans.GuestNodes)
+	s.impactStorage(node, &ans)
 	return ans
 }
 

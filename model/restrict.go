@@ -10,7 +10,8 @@ type Visible func(kind Kind, name string) bool
 // or services. A resource is visible when it or an ancestor is, or when it
 // has an instance on a visible node; an instance when its resource or its
 // node is; a VM when it, its host node or its resource is; failures,
-// constraints and fencing follow their resource or node. Cluster facts
+// constraints and fencing follow their resource or node; DRBD resources
+// their drbd primitive, iSCSI targets their iSCSITarget. Cluster facts
 // that say how fresh and how healthy the picture is stay (name, quorate,
 // versions, policies, maintenance mode) and so does the source status;
 // what would describe the rest of the cluster goes: the DC unless it is a
@@ -99,6 +100,19 @@ func (s *Snapshot) Restrict(visible Visible) *Snapshot {
 	for _, c := range s.Conflicts {
 		if visible(KindVM, c.VM) || rscOK[c.Resource] {
 			out.Conflicts = append(out.Conflicts, c)
+		}
+	}
+	// Replicated storage follows the resources that manage it: a DRBD
+	// resource its drbd primitive (or its name, as a DRBD object), a
+	// target its iSCSITarget.
+	for _, d := range s.DRBD {
+		if (d.Primitive != "" && rscOK[d.Primitive]) || visible(KindDRBD, d.Name) {
+			out.DRBD = append(out.DRBD, d)
+		}
+	}
+	for _, t := range s.ISCSITargets {
+		if rscOK[t.Resource] || visible(KindTarget, t.IQN) {
+			out.ISCSITargets = append(out.ISCSITargets, t)
 		}
 	}
 	if !nodeOK[out.Cluster.DC] {

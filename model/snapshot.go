@@ -10,22 +10,28 @@ import (
 // as long as they like without locking. Slices are sorted by name so that
 // output is deterministic.
 type Snapshot struct {
-	Generation  uint64         `json:"generation"`
-	Time        time.Time      `json:"time"`
-	View        string         `json:"view"` // the node whose view this is
-	Cluster     Cluster        `json:"cluster"`
-	Nodes       []Node         `json:"nodes"`
-	Resources   []Resource     `json:"resources"`
-	Instances   []Instance     `json:"instances"`
-	Failures    []Failure      `json:"failures"`
-	Fencing     []FenceEvent   `json:"fencing"`
-	Constraints []Constraint   `json:"constraints"`
-	Membership  Membership     `json:"membership"`
-	Hosts       []Host         `json:"hosts"`
-	VMs         []VM           `json:"vms"`
-	Services    []Service      `json:"services"`
-	Conflicts   []Conflict     `json:"conflicts"`
-	Sources     []SourceStatus `json:"sources"`
+	Generation  uint64       `json:"generation"`
+	Time        time.Time    `json:"time"`
+	View        string       `json:"view"` // the node whose view this is
+	Cluster     Cluster      `json:"cluster"`
+	Nodes       []Node       `json:"nodes"`
+	Resources   []Resource   `json:"resources"`
+	Instances   []Instance   `json:"instances"`
+	Failures    []Failure    `json:"failures"`
+	Fencing     []FenceEvent `json:"fencing"`
+	Constraints []Constraint `json:"constraints"`
+	Membership  Membership   `json:"membership"`
+	Hosts       []Host       `json:"hosts"`
+	VMs         []VM         `json:"vms"`
+	Services    []Service    `json:"services"`
+	// DRBD holds the DRBD resources as the DRBD sources see them (one
+	// entry per resource and reporting node), and a Pacemaker-only entry
+	// for a drbd clone no source reports.
+	DRBD []DRBDResource `json:"drbd"`
+	// ISCSITargets are the iSCSI targets Pacemaker runs.
+	ISCSITargets []ISCSITarget  `json:"iscsi_targets"`
+	Conflicts    []Conflict     `json:"conflicts"`
+	Sources      []SourceStatus `json:"sources"`
 
 	idx index
 }
@@ -264,4 +270,11 @@ func sortAll(s *Snapshot) {
 	sort.SliceStable(s.VMs, func(i, j int) bool { return s.VMs[i].Key() < s.VMs[j].Key() })
 	sort.SliceStable(s.Services, func(i, j int) bool { return s.Services[i].Name < s.Services[j].Name })
 	sort.SliceStable(s.Sources, func(i, j int) bool { return s.Sources[i].Name < s.Sources[j].Name })
+	sort.SliceStable(s.DRBD, func(i, j int) bool {
+		a, b := s.DRBD[i], s.DRBD[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Node < b.Node
+	})
 }

@@ -48,6 +48,10 @@ const (
 	ProblemStopped      = "resource-stopped"
 	ProblemConstraint   = "leftover-constraint"
 	ProblemConflict     = "conflict"
+	// Replicated storage (a DRBD source's view).
+	ProblemSplitBrain  = "drbd-split-brain"
+	ProblemReplication = "drbd-not-in-sync"
+	ProblemDRBDFence   = "drbd-fence-constraint"
 )
 
 // StatusProblem is one thing wrong with the cluster, for people first: what
@@ -284,8 +288,34 @@ func (s *Snapshot) Status() StatusReport {
 	for _, cf := range s.Conflicts {
 		add(SeverityWarning, ProblemConflict, string(KindVM), cf.VM, cf.Resource, "sources disagree (%s): %s", cf.Type, cf.Detail)
 	}
+	for _, d := range s.DRBD {
+		if d.Node == "" {
+			continue // Pacemaker's view alone cannot tell
+		}
+		switch ok, why := d.InSync(); {
+		case d.SplitBrain:
+			for _, cn := range d.Connections {
+				if cn.SplitBrain {
+					add(SeverityCritical, ProblemSplitBrain, string(KindDRBD), d.Name, d.Clone,
+						"DRBD %s: split brain between %s and %s; replication stays stopped until an operator discards one side's changes", d.Name, d.Node, cn.Peer)
+				}
+			}
+		case !ok:
+			add(SeverityWarning, ProblemReplication, string(KindDRBD), d.Name, d.Clone, "DRBD %s (seen from %s) is %s", d.Name, d.Node, why)
+		}
+	}
+	seenFence := map[string]bool{}
+	for _, d := range s.DRBD {
+		for _, f := range d.Fencing {
+			if !seenFence[f.Constraint] {
+				seenFence[f.Constraint] = true
+				add(SeverityWarning, ProblemDRBDFence, "constraint", f.Constraint, d.Clone, "constraint %s: %s", f.Constraint, f.Text)
+			}
+		}
+	}
 	kindOrder := []string{ProblemNoQuorum, ProblemNodeUnclean, ProblemNodeOffline, ProblemFailed, ProblemBlocked,
-		ProblemFailedAction, ProblemStale, ProblemMaintenance, ProblemStandby, ProblemUnmanaged, ProblemStopped, ProblemConstraint, ProblemConflict}
+		ProblemSplitBrain, ProblemFailedAction, ProblemReplication, ProblemStale, ProblemMaintenance, ProblemStandby, ProblemUnmanaged,
+		ProblemStopped, ProblemConstraint, ProblemDRBDFence, ProblemConflict}
 	sort.SliceStable(r.Problems, func(i, j int) bool {
 		a, b := r.Problems[i], r.Problems[j]
 		if a.Severity != b.Severity {

@@ -27,6 +27,8 @@ type Report struct {
 	Corosync  *CorosyncPart
 	Virt      *VirtPart
 	Services  *ServicesPart
+	// DRBD is a DRBD source's picture of its node's resources.
+	DRBD *DRBDPart
 	// Check, when set, replaces the source status's Check.
 	Check *SourceCheck
 }
@@ -67,6 +69,7 @@ type Store struct {
 	corosync  *CorosyncPart
 	virt      map[string]*VirtPart
 	services  *ServicesPart
+	drbd      map[string]*DRBDPart // by source
 	sources   map[string]SourceStatus
 	// reported remembers failures already announced (by resource, node,
 	// operation, call and time), so that a failure hidden for a while (its
@@ -91,6 +94,7 @@ func NewStore(opts StoreOptions) *Store {
 		opts:          opts,
 		events:        NewEventLogWith(opts.EventBuffer, opts.Events),
 		virt:          map[string]*VirtPart{},
+		drbd:          map[string]*DRBDPart{},
 		sources:       map[string]SourceStatus{},
 		reported:      map[string]reportedFailure{},
 		conflictSince: map[string]time.Time{},
@@ -147,6 +151,7 @@ type firsts struct {
 	pacemaker bool
 	hosts     map[string]bool // hypervisor hosts of a virt source's first part
 	sources   map[string]bool // sources whose first success this is
+	drbd      map[string]bool // nodes of a DRBD source's first part
 }
 
 // note records what report r, about to be applied to s, shows first.
@@ -159,6 +164,9 @@ func (f *firsts) note(s *Store, r Report) {
 	}
 	if r.Pacemaker != nil && s.pacemaker == nil {
 		f.pacemaker = true
+	}
+	if r.DRBD != nil && s.drbd[r.Source] == nil {
+		f.drbd = setAdd(f.drbd, r.DRBD.Node)
 	}
 	if r.Virt != nil && s.virt[r.Source] == nil {
 		for _, h := range r.Virt.Hosts {
@@ -193,6 +201,8 @@ func (f *firsts) mark(evs []Event) {
 			e.Baseline = f.hosts[e.Object.Name]
 		case EventSourceRecovered:
 			e.Baseline = f.sources[e.Object.Name]
+		case EventDRBDConnectionLost, EventDRBDSyncStarted, EventDRBDSyncFinished, EventDRBDSplitBrain, EventDRBDMayPromote:
+			e.Baseline = f.drbd[e.Node]
 		}
 	}
 }
@@ -235,6 +245,9 @@ func (s *Store) apply(r Report, now time.Time) {
 		}
 		if r.Services != nil {
 			s.services = r.Services
+		}
+		if r.DRBD != nil {
+			s.drbd[r.Source] = r.DRBD
 		}
 	}
 	s.sources[r.Source] = st
@@ -280,6 +293,8 @@ func sameContent(a, b *Snapshot) bool {
 		reflect.DeepEqual(a.Hosts, b.Hosts) &&
 		reflect.DeepEqual(a.VMs, b.VMs) &&
 		reflect.DeepEqual(a.Services, b.Services) &&
+		reflect.DeepEqual(a.DRBD, b.DRBD) &&
+		reflect.DeepEqual(a.ISCSITargets, b.ISCSITargets) &&
 		reflect.DeepEqual(a.Conflicts, b.Conflicts)
 }
 
@@ -329,6 +344,18 @@ func (s *Store) build(now time.Time) *Snapshot {
 	for _, st := range s.sources {
 		snap.Sources = append(snap.Sources, st)
 	}
+	dnames := make([]string, 0, len(s.drbd))
+	for n := range s.drbd {
+		dnames = append(dnames, n)
+	}
+	sort.Strings(dnames)
+	for _, n := range dnames {
+		for _, r := range s.drbd[n].Resources {
+			r.Volumes = slices.Clone(r.Volumes)
+			r.Connections = slices.Clone(r.Connections)
+			snap.DRBD = append(snap.DRBD, r)
+		}
+	}
 	deriveAddresses(snap)
 	sortAll(snap)
 	snap.buildIndex()
@@ -336,6 +363,11 @@ func (s *Store) build(now time.Time) *Snapshot {
 	s.ageConflicts(snap, now)
 	resolveHosts(snap)
 	snap.Services = services(snap, s.services)
+	linkDRBD(snap)
+	sortAll(snap)
+	snap.buildIndex()
+	snap.ISCSITargets = iscsiTargets(snap)
+	serviceTargets(snap)
 	sortAll(snap)
 	snap.buildIndex()
 	return snap

@@ -149,7 +149,7 @@ func (s *Server) table() []Route {
 				{Name: "state", Type: "string", Description: "running, paused, shutoff, crashed, unknown, ..."},
 				{Name: "managed", Type: "boolean", Description: "true: managed by Pacemaker; false: not"}}, pg...), Handler: s.vms},
 		{Method: "GET", Path: "/api/v1/where", Perm: PermRead, Summary: "Where does it run: every instance with its chain down to the physical host",
-			Query:    []Param{{Name: "q", Type: "string", Description: "resource, group, clone, bundle, service, address, node, VM or host; empty for everything"}},
+			Query:    []Param{{Name: "q", Type: "string", Description: "resource, group, clone, bundle, service, address, node, VM, host, iSCSI target IQN, IQN/LUN, DRBD resource or device; empty for everything"}},
 			Response: "Where", Handler: s.where},
 		{Method: "GET", Path: "/api/v1/impact", Perm: PermRead, Summary: "What goes away with a node or host, and what Pacemaker would do",
 			Query: []Param{{Name: "node", Type: "string", Required: true, Description: "node or host name"},
@@ -465,7 +465,7 @@ func (s *Server) where(c *gin.Context) {
 	q := c.Query("q")
 	ans := sn.Where(q)
 	if q != "" && len(ans.Matches) == 0 {
-		s.problem(c, NotFound("nothing named "+strconv.Quote(q)+" (not a resource, service, address, node, VM or host)"))
+		s.problem(c, NotFound("nothing named "+strconv.Quote(q)+" (not a resource, service, address, node, VM, host, iSCSI target or LUN, DRBD resource or device)"))
 		return
 	}
 	s.write(c, sn, ans)

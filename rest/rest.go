@@ -138,7 +138,7 @@ func New(opts Options) *Server {
 		s.problem(c, &Problem{Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed", Detail: c.Request.Method + " is not allowed here"})
 	})
 	s.engine.Use(s.requestID, securityHeaders, s.recover)
-	for _, r := range s.table() {
+	for _, r := range append(s.table(), s.storageRoutes()...) {
 		s.Handle(r)
 	}
 	return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,17 @@ import (
 // and Dir do. Follow returns nil when ctx ended, else an *Error: the tool
 // could not start or exited (ExitCode, the tail of its standard error).
 func (r Runner) Follow(ctx context.Context, env []string, out func([]byte), tool string, args ...string) error {
+	return r.FollowInput(ctx, env, nil, out, tool, args...)
+}
+
+// FollowInput is Follow for a tool that reads commands on its standard
+// input (`drbdsetup events2 --poll` refreshes on "n"). input, when not
+// nil, runs in its own goroutine once the tool started, with the write
+// end of the tool's standard input and a context that ends when the tool
+// exited or ctx ended; it must return then (a write to a tool that
+// exited fails). FollowInput returns only after input returned. With a
+// nil input the tool's standard input is /dev/null, as with Follow.
+func (r Runner) FollowInput(ctx context.Context, env []string, input func(context.Context, io.Writer), out func([]byte), tool string, args ...string) error {
 	path := tool
 	if r.Dir != "" {
 		path = filepath.Join(r.Dir, tool)
@@ -33,9 +45,25 @@ func (r Runner) Follow(ctx context.Context, env []string, out func([]byte), tool
 	if err != nil {
 		return &Error{Tool: tool, ExitCode: -1, Err: err}
 	}
+	var stdin io.WriteCloser
+	if input != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return &Error{Tool: tool, ExitCode: -1, Err: err}
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return &Error{Tool: tool, ExitCode: -1, Err: err}
+	}
+	if input != nil {
+		ictx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			input(ictx, stdin)
+		}()
+		// Runs after Wait (deferred before it returns): Wait closed stdin.
+		defer func() { stop(); <-done }()
 	}
 	buf := make([]byte, 64<<10)
 	n := 0

@@ -3,6 +3,7 @@ package toolexec_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,5 +209,41 @@ func TestFollow(t *testing.T) {
 	err = r.Follow(context.Background(), nil, func([]byte) {}, "missing")
 	if !errors.As(err, &te) || te.ExitCode != -1 {
 		t.Errorf("missing tool: %v", err)
+	}
+}
+
+// A followed tool reads what input writes on its standard input while it
+// runs; input's context ends when the tool exited, and FollowInput
+// returns only after input returned.
+func TestFollowInput(t *testing.T) {
+	r := script(t, "poll", `echo ready; while read cmd; do [ "$cmd" = q ] && exit 0; echo "got $cmd"; done`)
+	got := make(chan string, 10)
+	inputDone := make(chan struct{})
+	err := r.FollowInput(context.Background(), nil, func(ctx context.Context, w io.Writer) {
+		defer close(inputDone)
+		for _, c := range []string{"n", "n", "q"} {
+			if _, err := io.WriteString(w, c+"\n"); err != nil {
+				t.Errorf("write: %v", err)
+			}
+		}
+		<-ctx.Done()
+	}, func(b []byte) { got <- string(b) }, "poll")
+	select {
+	case <-inputDone:
+	default:
+		t.Fatal("FollowInput returned before input did")
+	}
+	var te *toolexec.Error
+	// A watcher that ends is an error even when it exits 0.
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("exit: %v", err)
+	}
+	close(got)
+	var all strings.Builder
+	for s := range got {
+		all.WriteString(s)
+	}
+	if all.String() != "ready\ngot n\ngot n\n" {
+		t.Fatalf("output %q", all.String())
 	}
 }

@@ -20,6 +20,9 @@ var locationParams = map[string]bool{
 	"hostname": true, "destination": true, "gateway": true, "device": true, "family": true,
 	"target_iqn": true, "portals": true, "lun": true, "implementation": true,
 	"directory": true, "fstype": true,
+	// Replicated storage: the DRBD resource an ocf:linbit:drbd manages, an
+	// iSCSI target's IQN and the device or file a logical unit exports.
+	"drbd_resource": true, "iqn": true, "path": true,
 }
 
 // DomainReader returns the libvirt domain name in a VirtualDomain config

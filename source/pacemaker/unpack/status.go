@@ -1048,7 +1048,9 @@ func (w *world) canFence(n *node) bool {
 	if w.noQuorum == "ignore" {
 		return true
 	}
-	return n == nil
+	// pe_can_fence: without quorum, a node in our membership can still
+	// be fenced.
+	return n != nil && n.online
 }
 
 func (w *world) checkRecoverable(r *resource, n *node, task string) {

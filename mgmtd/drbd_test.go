@@ -1,0 +1,86 @@
+package mgmtd
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mgmtd/auth"
+	"mgmtd/internal/testutil"
+	"mgmtd/model"
+	"mgmtd/rest"
+)
+
+// TestDRBDSource: with drbd.enabled, a daemon on the drbd fixture's CIB
+// (captured with Pacemaker's tools) runs the DRBD source - here the
+// drbdsetup test double of source/drbd/testdata/bin, replaying events2
+// output written from drbdsetup(8) (DRBD cannot run here) - and its REST
+// API answers the target's IQN with the chain down to node1, in sync.
+func TestDRBDSource(t *testing.T) {
+	abs := func(p ...string) string {
+		a, err := filepath.Abs(filepath.Join(p...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	mode := filepath.Join(t.TempDir(), "mode")
+	if err := os.WriteFile(mode, []byte("replay"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKE_DRBD_MODE", mode)
+	t.Setenv("FAKE_DRBD_EVENTS", abs("..", "source", "drbd", "events", "testdata", "events2-full.txt"))
+	t.Setenv("FAKE_DRBD_STATUS", abs("..", "source", "drbd", "testdata", "status-agree.json"))
+	cfg, _ := cibConfig(t, "drbd")
+	cfg.View = "node1"
+	cfg.DRBD = DRBDConfig{Enabled: true, ToolDir: abs("..", "source", "drbd", "testdata", "bin"), RefreshInterval: time.Second}
+	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
+	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	var td rest.TargetDetail
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		code, _, body := call(t, "GET", d.URL+"/api/v1/iscsi/targets/iqn.2026-11.com.example:storage.r0", hdr, "")
+		if code != 200 {
+			return false
+		}
+		var env struct{ Data rest.TargetDetail }
+		if json.Unmarshal(body, &env) != nil {
+			return false
+		}
+		td = env.Data
+		return len(td.Storage) == 2 && td.Storage[0].InSync
+	}, "the target never showed in sync: %+v", td)
+	if c := td.Storage[0]; c.Primary != "node1" || c.DRBD != "r0" || c.Sync != "in sync: node1 and node2 are UpToDate" {
+		t.Fatalf("chain %+v", c)
+	}
+	st, ok := d.Store.Snapshot().Source("drbd")
+	if !ok || st.State != model.SourceOK {
+		t.Fatalf("drbd source %+v", st)
+	}
+}
+
+// TestDRBDConfig: the drbd keys are checked and named.
+func TestDRBDConfig(t *testing.T) {
+	for _, tc := range []struct{ yaml, key string }{
+		{"drbd:\n  enabled: true\n  refresh_interval: 10ms\n", "drbd.refresh_interval"},
+		{"drbd:\n  check_interval: -1s\n", "drbd.check_interval"},
+		{"drbd:\n  timeout: 1ms\n", "drbd.timeout"},
+		{"drbd:\n  enabled: true\n  refresh_interval: 5s\n  check_interval: 1m\n  timeout: 10s\n  tool_dir: /usr/sbin\n", ""},
+	} {
+		file := filepath.Join(t.TempDir(), "mgmtd.yaml")
+		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadConfig(file)
+		if (err == nil) != (tc.key == "") || (err != nil && !strings.Contains(err.Error(), "config key "+tc.key+":")) {
+			t.Errorf("%q: %v", tc.yaml, err)
+		}
+	}
+	c, err := LoadConfig("")
+	if err != nil || c.DRBD.Enabled {
+		t.Fatalf("the DRBD source is on by default: %v", err)
+	}
+}
