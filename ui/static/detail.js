@@ -22,6 +22,8 @@ function showDetail(kind, name) {
     b.tabIndex = b.dataset.tab === "map" ? 0 : -1;
   }
   $("detail-title").textContent = `${kind} ${name}`;
+  $("detail-on-map").href = "#map=" + encodeURIComponent("where:" + name);
+  if (!$("act-home").contains($("act"))) $("act-home").append($("act"));
   $("detail-body").replaceChildren(el("p", null, "Loading…"));
   renderDetail().then(() => $("detail-title").focus());
 }
@@ -95,8 +97,9 @@ function actionsFor(targets) {
   if (targets.length === 0) return [el("p", { id: "detail-no-actions", className: "counts" }, "Nothing here takes actions.")];
   const menus = el("ul", { className: "detail-menus" }, ...targets.map(([kind, name]) =>
     el("li", null, `${kind} ${name}: `, objectMenu(kind, name))));
-  // The Change form itself moves here (its preview and task with it).
-  return [el("div", { id: "detail-act" }, menus, $("act"))];
+  // The Change form itself moves into this place once the page is shown
+  // (renderDetail), its preview and task with it.
+  return [el("div", { id: "detail-act" }, menus)];
 }
 
 // history shows an object's stored events, newest first.
@@ -236,20 +239,21 @@ async function renderDetail() {
   const seq = ++detailSeq;
   try {
     const [state, parts] = await renderers[kind](name);
-    if (seq !== detailSeq) {
-      if (!$("act").isConnected) $("act-home").append($("act"));
-      return;
-    }
+    if (seq !== detailSeq) return;
+    const act = $("act"); // found by id only while in the document
     keepMenusOpen(() => {
       $("detail-state").replaceChildren(state);
       $("detail-body").replaceChildren(...parts);
     });
+    const slot = $("detail-act");
+    if (slot) slot.append(act);
+    else if (!$("act-home").contains(act)) $("act-home").append(act);
     $("detail").dataset.generation = String(generation);
     $("detail").dataset.object = kind + "/" + name;
     showProblem(null);
   } catch (err) {
-    if (!$("act").isConnected) $("act-home").append($("act"));
     if (seq !== detailSeq) return;
+    if (!$("act-home").contains($("act"))) $("act-home").append($("act"));
     $("detail-state").replaceChildren();
     $("detail-body").replaceChildren(el("p", { className: "bad" }, err.status === 404 ? `No ${kind} called ${name} is known.` : "Could not read it: " + err.message));
     $("detail").dataset.object = kind + "/" + name;

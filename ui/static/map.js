@@ -215,13 +215,20 @@ function buildMap(m) {
 
 // serviceChips are the services above the map: running or not.
 function serviceChips(m) {
+  const nodes = new Map(m.nodes.map((n) => [n.name, n]));
   return m.services.map((s) => {
     const on = new Set(m.instances.filter((i) => i.active && (s.resources.includes(i.top) || s.resources.includes(i.resource))).map((i) => i.node));
-    const li = el("li", { className: "chip service sev-" + (on.size ? "ok" : "bad") });
+    // A node that is UNCLEAN or offline still lists what ran there: said
+    // so, in red.
+    const lost = [...on].filter((n) => nodes.has(n) && (nodes.get(n).unclean || !nodes.get(n).online));
+    const where = [...on].map((n) => lost.includes(n) ? `${n} (${nodes.get(n).unclean ? "UNCLEAN" : "offline"})` : n);
+    const li = el("li", { className: "chip service sev-" + (on.size && lost.length < on.size ? (lost.length ? "warn" : "ok") : "bad") });
     li.dataset.key = "service/" + s.name;
     li.dataset.kind = "service";
     li.dataset.name = s.name;
-    li.append(mapLink("service", s.name, s.name, (s.address ? s.address + ", " : "") + (on.size ? "on " + [...on].join(" ") : "not running")));
+    const a = mapLink("service", s.name, s.name, (s.address ? s.address + ", " : "") + (on.size ? "on " + where.join(" ") : "not running"));
+    a.tabIndex = 0; // each a tab stop: the arrow keys are the map's
+    li.append(a);
     return li;
   });
 }
@@ -317,8 +324,13 @@ function whereKeys(d) {
     keys.push({ kind: "vm", name: v.name });
     if (v.host) keys.push({ kind: "host", name: v.host });
   }
+  // The services asked for: by name (a derived service shares its
+  // resource's name, and the answer names the resource) or resource.
+  const matched = new Set((d.matches || []).map((m) => m.name).concat(d.query));
+  for (const s of mapModel ? mapModel.services : []) {
+    if (matched.has(s.name) || s.resources.some((r) => matched.has(r))) keys.push({ kind: "service", name: s.name });
+  }
   for (const m of d.matches || []) {
-    if (m.kind === "service") keys.push({ kind: "service", name: m.name });
     if (m.kind === "node" || m.kind === "host" || m.kind === "vm") keys.push({ kind: m.kind, name: m.name });
   }
   return keys;
