@@ -338,9 +338,12 @@ async function loadTasks() {
 
 // ---- where is ----
 
+// chain shows an instance's chain down to the host, each hop a link to
+// its detail page (detail.js).
 function chain(inst) {
   return el("div", { className: "chain" }, ...inst.chain.map((h) =>
-    el("span", { className: "hop" }, `${h.kind} ${h.name}` + (h.state ? ` (${h.state})` : ""))));
+    el("span", { className: "hop" }, el("a", { href: "#" + h.kind + "=" + encodeURIComponent(h.name) }, `${h.kind} ${h.name}`),
+      h.state ? ` (${h.state})` : "")));
 }
 
 async function where(ev) {
@@ -357,7 +360,8 @@ async function where(ev) {
       showProblem(null);
       return;
     }
-    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "")),
+    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "") + " ",
+      el("a", { href: "#map=" + encodeURIComponent("where:" + q) }, "show on the map")),
       ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
@@ -379,7 +383,8 @@ async function impact(ev) {
     const parts = [el("h2", null, `${target} takes with it`)];
     parts.push(el("p", null, `${(d.instances || []).length} resource instance(s), ` +
       `${(d.vms || []).length} VM(s), services: ${(d.services || []).join(", ") || "none"}` +
-      ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "")));
+      ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "") + " ",
+      el("a", { href: "#map=" + encodeURIComponent("impact:" + target) }, "show on the map")));
     parts.push(el("ul", null, ...(d.instances || []).map((i) => el("li", null, `${i.resource} (${i.role})`))));
     for (const s of d.simulations || []) {
       parts.push(el("h2", null, `What Pacemaker would do (${s.scenario} of ${s.node})`), predictionList(s));
