@@ -149,7 +149,7 @@ func TestWebPage(t *testing.T) {
 	if who := loaded["who"].(string); !strings.HasSuffix(who, "(viewer)") {
 		t.Errorf("who = %q", who)
 	}
-	if tabs := strs(loaded["tabs"]); !slices.Equal(tabs, []string{"Cluster", "Where is", "Impact", "History"}) {
+	if tabs := strs(loaded["tabs"]); !slices.Equal(tabs, []string{"Cluster", "Map", "Where is", "Impact", "History"}) {
 		t.Errorf("viewer tabs = %q", tabs)
 	}
 	var nodes []struct{ Name string }

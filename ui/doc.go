@@ -1,6 +1,7 @@
 // Package ui is mgmtd's web page for operators: the cluster at a glance,
-// where a service runs (down to the physical host), what a node or host
-// takes with it, and the audit log for auditors. It is static HTML, CSS
+// a live map of hosts, VMs, nodes and resources with a detail page for
+// each, where a service runs (down to the physical host), what a node or
+// host takes with it, and the audit log for auditors. It is static HTML, CSS
 // and JavaScript embedded in the binary; the page reads the REST API of the
 // same origin with the browser's credentials (the OIDC session cookie, or
 // HTTP Basic through the browser's own prompt) and follows the model's

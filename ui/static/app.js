@@ -97,6 +97,7 @@ function selectTab(name) {
   for (const s of document.querySelectorAll("main section")) s.hidden = s.id !== name;
   if (name === "audit") searchAudit(false);
   if (name === "history") searchHistory(false);
+  for (const f of afterSelect) f(name);
   location.hash = name;
 }
 
@@ -170,7 +171,8 @@ async function loadOverview() {
   if (targets.includes(keep)) sel.value = keep;
   // The status view, the menus and the search list (status.js, ops.js,
   // nav.js).
-  await Promise.all(afterOverview.map((f) => f(nodes.data, resources.data, vms.data)));
+  await Promise.all(afterOverview.map((f) => f(nodes.data, resources.data, vms.data,
+    { instances: instances.data, hosts: hosts.data, services: services.data, generation: clusters.generation })));
 }
 
 // ---- changes: preview with Pacemaker's scheduler, then apply ----
@@ -180,8 +182,12 @@ let topResources = [];
 let topOf = new Map(); // instance or primitive -> its top-level resource
 let serviceList = [];
 // afterOverview are called after every load of the overview with the
-// nodes, resources and VMs (status.js, nav.js register here).
+// nodes, resources and VMs, and the rest of what it read (instances,
+// hosts, services, generation) (status.js, nav.js, map.js register here).
 const afterOverview = [];
+// afterSelect are called with the name of the tab selectTab shows
+// (detail.js brings the Change form back to the Cluster tab).
+const afterSelect = [];
 
 function fillActObjects() {
   const [kind, action] = $("act-op").value.split("/");
@@ -332,9 +338,12 @@ async function loadTasks() {
 
 // ---- where is ----
 
+// chain shows an instance's chain down to the host, each hop a link to
+// its detail page (detail.js).
 function chain(inst) {
   return el("div", { className: "chain" }, ...inst.chain.map((h) =>
-    el("span", { className: "hop" }, `${h.kind} ${h.name}` + (h.state ? ` (${h.state})` : ""))));
+    el("span", { className: "hop" }, el("a", { href: "#" + h.kind + "=" + encodeURIComponent(h.name) }, `${h.kind} ${h.name}`),
+      h.state ? ` (${h.state})` : "")));
 }
 
 async function where(ev) {
@@ -351,7 +360,8 @@ async function where(ev) {
       showProblem(null);
       return;
     }
-    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "")),
+    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "") + " ",
+      el("a", { href: "#map=" + encodeURIComponent("where:" + q) }, "show on the map")),
       ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
@@ -373,7 +383,8 @@ async function impact(ev) {
     const parts = [el("h2", null, `${target} takes with it`)];
     parts.push(el("p", null, `${(d.instances || []).length} resource instance(s), ` +
       `${(d.vms || []).length} VM(s), services: ${(d.services || []).join(", ") || "none"}` +
-      ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "")));
+      ((d.guest_nodes || []).length ? `, guest nodes: ${d.guest_nodes.join(", ")}` : "") + " ",
+      el("a", { href: "#map=" + encodeURIComponent("impact:" + target) }, "show on the map")));
     parts.push(el("ul", null, ...(d.instances || []).map((i) => el("li", null, `${i.resource} (${i.role})`))));
     for (const s of d.simulations || []) {
       parts.push(el("h2", null, `What Pacemaker would do (${s.scenario} of ${s.node})`), predictionList(s));
@@ -560,6 +571,20 @@ function follow() {
   }
 }
 
+// splitHash reads a location hash as [name, argument]: "#where=web" is
+// ["where", "web"], "#/resource/web" (the issue's form) ["resource",
+// "web"], "#map" ["map", undefined].
+function splitHash(hash) {
+  let h = hash.replace(/^#/, "");
+  if (h.startsWith("/")) {
+    const parts = h.slice(1).split("/");
+    return [parts[0], parts.length > 1 ? decodeURIComponent(parts.slice(1).join("/")) : undefined];
+  }
+  const i = h.indexOf("=");
+  if (i < 0) return [h, undefined];
+  return [h.slice(0, i), decodeURIComponent(h.slice(i + 1))];
+}
+
 async function start() {
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
   $("where-form").addEventListener("submit", where);
@@ -599,8 +624,10 @@ async function start() {
     b.hidden = !can(b.dataset.needs);
     if (!b.hidden && !first) first = b.dataset.tab;
   }
-  // Deep links: #TAB or #TAB=ARG (nav.js: #where=NAME, #impact=NODE).
-  const [wanted, arg] = location.hash.slice(1).split("=");
+  // Deep links: #TAB, #TAB=ARG (nav.js: #where=NAME, #impact=NODE,
+  // #map=where:NAME) or a detail page (#node=NAME, #resource=ID, ...;
+  // detail.js); #/KIND/NAME is read as #KIND=NAME.
+  const [wanted, arg] = splitHash(location.hash);
   const tab = document.querySelector(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
   // Show the tab at once; its data follows.
   selectTab(tab && !tab.hidden ? wanted : first || "overview");
@@ -617,11 +644,11 @@ async function start() {
     } catch (err) {
       showProblem(err);
     }
+    if ((!tab || !tab.hidden) && typeof openDeepLink === "function") openDeepLink(wanted, arg);
   } else {
     $("live").textContent = "";
     $("live").className = "";
   }
-  if (tab && !tab.hidden && arg !== undefined && typeof openDeepLink === "function") openDeepLink(wanted, decodeURIComponent(arg));
   document.body.dataset.ready = "true"; // for the browser tests
 }
 

@@ -1,7 +1,10 @@
 // Navigation: the search box (any name or address the model knows: it
-// asks where-is), deep links (#where=NAME, #impact=NODE), keyboard
-// navigation (arrow keys between the tabs, "/" to search, Escape), and the
-// dark theme (the system's choice unless the button overrides it).
+// asks where-is), deep links (#where=NAME, #impact=NODE, #map,
+// #map=where:NAME, #map=impact:NODE, and the detail pages #node=NAME,
+// #resource=ID, #vm=NAME, #service=NAME, #host=NAME; #/KIND/NAME is read
+// the same way), keyboard navigation (arrow keys between the tabs, "/" to
+// search, Escape), and the dark theme (the system's choice unless the
+// button overrides it).
 "use strict";
 
 // deepLink is the hash openDeepLink last set: its own hashchange is not
@@ -9,8 +12,23 @@
 let deepLink = "";
 
 // openDeepLink shows a tab with its argument: the where-is answer for a
-// name, the impact of a node.
+// name, the impact of a node, the map with where or impact marked on it,
+// or an object's detail page (detail.js).
 function openDeepLink(tab, arg) {
+  if (detailKinds.includes(tab) && arg) {
+    deepLink = "#" + tab + "=" + encodeURIComponent(arg);
+    showDetail(tab, arg);
+    history.replaceState(null, "", deepLink);
+    return;
+  }
+  if (tab === "map") {
+    deepLink = arg ? "#map=" + encodeURIComponent(arg) : "#map";
+    selectTab("map");
+    if (arg) markFromLink(arg);
+    history.replaceState(null, "", deepLink);
+    return;
+  }
+  if (arg === undefined) return;
   deepLink = "#" + tab + "=" + encodeURIComponent(arg);
   if (tab === "where") {
     selectTab("where");
@@ -98,9 +116,18 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
+  // A link (the map's objects, a detail page's links) or the browser's
+  // back button: open what the hash names.
   window.addEventListener("hashchange", () => {
     if (location.hash === deepLink) return;
-    const [tab, arg] = location.hash.slice(1).split("=");
-    if (arg !== undefined) openDeepLink(tab, decodeURIComponent(arg));
+    const [tab, arg] = splitHash(location.hash);
+    const button = document.querySelector(`#tabs button[data-tab="${CSS.escape(tab)}"]`);
+    const selected = button && button.getAttribute("aria-selected") === "true" && !$(tab).hidden;
+    if (tab === "map" && arg === undefined && selected) return; // selectTab's own hash
+    if (arg !== undefined || detailKinds.includes(tab) || tab === "map") {
+      openDeepLink(tab, arg);
+    } else if (button && !button.hidden && !selected) {
+      selectTab(tab);
+    }
   });
 });
