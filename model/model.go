@@ -516,9 +516,9 @@ type SourceCheck struct {
 	// FullReads counts the refreshes that read the whole CIB;
 	// StatusReads those that read only its status section and applied it
 	// to the configuration already held (the configuration version had
-	// not moved). NodeStatesParsed and NodeStatesReused count, over the
-	// status reads, the node_state elements parsed again because their
-	// bytes changed and those kept from the read before.
+	// not moved). NodeStatesParsed and NodeStatesReused count, over all
+	// reads, the node_state elements parsed again because their bytes
+	// changed (or nothing was held) and those kept from the read before.
 	FullReads        int64 `json:"full_reads"`
 	StatusReads      int64 `json:"status_reads"`
 	NodeStatesParsed int64 `json:"node_states_parsed"`

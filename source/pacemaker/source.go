@@ -322,17 +322,29 @@ func (s *Source) Load(ctx context.Context) (*model.PacemakerPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := cib.Parse(cibOut)
+	var mon *crmmon.Result
+	var chunks []unpack.Chunk
+	var res *crmmon.Result
+	var uerr error
+	if s.opts.Status != StatusCrmMon {
+		res, uerr = s.cache.Full(cibOut, unpack.Options{})
+		s.countRead(true, s.cache.Stats())
+		chunks = s.cache.Chunks()
+	}
+	// The configuration parser needs only the configuration: most of a
+	// big CIB's bytes are its status.
+	confOut := cibOut
+	if conf := s.cache.Configuration(); conf != nil {
+		confOut = conf
+	} else if conf, ok := unpack.Configuration(cibOut); ok {
+		confOut = conf
+	}
+	doc, err := cib.Parse(confOut)
 	if err != nil {
 		return nil, err
 	}
-	var mon *crmmon.Result
-	var chunks []unpack.Chunk
 	if s.opts.Status != StatusCrmMon {
-		res, err := s.cache.Full(cibOut, unpack.Options{})
-		s.countRead(true, s.cache.Stats())
-		chunks = s.cache.Chunks()
-		mon, err = s.native(ctx, res, err, doc)
+		mon, err = s.native(ctx, res, uerr, doc)
 		if err != nil {
 			return nil, err
 		}
@@ -466,9 +478,9 @@ func (s *Source) native(ctx context.Context, res *crmmon.Result, err error, doc 
 	conf := doc.AdminEpoch + "." + doc.Epoch
 	s.checkMu.Lock()
 	// On a big cluster crm_mon costs seconds of CPU: the periodic check
-	// then waits at least a hundred times its last run, so it costs at
-	// most 1% of a core; a configuration change is checked at once.
-	every := max(s.opts.CrossCheckInterval, 100*s.checkCost)
+	// then waits at least 200 times its last run, so it costs at
+	// most 0.5% of a core; a configuration change is checked at once.
+	every := max(s.opts.CrossCheckInterval, 200*s.checkCost)
 	due := s.checkedAt.IsZero() || time.Since(s.checkedAt) >= every || conf != s.checkConf
 	s.checkMu.Unlock()
 	if !due {

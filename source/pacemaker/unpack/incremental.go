@@ -26,46 +26,55 @@ type Chunk struct {
 // instructions, a child that is not a node_state, no status section):
 // such a section is parsed whole.
 func StatusChunks(data []byte) (chunks []Chunk, ok bool) {
+	_, _, chunks, ok = splitStatus(data)
+	return chunks, ok
+}
+
+// splitStatus is StatusChunks; start and end are the offsets of the
+// status element in data (end just past it).
+func splitStatus(data []byte) (start, end int, chunks []Chunk, ok bool) {
 	if bytes.Contains(data, []byte("<!")) {
-		return nil, false // a comment or CDATA could hide any text
+		return 0, 0, nil, false // a comment or CDATA could hide any text
+	}
+	skip := 0
+	if bytes.HasPrefix(data, []byte("<?")) {
+		e := bytes.Index(data, []byte("?>"))
+		if e < 0 {
+			return 0, 0, nil, false
+		}
+		skip = e + 2
+	}
+	if bytes.Contains(data[skip:], []byte("<?")) {
+		return 0, 0, nil, false
 	}
 	rest := data
-	if bytes.HasPrefix(rest, []byte("<?")) {
-		end := bytes.Index(rest, []byte("?>"))
-		if end < 0 {
-			return nil, false
-		}
-		rest = rest[end+2:]
-	}
-	if bytes.Contains(rest, []byte("<?")) {
-		return nil, false
-	}
-	i := lastTag(rest, "status")
+	i := firstTag(rest[skip:], "status")
 	if i < 0 {
-		return nil, false
+		return 0, 0, nil, false
 	}
-	end, closed := tagEnd(rest, i)
-	if end < 0 {
-		return nil, false
+	i += skip
+	e, closed := tagEnd(rest, i)
+	if e < 0 {
+		return 0, 0, nil, false
 	}
 	if closed {
-		return nil, true // <status/>
+		return i, e + 1, nil, true // <status/>
 	}
-	p := end + 1
+	p := e + 1
 	for {
 		p = skipSpace(rest, p)
 		switch {
-		case bytes.HasPrefix(rest[p:], []byte("</status")):
-			return chunks, true
+		case bytes.HasPrefix(rest[p:], []byte("</status>")):
+			return i, p + len("</status>"), chunks, true
 		case isTag(rest, p, "node_state"):
 			e, closed := tagEnd(rest, p)
 			if e < 0 {
-				return nil, false
+				return 0, 0, nil, false
 			}
 			if !closed {
 				c := bytes.Index(rest[e:], []byte("</node_state>"))
 				if c < 0 {
-					return nil, false
+					return 0, 0, nil, false
 				}
 				e += c + len("</node_state>") - 1
 			}
@@ -73,7 +82,7 @@ func StatusChunks(data []byte) (chunks []Chunk, ok bool) {
 			chunks = append(chunks, Chunk{Key: chunkKey(raw), Raw: raw})
 			p = e + 1
 		default:
-			return nil, false
+			return 0, 0, nil, false
 		}
 	}
 }
@@ -88,6 +97,25 @@ func isTag(data []byte, i int, name string) bool {
 		return true
 	}
 	return false
+}
+
+// firstTag returns the offset of the first start tag named name, or -1.
+// A '<' cannot occur in an attribute value or (outside comments and
+// CDATA, which StatusChunks refuses) in text, so every "<name" is a tag;
+// the CIB has one status element, after the configuration, which has
+// none.
+func firstTag(data []byte, name string) int {
+	pat := []byte("<" + name)
+	for off := 0; ; {
+		i := bytes.Index(data[off:], pat)
+		if i < 0 {
+			return -1
+		}
+		if isTag(data, off+i, name) {
+			return off + i
+		}
+		off += i + 1
+	}
 }
 
 // lastTag returns the offset of the last start tag named name, or -1.
@@ -154,6 +182,26 @@ func chunkKey(raw []byte) [sha256.Size]byte {
 	return k
 }
 
+// Configuration returns a whole CIB without its status section (the cib
+// element with the configuration, closed), for a parser that needs only
+// the configuration and should not read the status's bytes; ok is false
+// when the status cannot be cut out by its bytes (see StatusChunks) or
+// something follows it but the end of the cib element.
+func Configuration(data []byte) (conf []byte, ok bool) {
+	conf, _, ok = configuration(data)
+	return conf, ok
+}
+
+// configuration is Configuration and the status's chunks.
+func configuration(data []byte) (conf []byte, chunks []Chunk, ok bool) {
+	start, end, chunks, ok := splitStatus(data)
+	if !ok || !bytes.Equal(bytes.TrimSpace(data[end:]), []byte("</cib>")) {
+		return nil, nil, false
+	}
+	conf = make([]byte, 0, start+len("</cib>"))
+	return append(append(conf, data[:start]...), "</cib>"...), chunks, true
+}
+
 // ErrConfigChanged is returned by Cache.Status when the cib element says
 // the configuration is no longer the one the cache holds (admin_epoch or
 // epoch moved), or the cache holds none: read the whole CIB with Full.
@@ -169,6 +217,7 @@ var ErrConfigChanged = errors.New("the CIB's configuration changed since the las
 // source/pacemaker checks exactly that on crm_simulate's histories).
 // A Cache is not safe for concurrent use.
 type Cache struct {
+	conf   []byte // the configuration of the last full read, cut out of it
 	root   *element
 	states map[[sha256.Size]byte]*element
 	chunks []Chunk
@@ -177,10 +226,10 @@ type Cache struct {
 
 // CacheStats counts what a Cache did.
 type CacheStats struct {
-	Full        int // whole documents parsed
+	Full        int // whole documents read
 	Incremental int // status sections applied to the cached configuration
-	Parsed      int // node_state elements parsed by Status
-	Reused      int // node_state elements Status took from the cache
+	Parsed      int // node_state elements parsed again (their bytes changed)
+	Reused      int // node_state elements taken from the last read
 }
 
 // Stats returns the counters.
@@ -200,32 +249,79 @@ func (c *Cache) Version() string {
 }
 
 // Reset forgets everything; the next Status fails with ErrConfigChanged.
-func (c *Cache) Reset() { c.root, c.states, c.chunks = nil, nil, nil }
+func (c *Cache) Reset() { c.conf, c.root, c.states, c.chunks = nil, nil, nil, nil }
+
+// Configuration returns the last full read's document without its status
+// (see the function Configuration), or nil.
+func (c *Cache) Configuration() []byte { return c.conf }
 
 // Full unpacks a whole CIB document, as Unpack does, and keeps its parts.
-// On an error the cache is reset.
+// It parses the configuration and only the node_state elements whose
+// bytes changed since the last read (the others keep their trees), so a
+// full read of an unchanged cluster parses little more than its
+// configuration. On an error the cache is reset.
 func (c *Cache) Full(data []byte, opts Options) (*crmmon.Result, error) {
+	states := c.states
 	c.Reset()
 	if len(data) > MaxSize {
 		return nil, &ParseError{Msg: fmt.Sprintf("document of %d bytes exceeds %d", len(data), MaxSize)}
 	}
-	root, err := parseTree(data)
-	if err != nil {
-		return nil, err
+	// The configuration is parsed; each node_state is taken from the last
+	// read when its bytes are unchanged. Anything unusual: the whole
+	// document is parsed.
+	root, chunks, parsed, reused := c.parseSplit(data, states)
+	if root == nil {
+		var err error
+		if root, err = parseTree(data); err != nil {
+			return nil, err
+		}
+		chunks, _ = StatusChunks(data)
+		if st := root.child("status"); st == nil || !sameStates(st, chunks) {
+			chunks = nil
+		}
 	}
 	res, err := unpackRoot(root, opts)
 	if err != nil {
 		return nil, err
 	}
 	c.stats.Full++
+	c.stats.Parsed += parsed
+	c.stats.Reused += reused
 	c.root = root
-	chunks, ok := StatusChunks(data)
-	st := root.child("status")
-	if !ok || st == nil || !sameStates(st, chunks) {
-		return res, nil
+	if st := root.child("status"); st != nil && chunks != nil {
+		c.keep(st, chunks)
 	}
-	c.keep(st, chunks)
 	return res, nil
+}
+
+// parseSplit parses a whole CIB as its configuration and its node_state
+// chunks, taking unchanged chunks' trees from states; root is nil when
+// the document cannot be read that way.
+func (c *Cache) parseSplit(data []byte, states map[[sha256.Size]byte]*element) (root *element, chunks []Chunk, parsed, reused int) {
+	conf, chunks, ok := configuration(data)
+	if !ok {
+		return nil, nil, 0, 0
+	}
+	root, err := parseTree(conf)
+	if err != nil || root.name != "cib" || root.child("status") != nil {
+		return nil, nil, 0, 0
+	}
+	c.conf = conf
+	st := &element{name: "status", children: make([]*element, 0, len(chunks))}
+	for _, ch := range chunks {
+		e := states[ch.Key]
+		if e != nil {
+			reused++
+		} else {
+			if e, err = parseTree(ch.Raw); err != nil || e.name != "node_state" {
+				return nil, nil, 0, 0
+			}
+			parsed++
+		}
+		st.children = append(st.children, e)
+	}
+	root.children = append(root.children, st)
+	return root, chunks, parsed, reused
 }
 
 // sameStates reports whether the parsed status st has exactly the

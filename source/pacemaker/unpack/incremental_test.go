@@ -74,8 +74,15 @@ func TestCacheEqualsUnpack(t *testing.T) {
 			}
 		}
 		st := c.Stats()
-		if n := bytes.Count(status, []byte("<node_state")); st.Reused != 2*n || st.Parsed != 0 {
-			t.Errorf("%s: %d node states, stats %+v: want every one reused", f, n, st)
+		if n := bytes.Count(status, []byte("<node_state")); st.Reused != 2*n || st.Parsed != n {
+			t.Errorf("%s: %d node states, stats %+v: want each parsed once (the full read), then reused", f, n, st)
+		}
+		// A second full read of the same document reuses them too.
+		if got, err := c.Full(data, fixedNow); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: second Full differs from Unpack (err %v)", f, err)
+		}
+		if st2 := c.Stats(); st2.Parsed != st.Parsed {
+			t.Errorf("%s: the second full read parsed node states again: %+v", f, st2)
 		}
 	}
 }
@@ -99,6 +106,7 @@ func TestCacheFollowsAChange(t *testing.T) {
 		t.Fatal("no rc-code=0 in the failed fixture")
 	}
 	changed := append(append(append([]byte(nil), status[:i]...), []byte(`rc-code="7"`)...), status[i+len(`rc-code="0"`):]...)
+	before := c.Stats()
 	got, err := c.Status(tag, changed, fixedNow)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +119,7 @@ func TestCacheFollowsAChange(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Error("incremental answer differs from the whole document's")
 	}
-	if st := c.Stats(); st.Parsed != 1 || st.Reused != bytes.Count(status, []byte("<node_state"))-1 {
+	if st := c.Stats(); st.Parsed-before.Parsed != 1 || st.Reused-before.Reused != bytes.Count(status, []byte("<node_state"))-1 {
 		t.Errorf("stats %+v: want one node_state parsed, the rest reused", st)
 	}
 }
@@ -172,6 +180,35 @@ func TestStatusChunks(t *testing.T) {
 	}
 	if c, ok := StatusChunks([]byte(`<cib><status/></cib>`)); !ok || len(c) != 0 {
 		t.Errorf("empty status: %v %v", c, ok)
+	}
+}
+
+// TestConfiguration: the configuration cut out of a CIB parses to the
+// same configuration, and a document it cannot cut is refused.
+func TestConfiguration(t *testing.T) {
+	data, err := os.ReadFile("../testdata/primitives/cib.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, ok := Configuration(data)
+	if !ok || bytes.Contains(conf, []byte("<status")) || !bytes.HasSuffix(conf, []byte("</cib>")) {
+		t.Fatalf("Configuration: ok %v, %d bytes", ok, len(conf))
+	}
+	whole, err := parseTree(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := parseTree(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cut.child("configuration"), whole.child("configuration")) || !reflect.DeepEqual(cut.attrs, whole.attrs) {
+		t.Error("the cut configuration differs")
+	}
+	for _, bad := range []string{`<cib><configuration/><status></status><extra/></cib>`, `<cib><configuration/></cib>`, `<cib><!-- x --><status/></cib>`} {
+		if _, ok := Configuration([]byte(bad)); ok {
+			t.Errorf("%q: cut", bad)
+		}
 	}
 }
 
