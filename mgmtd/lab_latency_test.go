@@ -16,9 +16,9 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/internal/lab"
-	"mgmtd/rest"
 	"mgmtd/internal/testutil"
 	"mgmtd/model"
+	"mgmtd/rest"
 	"mgmtd/source/pacemaker"
 )
 
