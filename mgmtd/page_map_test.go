@@ -155,7 +155,7 @@ func TestWebPageMapStory(t *testing.T) {
 	for _, m := range []struct {
 		step int
 		name string
-	}{{0, "1-healthy"}, {3, "2-hv1-unclean"}, {4, "3-hv1-fenced"}} {
+	}{{0, "1-healthy"}, {2, "2-hv1-unclean"}, {3, "3-hv1-fenced"}} {
 		player.Show(m.step)
 		gen := d.Store.Snapshot().Generation
 		fmt.Fprintf(stdin, "go %d %s\n", gen, m.name)
@@ -165,11 +165,11 @@ func TestWebPageMapStory(t *testing.T) {
 		keys := keysOf(objs)
 		moved := strs(got["moved"])
 		switch m.step {
-		case 3:
+		case 2:
 			if o := keys["node/hv1"]; o.Sev != "sev-bad" {
 				t.Errorf("%s: the UNCLEAN hv1 is drawn %q", m.name, o.Sev)
 			}
-		case 4:
+		case 3:
 			// vip-db followed db to hv2, vm-app restarted on hv2: both
 			// slid there.
 			if o := keys["inst/vip-db"]; len(o.Parents) == 0 || o.Parents[0] != "node/hv2" {
@@ -210,7 +210,7 @@ func TestWebPageMapStory(t *testing.T) {
 				t.Errorf("%s: the detail page's event %q is not in the API's history %q", m.name, s, msgs)
 			}
 		}
-		if m.step == 4 && !slices.Contains(shown, "resource vip-db moved from hv1 to hv2") {
+		if m.step == 3 && !slices.Contains(shown, "resource vip-db moved from hv1 to hv2") {
 			t.Errorf("%s: the move is not in vip-db's history on the page: %q", m.name, shown)
 		}
 		if a := detail["actions"].(string); !strings.Contains(a, "operator or admin role") {

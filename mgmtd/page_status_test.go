@@ -73,7 +73,7 @@ func TestWebPageStatusStory(t *testing.T) {
 	for _, m := range []struct {
 		step int
 		name string
-	}{{0, "1-healthy"}, {3, "2-hv1-unclean"}, {4, "3-hv1-fenced"}} {
+	}{{0, "1-healthy"}, {2, "2-hv1-unclean"}, {3, "3-hv1-fenced"}} {
 		player.Show(m.step)
 		st, want := statusProblems(t, d)
 		fmt.Fprintf(stdin, "go %d %s\n", st.Generation, m.name)
@@ -96,7 +96,7 @@ func TestWebPageStatusStory(t *testing.T) {
 			t.Errorf("%s: page tree %q, API %q", m.name, tree, tops)
 		}
 		services := strings.Join(strs(got["services"]), "\n")
-		if m.step == 3 {
+		if m.step == 2 {
 			if !strings.Contains(services, "hv1 (node UNCLEAN)") {
 				t.Errorf("%s: services do not say hv1 is UNCLEAN:\n%s", m.name, services)
 			}
@@ -119,7 +119,7 @@ func TestWebPageStatusStory(t *testing.T) {
 
 	// A new generation without any event (the CIB's epoch only): the page
 	// follows it too.
-	part := *steps[4].Part
+	part := *steps[3].Part
 	part.Cluster.CIBEpoch = "0:999:1"
 	last, gen := d.Store.Events().Last(), d.Store.Snapshot().Generation
 	sn := d.Store.Report(model.Report{Source: pacemaker.Name, Pacemaker: &part})
