@@ -124,6 +124,15 @@ type Server struct {
 
 // New builds the API and its router.
 func New(opts Options) *Server {
+	s := newServer(opts)
+	for _, r := range s.table() {
+		s.Handle(r)
+	}
+	return s
+}
+
+// newServer builds the router and its middleware, without routes.
+func newServer(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -138,9 +147,6 @@ func New(opts Options) *Server {
 		s.problem(c, &Problem{Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed", Detail: c.Request.Method + " is not allowed here"})
 	})
 	s.engine.Use(s.requestID, securityHeaders, s.recover)
-	for _, r := range s.table() {
-		s.Handle(r)
-	}
 	return s
 }
 
