@@ -266,6 +266,8 @@ type ClusterInfo struct {
 	// stale; StaleReason says which.
 	Stale       bool   `json:"stale"`
 	StaleReason string `json:"stale_reason,omitempty"`
+	// ContactLost is the first reason: no push within the stale limit.
+	ContactLost bool `json:"contact_lost"`
 	// Health is the worst problem of the cluster's status (info: none),
 	// "unknown" before its first picture.
 	Health      model.Severity `json:"health"`
@@ -291,7 +293,7 @@ func (h *Hub) info(r *ClusterRecord, now time.Time) ClusterInfo {
 	ci := ClusterInfo{Name: r.Name, Instance: r.Instance, URL: r.URL, LastContact: r.LastContact, Lost: r.Lost,
 		Age: now.Sub(r.LastContact).Seconds(), Health: "unknown"}
 	if age := now.Sub(r.LastContact); age > h.opts.StaleAfter {
-		ci.Stale, ci.StaleReason = true, fmt.Sprintf("no contact for %s (stale after %s)", age.Round(time.Second), h.opts.StaleAfter)
+		ci.Stale, ci.ContactLost, ci.StaleReason = true, true, fmt.Sprintf("no contact for %s (stale after %s)", age.Round(time.Second), h.opts.StaleAfter)
 	}
 	if s := r.Snapshot; s != nil {
 		st := s.Status()
@@ -629,6 +631,7 @@ func (h *Hub) WriteMetrics(w io.Writer, visible Visible) error {
 	ms := []metric{
 		{"mgmtd_fleet_cluster_last_contact_timestamp_seconds", "gauge", "When the cluster's mgmtd last pushed (hub clock).", func(c ClusterInfo) float64 { return float64(c.LastContact.UnixMilli()) / 1000 }},
 		{"mgmtd_fleet_cluster_stale", "gauge", "1 when the hub has not heard from the cluster within the stale limit or its own picture is stale.", func(c ClusterInfo) float64 { return b(c.Stale) }},
+		{"mgmtd_fleet_cluster_contact_lost", "gauge", "1 when the hub has not heard from the cluster within the stale limit.", func(c ClusterInfo) float64 { return b(c.ContactLost) }},
 		{"mgmtd_fleet_cluster_health", "gauge", "The cluster's worst problem: 0 none, 1 warning, 2 critical, -1 unknown.", func(c ClusterInfo) float64 {
 			if v, ok := health[c.Health]; ok {
 				return v
