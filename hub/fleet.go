@@ -35,7 +35,7 @@ type Hub struct {
 	log  *slog.Logger
 
 	mu       sync.RWMutex
-	clusters map[string]*ClusterRecord // snapshots reindexed
+	clusters map[string]*entry // snapshots reindexed
 	pushes   map[string]uint64         // pushes this process took, per cluster
 	stored   map[string]uint64         // events this process stored, per cluster
 	ready    bool                      // loaded from the store
@@ -61,7 +61,7 @@ func New(opts Options) *Hub {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{opts: opts, log: opts.Log, clusters: map[string]*ClusterRecord{}, pushes: map[string]uint64{},
+	return &Hub{opts: opts, log: opts.Log, clusters: map[string]*entry{}, pushes: map[string]uint64{},
 		stored: map[string]uint64{}, subs: map[*subscription]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
@@ -93,23 +93,63 @@ func (h *Hub) Load(ctx context.Context) error {
 	return nil
 }
 
+// entry is a cluster as a hub process holds it: the record, and what the
+// list shows of its picture, computed once per picture.
+type entry struct {
+	ClusterRecord
+	sum ClusterInfo
+}
+
+// summarize computes the parts of ClusterInfo that come from the
+// picture (health, counts, the cluster's own staleness).
+func summarize(s *model.Snapshot) ClusterInfo {
+	ci := ClusterInfo{Health: "unknown"}
+	if s == nil {
+		return ci
+	}
+	st := s.Status()
+	ci.Health, ci.Problems = st.Severity, len(st.Problems)
+	ci.Quorate, ci.DC, ci.Generation = s.Cluster.Quorate, s.Cluster.DC, s.Generation
+	ci.Nodes, ci.Resources, ci.Failures = len(s.Nodes), len(s.Resources), len(s.Failures)
+	for _, n := range s.Nodes {
+		if n.Online {
+			ci.NodesOnline++
+		}
+	}
+	if s.Stale() {
+		var names []string
+		for _, src := range s.Sources {
+			if src.State != model.SourceOK {
+				names = append(names, src.Name)
+			}
+		}
+		ci.Stale, ci.StaleReason = true, "the cluster's own picture is stale: "+strings.Join(names, ", ")
+	}
+	return ci
+}
+
 // putLocked stores rec, indexing its snapshot; a record older than the
 // one held (another process's notification arriving late) keeps the
 // newer contact time and picture.
 func (h *Hub) putLocked(rec ClusterRecord) {
 	old := h.clusters[rec.Name]
+	e := &entry{ClusterRecord: rec}
 	if rec.Snapshot != nil {
-		rec.Snapshot = model.Reindexed(rec.Snapshot)
+		e.Snapshot = model.Reindexed(rec.Snapshot)
+		e.sum = summarize(e.Snapshot)
 	}
 	if old != nil {
-		if rec.LastContact.Before(old.LastContact) {
-			rec.LastContact = old.LastContact
+		if e.LastContact.Before(old.LastContact) {
+			e.LastContact = old.LastContact
 		}
-		if rec.Snapshot == nil {
-			rec.Snapshot = old.Snapshot
+		if e.Snapshot == nil {
+			e.Snapshot, e.sum = old.Snapshot, old.sum
 		}
 	}
-	h.clusters[rec.Name] = &rec
+	if e.Snapshot == nil {
+		e.sum = summarize(nil)
+	}
+	h.clusters[rec.Name] = e
 }
 
 // Run loads the fleet, then follows the store's notifications (with
@@ -289,31 +329,12 @@ type Visible func(cluster string) bool
 
 func all(string) bool { return true }
 
-func (h *Hub) info(r *ClusterRecord, now time.Time) ClusterInfo {
-	ci := ClusterInfo{Name: r.Name, Instance: r.Instance, URL: r.URL, LastContact: r.LastContact, Lost: r.Lost,
-		Age: now.Sub(r.LastContact).Seconds(), Health: "unknown"}
+func (h *Hub) info(r *entry, now time.Time) ClusterInfo {
+	ci := r.sum
+	ci.Name, ci.Instance, ci.URL, ci.LastContact, ci.Lost = r.Name, r.Instance, r.URL, r.LastContact, r.Lost
+	ci.Age = now.Sub(r.LastContact).Seconds()
 	if age := now.Sub(r.LastContact); age > h.opts.StaleAfter {
 		ci.Stale, ci.ContactLost, ci.StaleReason = true, true, fmt.Sprintf("no contact for %s (stale after %s)", age.Round(time.Second), h.opts.StaleAfter)
-	}
-	if s := r.Snapshot; s != nil {
-		st := s.Status()
-		ci.Health, ci.Problems = st.Severity, len(st.Problems)
-		ci.Quorate, ci.DC, ci.Generation = s.Cluster.Quorate, s.Cluster.DC, s.Generation
-		ci.Nodes, ci.Resources, ci.Failures = len(s.Nodes), len(s.Resources), len(s.Failures)
-		for _, n := range s.Nodes {
-			if n.Online {
-				ci.NodesOnline++
-			}
-		}
-		if !ci.Stale && s.Stale() {
-			var names []string
-			for _, src := range s.Sources {
-				if src.State != model.SourceOK {
-					names = append(names, src.Name)
-				}
-			}
-			ci.Stale, ci.StaleReason = true, "the cluster's own picture is stale: "+strings.Join(names, ", ")
-		}
 	}
 	return ci
 }
@@ -349,13 +370,13 @@ func (h *Hub) Cluster(name string) (ClusterInfo, *model.Snapshot, bool) {
 
 // snapshots returns the visible clusters' records (with a picture), by
 // name.
-func (h *Hub) snapshots(visible Visible, cluster string) []*ClusterRecord {
+func (h *Hub) snapshots(visible Visible, cluster string) []*entry {
 	if visible == nil {
 		visible = all
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var out []*ClusterRecord
+	var out []*entry
 	for _, r := range h.clusters {
 		if r.Snapshot != nil && visible(r.Name) && (cluster == "" || r.Name == cluster) {
 			out = append(out, r)
