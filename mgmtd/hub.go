@@ -141,9 +141,10 @@ func (d *Daemon) pusherUnit(all bool) (unit.Unit, error) {
 // PostgreSQL (package hub/pghub). Run it with Daemon.Run.
 //
 // Units in start order: the fleet follower (loads the fleet, LISTENs to
-// the other hub processes), the retention, the REST listener. Stop: the
-// listener finishes its requests (streams are cut), then the follower;
-// the database pool closes last.
+// the other hub processes), the retention, the REST listener, the local
+// socket (root is admin there: tokens). Stop: the listeners finish their
+// requests (streams are cut), then the follower; the database pool
+// closes last.
 func NewHub(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	c := cfg.HubServer
 	if c.DSN == "" {
@@ -198,7 +199,15 @@ func NewHub(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	for _, r := range rest.FleetRoutes(d.REST, d.Fleet, d.Auth.Authorize) {
 		d.REST.Handle(r)
 	}
-	d.units.Add(d.restUnit())
+	// Logins and API tokens (scoped viewer tokens for the fleet: `mgmtd
+	// token create` on the hub's socket), and the hub's audit log.
+	for _, r := range rest.AuthRoutes(d.REST, d.Auth) {
+		d.REST.Handle(r)
+	}
+	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
+		d.REST.Handle(r)
+	}
+	d.units.Add(d.restUnit(), d.socketUnit())
 	return d, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -486,6 +485,36 @@ func TestHubFleet(t *testing.T) {
 	if code := getJSON(t, c1, hubB.URL+"/api/v1/fleet/clusters", nil); code != 403 {
 		t.Errorf("a sender reads the fleet: %d", code)
 	}
+	// A viewer token scoped to c3, made by root on the hub's socket.
+	sock := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", hubB.Socket)
+	}}}
+	resp, err = sock.Post("http://hub/api/v1/tokens", "application/json", strings.NewReader(`{"name":"noc-c3","grants":[{"role":"viewer","scope":"cluster:c3"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		Secret string `json:"secret"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 201 && resp.StatusCode != 200 || tok.Secret == "" {
+		t.Fatalf("token on the hub's socket: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", hubB.URL+"/api/v1/fleet/clusters", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Secret)
+	noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+	resp, err = noCert.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scoped clustersReply
+	json.NewDecoder(resp.Body).Decode(&scoped)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(scoped.Data) != 1 || scoped.Data[0].Name != "c3" {
+		t.Errorf("the c3 token sees %d %+v", resp.StatusCode, scoped.Data)
+	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		page, err := hubB.Audit.Query(context.Background(), audit.Filter{Action: "authz.denied", Limit: 100}, audit.Event{Actor: "test", AuthMethod: "none", Channel: audit.ChannelSystem})
 		if err != nil {
@@ -503,5 +532,4 @@ func TestHubFleet(t *testing.T) {
 		}
 		return reader && push
 	}, "hub B audited the denials")
-	_ = errors.New
 }
