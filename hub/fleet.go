@@ -36,9 +36,9 @@ type Hub struct {
 
 	mu       sync.RWMutex
 	clusters map[string]*entry // snapshots reindexed
-	pushes   map[string]uint64         // pushes this process took, per cluster
-	stored   map[string]uint64         // events this process stored, per cluster
-	ready    bool                      // loaded from the store
+	pushes   map[string]uint64 // pushes this process took, per cluster
+	stored   map[string]uint64 // events this process stored, per cluster
+	ready    bool              // loaded from the store
 
 	subMu  sync.Mutex
 	subs   map[*subscription]struct{}
