@@ -94,7 +94,8 @@ func (h *Hub) Load(ctx context.Context) error {
 }
 
 // entry is a cluster as a hub process holds it: the record, and what the
-// list shows of its picture, computed once per picture.
+// list shows of its picture, computed once per picture. An entry is
+// replaced, never changed, so readers may use it after the lock.
 type entry struct {
 	ClusterRecord
 	sum ClusterInfo
@@ -197,19 +198,32 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// changed is the store's notification: another process took a push for
-// cluster.
-func (h *Hub) changed(ctx context.Context) func(cluster string) {
-	return func(cluster string) {
-		if cluster != "" {
-			rec, ok, err := h.opts.Store.Cluster(ctx, cluster)
-			if err != nil {
-				h.log.Warn("hub: reading a cluster another process updated", "cluster", cluster, "err", err)
-			} else if ok {
-				h.mu.Lock()
-				h.putLocked(rec)
-				h.mu.Unlock()
+// changed is the store's notification: another process took a push. A
+// heartbeat only moves the contact time; a new picture is read.
+func (h *Hub) changed(ctx context.Context) func(Change) {
+	return func(c Change) {
+		h.mu.Lock()
+		e := h.clusters[c.Cluster]
+		if e != nil && !c.Snapshot {
+			if c.Contact.After(e.LastContact) {
+				// Entries are never changed in place: readers hold them
+				// without the lock.
+				ne := *e
+				ne.LastContact = c.Contact
+				h.clusters[c.Cluster] = &ne
 			}
+			h.mu.Unlock()
+			h.Kick()
+			return
+		}
+		h.mu.Unlock()
+		rec, ok, err := h.opts.Store.Cluster(ctx, c.Cluster)
+		if err != nil {
+			h.log.Warn("hub: reading a cluster another process updated", "cluster", c.Cluster, "err", err)
+		} else if ok {
+			h.mu.Lock()
+			h.putLocked(rec)
+			h.mu.Unlock()
 		}
 		h.Kick()
 	}

@@ -166,9 +166,18 @@ type Store interface {
 	EventsAfter(ctx context.Context, id int64, limit int) ([]FleetEvent, error)
 	// LastID is the highest event ID stored (0: none).
 	LastID(ctx context.Context) (int64, error)
-	// Listen calls changed with the cluster named by every ingest of any
-	// hub process (and "" when it cannot know: after reconnecting) until
-	// the connection fails (an error) or ctx ends (nil). ready is called
-	// once the store listens.
-	Listen(ctx context.Context, ready func(), changed func(cluster string)) error
+	// Listen calls changed for every ingest of another hub process
+	// until the connection fails (an error) or ctx ends (nil). ready is
+	// called once the store listens.
+	Listen(ctx context.Context, ready func(), changed func(Change)) error
+}
+
+// Change is what a hub process learns of another's ingest.
+type Change struct {
+	Cluster string
+	// Contact is the ingest's time (the cluster's last contact).
+	Contact time.Time
+	// Snapshot says the push carried a new picture (read it from the
+	// store); without one only the contact time changed.
+	Snapshot bool
 }

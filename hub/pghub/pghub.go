@@ -3,14 +3,15 @@
 // objects, and every event by (cluster, instance, sequence), so that
 // several hub processes serve one fleet and any of them can die. Each
 // ingest NOTIFYs channel mgmtd_hub; every process LISTENs and reads what
-// the others took (hub.Store.Listen).
+// the others took (hub.Store.Listen): a heartbeat's contact time comes in
+// the payload, a new picture and new events are read from the tables.
 //
 // Why LISTEN/NOTIFY: the database is already the one place every process
 // writes, a notification is delivered only when its transaction commits
 // (so a process never reads an event before it is there), in commit
 // order, to every listener, with no broker to run. Its limits - an 8,000
 // byte payload, and notifications lost while a listener is disconnected -
-// are met by sending only the cluster's name (the listener reads the rows)
+// are met by sending only the cluster's name and contact (the listener reads the rows)
 // and by reading everything again after reconnecting.
 //
 // The schema comes from embedded, versioned migrations (migrations/*.sql)
@@ -244,7 +245,7 @@ func (s *Store) Ingest(ctx context.Context, p *hub.Push, now time.Time) (hub.Ing
 			return fmt.Errorf("last seq: %w", err)
 		}
 		res.LastSeq = uint64(last)
-		payload, _ := json.Marshal(note{Origin: s.origin, Cluster: p.Cluster})
+		payload, _ := json.Marshal(note{Origin: s.origin, Cluster: p.Cluster, Snapshot: p.Snapshot != nil, Contact: micro(now).UnixMicro()})
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, string(payload)); err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
@@ -258,8 +259,10 @@ func (s *Store) Ingest(ctx context.Context, p *hub.Push, now time.Time) (hub.Ing
 
 // note is a notification's payload.
 type note struct {
-	Origin  string `json:"o"`
-	Cluster string `json:"c"`
+	Origin   string `json:"o"`
+	Cluster  string `json:"c"`
+	Snapshot bool   `json:"s,omitempty"`
+	Contact  int64  `json:"t"` // µs since the epoch
 }
 
 const clusterColumns = `name, instance, url, last_contact, lost, snapshot`
@@ -357,7 +360,7 @@ func (s *Store) LastID(ctx context.Context) (int64, error) {
 
 // Listen follows the other processes' ingests on a connection of its
 // own (hub.Store).
-func (s *Store) Listen(ctx context.Context, ready func(), changed func(cluster string)) error {
+func (s *Store) Listen(ctx context.Context, ready func(), changed func(hub.Change)) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
@@ -388,7 +391,7 @@ func (s *Store) Listen(ctx context.Context, ready func(), changed func(cluster s
 		if m.Origin == s.origin {
 			continue
 		}
-		changed(m.Cluster)
+		changed(hub.Change{Cluster: m.Cluster, Snapshot: m.Snapshot, Contact: time.UnixMicro(m.Contact)})
 	}
 }
 

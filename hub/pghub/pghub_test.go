@@ -138,8 +138,8 @@ func TestListenAcrossProcesses(t *testing.T) {
 	var mu sync.Mutex
 	heardA, heardB := []string{}, []string{}
 	readyA, readyB := make(chan struct{}), make(chan struct{})
-	go a.Listen(ctx, func() { close(readyA) }, func(c string) { mu.Lock(); heardA = append(heardA, c); mu.Unlock() })
-	go b.Listen(ctx, func() { close(readyB) }, func(c string) { mu.Lock(); heardB = append(heardB, c); mu.Unlock() })
+	go a.Listen(ctx, func() { close(readyA) }, func(c hub.Change) { mu.Lock(); heardA = append(heardA, c.Cluster); mu.Unlock() })
+	go b.Listen(ctx, func() { close(readyB) }, func(c hub.Change) { mu.Lock(); heardB = append(heardB, c.Cluster); mu.Unlock() })
 	<-readyA
 	<-readyB
 	if _, err := a.Ingest(ctx, &hub.Push{Cluster: "c1", Instance: "n1", Events: events("c1", 1)}, time.Now()); err != nil {
