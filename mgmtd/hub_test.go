@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -220,9 +221,9 @@ func getJSON(t *testing.T, c *http.Client, url string, v any) int {
 	return resp.StatusCode
 }
 
-// TestHubFleet (issue 18): two hub processes on one PostgreSQL, three
-// demo clusters pushing through a load balancer each. One hub process is
-// killed and one cluster's network is cut for longer than the stale
+// TestHubFleet (issue 18): two hub processes on one PostgreSQL (the
+// mgmtd binary and one in this process), three demo clusters pushing
+// through a load balancer each. The binary is killed (SIGKILL) and one cluster's network is cut for longer than the stale
 // limit: the cluster is marked stale and then current again, and no event
 // is lost - every event each cluster published is stored once at the hub
 // and reached the surviving process's fleet stream. Reads are cut to the
@@ -241,7 +242,7 @@ func TestHubFleet(t *testing.T) {
 		bindings = append(bindings, auth.Binding{Role: auth.RoleSender, Scope: auth.Scope{Kind: auth.KindCluster, Name: c}, CertSubjects: []string{c}})
 	}
 	const staleAfter = 2 * time.Second
-	startHub := func(name string) (*Daemon, func()) {
+	hubConfig := func(name string) *Config {
 		cfg, err := LoadConfig("")
 		if err != nil {
 			t.Fatal(err)
@@ -253,22 +254,61 @@ func TestHubFleet(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		d, err := NewHub(cfg, slog.New(slog.DiscardHandler).With("hub", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, stop := runDaemonWith(t, d)
-		testutil.Eventually(t, 20*time.Second, d.Fleet.Ready, "hub %s loaded the fleet", name)
-		return d, stop
+		return cfg
 	}
-	hubA, killA := startHub("hubA")
-	hubB, _ := startHub("hubB")
-	addrOf := func(d *Daemon) string { return strings.TrimPrefix(d.URL, "https://") }
+	// Hub A is the mgmtd binary, killed with SIGKILL later; hub B runs in
+	// this process, so that the test can read its audit log and socket.
+	cfgA := hubConfig("hubA")
+	cfgA.Listen = testutil.FreeAddr(t)
+	cfgA.Socket = filepath.Join(cfgA.StateDir, "hub.sock")
+	js, err := json.Marshal(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileA := filepath.Join(cfgA.StateDir, "hub.yaml")
+	if err := os.WriteFile(fileA, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "mgmtd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/mgmtd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v %s", err, out)
+	}
+	procA := exec.Command(bin, "hub", "--config", fileA, "--log-level", "warn")
+	var logA strings.Builder
+	procA.Stdout, procA.Stderr = &logA, &logA
+	if err := procA.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitA := make(chan error, 1)
+	go func() { waitA <- procA.Wait() }()
+	t.Cleanup(func() {
+		_ = procA.Process.Kill()
+		<-waitA
+		if t.Failed() {
+			t.Logf("hub A's output:\n%s", logA.String())
+		}
+	})
+	tlsOnly := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		resp, err := tlsOnly.Get("https://" + cfgA.Listen + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "hub A (the binary) answers")
+	hubB, err := NewHub(hubConfig("hubB"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubB, _ = runDaemonWith(t, hubB)
+	testutil.Eventually(t, 20*time.Second, hubB.Fleet.Ready, "hub B loaded the fleet")
+	addrB := strings.TrimPrefix(hubB.URL, "https://")
 
 	daemons := map[string]*Daemon{}
 	lbs := map[string]*balancer{}
 	for _, c := range clusters {
-		lbs[c] = newBalancer(t, addrOf(hubA), addrOf(hubB))
+		lbs[c] = newBalancer(t, cfgA.Listen, addrB)
 		cert, key := pki.issue(t, c, false)
 		cfg, err := LoadConfig("")
 		if err != nil {
@@ -343,7 +383,23 @@ func TestHubFleet(t *testing.T) {
 		testutil.Eventually(t, 30*time.Second, func() bool { return daemons[c].Store.Events().Last() >= from+n }, "%s publishes %d more events", c, n)
 	}
 	waitEvents("c1", 5)
-	killA()
+	// The balancers send everything to A while it lives.
+	resp, err := ops.Get("https://" + cfgA.Listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsA, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, c := range clusters {
+		if !strings.Contains(string(metricsA), `mgmtd_fleet_events_stored_total{cluster="`+c+`"}`) || strings.Contains(string(metricsA), `mgmtd_fleet_events_stored_total{cluster="`+c+`"} 0`+"\n") {
+			t.Fatalf("hub A stored nothing of %s before it was killed:\n%s", c, metricsA)
+		}
+	}
+	if err := procA.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-waitA
+	waitA <- nil // for the cleanup
 	waitEvents("c1", 5)
 
 	// Cut c2 off for longer than the stale limit; it publishes meanwhile.
@@ -449,7 +505,7 @@ func TestHubFleet(t *testing.T) {
 	if code := getJSON(t, ops, hubB.URL+"/api/v1/fleet/impact?node=hv2", &impact); code != 200 || len(impact.Data) != 3 {
 		t.Fatalf("impact hv2: %d %+v", code, impact)
 	}
-	resp, err := ops.Get(hubB.URL + "/metrics")
+	resp, err = ops.Get(hubB.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
