@@ -589,3 +589,32 @@ func TestHubFleet(t *testing.T) {
 		return reader && push
 	}, "hub B audited the denials")
 }
+
+// TestHubSequenceWithoutHistory: a daemon that pushes to a hub but keeps
+// no history starts its event sequence from the clock, so that a restart
+// never repeats a (cluster, instance, sequence) the hub already holds.
+func TestHubSequenceWithoutHistory(t *testing.T) {
+	pki := newHubPKI(t)
+	cert, key := pki.issue(t, "c1", false)
+	for _, withHub := range []bool{false, true} {
+		cfg, err := LoadConfig("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listen, cfg.StateDir, cfg.Cluster = "127.0.0.1:0", t.TempDir(), "c1"
+		cfg.History.Disabled = true
+		if withHub {
+			cfg.Hub = HubConfig{URL: "https://127.0.0.1:1", CertFile: cert, KeyFile: key, CAFile: pki.caFile}
+		}
+		before := uint64(time.Now().UnixMicro())
+		d, err := NewDaemon(cfg, slog.New(slog.DiscardHandler), Options{Demo: true, DemoSpeed: 0.001})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := d.Store.Events().Last()
+		d.closeAudit()
+		if got := last >= before; got != withHub {
+			t.Errorf("hub %v: the sequence starts after %d (clock %d)", withHub, last, before)
+		}
+	}
+}
