@@ -2,6 +2,7 @@ package pghub_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -90,8 +91,18 @@ func BenchmarkFleetIngest(b *testing.B) {
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
+	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el, "pushes/s")
 	b.ReportMetric(float64(b.N*5)/el, "events/s")
+	// For sizing: a picture's JSON, and what an event costs on disk
+	// (table, TOAST and indexes).
+	js, _ := json.Marshal(simSnapshot("sim0000", 1))
+	b.ReportMetric(float64(len(js)), "snapshot-bytes")
+	var size, rows int64
+	if err := s.Pool().QueryRow(ctx, "SELECT pg_total_relation_size('hub.event'), (SELECT count(*) FROM hub.event)").Scan(&size, &rows); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(size)/float64(rows), "disk-bytes/event")
 }
 
 // BenchmarkFleetWhere: where across the fleet (every cluster's picture in
