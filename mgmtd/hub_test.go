@@ -2,6 +2,7 @@ package mgmtd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -465,6 +466,10 @@ func TestHubFleet(t *testing.T) {
 		if st := d.Pusher.Status(); st.Lost != 0 {
 			t.Errorf("%s's pusher lost %d events", c, st.Lost)
 		}
+		var buf bytes.Buffer
+		if err := d.renderMetrics(&buf, d.Store.Snapshot(), true); err != nil || !strings.Contains(buf.String(), "mgmtd_hub_connected 1") {
+			t.Errorf("%s's metrics on the push: %v\n%s", c, err, buf.String())
+		}
 	}
 	// Every stored event reached hub B's stream (ingested by A before it
 	// died, or by B), once each.
@@ -511,6 +516,11 @@ func TestHubFleet(t *testing.T) {
 	}
 	metricsText, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(string(metricsText))
+	if out, err := check.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) != 0 {
+		t.Errorf("promtool check metrics on the fleet's metrics: %v\n%s", err, out)
+	}
 	for _, c := range clusters {
 		if !strings.Contains(string(metricsText), `mgmtd_fleet_cluster_contact_lost{cluster="`+c+`"} 0`) {
 			t.Errorf("metrics lack %s's staleness:\n%s", c, metricsText)
