@@ -3,6 +3,7 @@ package mgmtd
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -33,6 +34,7 @@ import (
 	"mgmtd/auth"
 	"mgmtd/hub"
 	"mgmtd/internal/testutil"
+	"mgmtd/model"
 )
 
 // hubPKI is a private CA with the hub's server certificate and client
@@ -548,6 +550,38 @@ func TestHubFleet(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Errorf("c1 pushes for c2: %d", resp.StatusCode)
 	}
+	// Limits: a body that decodes past 64 MiB (a gzip bomb), too many
+	// events.
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write([]byte(`{"cluster":"c1","instance":"hv1","url":"`))
+	zeros := make([]byte, 1<<20)
+	for range hub.MaxPushBytes>>20 + 1 {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	req, _ := http.NewRequest("POST", hubB.URL+hub.PushPath, &bomb)
+	req.Header.Set("Content-Encoding", "gzip")
+	slow := &http.Client{Timeout: 2 * time.Minute, Transport: c1.Transport} // 64 MiB through gzip, with -race
+	if resp, err = slow.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a push decoding past the limit: %d", resp.StatusCode)
+	}
+	many := hub.Push{Cluster: "c1", Instance: "hv1", Events: make([]model.Event, hub.MaxPushEvents+1)}
+	for i := range many.Events {
+		many.Events[i] = model.Event{Seq: uint64(i + 1), Published: time.Now(), Type: model.EventTask}
+	}
+	mb, _ := json.Marshal(many)
+	if resp, err = c1.Post(hubB.URL+hub.PushPath, "application/json", bytes.NewReader(mb)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a push of %d events: %d", len(many.Events), resp.StatusCode)
+	}
 	if code := getJSON(t, c1, hubB.URL+"/api/v1/fleet/clusters", nil); code != 403 {
 		t.Errorf("a sender reads the fleet: %d", code)
 	}
@@ -568,7 +602,7 @@ func TestHubFleet(t *testing.T) {
 	if resp.StatusCode != 201 && resp.StatusCode != 200 || tok.Secret == "" {
 		t.Fatalf("token on the hub's socket: %d", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("GET", hubB.URL+"/api/v1/fleet/clusters", nil)
+	req, _ = http.NewRequest("GET", hubB.URL+"/api/v1/fleet/clusters", nil)
 	req.Header.Set("Authorization", "Bearer "+tok.Secret)
 	noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
 	resp, err = noCert.Do(req)
