@@ -99,6 +99,49 @@ func (h *Hub) Load(ctx context.Context) error {
 type entry struct {
 	ClusterRecord
 	sum ClusterInfo
+	// names are the names where and impact find in the picture directly
+	// (resources, instances, nodes, services, addresses, VMs, hosts), so
+	// that a fleet-wide question asks only the clusters that know it.
+	names map[string]struct{}
+}
+
+// namesOf indexes a picture's names for where and impact.
+func namesOf(s *model.Snapshot) map[string]struct{} {
+	m := make(map[string]struct{}, len(s.Resources)+len(s.Instances)+len(s.Nodes)+len(s.VMs)+len(s.Hosts)+len(s.Services))
+	add := func(v string) {
+		if v != "" {
+			m[v] = struct{}{}
+		}
+	}
+	for _, r := range s.Resources {
+		add(r.ID)
+		add(r.Address)
+		add(r.Domain)
+		add(r.GuestNode)
+	}
+	for _, in := range s.Instances {
+		add(in.Resource)
+		add(in.Primitive)
+	}
+	for _, n := range s.Nodes {
+		add(n.Name)
+	}
+	for _, v := range s.VMs {
+		add(v.Name)
+		add(v.GuestNode)
+		for _, nic := range v.NICs {
+			add(nic.MAC)
+		}
+	}
+	for _, h := range s.Hosts {
+		add(h.Name)
+		add(h.Node)
+	}
+	for _, sv := range s.Services {
+		add(sv.Name)
+		add(sv.Address)
+	}
+	return m
 }
 
 // summarize computes the parts of ClusterInfo that come from the
@@ -138,13 +181,14 @@ func (h *Hub) putLocked(rec ClusterRecord) {
 	if rec.Snapshot != nil {
 		e.Snapshot = model.Reindexed(rec.Snapshot)
 		e.sum = summarize(e.Snapshot)
+		e.names = namesOf(e.Snapshot)
 	}
 	if old != nil {
 		if e.LastContact.Before(old.LastContact) {
 			e.LastContact = old.LastContact
 		}
 		if e.Snapshot == nil {
-			e.Snapshot, e.sum = old.Snapshot, old.sum
+			e.Snapshot, e.sum, e.names = old.Snapshot, old.sum, old.names
 		}
 	}
 	if e.Snapshot == nil {
@@ -493,12 +537,30 @@ type ClusterWhere struct {
 	Answer  model.WhereAnswer `json:"answer"`
 }
 
+// knowing narrows rs to the clusters whose pictures name name directly;
+// when none does (a MAC address, "rsc:N", a name no cluster has), every
+// cluster is asked.
+func knowing(rs []*entry, name string) []*entry {
+	mac, _ := model.NormalizeMAC(name) // as the model keeps a VM's interfaces
+	var out []*entry
+	for _, r := range rs {
+		_, ok := r.names[name]
+		if _, m := r.names[mac]; ok || (mac != "" && m) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return rs
+	}
+	return out
+}
+
 // Where asks every visible cluster where name runs and returns the
 // clusters that know it.
 func (h *Hub) Where(name string, visible Visible) []ClusterWhere {
 	out := []ClusterWhere{}
 	now := h.opts.Now()
-	for _, r := range h.snapshots(visible, "") {
+	for _, r := range knowing(h.snapshots(visible, ""), name) {
 		a := r.Snapshot.Where(name)
 		if len(a.Matches) == 0 {
 			continue
@@ -521,7 +583,7 @@ type ClusterImpact struct {
 func (h *Hub) Impact(node string, visible Visible) []ClusterImpact {
 	out := []ClusterImpact{}
 	now := h.opts.Now()
-	for _, r := range h.snapshots(visible, "") {
+	for _, r := range knowing(h.snapshots(visible, ""), node) {
 		a := r.Snapshot.Impact(node)
 		if !a.Known {
 			continue

@@ -152,3 +152,47 @@ func TestListenAcrossProcesses(t *testing.T) {
 		t.Fatalf("a heard %v, b heard %v", heardA, heardB)
 	}
 }
+
+// TestFleetWhere: where and impact across clusters name the clusters that
+// know the name - by resource, by a VM's interface address in any
+// spelling, by host - and none for an unknown name.
+func TestFleetWhere(t *testing.T) {
+	s := open(t, newDB(t))
+	h := hub.New(hub.Options{Store: s})
+	ctx := context.Background()
+	if err := h.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []string{"c1", "c2", "c3"} {
+		sn := &model.Snapshot{Generation: 1, View: "outside", Cluster: model.Cluster{Name: c},
+			Nodes:     []model.Node{{Name: "n1", Type: model.NodeMember, Online: true}},
+			Resources: []model.Resource{{ID: "db-" + c, Kind: model.KindPrimitive}, {ID: "shared", Kind: model.KindPrimitive}},
+			Instances: []model.Instance{{Resource: "db-" + c, Primitive: "db-" + c, Node: "n1", Role: "Started", Active: true},
+				{Resource: "shared", Primitive: "shared", Node: "n1", Role: "Started", Active: true}},
+			Hosts: []model.Host{{Name: fmt.Sprintf("hv%d", i+1), Reachable: true}},
+			VMs:   []model.VM{{Name: "vm-" + c, Host: fmt.Sprintf("hv%d", i+1), State: model.VMRunning, NICs: []model.VMNIC{{MAC: fmt.Sprintf("52:54:00:00:00:0%d", i+1)}}}}}
+		if _, err := h.Ingest(ctx, &hub.Push{Cluster: c, Instance: "outside", Snapshot: sn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clusters := func(ws []hub.ClusterWhere) []string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, w.Cluster)
+		}
+		return out
+	}
+	for q, want := range map[string][]string{
+		"db-c2": {"c2"}, "shared": {"c1", "c2", "c3"}, "52-54-00-00-00-03": {"c3"}, "hv1": {"c1"}, "n1": {"c1", "c2", "c3"}, "nothing": nil,
+	} {
+		if got := clusters(h.Where(q, nil)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("where %s: %v, want %v", q, got, want)
+		}
+	}
+	if got := h.Where("db-c1", func(c string) bool { return c != "c1" }); len(got) != 0 {
+		t.Errorf("where db-c1 outside the caller's clusters: %v", got)
+	}
+	if imp := h.Impact("hv2", nil); len(imp) != 1 || imp[0].Cluster != "c2" || len(imp[0].Answer.VMs) != 1 {
+		t.Errorf("impact hv2: %+v", imp)
+	}
+}
