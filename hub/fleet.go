@@ -366,7 +366,7 @@ type ClusterInfo struct {
 	StaleReason string `json:"stale_reason,omitempty"`
 	// ContactLost is the first reason: no push within the stale limit.
 	ContactLost bool `json:"contact_lost"`
-	// Health is the worst problem of the cluster's status (info: none),
+	// Health is the cluster's status severity (ok, warning, critical),
 	// "unknown" before its first picture.
 	Health      model.Severity `json:"health"`
 	Problems    int            `json:"problems"`
@@ -720,7 +720,7 @@ func (h *Hub) WriteMetrics(w io.Writer, visible Visible) error {
 		}
 		return 0
 	}
-	health := map[model.Severity]float64{model.SeverityInfo: 0, model.SeverityWarning: 1, model.SeverityCritical: 2}
+	health := map[model.Severity]float64{model.SeverityOK: 0, model.SeverityInfo: 0, model.SeverityWarning: 1, model.SeverityCritical: 2}
 	type metric struct {
 		name, typ, help string
 		val             func(ClusterInfo) float64

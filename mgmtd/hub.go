@@ -16,6 +16,7 @@ import (
 	"mgmtd/internal/unit"
 	"mgmtd/metrics"
 	"mgmtd/rest"
+	"mgmtd/ui"
 )
 
 // HubConfig is a cluster's side of the fleet hub (the configuration's
@@ -207,6 +208,8 @@ func NewHub(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	for _, r := range rest.AuditRoutes(d.REST, d.Audit) {
 		d.REST.Handle(r)
 	}
+	// The fleet overview page (ui/static/fleet.html).
+	rest.PageRoutesHome(d.REST, ui.Handler(), ui.Prefix, ui.Prefix+"fleet.html")
 	d.units.Add(d.restUnit(), d.socketUnit())
 	return d, nil
 }

@@ -615,6 +615,34 @@ func TestHubFleet(t *testing.T) {
 	if resp.StatusCode != 200 || len(scoped.Data) != 1 || scoped.Data[0].Name != "c3" {
 		t.Errorf("the c3 token sees %d %+v", resp.StatusCode, scoped.Data)
 	}
+	// The fleet page, as a global viewer's token sees it.
+	resp, err = sock.Post("http://hub/api/v1/tokens", "application/json", strings.NewReader(`{"name":"noc","grants":[{"role":"viewer"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	shot := filepath.Join(t.TempDir(), "fleet.png")
+	next, _ := runPageScript(t, "fleet.mjs", hubB.URL, tok.Secret, "c2", shot)
+	pg := next()
+	t.Logf("fleet page: %v %v", pg["rows"], pg["detail"])
+	rows := pg["rows"].([]any)
+	if len(rows) != 3 || !strings.HasSuffix(pg["url"].(string), "/ui/fleet.html#c2") {
+		t.Errorf("fleet page at %v: %d rows: %v", pg["url"], len(rows), rows)
+	}
+	for _, r := range rows {
+		cells := r.(map[string]any)["cells"].([]any)
+		if h := cells[1].(string); h != "healthy" && h != "warning" && h != "critical" {
+			t.Errorf("fleet page: %v's health is %q", cells[0], h)
+		}
+	}
+	detail := pg["detail"].(map[string]any)
+	if detail["link"] != daemons["c2"].URL || detail["title"] != "Cluster c2" || detail["objects"].(float64) == 0 {
+		t.Errorf("c2's detail on the fleet page: %v (c2 serves %s)", detail, daemons["c2"].URL)
+	}
+	if v := pg["axe"].([]any); len(v) != 0 || len(pg["console_errors"].([]any)) != 0 {
+		t.Errorf("fleet page: axe %v, console %v", v, pg["console_errors"])
+	}
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		page, err := hubB.Audit.Query(context.Background(), audit.Filter{Action: "authz.denied", Limit: 100}, audit.Event{Actor: "test", AuthMethod: "none", Channel: audit.ChannelSystem})
 		if err != nil {

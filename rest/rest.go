@@ -286,12 +286,16 @@ func positive[T int | time.Duration](v *T, def T) {
 // / to it. The files are public (they hold no data), left out of the
 // OpenAPI document; the API calls the page makes are authenticated as
 // usual.
-func PageRoutes(s *Server, files http.Handler, prefix string) {
+func PageRoutes(s *Server, files http.Handler, prefix string) { PageRoutesHome(s, files, prefix, prefix) }
+
+// PageRoutesHome is PageRoutes with / redirected to home (the fleet hub's
+// page is prefix + "fleet.html").
+func PageRoutesHome(s *Server, files http.Handler, prefix, home string) {
 	h := gin.WrapH(files)
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		s.Handle(Route{Method: m, Path: prefix + "*file", Perm: PermPublic, NotAPI: true,
 			Summary: "The web page for operators", Handler: h})
 	}
 	s.Handle(Route{Method: http.MethodGet, Path: "/", Perm: PermPublic, NotAPI: true,
-		Summary: "Redirect to the web page", Handler: func(c *gin.Context) { c.Redirect(http.StatusFound, prefix) }})
+		Summary: "Redirect to the web page", Handler: func(c *gin.Context) { c.Redirect(http.StatusFound, home) }})
 }
