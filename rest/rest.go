@@ -286,7 +286,9 @@ func positive[T int | time.Duration](v *T, def T) {
 // / to it. The files are public (they hold no data), left out of the
 // OpenAPI document; the API calls the page makes are authenticated as
 // usual.
-func PageRoutes(s *Server, files http.Handler, prefix string) { PageRoutesHome(s, files, prefix, prefix) }
+func PageRoutes(s *Server, files http.Handler, prefix string) {
+	PageRoutesHome(s, files, prefix, prefix)
+}
 
 // PageRoutesHome is PageRoutes with / redirected to home (the fleet hub's
 // page is prefix + "fleet.html").
