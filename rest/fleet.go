@@ -59,6 +59,7 @@ func FleetRoutes(s *Server, h *hub.Hub, authorize Authorizer) []Route {
 	RegisterSchema("PushReply", hub.PushReply{})
 	return []Route{
 		{Method: "GET", Path: "/healthz", Perm: PermPublic, Summary: "Liveness of the hub process", Response: "", Handler: f.health},
+		{Method: "GET", Path: "/api/v1/openapi.json", Perm: PermPublic, Summary: "This OpenAPI document", Response: "OpenAPI", Handler: s.openapi},
 		{Method: "POST", Path: hub.PushPath, Perm: PermPush, Summary: "A cluster's mgmtd pushes its picture and events (gzip JSON); the answer is the last sequence the hub holds",
 			Response: "PushReply", Handler: f.push},
 		{Method: "GET", Path: "/api/v1/fleet/clusters", Perm: PermRead, Summary: "Every cluster with health, staleness and last contact", Response: "FleetClusters", Handler: f.clusters},
