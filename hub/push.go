@@ -80,7 +80,7 @@ type Pusher struct {
 	wake   chan struct{}
 
 	mu    sync.Mutex
-	spool []model.Event
+	spool spool
 	st    PusherStatus
 	// outage counts what an outage cost, logged once when it ends.
 	outageStart time.Time
@@ -123,7 +123,7 @@ func (p *Pusher) Status() PusherStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.st
-	st.Spooled = len(p.spool)
+	st.Spooled = p.spool.len()
 	return st
 }
 
@@ -149,12 +149,11 @@ func (p *Pusher) follow(ctx context.Context) {
 		}
 		for _, e := range evs {
 			seq = max(seq, e.Seq)
-			if len(p.spool) >= p.opts.Spool {
-				n := len(p.spool) - p.opts.Spool + 1
-				p.spool = append(p.spool[:0], p.spool[n:]...)
+			if n := p.spool.len() - p.opts.Spool + 1; n > 0 {
+				p.spool.drop(n)
 				p.loseLocked(uint64(n))
 			}
-			p.spool = append(p.spool, e)
+			p.spool.push(e)
 		}
 		p.mu.Unlock()
 		select {
@@ -195,7 +194,7 @@ func (p *Pusher) send(ctx context.Context) {
 		if !sender {
 			// Another node's mgmtd pushes; this one's events are its
 			// view of the same changes.
-			p.spool = p.spool[:0]
+			p.spool.drop(p.spool.len())
 			connected = false
 		}
 		p.mu.Unlock()
@@ -209,7 +208,7 @@ func (p *Pusher) send(ctx context.Context) {
 			// The hello carries no events: its answer says where the hub
 			// stands for this instance.
 			acked := p.st.Acked
-			for _, e := range p.spool {
+			for _, e := range p.spool.items() {
 				if len(push.Events) == 1000 || !connected {
 					break
 				}
@@ -245,12 +244,12 @@ func (p *Pusher) send(ctx context.Context) {
 				p.mu.Lock()
 				p.st.Acked, p.st.Connected, p.st.LastError, p.st.LastPush = reply.LastSeq, true, "", now
 				p.st.Sent++
-				i := 0
-				for i < len(p.spool) && p.spool[i].Seq <= reply.LastSeq {
+				i, waiting := 0, p.spool.items()
+				for i < len(waiting) && waiting[i].Seq <= reply.LastSeq {
 					i++
 				}
-				p.spool = append(p.spool[:0], p.spool[i:]...)
-				more := len(p.spool) > 0
+				p.spool.drop(i)
+				more := p.spool.len() > 0
 				p.mu.Unlock()
 				if more {
 					continue
@@ -280,7 +279,7 @@ func (p *Pusher) recovered(r PushReply) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.outageStart.IsZero() {
-		p.log.Info("hub reachable again", "url", p.opts.URL, "dur", time.Since(p.outageStart), "lost", p.outageLost, "spooled", len(p.spool))
+		p.log.Info("hub reachable again", "url", p.opts.URL, "dur", time.Since(p.outageStart), "lost", p.outageLost, "spooled", p.spool.len())
 	} else {
 		p.log.Info("hub connected", "url", p.opts.URL, "last_seq", r.LastSeq)
 	}
@@ -320,4 +319,31 @@ func (p *Pusher) post(ctx context.Context, push *Push) (PushReply, error) {
 		return PushReply{}, fmt.Errorf("hub reply: %w", err)
 	}
 	return r, nil
+}
+
+// spool is the events waiting for the hub, oldest first: appending and
+// dropping from the front cost O(1) amortized, so a full spool that drops
+// its oldest event for every new one does not copy itself each time.
+type spool struct {
+	buf  []model.Event
+	head int
+}
+
+func (s *spool) len() int             { return len(s.buf) - s.head }
+func (s *spool) items() []model.Event { return s.buf[s.head:] }
+func (s *spool) push(e model.Event)   { s.buf = append(s.buf, e) }
+
+// drop removes the n oldest events.
+func (s *spool) drop(n int) {
+	s.head += n
+	if s.head >= len(s.buf) {
+		clear(s.buf)
+		s.buf, s.head = s.buf[:0], 0
+		return
+	}
+	if s.head > 1024 && s.head > len(s.buf)/2 {
+		m := copy(s.buf, s.buf[s.head:])
+		clear(s.buf[m:]) // release what the events held
+		s.buf, s.head = s.buf[:m], 0
+	}
 }
