@@ -54,6 +54,10 @@ var rules = []struct {
 	// the model; each store brings its one third-party module (bbolt,
 	// pgx). The conformance suite is imported by tests only.
 	{area: "history", may: []string{"model", "internal/pgschema"}},
+	// The fleet hub: the push protocol, the sender, the fleet in memory
+	// (model only); its PostgreSQL store brings pgx.
+	{area: "hub", may: []string{"model"}},
+	{area: "hub/pghub", may: []string{"hub", "model", "internal/pgschema"}},
 	{area: "wbem/cimxml", alone: true},
 	{area: "wbem"},
 	// Private PostgreSQL servers for tests (imported by _test.go files).
@@ -66,7 +70,9 @@ var rules = []struct {
 	// Private Exim and rsyslogd for tests (imported by _test.go files).
 	{area: "notify/notifytest", may: []string{"internal/testutil"}},
 	{area: "cim", may: []string{"model", "auth", "audit", "action", "wbem"}},
-	{area: "rest", may: []string{"model", "auth", "audit", "action"}},
+	// rest serves the fleet hub's routes too (gin stays in rest): it
+	// imports hub's types, never its PostgreSQL store.
+	{area: "rest", may: []string{"model", "auth", "audit", "action", "hub"}},
 	{area: "ui", may: []string{"model", "auth", "audit"}},
 	{area: "mibs", alone: true},
 	{area: "demo", may: []string{"model", "source/pacemaker"}},
@@ -106,7 +112,7 @@ func inArea(pkg, area string) bool { return pkg == area || strings.HasPrefix(pkg
 var (
 	thirdParty = map[string][]string{
 		// pgx: the audit log's and the history's PostgreSQL stores.
-		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory", "internal/pgschema"},
+		"github.com/jackc/":                  {"audit/pgstore", "history/pghistory", "hub/pghub", "internal/pgschema"},
 		"go.etcd.io/bbolt":                   {"history/boltstore"},
 		"github.com/gin-gonic/":              {"rest"},
 		"github.com/digitalocean/go-libvirt": {"source/virt"},
@@ -116,7 +122,7 @@ var (
 	// prometheus/client_golang: a scrape renders one immutable snapshot,
 	// which the library's registry of collectors would only wrap), and
 	// notify speaks HTTP, SMTP and syslog with the standard library.
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "metrics", "notify"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "metrics", "notify", "hub"}
 )
 
 type pkgInfo struct {

@@ -24,6 +24,9 @@ type DemoCredentials map[Role]DemoCredential
 func CreateDemoCredentials(tokens *TokenStore, users *UserStore, ttl time.Duration) (DemoCredentials, error) {
 	out := DemoCredentials{}
 	for _, r := range Roles() {
+		if r == RoleSender { // a cluster's certificate at a hub, not a person
+			continue
+		}
 		grants := []Grant{{Role: r}}
 		secret, _, err := tokens.Create(TokenSpec{Name: "demo " + string(r), Grants: grants, TTL: ttl, CreatedBy: "demo"})
 		if err != nil {

@@ -15,10 +15,15 @@ const (
 	RoleOperator Role = "operator" // read cluster state and run actions
 	RoleAdmin    Role = "admin"    // everything, incl. fencing, configuration and token management
 	RoleAuditor  Role = "auditor"  // read (verify, export) the audit log; nothing else
+	// RoleSender is a cluster's mgmtd pushing to a fleet hub: it may push
+	// its cluster's picture and events (ActionPush) and read nothing.
+	// Bound to the cluster's client certificate with a cluster scope.
+	RoleSender Role = "sender"
 )
 
-// Roles lists every role, least privileged first.
-func Roles() []Role { return []Role{RoleViewer, RoleAuditor, RoleOperator, RoleAdmin} }
+// Roles lists every role, least privileged first; the fleet hub's
+// sender role, which no person holds, comes last.
+func Roles() []Role { return []Role{RoleViewer, RoleAuditor, RoleOperator, RoleAdmin, RoleSender} }
 
 // Valid reports whether r is one of [Roles].
 func (r Role) Valid() bool { return slices.Contains(Roles(), r) }
@@ -44,18 +49,24 @@ const (
 	// ActionReadAudit reads, verifies or exports the audit log (object
 	// kind [KindAudit]).
 	ActionReadAudit Action = "audit.read"
+	// ActionPush sends a cluster's picture and events to a fleet hub
+	// (object: the cluster, kind [KindCluster]); only [RoleSender] and
+	// admin hold it, so a cluster's certificate pushes for its own
+	// cluster and nothing else.
+	ActionPush Action = "hub.push"
 )
 
 // Actions lists every action.
 func Actions() []Action {
-	return []Action{ActionRead, ActionOperate, ActionFence, ActionAdmin, ActionReadAudit}
+	return []Action{ActionRead, ActionOperate, ActionFence, ActionAdmin, ActionReadAudit, ActionPush}
 }
 
 var roleActions = map[Role][]Action{
 	RoleViewer:   {ActionRead},
 	RoleOperator: {ActionRead, ActionOperate},
-	RoleAdmin:    {ActionRead, ActionOperate, ActionFence, ActionAdmin, ActionReadAudit},
+	RoleAdmin:    {ActionRead, ActionOperate, ActionFence, ActionAdmin, ActionReadAudit, ActionPush},
 	RoleAuditor:  {ActionReadAudit},
+	RoleSender:   {ActionPush},
 }
 
 // Permits reports whether role r allows action a anywhere in its scope.
@@ -289,7 +300,11 @@ func actionFits(a Action, k ObjectKind) error {
 		if a != ActionAdmin {
 			return fmt.Errorf("action %s does not apply to %s objects", a, k)
 		}
-	case KindCluster, KindNode, KindResource, KindVM, KindService:
+	case KindNode, KindResource, KindVM, KindService:
+		if a == ActionReadAudit || a == ActionAdmin || a == ActionPush {
+			return fmt.Errorf("action %s does not apply to %s objects", a, k)
+		}
+	case KindCluster:
 		if a == ActionReadAudit || a == ActionAdmin {
 			return fmt.Errorf("action %s does not apply to %s objects", a, k)
 		}

@@ -305,3 +305,31 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestSenderPushesOnlyItsCluster: a fleet hub's sender role pushes for
+// the clusters of its scope, reads nothing, and push applies to clusters
+// only.
+func TestSenderPushesOnlyItsCluster(t *testing.T) {
+	sender := &Identity{ID: "cert:CN=c1", Grants: []Grant{{Role: RoleSender, Scope: Scope{Kind: KindCluster, Name: "c1"}}}}
+	cl := func(n string) Object { return Object{Kind: KindCluster, Cluster: n, Name: n} }
+	if d := Authorize(sender, ActionPush, cl("c1")); !d.Allowed {
+		t.Errorf("push c1 refused: %s", d.Reason)
+	}
+	if d := Authorize(sender, ActionPush, cl("c2")); d.Allowed {
+		t.Errorf("push c2 allowed: %s", d.Reason)
+	}
+	if d := Authorize(sender, ActionRead, cl("c1")); d.Allowed {
+		t.Errorf("sender reads: %s", d.Reason)
+	}
+	if d := Authorize(sender, ActionPush, Object{Kind: KindNode, Cluster: "c1", Name: "n1"}); d.Allowed {
+		t.Errorf("push on a node allowed: %s", d.Reason)
+	}
+	viewer := &Identity{ID: "v", Grants: []Grant{{Role: RoleViewer}}}
+	if d := Authorize(viewer, ActionPush, cl("c1")); d.Allowed {
+		t.Errorf("viewer pushes: %s", d.Reason)
+	}
+	admin := &Identity{ID: "a", Grants: []Grant{{Role: RoleAdmin}}}
+	if d := Authorize(admin, ActionPush, cl("c1")); !d.Allowed {
+		t.Errorf("admin push refused: %s", d.Reason)
+	}
+}

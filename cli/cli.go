@@ -68,7 +68,7 @@ func (e exitError) Error() string { return e.msg }
 // table is every command, in the order `mgmtd help` lists them.
 func table() []*command {
 	return []*command{
-		serveCommand(), demoCommand(),
+		serveCommand(), demoCommand(), hubCommand(),
 		queryCommand("where", "[NAME]", "where does a resource, service, address, node or VM run (the whole chain)"),
 		queryCommand("impact", "NODE|HOST", "what goes away with a node or host, and what Pacemaker would do"),
 		queryCommand("status", "", "the cluster at a glance"),

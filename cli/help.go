@@ -10,6 +10,12 @@ import (
 // examples are each command's examples for `mgmtd help COMMAND`: a
 // comment line ("# ...") says what the next command does.
 var examples = map[string][]string{
+	"hub": {
+		"# one hub process of the fleet (config: listen, auth.tls with client_ca_file, bindings, hub_server)",
+		"mgmtd hub --config /etc/mgmtd/hub.yaml",
+		"# a second process on the same database, behind the same load balancer",
+		"mgmtd hub --config /etc/mgmtd/hub.yaml --addr 10.0.0.12:8443",
+	},
 	"check": {
 		"# offline, on a copy of the CIB (crm_verify on the file)",
 		"mgmtd check --cib /var/lib/pacemaker/cib/cib.xml",
@@ -40,6 +46,8 @@ var examples = map[string][]string{
 	"demo": {
 		"# the built-in demo; credentials also written to a file",
 		"mgmtd demo --state-dir /tmp/mgmtd-demo --credentials /tmp/demo-creds.json",
+		"# a second demo under another name, pushing to a hub (config section hub)",
+		"mgmtd demo --cluster east --addr 127.0.0.1:8081 --config east.yaml",
 	},
 	"where": {
 		"# the whole chain of a service down to the physical host",

@@ -36,9 +36,10 @@ func daemonSetup(fs *flag.FlagSet, s *streams, isDemo bool) runFunc {
 	plain := fs.Bool("plain-http", false, "serve plain HTTP (only on a loopback address)")
 	agentx := fs.String("agentx", "", "serve SNMP as an AgentX subagent of the master at unix:PATH or tcp:HOST:PORT")
 	cimAddr := fs.String("cim-addr", "", "serve CIM-XML (WBEM) over HTTPS at HOST:PORT, e.g. 127.0.0.1:5989")
-	var cibFile, credFile *string
+	var cibFile, credFile, clusterName *string
 	var speed *float64
 	if isDemo {
+		clusterName = fs.String("cluster", "", "name the demo's cluster (default demo; demos with different names make a fleet for a hub)")
 		speed = fs.Float64("speed", 1, "play the story this many times faster")
 		credFile = fs.String("credentials", "", "also write the demo credentials (JSON) to this file")
 	} else {
@@ -61,6 +62,9 @@ func daemonSetup(fs *flag.FlagSet, s *streams, isDemo bool) runFunc {
 		if isDemo {
 			o.Demo, o.DemoSpeed = true, *speed
 			cfg.Listen = "127.0.0.1:8080"
+			if *clusterName != "" {
+				cfg.Cluster = *clusterName
+			}
 			if cfg.Cluster == "" {
 				cfg.Cluster = "demo"
 			}

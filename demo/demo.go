@@ -355,3 +355,16 @@ func (p *Player) Impact(_ context.Context, node string) []*model.Simulation {
 	}
 	return sims
 }
+
+// Rename gives the story's cluster another name (several demos with
+// different names make a fleet for a hub).
+func Rename(steps []Step, cluster string) {
+	for i := range steps {
+		if steps[i].Part != nil {
+			steps[i].Part.Cluster.Name = cluster
+		}
+		if steps[i].Corosync != nil {
+			steps[i].Corosync.Membership.ClusterName = cluster
+		}
+	}
+}

@@ -39,6 +39,20 @@ type Internals struct {
 	// costs a crm_mon on a big cluster): it is the report the last caller
 	// of GET /api/v1/check, mgmtd check or the page obtained.
 	Check *CheckStats
+	// Hub is the push to a fleet hub, nil without one.
+	Hub *HubStats
+}
+
+// HubStats is the push to a fleet hub.
+type HubStats struct {
+	// Sender is true while this mgmtd is the one that pushes; Connected
+	// while the hub answers.
+	Sender, Connected bool
+	// Pushes succeeded; Lost events were dropped (spool full); Spooled
+	// wait; Acked is the hub's last sequence for this mgmtd.
+	Pushes, Lost uint64
+	Spooled      int
+	Acked        uint64
 }
 
 // CheckStats is a health check's report reduced to counts.
@@ -114,6 +128,20 @@ func (in Internals) Add(e *Exposition, now time.Time) {
 		e.Family("mgmtd_snmp_notifications_sent_total", Counter, "SNMP notifications the AgentX subagent sent to the master agent").Add(float64(in.SNMP.Sent))
 		e.Family("mgmtd_snmp_notifications_dropped_total", Counter, "SNMP notifications dropped: the queue to the master agent overflowed, or events overran the event log before they became notifications").Add(float64(in.SNMP.Dropped))
 		e.Family("mgmtd_snmp_notifications_queued", Gauge, "SNMP notifications waiting for the master agent").Add(float64(in.SNMP.Queued))
+	}
+	if h := in.Hub; h != nil {
+		b := func(v bool) float64 {
+			if v {
+				return 1
+			}
+			return 0
+		}
+		e.Family("mgmtd_hub_sender", Gauge, "1 while this mgmtd is the one that pushes the cluster to the fleet hub").Add(b(h.Sender))
+		e.Family("mgmtd_hub_connected", Gauge, "1 while the fleet hub answers the pushes").Add(b(h.Connected))
+		e.Family("mgmtd_hub_pushes_total", Counter, "Pushes the fleet hub took").Add(float64(h.Pushes))
+		e.Family("mgmtd_hub_lost_events_total", Counter, "Events dropped from the spool while the fleet hub was unreachable").Add(float64(h.Lost))
+		e.Family("mgmtd_hub_spooled_events", Gauge, "Events waiting for the fleet hub").Add(float64(h.Spooled))
+		e.Family("mgmtd_hub_acked_sequence", Gauge, "The fleet hub's last event sequence for this mgmtd").Add(float64(h.Acked))
 	}
 	if in.CIM != nil {
 		e.Family("mgmtd_cim_indications_delivered_total", Counter, "CIM indications delivered to listener destinations").Add(float64(in.CIM.Sent))

@@ -80,6 +80,7 @@ func fullInternals() metrics.Internals {
 		Tools: tools, SNMP: &metrics.ChannelStats{Sent: 5, Dropped: 1, Queued: 0}, CIM: &metrics.ChannelStats{Sent: 7, Dropped: 2, Failed: 3, Queued: 1},
 		Notify: []metrics.RouteStats{{Route: "ops-mail", Kind: "smtp", Sent: 3, Failed: 2, Retried: 2, Dead: 1, DeadLetters: 1, Degraded: true}},
 		Audit:  &metrics.AuditStats{Queued: 1, QueueCapacity: 1024},
+		Hub:    &metrics.HubStats{Sender: true, Pushes: 12, Lost: 3, Spooled: 4, Acked: 40},
 		Check: &metrics.CheckStats{Time: time.Unix(1700000100, 0), Findings: map[metrics.CheckKey]int{
 			{Check: "move-leftover", Severity: "warning"}: 2, {Check: "fencing-disabled", Severity: "critical"}: 1}}}
 }
@@ -332,6 +333,11 @@ func TestInternals(t *testing.T) {
 		`mgmtd_check_findings{check="move-leftover",severity="warning"}`:     2,
 		`mgmtd_check_findings{check="fencing-disabled",severity="critical"}`: 1,
 		`mgmtd_check_last_run_timestamp_seconds`:                             1700000100,
+		`mgmtd_hub_sender`:                                                   1,
+		`mgmtd_hub_connected`:                                                0,
+		`mgmtd_hub_lost_events_total`:                                        3,
+		`mgmtd_hub_spooled_events`:                                           4,
+		`mgmtd_hub_acked_sequence`:                                           40,
 	} {
 		if v, ok := sample(t, text, series); !ok || v != want {
 			t.Errorf("%s = %v %v, want %v", series, v, ok, want)

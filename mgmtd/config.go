@@ -83,6 +83,11 @@ type Config struct {
 	// Notify configures the notification routes (webhook, smtp, syslog);
 	// changes between two starts are audited (notify.routes.changed).
 	Notify notify.Config `json:"notify,omitzero"`
+	// Hub pushes this cluster to a fleet hub (mutual TLS, outbound only);
+	// off without hub.url.
+	Hub HubConfig `json:"hub,omitzero"`
+	// HubServer configures `mgmtd hub`, a fleet hub process.
+	HubServer HubServerConfig `json:"hub_server,omitzero"`
 	// PlainHTTP serves REST without TLS; allowed only on a loopback
 	// address.
 	PlainHTTP bool `json:"plain_http,omitempty"`
@@ -413,6 +418,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Notify.Validate(); err != nil {
 		return fmt.Errorf("config key %w", err)
+	}
+	if err := c.Hub.validate(); err != nil {
+		return err
+	}
+	if err := c.HubServer.validate(); err != nil {
+		return err
 	}
 	return c.CIM.Indications.validate()
 }

@@ -23,6 +23,8 @@ import (
 	"mgmtd/cim"
 	"mgmtd/demo"
 	"mgmtd/history"
+	"mgmtd/hub"
+	"mgmtd/hub/pghub"
 	"mgmtd/internal/unit"
 	"mgmtd/metrics"
 	"mgmtd/model"
@@ -107,6 +109,13 @@ type Daemon struct {
 	// checker runs the configuration health check for REST (nil in the
 	// demo); the metrics show its newest report.
 	checker *configChecker
+
+	// Pusher sends the cluster to a fleet hub (nil without hub.url).
+	Pusher *hub.Pusher
+	// Fleet is the fleet of `mgmtd hub` (nil in a cluster's daemon), kept
+	// in hubStore.
+	Fleet    *hub.Hub
+	hubStore *pghub.Store
 }
 
 // Options are the choices of the command that runs the daemon.
@@ -158,6 +167,10 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		if err != nil {
 			d.closeHistory()
 			return nil, err
+		}
+		if cfg.Cluster != "" && cfg.Cluster != "demo" {
+			// Several demos with different names make a fleet.
+			demo.Rename(steps, cfg.Cluster)
 		}
 		p := demo.NewPlayer(steps, d.Store, o.DemoSpeed)
 		p.Show(0)
@@ -247,6 +260,15 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 		}
 		return router.Run(ctx)
 	}})
+	if cfg.Hub.URL != "" {
+		// The demo's view (hv1) is not its story's DC: it pushes anyway.
+		u, err := d.pusherUnit(o.Demo)
+		if err != nil {
+			d.closeHistory()
+			return nil, err
+		}
+		d.units.Add(u)
+	}
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.openAudit(octx); err != nil {
@@ -419,6 +441,7 @@ func (d *Daemon) buildAuth(o Options) error {
 // but running (a stale source, an AgentX master that is away) is data, not
 // a failure.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeHub()
 	defer d.closeHistory()
 	defer d.closeAudit()
 	wctx, stopWatchdog := context.WithCancel(ctx)

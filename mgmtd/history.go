@@ -58,6 +58,12 @@ const defaultRetention = 30 * 24 * time.Hour
 func (d *Daemon) openHistory() (model.EventLogOptions, error) {
 	c := d.cfg.History
 	if c.Disabled {
+		if d.cfg.Hub.URL != "" {
+			// A fleet hub keys events by (cluster, instance, sequence):
+			// without a history to continue, the sequence must still
+			// never go back across restarts.
+			return model.EventLogOptions{FirstSeq: uint64(time.Now().UnixMicro())}, nil
+		}
 		return model.EventLogOptions{}, nil
 	}
 	log := d.log.With("component", "history")

@@ -59,6 +59,10 @@ func (d *Daemon) internals() metrics.Internals {
 	if d.checker != nil {
 		in.Check = d.checker.stats()
 	}
+	if d.Pusher != nil {
+		st := d.Pusher.Status()
+		in.Hub = &metrics.HubStats{Sender: st.Sender, Connected: st.Connected, Pushes: st.Sent, Lost: st.Lost, Spooled: st.Spooled, Acked: st.Acked}
+	}
 	if d.snmp != nil {
 		st := d.snmp.Stats()
 		in.SNMP = &metrics.ChannelStats{Sent: st.NotifiesSent, Dropped: st.NotifiesDropped, Queued: st.NotifiesQueued}

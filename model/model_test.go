@@ -290,3 +290,34 @@ func TestWhereMAC(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterSender: the DC's view sends; without a DC the first online
+// member by name; a view outside the cluster always.
+func TestClusterSender(t *testing.T) {
+	nodes := []Node{{Name: "a", Type: NodeMember, Online: false}, {Name: "b", Type: NodeMember, Online: true}, {Name: "c", Type: NodeMember, Online: true}}
+	for _, tc := range []struct {
+		view, dc string
+		want     bool
+	}{{"c", "c", true}, {"b", "c", false}, {"b", "", true}, {"c", "", false}, {"a", "", false}, {"outside", "c", true}, {"", "c", true}} {
+		s := Reindexed(&Snapshot{View: tc.view, Cluster: Cluster{DC: tc.dc}, Nodes: nodes})
+		if got := s.ClusterSender(); got != tc.want {
+			t.Errorf("view %q, DC %q: sender %v, want %v", tc.view, tc.dc, got, tc.want)
+		}
+	}
+}
+
+// TestReindexed: a snapshot decoded from JSON answers lookups only once
+// reindexed, and the original is left alone.
+func TestReindexed(t *testing.T) {
+	s := &Snapshot{Nodes: []Node{{Name: "n1"}}, Resources: []Resource{{ID: "r1"}}, Instances: []Instance{{Resource: "r1", Primitive: "r1", Node: "n1", Active: true}}}
+	if _, ok := s.Node("n1"); ok {
+		t.Fatal("an unindexed snapshot found a node")
+	}
+	r := Reindexed(s)
+	if _, ok := r.Node("n1"); !ok || len(r.InstancesOn("n1")) != 1 {
+		t.Fatal("the reindexed snapshot does not find n1 and its instance")
+	}
+	if _, ok := s.Node("n1"); ok {
+		t.Fatal("Reindexed changed its argument")
+	}
+}

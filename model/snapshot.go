@@ -278,3 +278,36 @@ func sortAll(s *Snapshot) {
 		return a.Node < b.Node
 	})
 }
+
+// Reindexed returns a copy of s with its indexes built: a snapshot that
+// did not come from a Store (one decoded from JSON, as a fleet hub keeps
+// each cluster's) answers Where, Impact and the lookups only after this.
+// The copy shares s's slices; neither may be modified afterwards.
+func Reindexed(s *Snapshot) *Snapshot {
+	out := *s
+	out.buildIndex()
+	return &out
+}
+
+// ClusterSender reports whether the mgmtd whose view s is sends what is
+// sent once per cluster (cluster-wide notifications, the push to a fleet
+// hub) when every node runs mgmtd: the one whose view is the DC (in a
+// partition, each partition's DC); while there is no DC, the first online
+// member node by name. A view that is not a node of the cluster (mgmtd
+// watching from outside, the demo) always sends. This is the rule of the
+// SNMP subagent and of the notification router, which follow the DC
+// through events as well.
+func (s *Snapshot) ClusterSender() bool {
+	if _, ok := s.Node(s.View); s.View == "" || !ok {
+		return true
+	}
+	if s.Cluster.DC != "" {
+		return s.Cluster.DC == s.View
+	}
+	for _, n := range s.Nodes {
+		if n.Type == NodeMember && n.Online {
+			return n.Name == s.View
+		}
+	}
+	return true
+}

@@ -34,6 +34,8 @@ func actionOf(p Permission) auth.Action {
 		return auth.ActionAdmin
 	case PermAudit:
 		return auth.ActionReadAudit
+	case PermPush:
+		return auth.ActionPush
 	}
 	return auth.ActionRead
 }

@@ -124,6 +124,15 @@ type Server struct {
 
 // New builds the API and its router.
 func New(opts Options) *Server {
+	s := newServer(opts)
+	for _, r := range append(s.table(), s.storageRoutes()...) {
+		s.Handle(r)
+	}
+	return s
+}
+
+// newServer builds the router and its middleware, without routes.
+func newServer(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -138,9 +147,6 @@ func New(opts Options) *Server {
 		s.problem(c, &Problem{Status: http.StatusMethodNotAllowed, Title: "Method Not Allowed", Detail: c.Request.Method + " is not allowed here"})
 	})
 	s.engine.Use(s.requestID, securityHeaders, s.recover)
-	for _, r := range append(s.table(), s.storageRoutes()...) {
-		s.Handle(r)
-	}
 	return s
 }
 
@@ -281,11 +287,17 @@ func positive[T int | time.Duration](v *T, def T) {
 // OpenAPI document; the API calls the page makes are authenticated as
 // usual.
 func PageRoutes(s *Server, files http.Handler, prefix string) {
+	PageRoutesHome(s, files, prefix, prefix)
+}
+
+// PageRoutesHome is PageRoutes with / redirected to home (the fleet hub's
+// page is prefix + "fleet.html").
+func PageRoutesHome(s *Server, files http.Handler, prefix, home string) {
 	h := gin.WrapH(files)
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		s.Handle(Route{Method: m, Path: prefix + "*file", Perm: PermPublic, NotAPI: true,
 			Summary: "The web page for operators", Handler: h})
 	}
 	s.Handle(Route{Method: http.MethodGet, Path: "/", Perm: PermPublic, NotAPI: true,
-		Summary: "Redirect to the web page", Handler: func(c *gin.Context) { c.Redirect(http.StatusFound, prefix) }})
+		Summary: "Redirect to the web page", Handler: func(c *gin.Context) { c.Redirect(http.StatusFound, home) }})
 }

@@ -1,0 +1,59 @@
+// Drives the fleet hub's page (ui/static/fleet.html) in Debian's chromium
+// (headless) for mgmtd/hub_test.go, with axe-core's accessibility checks.
+//
+//   node fleet.mjs BASE_URL TOKEN CLUSTER SHOT
+//
+// Opens BASE_URL/ with TOKEN as a bearer token, waits for the cluster
+// table, opens CLUSTER's detail and prints one JSON line: the rows, the
+// detail's link and objects, axe's serious and critical findings. A
+// failure prints {"error": ...} and exits 1.
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const [base, token, cluster, shot] = process.argv.slice(2);
+const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const consoleErrors = [];
+let failed = false;
+try {
+  // bypassCSP: only so that the test can inject axe-core.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true,
+    extraHTTPHeaders: { Authorization: "Bearer " + token }, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.querySelectorAll("#clusters tbody tr").length >= 3, null, { timeout: 30000 });
+  const rows = await page.locator("#clusters tbody tr").evaluateAll((trs) => trs.map((tr) => ({
+    cluster: tr.dataset.cluster, cells: [...tr.querySelectorAll("td")].map((td) => td.innerText),
+  })));
+  await page.getByRole("button", { name: cluster, exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#objects tbody tr").length > 0, null, { timeout: 30000 });
+  const detail = {
+    title: await page.locator("#detail-title").innerText(),
+    link: await page.locator("#detail-link").getAttribute("href"),
+    problems: await page.locator("#detail-problems li").allInnerTexts(),
+    objects: await page.locator("#objects tbody tr").count(),
+    hash: new URL(page.url()).hash,
+  };
+  await page.screenshot({ path: shot, fullPage: true });
+  await page.addScriptTag({ content: axeSource });
+  const axe = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, help: v.help }));
+  });
+  out({ url: page.url(), rows, detail, axe, console_errors: consoleErrors });
+} catch (e) {
+  failed = true;
+  out({ error: String(e), console_errors: consoleErrors });
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
