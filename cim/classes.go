@@ -52,6 +52,8 @@ const (
 	ClassObjectManager        = "MGMTD_ObjectManager"
 	ClassInstModification     = "MGMTD_InstModification"
 	ClassAlertIndication      = "MGMTD_AlertIndication"
+	ClassDRBDResource         = "MGMTD_DRBDResource"
+	ClassDRBDReplica          = "MGMTD_DRBDReplica"
 )
 
 func mProp(name, typ string, q ...wbem.Qualifier) wbem.Property {
@@ -226,6 +228,22 @@ func modelClasses() []*wbem.Class {
 	}
 	return []*wbem.Class{
 		// DMTF classes.
+		{Name: "CIM_Collection", Superclass: "CIM_ManagedElement", Qualifiers: []wbem.Qualifier{wbem.BoolQualifier("Abstract"), wbem.StringQualifier("Version", "2.41.0"),
+			mDesc("Collection is an abstract class that provides a common superclass for data elements that represent collections of ManagedElements and its subclasses.")}},
+		{Name: "CIM_SystemSpecificCollection", Superclass: "CIM_Collection", Qualifiers: []wbem.Qualifier{wbem.StringQualifier("Version", "2.41.0"),
+			mDesc("SystemSpecificCollection represents the general concept of a collection that is scoped (or contained) by a System.")},
+			Properties: []wbem.Property{mKey("InstanceID", "string")}},
+		{Name: "CIM_RedundancySet", Superclass: "CIM_SystemSpecificCollection", Qualifiers: []wbem.Qualifier{wbem.StringQualifier("Version", "2.41.0"),
+			mDesc("A class derived from SystemSpecificCollection that is a special collection of ManagedElements. This collection indicates that the aggregated elements together provide redundancy, or that redundancy is provided via sparing.")},
+			Properties: []wbem.Property{
+				mProp("RedundancyStatus", "uint16", wbem.ValueMap("0", "Unknown", "1", "DMTF Reserved", "2", "Fully Redundant", "3", "Degraded Redundancy",
+					"4", "Redundancy Lost", "5", "Overall Failure", "..", "DMTF Reserved")...),
+				mArr("TypeOfSet", "uint16", wbem.ValueMap("0", "Unknown", "1", "Other", "2", "N+1", "3", "Load Balanced", "4", "Sparing",
+					"5", "Limited Sparing", "..", "DMTF Reserved", "0x8000..", "Vendor Reserved")...),
+				mProp("MinNumberNeeded", "uint32"), mProp("MaxNumberSupported", "uint32"), mProp("VendorIdentifyingInfo", "string"),
+				mArr("OtherTypeOfSet", "string")}},
+		aggregation(assoc("CIM_MemberOfCollection", "", "MemberOfCollection is an aggregation used to establish membership of ManagedElements in a Collection.",
+			mRefKey("Collection", "CIM_Collection", wbem.BoolQualifier("Aggregate")), mRefKey("Member", "CIM_ManagedElement"))),
 		{Name: "CIM_Cluster", Superclass: "CIM_ComputerSystem", Qualifiers: []wbem.Qualifier{wbem.StringQualifier("Version", "2.41.0"),
 			mDesc("A class derived from ComputerSystem that 'is made up of' two or more ComputerSystems which operate together as an atomic, functional whole.")},
 			Properties: []wbem.Property{mProp("Interconnect", "string"), mProp("InterconnectAddress", "string"),
@@ -401,6 +419,35 @@ func modelClasses() []*wbem.Class {
 		{Name: ClassSoftwareIdentity, Superclass: "CIM_SoftwareIdentity", Qualifiers: []wbem.Qualifier{mDesc("mgmtd: the versions of mgmtd, Pacemaker and Corosync.")}},
 		assoc(ClassInstalledSoftware, "CIM_InstalledSoftwareIdentity", "mgmtd: software running the cluster.",
 			mRefKey("System", ClassCluster), mRefKey("InstalledSoftware", ClassSoftwareIdentity)),
+		{Name: ClassDRBDResource, Superclass: "CIM_RedundancySet", Qualifiers: []wbem.Qualifier{wbem.StringQualifier("Version", "1.0.0"),
+			mDesc("mgmtd: a DRBD resource: a block device replicated to the cluster nodes that hold a replica of it, which are its members (MGMTD_DRBDReplica). " +
+				"Derived from CIM_RedundancySet because that is what DRBD provides: a set of elements that together keep the data redundant, " +
+				"whose RedundancyStatus says whether they still do (Fully Redundant: every replica UpToDate and connected; Degraded Redundancy: " +
+				"some replica is not, but more than one is UpToDate; Redundancy Lost: one UpToDate replica is left; Unknown: no DRBD source reports the resource). " +
+				"TypeOfSet is N+1: one Primary, the others standing by. Not a CIM_StorageExtent: the device exists once per node, " +
+				"while the replication, split brain and resync are properties of the set. InstanceID is \"MGMTD:DRBD:\" and the resource name.")},
+			Properties: []wbem.Property{
+				mProp("PrimaryNode", "string", mDesc("The node where the resource is Primary; empty when none is.")),
+				mProp("InSync", "boolean"), mProp("SyncDescription", "string", mDesc("Whether the replicas are in sync, and why not, in words.")),
+				mProp("SplitBrain", "boolean", mDesc("DRBD reported a split brain (its split-brain helper was called) that has not been resolved.")),
+				mProp("ReportingNode", "string", mDesc("The node whose DRBD source reports the state; empty when only Pacemaker knows the resource.")),
+				mProp("Role", "string", mDesc("The role on the reporting node, as DRBD names it.")),
+				mProp("Suspended", "string", mDesc("Empty, or why I/O is suspended.")),
+				mProp("Quorum", "boolean"), mProp("MayPromote", "boolean"), mProp("PromotionScore", "sint32"),
+				mArr("Devices", "string", mDesc("The device of each volume (/dev/drbd<minor>).")),
+				mProp("OutOfSyncKiB", "uint64", wbem.StringQualifier("PUnit", "byte * 2^10"), mDesc("What the reporting node still has to send its peers, summed over volumes and peers.")),
+				mProp("ManagingResource", "string", mDesc("The Pacemaker promotable clone of the ocf:linbit:drbd resource that manages it.")),
+				mArr("FencingConstraints", "string", mDesc("The constraints DRBD's fence-peer handler placed for the resource."))}},
+		aggregation(assoc(ClassDRBDReplica, "CIM_MemberOfCollection", "mgmtd: a cluster node holds a replica of a DRBD resource, as Primary or Secondary.",
+			mRefKey("Collection", ClassDRBDResource, wbem.BoolQualifier("Aggregate")), mRefKey("Member", ClassComputerSystem),
+			mProp("Role", "uint16", wbem.ValueMap("0", "Unknown", "2", "Primary", "3", "Secondary")...),
+			mProp("DiskState", "string", mDesc("The replica's worst disk state over its volumes, as DRBD names it (DUnknown for a peer the reporting node cannot reach).")),
+			mProp("UpToDate", "boolean"), mProp("Connected", "boolean", mDesc("Whether the reporting node replicates to it (itself: always).")),
+			mProp("Syncing", "boolean"), mProp("SyncPercent", "real64", wbem.StringQualifier("PUnit", "percent")),
+			mProp("OutOfSyncKiB", "uint64", wbem.StringQualifier("PUnit", "byte * 2^10")),
+			mProp("PacemakerRole", "string", mDesc("The role of the drbd clone's instance there (Promoted is DRBD Primary).")),
+			mProp("PromotionScore", "string", mDesc("The master-<primitive> node attribute the drbd agent sets there.")),
+			mProp("Local", "boolean", mDesc("The replica of the reporting node.")))),
 	}
 }
 

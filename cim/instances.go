@@ -304,6 +304,19 @@ func (p *ModelProvider) implementations() map[string]*classImpl {
 			s("OtherRegisteredOrganization", "mgmtd").s("RegisteredName", "MGMTD Cluster").s("RegisteredVersion", "1.0.0").
 			ua("AdvertiseTypes", 2).in)
 	}, nil)
+	set(mn, ClassDRBDResource, func(x *snapIndex, y func(*wbem.Instance) bool) {
+		for _, r := range drbdViews(x.s) {
+			if !y(p.drbdInst(r)) {
+				return
+			}
+		}
+	}, func(x *snapIndex, path *wbem.InstancePath) *wbem.Instance {
+		if r := drbdView(x, path); r != nil {
+			return p.drbdInst(r)
+		}
+		return nil
+	})
+	set(mn, ClassDRBDReplica, p.drbdReplicas, nil)
 	p.setRefs(m)
 	return m
 }

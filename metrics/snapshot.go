@@ -25,6 +25,7 @@ func Snapshot(e *Exposition, s *model.Snapshot, now time.Time) {
 	fencingMetrics(e, s, cl)
 	corosyncMetrics(e, s, cl)
 	virtMetrics(e, s, cl)
+	drbdMetrics(e, s, cl)
 	sourceMetrics(e, s, cl, now)
 }
 

@@ -513,6 +513,8 @@ func (bd *builder) buildCluster(s *model.Snapshot, now time.Time, agent agentFac
 		)
 	}
 
+	bd.buildDRBD(s)
+
 	// Sources.
 	for _, st := range s.Sources {
 		idx, ok := nameIndex(st.Name)

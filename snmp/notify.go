@@ -63,8 +63,9 @@ func (s *Server) awaitStart(ctx context.Context) bool {
 // from before Run, and the events of a source's first picture
 // (model.Event.Baseline), are not sent. Cluster-wide notifications are
 // sent only by the subagent whose view is the DC (see clusterSender)
-// unless Options.NotifyAll; notifications about this mgmtd's own sources and the VM-MIB's
-// hypervisor are sent by every subagent.
+// unless Options.NotifyAll; notifications about this mgmtd's own sources,
+// its node's DRBD view and the VM-MIB's hypervisor are sent by every
+// subagent.
 func (s *Server) forwardEvents(ctx context.Context) {
 	var seq uint64
 	if s.events != nil {
@@ -126,9 +127,17 @@ func (s *Server) forwardEvents(ctx context.Context) {
 }
 
 // nodeLocal reports whether every subagent sends e's notification: it is
-// about this mgmtd's own data sources.
+// about this mgmtd's own data sources, or about the DRBD view of its own
+// node (each node's DRBD source reports only that node's view, so the
+// subagent of the node that saw the change is the one that can tell).
 func nodeLocal(e model.Event) bool {
-	return e.Type == model.EventSourceStale || e.Type == model.EventSourceRecovered
+	switch e.Type {
+	case model.EventSourceStale, model.EventSourceRecovered,
+		model.EventDRBDConnectionLost, model.EventDRBDSyncStarted, model.EventDRBDSyncFinished,
+		model.EventDRBDSplitBrain, model.EventDRBDMayPromote:
+		return true
+	}
+	return false
 }
 
 // clusterSender reports whether this subagent sends the cluster-wide
@@ -311,6 +320,9 @@ func Notification(snap *model.Snapshot, e model.Event) (trap agentx.OID, vbs []a
 			return notifOID.Append(trapSourceDown), head, true
 		}
 		return notifOID.Append(trapSourceUp), head, true
+	case model.EventDRBDConnectionLost, model.EventDRBDSyncStarted, model.EventDRBDSyncFinished,
+		model.EventDRBDSplitBrain, model.EventDRBDMayPromote:
+		return notifOID.Append(trapDRBD), append(head, drbdNotification(snap, e)...), true
 	}
 	return nil, nil, false
 }

@@ -32,11 +32,13 @@ const (
 	tService    = 9
 	tServiceRes = 10
 	tVM         = 11
+	tDRBD       = 12
 )
 
 var tableColumns = map[uint32]uint32{
 	tSource: 7, tNode: 10, tLink: 7, tResource: 9, tInstance: 8,
 	tFail: 10, tFence: 9, tService: 8, tServiceRes: 2, tVM: 12,
+	tDRBD: 16,
 }
 
 // indexColumns are the not-accessible index columns of each table, which
@@ -44,6 +46,7 @@ var tableColumns = map[uint32]uint32{
 var indexColumns = map[uint32]uint32{
 	tSource: 1, tNode: 1, tLink: 2, tResource: 1, tInstance: 2,
 	tFail: 4, tFence: 3, tService: 1, tServiceRes: 1, tVM: 2,
+	tDRBD: 4,
 }
 
 // column returns the OID of column col of table t.
@@ -61,6 +64,7 @@ const (
 	trapVMState       = 8
 	trapSourceDown    = 9
 	trapSourceUp      = 10
+	trapDRBD          = 11
 )
 
 // Cluster scalars under mgmtdCluster.
