@@ -347,3 +347,37 @@ func TestWatchLinesNews(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossCheckFailureWaits: a cross-check whose crm_mon fails (here: a
+// crm_mon that hangs past the cross-check's timeout, as the real one
+// did at 1,000 nodes under the 30 s tool timeout) leaves the native
+// answer standing and is not run again at the next refresh: it waits
+// its interval like a successful check.
+func TestCrossCheckFailureWaits(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho run >>" + calls + "\nexec sleep 30\n"
+	if err := os.WriteFile(filepath.Join(dir, "crm_mon"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := model.NewStore(model.StoreOptions{View: "test"})
+	src := New(Options{CIBFile: filepath.Join("testdata", "failed", "cib.xml"), Status: StatusBoth, ToolDir: dir,
+		Timeout: 200 * time.Millisecond, CrossCheckTimeout: 300 * time.Millisecond, CrossCheckInterval: time.Hour}, st, quiet())
+	for range 3 {
+		if err := src.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(calls)
+	if n := strings.Count(string(b), "run"); n != 1 {
+		t.Errorf("crm_mon ran %d times in three refreshes, want once", n)
+	}
+	if c := src.Check(); c.Checks != 0 || c.Disagreements != 0 {
+		t.Errorf("a failed cross-check counted as a check: %+v", c)
+	}
+	for _, n := range st.Snapshot().Nodes {
+		if n.Name == "node1" && !n.Online {
+			t.Error("the native answer was not used")
+		}
+	}
+}
