@@ -170,24 +170,8 @@ func TestHistoryRoute(t *testing.T) {
 // Basic users (cibUsers).
 func transitionDaemon(t *testing.T) *Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "live", "cibadmin-query.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	cfg.Listen, cfg.StateDir, cfg.View = "127.0.0.1:0", filepath.Join(dir, "state"), "vm"
-	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir := cibFileConfig(t, filepath.Join("..", "source", "pacemaker", "testdata", "live", "cibadmin-query.xml"))
+	cfg.View = "vm"
 	cfg.Pacemaker.PEngineDir = filepath.Join("..", "source", "pacemaker", "transition", "testdata", "pengine")
 	cfg.Pacemaker.LogFile = filepath.Join(dir, "pacemaker.log")
 	line := "Nov 22 03:56:07 vm pacemaker-schedulerd[99] (pcmk__log_transition_summary) notice: Calculated transition 0, saving inputs in /var/lib/pacemaker/pengine/pe-input-1.bz2\n"

@@ -344,24 +344,7 @@ func keysSorted(m map[string]bool) []string {
 // page takes the Change form back to the Cluster tab; axe-core
 // finds nothing serious.
 func TestWebPageDetail(t *testing.T) {
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "primitives", "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	cfg.Listen, cfg.StateDir = "127.0.0.1:0", filepath.Join(dir, "state")
-	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := cibFileConfig(t, filepath.Join("..", "source", "pacemaker", "testdata", "primitives", "cib.xml"))
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
 	waitResources(t, d)
 	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}

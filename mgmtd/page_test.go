@@ -344,24 +344,7 @@ func TestWebPageHistory(t *testing.T) {
 // Chromium against a daemon on a CIB with a move's leftover constraint,
 // shows the findings the API reports, with the commands that fix them.
 func TestWebPageCheck(t *testing.T) {
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("..", "check", "testdata", "move-leftover.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	cfg.Listen, cfg.StateDir = "127.0.0.1:0", filepath.Join(dir, "state")
-	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := cibFileConfig(t, filepath.Join("..", "check", "testdata", "move-leftover.xml"))
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
 	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
 	code, _, body := call(t, "GET", d.URL+"/api/v1/check", hdr, "")
@@ -393,4 +376,30 @@ func TestWebPageCheck(t *testing.T) {
 	if done := next(); len(done["console_errors"].([]any)) != 0 {
 		t.Fatalf("console errors: %v", done["console_errors"])
 	}
+}
+
+// cibFileConfig is the configuration of a daemon serving a copy of the
+// CIB file src (in a temporary directory, Corosync off, state in dir/state,
+// a free loopback port); dir is that directory.
+func cibFileConfig(t *testing.T, src string) (cfg *Config, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cib.xml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	cfg.Listen, cfg.StateDir = "127.0.0.1:0", filepath.Join(dir, "state")
+	cfg.Pacemaker.CIBFile, cfg.Corosync.Enabled = filepath.Join(dir, "cib.xml"), &off
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, dir
 }

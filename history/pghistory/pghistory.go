@@ -90,29 +90,15 @@ func Open(opts Options, log *slog.Logger) (*Store, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 4
 	}
-	cfg, err := pgxpool.ParseConfig(opts.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("history database dsn: %w", err)
-	}
-	cfg.MaxConns = opts.MaxConns
-	rp := cfg.ConnConfig.RuntimeParams
-	rp["TimeZone"] = "UTC"
-	if rp["application_name"] == "" {
-		rp["application_name"] = "mgmtd-history"
-	}
+	role := ""
 	if opts.Migrate {
-		role := pgx.Identifier{opts.Roles.Writer}.Sanitize()
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, "SET ROLE "+role)
-			return err
-		}
+		role = opts.Roles.Writer
 	}
 	// A database that does not answer must not hold a write for long:
-	// the recorder retries.
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	// the recorder retries (Pool's connect timeout).
+	pool, err := pgschema.Pool(opts.DSN, opts.MaxConns, "mgmtd-history", role, "history database")
 	if err != nil {
-		return nil, fmt.Errorf("history database pool: %w", err)
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -80,27 +80,13 @@ func Open(opts Options, log *slog.Logger) (*Store, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 8
 	}
-	cfg, err := pgxpool.ParseConfig(opts.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("hub database dsn: %w", err)
-	}
-	cfg.MaxConns = opts.MaxConns
-	rp := cfg.ConnConfig.RuntimeParams
-	rp["TimeZone"] = "UTC"
-	if rp["application_name"] == "" {
-		rp["application_name"] = "mgmtd-hub"
-	}
+	role := ""
 	if opts.Migrate {
-		role := pgx.Identifier{DefaultRoles.Writer}.Sanitize()
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, "SET ROLE "+role)
-			return err
-		}
+		role = DefaultRoles.Writer
 	}
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := pgschema.Pool(opts.DSN, opts.MaxConns, "mgmtd-hub", role, "hub database")
 	if err != nil {
-		return nil, fmt.Errorf("hub database pool: %w", err)
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -16,9 +16,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Roles names a schema's three database roles.
@@ -130,4 +132,36 @@ func createRole(ctx context.Context, conn *pgx.Conn, prefix, name, attrs string)
 		return fmt.Errorf("%s: create role %s: %w", prefix, name, err)
 	}
 	return nil
+}
+
+// Pool opens a connection pool for a store of ours: at most maxConns
+// connections, times in UTC, application_name app unless the DSN names
+// one, a 5 s connect timeout (a database that does not answer must not
+// hold a caller for long; the stores retry), and, when asRole is not
+// empty, every connection switched to that role (SET ROLE) as it opens.
+// what names the store in errors ("history database").
+func Pool(dsn string, maxConns int32, app, asRole, what string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%s dsn: %w", what, err)
+	}
+	cfg.MaxConns = maxConns
+	rp := cfg.ConnConfig.RuntimeParams
+	rp["TimeZone"] = "UTC"
+	if rp["application_name"] == "" {
+		rp["application_name"] = app
+	}
+	if asRole != "" {
+		role := pgx.Identifier{asRole}.Sanitize()
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, "SET ROLE "+role)
+			return err
+		}
+	}
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s pool: %w", what, err)
+	}
+	return pool, nil
 }
