@@ -21,6 +21,14 @@ import (
 // output written from drbdsetup(8) (DRBD cannot run here) - and its REST
 // API answers the target's IQN with the chain down to node1, in sync.
 func TestDRBDSource(t *testing.T) {
+	d := drbdDaemon(t)
+	drbdSourceChecks(t, d, map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")})
+}
+
+// drbdDaemon runs a daemon on the drbd fixture's CIB with the DRBD source
+// on the drbdsetup test double, as node1.
+func drbdDaemon(t *testing.T) *Daemon {
+	t.Helper()
 	abs := func(p ...string) string {
 		a, err := filepath.Abs(filepath.Join(p...))
 		if err != nil {
@@ -39,7 +47,11 @@ func TestDRBDSource(t *testing.T) {
 	cfg.View = "node1"
 	cfg.DRBD = DRBDConfig{Enabled: true, ToolDir: abs("..", "source", "drbd", "testdata", "bin"), RefreshInterval: time.Second}
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
-	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	return d
+}
+
+func drbdSourceChecks(t *testing.T, d *Daemon, hdr map[string]string) {
+	t.Helper()
 	var td rest.TargetDetail
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		code, _, body := call(t, "GET", d.URL+"/api/v1/iscsi/targets/iqn.2026-11.com.example:storage.r0", hdr, "")
@@ -82,5 +94,51 @@ func TestDRBDConfig(t *testing.T) {
 	c, err := LoadConfig("")
 	if err != nil || c.DRBD.Enabled {
 		t.Fatalf("the DRBD source is on by default: %v", err)
+	}
+}
+
+// TestWebPageStorage: the page's Cluster tab shows the replicated storage
+// the API reports - each DRBD resource with its replicas' roles and disk
+// states and whether they are in sync, each iSCSI target with its LUNs -
+// and axe-core finds nothing serious. A screenshot of the section is left
+// in screenshotDir.
+func TestWebPageStorage(t *testing.T) {
+	d := drbdDaemon(t)
+	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
+	drbdSourceChecks(t, d, hdr)
+	var api []model.DRBDResource
+	code, _, body := call(t, "GET", d.URL+"/api/v1/drbd", hdr, "")
+	var env struct{ Data []model.DRBDResource }
+	if err := json.Unmarshal(body, &env); code != 200 || err != nil {
+		t.Fatalf("GET /api/v1/drbd: %d %v", code, err)
+	}
+	api = env.Data
+	next, _ := runPageScript(t, "storage.mjs", d.URL, "view", "view-secret-pw", filepath.Join(screenshotDir(t), "storage.png"))
+	got := next()
+	rows, _ := got["drbd"].([]any)
+	if len(rows) != len(api) || len(rows) == 0 {
+		t.Fatalf("page DRBD rows %v, API %d resources", rows, len(api))
+	}
+	for i, r := range rows {
+		cells := strs(r)
+		a := api[i]
+		if cells[0] != a.Name || cells[1] != a.Node || !strings.Contains(cells[2], "in sync") {
+			t.Errorf("row %d %q, API %s seen by %s", i, cells, a.Name, a.Node)
+		}
+		for _, rep := range a.Replicas {
+			if want := rep.Node + ": " + rep.Role + "/" + rep.Disk; !strings.Contains(cells[3], want) {
+				t.Errorf("row %d replicas %q lack %q", i, cells[3], want)
+			}
+		}
+	}
+	targets, _ := got["targets"].([]any)
+	if len(targets) != 1 || strs(targets[0])[0] != "iqn.2026-11.com.example:storage.r0" {
+		t.Errorf("page targets %v", targets)
+	}
+	if vs, _ := got["axe"].([]any); len(vs) > 0 {
+		t.Errorf("axe-core finds serious violations: %v", vs)
+	}
+	if errs := strs(got["console_errors"]); len(errs) > 0 {
+		t.Errorf("browser console errors: %q", errs)
 	}
 }

@@ -18,7 +18,7 @@ func serve(method, path string) *httptest.ResponseRecorder {
 func TestServesThePage(t *testing.T) {
 	for path, ctype := range map[string]string{
 		"/ui/": "text/html", "/ui/app.js": "text/javascript", "/ui/app.css": "text/css", "/ui/favicon.svg": "image/svg+xml",
-		"/ui/map.js": "text/javascript", "/ui/detail.js": "text/javascript",
+		"/ui/map.js": "text/javascript", "/ui/detail.js": "text/javascript", "/ui/storage.js": "text/javascript",
 	} {
 		w := serve("GET", path)
 		if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), ctype) {
@@ -33,7 +33,7 @@ func TestServesThePage(t *testing.T) {
 		}
 	}
 	b := serve("GET", "/ui/").Body.String()
-	for _, js := range []string{"app.js", "status.js", "ops.js", "nav.js", "check.js", "map.js", "detail.js"} {
+	for _, js := range []string{"app.js", "status.js", "ops.js", "nav.js", "check.js", "map.js", "detail.js", "storage.js"} {
 		if !strings.Contains(b, `<script src="`+js+`" defer></script>`) {
 			t.Errorf("index does not load %s:\n%s", js, b)
 		}

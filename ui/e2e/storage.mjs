@@ -1,0 +1,50 @@
+// Drives the page's replicated storage (ui/static/storage.js) in Debian's
+// chromium (headless) for mgmtd/drbd_test.go, with axe-core's checks.
+//
+//   node storage.mjs BASE_URL USER PASSWORD SHOT
+//
+// Opens the page as USER (HTTP Basic), waits for the DRBD table, and
+// prints one JSON line: its rows and the targets' rows (cells as text),
+// axe's serious and critical findings on the Cluster tab, console
+// errors. A failure prints {"error": ...} and exits 1.
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const [base, user, password, shot] = process.argv.slice(2);
+const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const consoleErrors = [];
+let failed = false;
+try {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true,
+    httpCredentials: { username: user, password }, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.goto(base + "/ui/");
+  await page.waitForFunction(() => !document.getElementById("storage").hidden &&
+    document.querySelectorAll("#drbd tbody tr").length > 0 && document.querySelectorAll("#targets tbody tr").length > 0, null, { timeout: 30000 });
+  const rows = async (sel) => page.locator(sel).evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.innerText)));
+  const drbd = await rows("#drbd tbody tr");
+  const targets = await rows("#targets tbody tr");
+  await page.locator("#storage").screenshot({ path: shot });
+  await page.addScriptTag({ content: axeSource });
+  const axe = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, help: v.help }));
+  });
+  out({ drbd, targets, axe, console_errors: consoleErrors });
+} catch (e) {
+  failed = true;
+  out({ error: String(e), console_errors: consoleErrors });
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
