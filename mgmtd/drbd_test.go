@@ -135,6 +135,25 @@ func TestWebPageStorage(t *testing.T) {
 	if len(targets) != 1 || strs(targets[0])[0] != "iqn.2026-11.com.example:storage.r0" {
 		t.Errorf("page targets %v", targets)
 	}
+	// Where is, for the IQN: the chain down to node1, in sync, as the
+	// API's where says.
+	code, _, body = call(t, "GET", d.URL+"/api/v1/where?q=iqn.2026-11.com.example:storage.r0", hdr, "")
+	var wenv struct{ Data model.WhereAnswer }
+	if err := json.Unmarshal(body, &wenv); code != 200 || err != nil {
+		t.Fatalf("where IQN: %d %v", code, err)
+	}
+	w := wenv.Data
+	shown := strs(got["where"])
+	if len(shown) != len(w.Storage) || len(shown) == 0 {
+		t.Fatalf("where IQN on the page: %q; the API has %d chains", shown, len(w.Storage))
+	}
+	for i, c := range w.Storage {
+		for _, want := range []string{"target " + c.Target, "DRBD " + c.DRBD, "node " + c.Primary, "in sync"} {
+			if !strings.Contains(shown[i], want) {
+				t.Errorf("where IQN chain %d %q lacks %q", i, shown[i], want)
+			}
+		}
+	}
 	if vs, _ := got["axe"].([]any); len(vs) > 0 {
 		t.Errorf("axe-core finds serious violations: %v", vs)
 	}

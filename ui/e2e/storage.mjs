@@ -5,6 +5,7 @@
 //
 // Opens the page as USER (HTTP Basic), waits for the DRBD table, and
 // prints one JSON line: its rows and the targets' rows (cells as text),
+// the Where is answer for the first target's IQN (its storage chains),
 // axe's serious and critical findings on the Cluster tab, console
 // errors. A failure prints {"error": ...} and exits 1.
 import { chromium } from "playwright-core";
@@ -34,13 +35,17 @@ try {
   const drbd = await rows("#drbd tbody tr");
   const targets = await rows("#targets tbody tr");
   await page.locator("#storage").screenshot({ path: shot });
+  // Where is, asked for the first target's IQN through a deep link.
+  await page.evaluate((iqn) => { location.hash = "#where=" + encodeURIComponent(iqn); }, targets[0][0]);
+  await page.waitForSelector("#where-result .storage-chain", { timeout: 30000 });
+  const where = await page.locator("#where-result .storage-chain").allInnerTexts();
   await page.addScriptTag({ content: axeSource });
   const axe = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await window.axe.run(document, { resultTypes: ["violations"] });
     return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, help: v.help }));
   });
-  out({ drbd, targets, axe, console_errors: consoleErrors });
+  out({ drbd, targets, where, axe, console_errors: consoleErrors });
 } catch (e) {
   failed = true;
   out({ error: String(e), console_errors: consoleErrors });

@@ -346,6 +346,22 @@ function chain(inst) {
       h.state ? ` (${h.state})` : "")));
 }
 
+// storageChain shows a replicated-storage chain: target -> LUN -> device
+// -> DRBD resource and its Primary -> node -> host, and whether the
+// replicas are in sync.
+function storageChain(c) {
+  const hops = [];
+  if (c.target) hops.push(`target ${c.target}`);
+  if (c.lun != null) hops.push(`LUN ${c.lun}` + (c.path ? ` (${c.path})` : ""));
+  else if (c.path) hops.push(`device ${c.path}`);
+  if (c.drbd) hops.push(`DRBD ${c.drbd}` + (c.primary ? ` (Primary on ${c.primary})` : " (no Primary)"));
+  if (c.primary) hops.push(el("a", { href: "#node=" + encodeURIComponent(c.primary) }, `node ${c.primary}`));
+  if (c.host) hops.push(el("a", { href: "#host=" + encodeURIComponent(c.host) }, `host ${c.host}`));
+  const div = el("div", { className: "chain storage-chain" }, ...hops.map((h) => el("span", { className: "hop" }, h)),
+    " ", badge(c.in_sync ? "ok" : "critical", c.in_sync ? "in sync" : "NOT IN SYNC"), " " + (c.sync || ""));
+  return div;
+}
+
 async function where(ev) {
   ev.preventDefault();
   const q = $("where-q").value.trim();
@@ -355,13 +371,16 @@ async function where(ev) {
     const d = r.data;
     const vms = (d.vms || []).map((v) => el("div", { className: "vm-where" }, el("b", null, "VM " + v.name), ` ${v.state} on host ${v.host || "?"}` +
       (v.managed ? ` (resource ${v.resource})` : " (not managed by Pacemaker)")));
-    if ((!d.instances || d.instances.length === 0) && vms.length === 0) {
+    const storage = (d.storage || []).map(storageChain);
+    if ((!d.instances || d.instances.length === 0) && vms.length === 0 && storage.length === 0) {
       out.replaceChildren(el("p", null, d.matches && d.matches.length ? `${q} is known but runs nowhere.` : `Nothing called ${q} is known.`));
       showProblem(null);
       return;
     }
-    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "") + " ",
+    out.replaceChildren(el("p", null, `${q}: ${(d.instances || []).length} instance(s)` + (vms.length ? `, ${vms.length} VM(s)` : "") +
+      (storage.length ? `, ${storage.length} storage chain(s)` : "") + " ",
       el("a", { href: "#map=" + encodeURIComponent("where:" + q) }, "show on the map")),
+      ...storage,
       ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
