@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"mgmtd/audit"
+	"mgmtd/audit/pgstore/pgtest"
 	"mgmtd/auth"
 	"mgmtd/hub"
 	"mgmtd/internal/testutil"
@@ -187,25 +188,8 @@ func hubDB(t *testing.T) string {
 	if v := os.Getenv("MGMTD_TEST_PG_DSN"); v != "" {
 		admin = v
 	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required (run scripts/deps.d/postgres.sh): %v", admin, err)
-	}
-	defer c.Close(ctx)
-	name := fmt.Sprintf("mgmtd_hubtest_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err == nil {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	cfg, _ := pgx.ParseConfig(admin)
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	_, dsn := pgtest.NewDB(t, admin, "mgmtd_hubtest")
+	return dsn("")
 }
 
 func getJSON(t *testing.T, c *http.Client, url string, v any) int {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"mgmtd/audit/pgstore"
+	"mgmtd/audit/pgstore/pgtest"
 )
 
 // The shared development PostgreSQL (scripts/deps.d/postgres.sh starts it).
@@ -60,7 +61,6 @@ func adminConn(t testing.TB, dsn string) *pgx.Conn {
 	return c
 }
 
-var dbCount int
 
 // testDB creates an empty database, migrates it with this run's roles and
 // returns DSNs for the superuser, the writer and the reader.
@@ -73,32 +73,8 @@ type testDB struct {
 func newTestDB(t testing.TB, server string) testDB {
 	t.Helper()
 	ctx := context.Background()
-	dbCount++
-	name := fmt.Sprintf("mgmtd_audit_%s_%d", runID, dbCount)
-	c := adminConn(t, server)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	c.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, server)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err) // a private server already gone
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := func(user string) string {
-		return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, cfg.Host, cfg.Port, name)
-	}
-	db := testDB{name: name, admin: dsn(cfg.User), roles: rolesFor(runID)}
+	name, dsn := pgtest.NewDB(t, server, "mgmtd_audit_"+runID)
+	db := testDB{name: name, admin: dsn(""), roles: rolesFor(runID)}
 	db.writer, db.reader = dsn(db.roles.Writer), dsn(db.roles.Reader)
 	mc := adminConn(t, db.admin)
 	defer mc.Close(ctx)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,32 +48,13 @@ func roles() pghistory.Roles {
 	return pghistory.Roles{Owner: "hist_" + runID + "_owner", Writer: "hist_" + runID + "_writer", Reader: "hist_" + runID + "_reader"}
 }
 
-var dbCount atomic.Int64
 
 // newDB creates an empty database on server and returns the superuser's
 // DSN to it.
 func newDB(t testing.TB, server string) string {
 	t.Helper()
-	ctx := context.Background()
-	name := fmt.Sprintf("mgmtd_hist_%s_%d", runID, dbCount.Add(1))
-	c, err := pgx.Connect(ctx, server)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required (run scripts/deps.d/postgres.sh): %v", server, err)
-	}
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	c.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, server)
-		if err != nil {
-			return // a private server already gone
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	cfg, _ := pgx.ParseConfig(server)
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	_, dsn := pgtest.NewDB(t, server, "mgmtd_hist_"+runID)
+	return dsn("")
 }
 
 // open opens a store on dsn that migrates on first use and writes as the

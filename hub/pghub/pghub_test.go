@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
+	"mgmtd/audit/pgstore/pgtest"
 	"mgmtd/hub"
 	"mgmtd/hub/pghub"
 	"mgmtd/internal/testutil"
@@ -35,30 +34,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var dbCount atomic.Int64
 
 func newDB(t testing.TB) string {
 	t.Helper()
-	ctx := context.Background()
-	name := fmt.Sprintf("mgmtd_%s_%d", runID, dbCount.Add(1))
-	c, err := pgx.Connect(ctx, adminDSN)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required (run scripts/deps.d/postgres.sh): %v", adminDSN, err)
-	}
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	c.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, adminDSN)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	cfg, _ := pgx.ParseConfig(adminDSN)
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	_, dsn := pgtest.NewDB(t, adminDSN, "mgmtd_"+runID)
+	return dsn("")
 }
 
 func open(t testing.TB, dsn string) *pghub.Store {

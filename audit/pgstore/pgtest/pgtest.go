@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +153,48 @@ func (p *Server) Start(t testing.TB) {
 func (p *Server) Stop(t testing.TB, mode string) {
 	t.Helper()
 	p.run(t, "pg_ctl", "-D", p.data, "-m", mode, "-w", "stop")
+}
+
+var dbCount atomic.Int64
+
+// NewDB creates an empty database on the server a superuser reaches at
+// server (the shared one on 5432, or a private Server's DSN), named
+// prefix_PID_N so that parallel runs never meet, and drops it when the
+// test ends. dsn builds a connection string to it for a user ("" for the
+// server DSN's own user). A server that cannot be reached fails the test
+// with how to start one.
+func NewDB(t testing.TB, server, prefix string) (name string, dsn func(user string) string) {
+	t.Helper()
+	ctx := context.Background()
+	name = fmt.Sprintf("%s_%d_%d_%d", prefix, os.Getpid(), time.Now().UnixNano()%1e6, dbCount.Add(1))
+	c, err := pgx.Connect(ctx, server)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is required (run scripts/deps.d/postgres.sh): %v", server, err)
+	}
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		c.Close(ctx)
+		t.Fatalf("create database: %v", err)
+	}
+	c.Close(ctx)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, server)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err) // a private server already gone
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, func(user string) string {
+		if user == "" {
+			user = cfg.User
+		}
+		return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, cfg.Host, cfg.Port, name)
+	}
 }
