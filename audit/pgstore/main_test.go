@@ -61,7 +61,6 @@ func adminConn(t testing.TB, dsn string) *pgx.Conn {
 	return c
 }
 
-
 // testDB creates an empty database, migrates it with this run's roles and
 // returns DSNs for the superuser, the writer and the reader.
 type testDB struct {

@@ -48,7 +48,6 @@ func roles() pghistory.Roles {
 	return pghistory.Roles{Owner: "hist_" + runID + "_owner", Writer: "hist_" + runID + "_writer", Reader: "hist_" + runID + "_reader"}
 }
 
-
 // newDB creates an empty database on server and returns the superuser's
 // DSN to it.
 func newDB(t testing.TB, server string) string {

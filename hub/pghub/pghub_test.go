@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"mgmtd/audit/pgstore/pgtest"
 	"mgmtd/hub"
 	"mgmtd/hub/pghub"
@@ -33,7 +32,6 @@ func TestMain(m *testing.M) {
 	runID = fmt.Sprintf("hub%d_%s", os.Getpid(), hex.EncodeToString(b))
 	os.Exit(m.Run())
 }
-
 
 func newDB(t testing.TB) string {
 	t.Helper()
