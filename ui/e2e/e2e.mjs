@@ -17,18 +17,14 @@
 // first transition and print its explanation. MODE "check": run the
 // configuration check from the Cluster tab and print its findings. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shot, node] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 let failed = false;
 let page;
 const consoleErrors = [];

@@ -7,18 +7,11 @@
 // table, opens CLUSTER's detail and prints one JSON line: the rows, the
 // detail's link and objects, axe's serious and critical findings. A
 // failure prints {"error": ...} and exits 1.
-import { chromium } from "playwright-core";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { launchBrowser, axeViolations } from "./lib.mjs";
 
 const [base, token, cluster, shot] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 const consoleErrors = [];
 let failed = false;
 try {
@@ -43,12 +36,7 @@ try {
     hash: new URL(page.url()).hash,
   };
   await page.screenshot({ path: shot, fullPage: true });
-  await page.addScriptTag({ content: axeSource });
-  const axe = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, help: v.help }));
-  });
+  const axe = await axeViolations(page);
   out({ url: page.url(), rows, detail, axe, console_errors: consoleErrors });
 } catch (e) {
   failed = true;

@@ -21,21 +21,14 @@
 // OBJECT's chip opens its detail page: constraints, history, actions; a
 // move to NODE previewed there, with the prediction's refusal, kept while
 // the page follows a new generation (stdin "go" once the test made one).
-import { chromium } from "playwright-core";
+import { launchBrowser, axeViolations } from "./lib.mjs";
 import { createInterface } from "node:readline";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 
 const [base, user, password, mode, shotdir, object, toNode] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 let failed = false;
 let page;
 const consoleErrors = [];
@@ -45,13 +38,7 @@ const requests = [];
 // the serious and critical violations.
 async function axe() {
   await settled();
-  await page.addScriptTag({ content: axeSource });
-  const res = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
-  });
-  return res.filter((v) => v.impact === "serious" || v.impact === "critical");
+  return axeViolations(page);
 }
 
 // settled waits until no animation runs.

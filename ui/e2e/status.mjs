@@ -17,23 +17,16 @@
 // MODE "safe" (an operator on a CIB file): the leftover constraint with its
 // Clear button, a move the prediction says cannot happen (refused), a move
 // that can, with the destination kept while the page refreshes.
-import { chromium } from "playwright-core";
+import { launchBrowser, axeViolations } from "./lib.mjs";
 import { createInterface } from "node:readline";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 
 const [base, user, password, mode, shotdir] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 // bypassCSP: only so that the test can inject axe-core; the page keeps its
 // Content-Security-Policy for everything else.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 let failed = false;
 let page;
 const consoleErrors = [];
@@ -42,13 +35,7 @@ const requests = [];
 // axe runs axe-core on the page as it is and returns the serious and
 // critical violations (id, impact, the first nodes' targets).
 async function axe() {
-  await page.addScriptTag({ content: axeSource });
-  const res = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
-  });
-  return res.filter((v) => v.impact === "serious" || v.impact === "critical");
+  return axeViolations(page);
 }
 
 const texts = (sel) => page.locator(sel).allInnerTexts();

@@ -8,18 +8,11 @@
 // the Where is answer for the first target's IQN (its storage chains),
 // axe's serious and critical findings on the Cluster tab, console
 // errors. A failure prints {"error": ...} and exits 1.
-import { chromium } from "playwright-core";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { launchBrowser, axeViolations } from "./lib.mjs";
 
 const [base, user, password, shot] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 const consoleErrors = [];
 let failed = false;
 try {
@@ -39,12 +32,7 @@ try {
   await page.evaluate((iqn) => { location.hash = "#where=" + encodeURIComponent(iqn); }, targets[0][0]);
   await page.waitForSelector("#where-result .storage-chain", { timeout: 30000 });
   const where = await page.locator("#where-result .storage-chain").allInnerTexts();
-  await page.addScriptTag({ content: axeSource });
-  const axe = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({ id: v.id, help: v.help }));
-  });
+  const axe = await axeViolations(page);
   out({ drbd, targets, where, axe, console_errors: consoleErrors });
 } catch (e) {
   failed = true;

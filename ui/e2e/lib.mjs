@@ -1,0 +1,29 @@
+// What the page drivers share: Debian's chromium (headless) launched the
+// same way, and axe-core's serious and critical violations of a page.
+import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+// launchBrowser starts chromium ($CHROMIUM, default /usr/bin/chromium).
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}
+
+// axeViolations runs axe-core on the page as it is and returns the
+// serious and critical violations (id, impact, help, the first nodes'
+// targets). The page's context needs bypassCSP to take the script.
+export async function axeViolations(page) {
+  await page.addScriptTag({ content: axeSource });
+  const res = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+  });
+  return res.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
