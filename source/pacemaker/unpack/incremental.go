@@ -118,20 +118,6 @@ func firstTag(data []byte, name string) int {
 	}
 }
 
-// lastTag returns the offset of the last start tag named name, or -1.
-// A '<' cannot occur in an attribute value or (outside comments and
-// CDATA, which StatusChunks refuses) in text, so every "<name" is a tag.
-func lastTag(data []byte, name string) int {
-	pat := []byte("<" + name)
-	for end := len(data); ; {
-		i := bytes.LastIndex(data[:end], pat)
-		if i < 0 || isTag(data, i, name) {
-			return i
-		}
-		end = i
-	}
-}
-
 // tagEnd returns the offset of the '>' ending the tag that starts at
 // data[i] (skipping quoted attribute values), and whether it is
 // self-closing; -1 if it does not end.
@@ -275,10 +261,6 @@ func (c *Cache) Full(data []byte, opts Options) (*crmmon.Result, error) {
 		if root, err = parseTree(data); err != nil {
 			return nil, err
 		}
-		chunks, _ = StatusChunks(data)
-		if st := root.child("status"); st == nil || !sameStates(st, chunks) {
-			chunks = nil
-		}
 	}
 	res, err := unpackRoot(root, opts)
 	if err != nil {
@@ -322,20 +304,6 @@ func (c *Cache) parseSplit(data []byte, states map[[sha256.Size]byte]*element) (
 	}
 	root.children = append(root.children, st)
 	return root, chunks, parsed, reused
-}
-
-// sameStates reports whether the parsed status st has exactly the
-// node_state elements the chunks were cut from, in order.
-func sameStates(st *element, chunks []Chunk) bool {
-	if len(st.children) != len(chunks) {
-		return false
-	}
-	for i, e := range st.children {
-		if e.name != "node_state" || !bytes.Contains(chunks[i].Raw[:min(len(chunks[i].Raw), 4096)], []byte(`id="`+e.attr("id")+`"`)) {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *Cache) keep(st *element, chunks []Chunk) {

@@ -15,7 +15,7 @@ var fixedNow = Options{Now: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), Locat
 // split cuts a whole CIB into what the two status queries print: the cib
 // element without children and the status element.
 func split(t testing.TB, data []byte) (tag, status []byte, ok bool) {
-	i := lastTag(data, "status")
+	i := firstTag(data, "status")
 	open := bytes.Index(data, []byte("<cib"))
 	if i < 0 || open < 0 {
 		return nil, nil, false
