@@ -48,7 +48,7 @@ type hubPKI struct {
 	pool   *x509.CertPool
 }
 
-func newHubPKI(t *testing.T) *hubPKI {
+func newHubPKI(t testing.TB) *hubPKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -74,7 +74,7 @@ var serial atomic.Int64
 
 // issue makes a certificate for cn (a server one with 127.0.0.1, or a
 // client one) and returns its certificate and key files.
-func (p *hubPKI) issue(t *testing.T, cn string, server bool) (certFile, keyFile string) {
+func (p *hubPKI) issue(t testing.TB, cn string, server bool) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -105,7 +105,7 @@ func (p *hubPKI) issue(t *testing.T, cn string, server bool) (certFile, keyFile 
 }
 
 // client is an HTTPS client presenting cn's certificate.
-func (p *hubPKI) client(t *testing.T, cn string) *http.Client {
+func (p *hubPKI) client(t testing.TB, cn string) *http.Client {
 	t.Helper()
 	cf, kf := p.issue(t, cn, false)
 	pair, err := tls.LoadX509KeyPair(cf, kf)
@@ -182,7 +182,7 @@ func (b *balancer) cut() {
 }
 
 // hubDB makes an empty database on the development PostgreSQL.
-func hubDB(t *testing.T) string {
+func hubDB(t testing.TB) string {
 	t.Helper()
 	admin := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	if v := os.Getenv("MGMTD_TEST_PG_DSN"); v != "" {
