@@ -27,7 +27,8 @@ func TestStatusOnDemoStory(t *testing.T) {
 		"step-01": 3, // web-srv failed and restarted, the failed action stays: warning
 		"step-02": 4, // hv1 UNCLEAN
 		"step-04": 4, // hv2 alone, no quorum
-		"step-07": 0, // back where it started
+		"step-07": 0, // r0 in sync and back on hv1
+		"step-08": 0, // back where it started
 	}
 	wantCheck := map[int]int{0: 0, 3: 1, 4: 2}
 	for _, cib := range steps {

@@ -13,7 +13,9 @@
 // the host Pacemaker runs it on, plus two VMs Pacemaker does not manage.
 // Its Corosync view is derived the same way: each member node is a
 // corosync member with one vote and one knet link, up while it is online,
-// quorate as Pacemaker recorded it.
+// quorate as Pacemaker recorded it. Its DRBD view (hv2's drbdsetup) is
+// derived from where Pacemaker runs and promotes the ocf:linbit:drbd clone
+// (drbdOf): no DRBD kernel module runs where the story was recorded.
 // demo imports model and the Pacemaker source's parsers.
 package demo
 
@@ -24,6 +26,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -43,6 +46,7 @@ const (
 	PacemakerSource = "pacemaker"
 	VirtSource      = "virt"
 	CorosyncSource  = "corosync"
+	DRBDSource      = "drbd"
 )
 
 // Step is one recorded state of the story.
@@ -53,6 +57,7 @@ type Step struct {
 	Part     *model.PacemakerPart
 	Virt     *model.VirtPart
 	Corosync *model.CorosyncPart
+	DRBD     *model.DRBDPart
 	sims     map[string][]*model.Simulation // node -> standby, down
 }
 
@@ -190,7 +195,90 @@ func loadStep(fsys fs.FS, dir string) (Step, error) {
 	}
 	st.Virt = virtOf(st.Part)
 	st.Corosync = corosyncOf(st.Part)
+	st.DRBD = drbdOf(st.Part, View)
 	return st, nil
+}
+
+// View is the node whose tools recorded the story.
+const View = "hv2"
+
+// demoDRBD is the demo's DRBD configuration, which lives in /etc/drbd.d
+// on the nodes, not in the CIB: each resource's minor, backing disk, size
+// and the nodes that hold a replica.
+var demoDRBD = map[string]struct {
+	minor   int
+	backing string
+	sizeKiB uint64
+	nodes   []string
+}{
+	"r0": {0, "/dev/vg0/r0", 100 << 20, []string{"hv1", "hv2"}},
+}
+
+// drbdOf derives view's DRBD state (what `drbdsetup events2` would show
+// there) from Pacemaker's recorded placement, as virtOf derives the
+// hypervisors: no DRBD kernel module runs in the lab, whose ocf:linbit:drbd
+// is a stand-in (scripts/lab.sh). A resource exists on view while its
+// ocf:linbit:drbd instance runs there (the agent's stop takes it down),
+// Primary where Pacemaker promoted it. A peer whose instance runs is
+// connected and in sync, unless the agent gave it the promotion score
+// -INFINITY, which the lab's stand-in does for an Inconsistent replica:
+// then view is the resync's source. A peer away is Connecting; writes on
+// a Primary meanwhile leave blocks out of sync.
+func drbdOf(p *model.PacemakerPart, view string) *model.DRBDPart {
+	part := &model.DRBDPart{Node: view, Resources: []model.DRBDResource{}}
+	nodes := map[string]model.Node{}
+	for _, n := range p.Nodes {
+		nodes[n.Name] = n
+	}
+	role := func(prim, node string) string {
+		for _, in := range p.Instances {
+			if in.Primitive == prim && in.Node == node && in.Active {
+				if in.Role == "Promoted" {
+					return model.DRBDPrimary
+				}
+				return "Secondary"
+			}
+		}
+		return ""
+	}
+	for _, r := range p.Resources {
+		conf, ok := demoDRBD[r.Params["drbd_resource"]]
+		if r.Agent != "ocf:linbit:drbd" || !ok {
+			continue
+		}
+		local := role(r.ID, view)
+		if local == "" {
+			continue
+		}
+		name := r.Params["drbd_resource"]
+		res := model.DRBDResource{Name: name, Node: view, Role: local, Quorum: true,
+			Volumes: []model.DRBDVolume{{Volume: 0, Minor: conf.minor, Device: fmt.Sprintf("/dev/drbd%d", conf.minor), BackingDisk: conf.backing,
+				Disk: model.DRBDUpToDate, Quorum: "yes", SizeKiB: conf.sizeKiB}}}
+		for i, peer := range conf.nodes {
+			if peer == view {
+				continue
+			}
+			n := nodes[peer]
+			c := model.DRBDConnection{Peer: peer, PeerNodeID: i, State: "Connecting", PeerRole: "Unknown",
+				Paths: []string{fmt.Sprintf("ipv4:192.0.2.%d:7789 -> ipv4:192.0.2.%d:7789", 100+slices.Index(conf.nodes, view), 100+i)}}
+			v := model.DRBDPeerVolume{Volume: 0, Replication: "Off", PeerDisk: "DUnknown"}
+			if pr := role(r.ID, peer); pr != "" && n.Online && !n.Unclean {
+				c.State, c.PeerRole = "Connected", pr
+				v.Replication, v.PeerDisk = "Established", model.DRBDUpToDate
+				if n.Attributes["master-"+r.ID] == "-INFINITY" {
+					pct, eta := 62.5, int64(95)
+					v.Replication, v.PeerDisk = "SyncSource", "Inconsistent"
+					v.OutOfSyncKiB, v.SyncPercent, v.SyncETA = 1536<<10, &pct, &eta
+				}
+			} else if local == model.DRBDPrimary {
+				v.OutOfSyncKiB = 1536 << 10
+			}
+			c.Volumes = []model.DRBDPeerVolume{v}
+			res.Connections = append(res.Connections, c)
+		}
+		part.Resources = append(part.Resources, res)
+	}
+	return part
 }
 
 // virtOf derives the demo's hypervisor view from Pacemaker's placement.
@@ -318,7 +406,7 @@ func (p *Player) Show(i int) {
 		degraded = "unreachable hosts: " + strings.Join(down, "; ")
 	}
 	p.rep.ReportAll(model.Report{Source: PacemakerSource, Pacemaker: st.Part}, model.Report{Source: VirtSource, Virt: st.Virt, Degraded: degraded},
-		model.Report{Source: CorosyncSource, Corosync: st.Corosync})
+		model.Report{Source: CorosyncSource, Corosync: st.Corosync}, model.Report{Source: DRBDSource, DRBD: st.DRBD})
 }
 
 // Current returns the step being shown.

@@ -13,8 +13,9 @@ import (
 type RecorderOptions struct {
 	// Instance names this mgmtd in its records (its view).
 	Instance string
-	// Queue bounds the events waiting for the store (default 10,000);
-	// past it new events are dropped and counted.
+	// Queue bounds the events waiting for the store (default 10,000,
+	// and at least twice the batch being added, up to MaxQueue); past it
+	// new events are dropped and counted.
 	Queue int
 	// Batch is the most events written at once (default 500).
 	Batch int
@@ -28,6 +29,9 @@ type RecorderOptions struct {
 	Now func() time.Time
 	Log *slog.Logger
 }
+
+// MaxQueue bounds the queue whatever the batch (see Tap).
+const MaxQueue = 1_000_000
 
 // Stats is what a Recorder reports about itself.
 type Stats struct {
@@ -84,7 +88,11 @@ func (r *Recorder) Store() Store { return r.store }
 // dropped and counted.
 func (r *Recorder) Tap(evs []model.Event) {
 	r.mu.Lock()
-	room := r.opts.Queue - len(r.queue)
+	// A batch is one change of the model; a first picture of a thousand
+	// nodes is more than the default queue: the bound is twice the
+	// batch, up to MaxQueue, so that a working store loses none of it.
+	limit := max(r.opts.Queue, min(2*len(evs), MaxQueue))
+	room := limit - len(r.queue)
 	n := min(room, len(evs))
 	for _, e := range evs[:max(n, 0)] {
 		rec := Record{Instance: r.opts.Instance, Event: e}

@@ -144,3 +144,28 @@ func TestRecorderRetention(t *testing.T) {
 		t.Fatalf("%d records left, want the last hour's 60", len(p.Records))
 	}
 }
+
+// TestRecorderKeepsABatch: one batch larger than the queue (a first
+// picture of a thousand nodes: twelve thousand events at once) is queued
+// whole and written; only what exceeds twice the batch is dropped.
+func TestRecorderKeepsABatch(t *testing.T) {
+	st := openBolt(t)
+	r := history.NewRecorder(st, history.RecorderOptions{Instance: "n1", Queue: 100, Batch: 50})
+	recs := historytest.Records("c1", "n1", 1, 250)
+	evs := make([]model.Event, len(recs))
+	for i, rec := range recs {
+		evs[i] = rec.Event
+	}
+	r.Tap(evs)
+	if s := r.Stats(); s.Dropped != 0 || s.Queued != 250 {
+		t.Fatalf("a batch of 250 with a queue of 100: %+v", s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	testutil.Eventually(t, 20*time.Second, func() bool { return r.Stats().Written == 250 }, "batch not written: %+v", r.Stats())
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -310,8 +310,10 @@ func (s *Snapshot) replicas(r DRBDResource) []DRBDReplica {
 			}
 			x := get(in.Node)
 			x.Instance, x.InstanceRole = in.Resource, in.Role.Normal()
-			if r.Node == "" {
-				// Pacemaker's view only: Promoted is Primary.
+			if r.Node == "" || x.Role == "" || x.Role == "Unknown" {
+				// Pacemaker's view only, or a peer DRBD cannot see (not
+				// connected: its role is Unknown to DRBD), whose last
+				// known role is Pacemaker's: Promoted is Primary.
 				switch x.InstanceRole {
 				case RolePromoted:
 					x.Role = DRBDPrimary

@@ -503,14 +503,23 @@ func NewEventLogWith(size int, o EventLogOptions) *EventLog {
 	return l
 }
 
+// MaxEventLog bounds an event log's growth (see Append).
+const MaxEventLog = 1_000_000
+
 // Append assigns sequence numbers and the publication time to the events
 // and stores them, overwriting the oldest when full, and wakes every
-// waiter.
+// waiter. A batch is one change of the model (a first picture of a
+// thousand nodes is twelve thousand events): a batch larger than the log
+// grows it to twice the batch, up to MaxEventLog, so that a reader that
+// had seen everything before the batch misses none of it.
 func (l *EventLog) Append(evs []Event) {
 	if len(evs) == 0 {
 		return
 	}
 	l.mu.Lock()
+	if len(evs) > len(l.buf) && len(l.buf) < MaxEventLog {
+		l.grow(min(2*len(evs), MaxEventLog))
+	}
 	now := l.now()
 	l.out = l.out[:0]
 	for _, e := range evs {
@@ -537,6 +546,15 @@ func (l *EventLog) Append(evs []Event) {
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
+}
+
+// grow makes room for size events, keeping the ones held in order.
+func (l *EventLog) grow(size int) {
+	buf := make([]Event, size)
+	for i := range l.n {
+		buf[i] = l.buf[(l.start+i)%len(l.buf)]
+	}
+	l.buf, l.start = buf, 0
 }
 
 // Since returns the events with a sequence greater than seq, and whether

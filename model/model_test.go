@@ -321,3 +321,24 @@ func TestReindexed(t *testing.T) {
 		t.Fatal("Reindexed changed its argument")
 	}
 }
+
+// TestEventLogGrowsForABatch: a batch larger than the log (a first
+// picture of a thousand nodes) is kept whole, and a reader that had seen
+// everything before it misses nothing; the log stays bounded.
+func TestEventLogGrowsForABatch(t *testing.T) {
+	l := NewEventLog(4)
+	l.Append([]Event{{Type: EventNodeJoined}})
+	batch := make([]Event, 10)
+	l.Append(batch)
+	evs, missed := l.Since(1)
+	if missed || len(evs) != 10 || evs[0].Seq != 2 || evs[9].Seq != 11 {
+		t.Fatalf("after a batch of 10 in a log of 4: %d events from %d, missed %v", len(evs), evs[0].Seq, missed)
+	}
+	// The log now holds 20; older events are overwritten past that.
+	for range 15 {
+		l.Append([]Event{{Type: EventTask}})
+	}
+	if evs, missed = l.Since(0); !missed || len(evs) != 20 || evs[0].Seq != 7 {
+		t.Fatalf("bounded at twice the batch: %d events from %d, missed %v", len(evs), evs[0].Seq, missed)
+	}
+}

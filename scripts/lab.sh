@@ -164,6 +164,35 @@ install_agent() {
 	printf '#!/bin/sh\n# mgmtd lab: a stand-in for VirtualDomain (scripts/lab.sh)\nexec /usr/lib/ocf/resource.d/pacemaker/Dummy "$@"\n' \
 		>/usr/lib/ocf/resource.d/mgmtd-lab/VirtualDomain
 	chmod 0755 /usr/lib/ocf/resource.d/mgmtd-lab/VirtualDomain
+	# Stand-ins for the iSCSI agents (no target software runs here): the
+	# Dummy agent under their names, given their parameters.
+	for a in iSCSITarget iSCSILogicalUnit; do
+		printf '#!/bin/sh\n# mgmtd lab: a stand-in for %s (scripts/lab.sh)\nexec /usr/lib/ocf/resource.d/pacemaker/Dummy "$@"\n' "$a" \
+			>/usr/lib/ocf/resource.d/mgmtd-lab/$a
+		chmod 0755 /usr/lib/ocf/resource.d/mgmtd-lab/$a
+	done
+	# A stand-in for ocf:linbit:drbd (no DRBD kernel module here), unless
+	# drbd-utils installed the real agent: Pacemaker's Stateful agent (a
+	# promotable resource with promotion scores, the attribute the real
+	# agent sets too), and what the real agent does with an Inconsistent
+	# replica: while $LAB/drbd-inconsistent-NODE exists, NODE's score is
+	# -INFINITY, so Pacemaker does not promote it (the resync is running).
+	if [ ! -e /usr/lib/ocf/resource.d/linbit/drbd ] || grep -q 'mgmtd lab' /usr/lib/ocf/resource.d/linbit/drbd; then
+		install -d /usr/lib/ocf/resource.d/linbit
+		cat >/usr/lib/ocf/resource.d/linbit/drbd <<AGENT
+#!/bin/sh
+# mgmtd lab: a stand-in for ocf:linbit:drbd (scripts/lab.sh)
+/usr/lib/ocf/resource.d/pacemaker/Stateful "\$@"
+rc=\$?
+case "\$1" in start | monitor | demote)
+	if [ -e "$LAB/drbd-inconsistent-\$(uname -n)" ] && [ \$rc -eq 0 ]; then
+		/usr/sbin/crm_attribute --promotion -v -INFINITY
+	fi ;;
+esac
+exit \$rc
+AGENT
+		chmod 0755 /usr/lib/ocf/resource.d/linbit/drbd
+	fi
 }
 
 write_config() {
@@ -212,6 +241,12 @@ start_node() {
 	dir=$LAB/$node
 	alive "$node" && return 0
 	rm -f "$dir/started" "$dir/fenced"
+	# A machine powered on again has only its own address: the floating
+	# addresses its resources held (IPaddr2) went with the power.
+	if ip netns list | grep -qw "$(nsname "$node")"; then
+		ip -n "$(nsname "$node")" addr flush dev eth0 2>/dev/null || true
+		ip -n "$(nsname "$node")" addr add "$(addr "$node")/24" dev eth0 2>/dev/null || true
+	fi
 	# What the last run left in its /run (sockets, pid files) is stale.
 	rm -rf "${dir:?}/fs/run"
 	local main=(__node "$n")
