@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// All inputs were written from drbdsetup(8) and drbd-utils' code, not
-// captured from a running DRBD (testdata/README.md).
+// The inputs of this file were written from drbdsetup(8) and drbd-utils'
+// code, not captured from a running DRBD; real84_test.go reads the real
+// DRBD 8.4 captures (testdata/README.md).
 func read(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

@@ -49,6 +49,14 @@ func seeds(f *testing.F, ext string) {
 // stays within its limits.
 func FuzzStream(f *testing.F) {
 	seeds(f, ".txt")
+	// The real 8.4 event streams of testdata/real84.
+	for _, name := range []string{"events2-hv1.txt", "events2-hv2.txt", "events2-plain-hv1.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "real84", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte("exists -\n- skipped 1\nrename resource name:a new_name:b\ncall helper name:a helper:split-brain\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s Stream

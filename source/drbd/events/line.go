@@ -8,18 +8,22 @@
 //
 // The format follows drbdsetup(8) and the code that prints it in
 // LINBIT's drbd-utils (user/v9/drbdsetup_events2.c, user/v9/drbdsetup.c,
-// user/v84/drbdsetup.c). No input of this package's tests was produced by
-// a running DRBD: the kernel module cannot be loaded where mgmtd is
-// developed, so every test input was written by hand from that
-// documentation and code (testdata/README.md says so per file).
+// user/v84/drbdsetup.c). The DRBD 8.4 inputs of testdata/real84 are real
+// output of DRBD 8.4.11 and drbd-utils 9.22, captured in qemu VMs by
+// tools/drbdlab/run.sh; every other test input was written by hand from
+// that documentation and code (testdata/README.md says which is which).
 //
-// What DRBD 8.4 gives: drbd-utils' drbdsetup for 8.4 kernels has events2
-// with --now, --statistics and --timestamps, but no --poll and no --full,
-// no path objects, no may_promote or promotion_score; every connection is
-// peer-node-id:0 conn-name:peer, and lost events are announced as
-// "- skipped N". Its status has no --json. This package parses those
-// lines (the State then has what they carry); the drbd source asks for
-// DRBD 9's options.
+// What DRBD 8.4 gives (seen in testdata/real84): drbd-utils' drbdsetup for
+// 8.4 kernels has events2 with --now, --statistics and --timestamps, but
+// refuses --poll and --full; no path objects, no may_promote or
+// promotion_score, no done: or eta: even during a resync; every
+// connection is peer-node-id:0 conn-name:peer, peer-device lines carry no
+// minor, and a connection that goes StandAlone (an unresolved split brain,
+// drbdadm disconnect or down) is destroyed with its peer devices; lost
+// events would be announced as "- skipped N". Its status has no --json.
+// This package parses those lines (the State then has what they carry,
+// and keeps a split-brained connection through its destroy); the drbd
+// source asks for DRBD 9's options.
 //
 // events is a pure parser: standard library only, no I/O, every limit
 // enforced (Limits), every input fuzzed.

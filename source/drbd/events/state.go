@@ -226,6 +226,17 @@ func (s *State) Apply(l Line) error {
 	switch l.Object {
 	case ObjectConnection:
 		if l.Action == ActionDestroy {
+			if c.SplitBrain {
+				// DRBD 8.4 destroys the connection (and its peer
+				// devices) as soon as it is StandAlone, which is
+				// where an unresolved split brain leaves it (seen
+				// in testdata/real84). Keep it, StandAlone, so the
+				// split brain stays visible until the connection
+				// is created again and Connected.
+				c.State, c.PeerRole, c.Congested = "StandAlone", "Unknown", false
+				c.PeerDevices = nil
+				return nil
+			}
 			r.Connections = remove(r.Connections, c)
 			return nil
 		}
