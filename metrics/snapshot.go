@@ -384,12 +384,12 @@ func virtMetrics(e *Exposition, s *model.Snapshot, cl string) {
 			}
 		}
 	}
-	conflicts := e.Family("mgmtd_conflicts", Gauge, "Disagreements between sources an operator must see (a VM where Pacemaker does not place it), by type")
+	conflicts := e.Family("mgmtd_conflicts", Gauge, "Disagreements between sources an operator must see (a VM where Pacemaker does not place it, DRBD Primary where Pacemaker did not promote it), by type")
 	byType := map[string]int{}
 	for _, c := range s.Conflicts {
 		byType[c.Type]++
 	}
-	for _, t := range []string{"misplaced", "duplicate", "ambiguous"} {
+	for _, t := range []string{"misplaced", "duplicate", "ambiguous", "drbd-role"} {
 		conflicts.Add(float64(byType[t]), "cluster", cl, "type", t)
 	}
 }

@@ -246,6 +246,42 @@ func linkDRBD(s *Snapshot) {
 	}
 }
 
+// drbdConflicts adds a "drbd-role" conflict for every node whose DRBD
+// source reports a role Pacemaker does not have there: Promoted is
+// Primary, a running unpromoted instance Secondary, and a Primary where
+// Pacemaker runs no instance of the drbd clone is DRBD used behind
+// Pacemaker's back. Like the VM conflicts, one is published only when it
+// lasts the grace period (a promotion in flight is not one).
+func drbdConflicts(s *Snapshot) {
+	for _, r := range s.DRBD {
+		if r.Node == "" || r.Primitive == "" || (r.Role != DRBDPrimary && r.Role != "Secondary") {
+			continue
+		}
+		if n, ok := s.Node(r.Node); !ok || !n.Online {
+			continue
+		}
+		var role Role
+		for _, in := range s.InstancesOf(r.Primitive) {
+			if in.Node == r.Node && in.Active {
+				role = in.Role.Normal()
+			}
+		}
+		var detail string
+		switch {
+		case role == "" && r.Role == DRBDPrimary:
+			detail = "DRBD " + r.Name + " is Primary on " + r.Node + ", where Pacemaker runs no instance of " + r.Primitive
+		case role == RolePromoted && r.Role != DRBDPrimary:
+			detail = "Pacemaker has " + r.Primitive + " Promoted on " + r.Node + ", where DRBD " + r.Name + " is " + r.Role
+		case role != "" && role != RolePromoted && r.Role == DRBDPrimary:
+			detail = "DRBD " + r.Name + " is Primary on " + r.Node + ", where Pacemaker has " + r.Primitive + " " + string(role)
+		default:
+			continue
+		}
+		s.Conflicts = append(s.Conflicts, Conflict{Type: "drbd-role", DRBD: r.Name, Resource: r.Primitive, Hosts: []string{r.Node}, Detail: detail})
+	}
+	sort.Slice(s.Conflicts, func(i, j int) bool { return s.Conflicts[i].Key() < s.Conflicts[j].Key() })
+}
+
 // fenceText says what a drbd-fence-by-handler constraint is.
 func fenceText(c Constraint, name string) string {
 	t := "DRBD's fence-peer handler placed this constraint when " + name + " lost its peer: it keeps the Promoted role of " + c.Resource +

@@ -441,12 +441,14 @@ func (d *differ) conflicts(a, b *Snapshot) {
 	for _, c := range b.Conflicts {
 		nw[c.Key()] = true
 		if !old[c.Key()] {
-			d.add(EventConflict, SeverityCritical, KindVM, c.VM, c.Detail, func(e *Event) { e.To = c.Type })
+			k, n := c.Object()
+			d.add(EventConflict, SeverityCritical, k, n, c.Detail, func(e *Event) { e.To = c.Type })
 		}
 	}
 	for _, c := range a.Conflicts {
 		if !nw[c.Key()] {
-			d.add(EventConflictResolved, SeverityInfo, KindVM, c.VM, "resolved: "+c.Detail, func(e *Event) { e.From = c.Type })
+			k, n := c.Object()
+			d.add(EventConflictResolved, SeverityInfo, k, n, "resolved: "+c.Detail, func(e *Event) { e.From = c.Type })
 		}
 	}
 }

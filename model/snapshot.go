@@ -2,6 +2,7 @@ package model
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -39,17 +40,34 @@ type Snapshot struct {
 // Conflict is a disagreement between sources that an operator must see,
 // such as a domain running on a host other than the one Pacemaker reports.
 type Conflict struct {
-	Type     string   `json:"type"` // "misplaced", "duplicate", "ambiguous"
-	VM       string   `json:"vm,omitempty"`
-	Resource string   `json:"resource,omitempty"`
-	Hosts    []string `json:"hosts,omitempty"`
-	Detail   string   `json:"detail"`
+	Type     string `json:"type"` // "misplaced", "duplicate", "ambiguous", "drbd-role"
+	VM       string `json:"vm,omitempty"`
+	Resource string `json:"resource,omitempty"`
+	// DRBD names the DRBD resource of a "drbd-role" conflict: DRBD's role
+	// on a node is not what Pacemaker has its drbd instance there.
+	DRBD   string   `json:"drbd,omitempty"`
+	Hosts  []string `json:"hosts,omitempty"`
+	Detail string   `json:"detail"`
 	// Since is when the disagreement was first seen.
 	Since time.Time `json:"since"`
 }
 
 // Key identifies a conflict for diffing.
-func (c Conflict) Key() string { return c.Type + "\x00" + c.VM + "\x00" + c.Resource }
+func (c Conflict) Key() string {
+	k := c.Type + "\x00" + c.VM + "\x00" + c.Resource
+	if c.DRBD != "" {
+		k += "\x00" + c.DRBD + "\x00" + strings.Join(c.Hosts, ",")
+	}
+	return k
+}
+
+// Object is what the conflict is about: the VM, or the DRBD resource.
+func (c Conflict) Object() (Kind, string) {
+	if c.DRBD != "" {
+		return KindDRBD, c.DRBD
+	}
+	return KindVM, c.VM
+}
 
 type index struct {
 	nodes      map[string]int

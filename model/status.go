@@ -286,7 +286,8 @@ func (s *Snapshot) Status() StatusReport {
 			"constraint %s (left by a move or ban) %s until it is cleared", con.ID, what)
 	}
 	for _, cf := range s.Conflicts {
-		add(SeverityWarning, ProblemConflict, string(KindVM), cf.VM, cf.Resource, "sources disagree (%s): %s", cf.Type, cf.Detail)
+		k, n := cf.Object()
+		add(SeverityWarning, ProblemConflict, string(k), n, cf.Resource, "sources disagree (%s): %s", cf.Type, cf.Detail)
 	}
 	for _, d := range s.DRBD {
 		if d.Node == "" {

@@ -295,3 +295,45 @@ func TestDRBDEvents(t *testing.T) {
 		t.Fatalf("where r0 in split brain: %+v", w.Storage)
 	}
 }
+
+// TestDRBDRoleConflict: DRBD's role on a node that is not what Pacemaker
+// has there (Promoted is Primary) is a conflict, announced as one, on the
+// DRBD resource; agreement is none.
+func TestDRBDRoleConflict(t *testing.T) {
+	if s := snap(t, "drbd", drbdPart(t, "events2-full.txt", 0)); len(s.Conflicts) != 0 {
+		t.Fatalf("Pacemaker and DRBD agree, yet conflicts %+v", s.Conflicts)
+	}
+	pm := pacemakerPart(t, "drbd")
+	d := drbdPart(t, "events2-full.txt", 0)
+	for i := range d.Resources {
+		if d.Resources[i].Name == "r0" {
+			d.Resources[i].Role = "Secondary" // demoted behind Pacemaker's back
+		}
+	}
+	st := model.NewStore(model.StoreOptions{View: "node1"})
+	s := st.ReportAll(model.Report{Source: "pacemaker", Pacemaker: pm}, model.Report{Source: "drbd", DRBD: d})
+	if len(s.Conflicts) != 1 || s.Conflicts[0].Type != "drbd-role" || s.Conflicts[0].DRBD != "r0" ||
+		!strings.Contains(s.Conflicts[0].Detail, "Promoted on node1, where DRBD r0 is Secondary") {
+		t.Fatalf("conflicts %+v", s.Conflicts)
+	}
+	found := false
+	for _, p := range s.Status().Problems {
+		found = found || (p.ObjectKind == string(model.KindDRBD) && p.Object == "r0" && strings.Contains(p.Text, "drbd-role"))
+	}
+	if !found {
+		t.Errorf("no status problem for the conflict: %+v", s.Status().Problems)
+	}
+	evs, _ := st.Events().Since(0)
+	announced := false
+	for _, e := range evs {
+		announced = announced || (e.Type == model.EventConflict && e.Object.Kind == model.KindDRBD && e.Object.Name == "r0")
+	}
+	if !announced {
+		t.Errorf("the conflict was not announced on r0: %+v", evs)
+	}
+	// DRBD agrees again: resolved.
+	s = st.ReportAll(model.Report{Source: "drbd", DRBD: drbdPart(t, "events2-full.txt", 0)})
+	if len(s.Conflicts) != 0 {
+		t.Fatalf("conflicts after agreement %+v", s.Conflicts)
+	}
+}

@@ -91,7 +91,7 @@ func TestFiltersAndPaging(t *testing.T) {
 	var rs []model.Resource
 	e := decode(t, b)
 	_ = json.Unmarshal(e.Data, &rs)
-	if len(rs) != 1 || rs[0].ID != "db-clone" {
+	if len(rs) != 2 || rs[0].ID != "db-clone" || rs[1].ID != "drbd-r0-clone" {
 		t.Fatalf("promotable: %+v", rs)
 	}
 	_, b = f.get(t, "/api/v1/resources?role=Promoted&node=hv1")

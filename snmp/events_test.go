@@ -117,7 +117,9 @@ func TestLastChange(t *testing.T) {
 func TestStartBaseline(t *testing.T) {
 	d, td := snmpdWithTrapd(t)
 	steps := demo.MustLoad()
-	st := model.NewStore(model.StoreOptions{View: "hv3"}) // the DC in the steps played
+	// A view outside the cluster sends every notification (the DC changes
+	// from hv1 to hv2 in the steps played).
+	st := model.NewStore(model.StoreOptions{View: "nms"})
 	for _, s := range []string{demo.PacemakerSource, demo.CorosyncSource, demo.VirtSource} {
 		st.Register(s)
 	}
