@@ -67,6 +67,10 @@ var alertType = map[mdl.EventType]uint64{
 	mdl.EventNodeLeft:        2,
 	mdl.EventHostUnreachable: 2,
 	mdl.EventConflict:        7, // Model Change
+	// Replicated storage: a peer lost and a split brain are alerts; a
+	// resync's start and end are modifications of the DRBD resource only.
+	mdl.EventDRBDConnectionLost: 2, // Communications Alert
+	mdl.EventDRBDSplitBrain:     5, // Device Alert
 }
 
 // perceivedSeverity gives the CIM_Indication PerceivedSeverity of an
@@ -91,6 +95,10 @@ func (p *ModelProvider) objectPath(x *snapIndex, id mdl.ID) *wbem.InstancePath {
 	case mdl.KindResource:
 		if r, ok := x.s.Resource(id.Name); ok {
 			return ResourcePath(x.cluster, r)
+		}
+	case mdl.KindDRBD:
+		if p := DRBDPath(id.Name); drbdView(x, p) != nil {
+			return p
 		}
 	}
 	return nil

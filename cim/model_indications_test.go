@@ -63,6 +63,8 @@ func TestIndicationDelivery(t *testing.T) {
 	dest := "http://" + addr + "/"
 	subscribe(t, env, "alerts", "SELECT * FROM CIM_AlertIndication WHERE PerceivedSeverity = 6", dest)
 	subscribe(t, env, "nodes", "SELECT * FROM MGMTD_InstModification WHERE EventType = 'node.left'", dest)
+	subscribe(t, env, "storage", "SELECT * FROM MGMTD_InstModification WHERE EventType = 'drbd.connection.lost'", dest)
+	subscribe(t, env, "storage-alerts", "SELECT * FROM MGMTD_AlertIndication WHERE EventType = 'drbd.connection.lost'", dest)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -107,6 +109,14 @@ func TestIndicationDelivery(t *testing.T) {
 		`&lt;PROPERTY NAME="NodeState" TYPE="uint16"&gt;&lt;VALUE&gt;7&lt;/VALUE&gt;`,
 		`<PROPERTY NAME="PreviousInstance" TYPE="string" EmbeddedObject="instance"><VALUE>&lt;INSTANCE CLASSNAME="MGMTD_ComputerSystem"&gt;`,
 		`&lt;PROPERTY NAME="NodeState" TYPE="uint16"&gt;&lt;VALUE&gt;2&lt;/VALUE&gt;`,
+		// hv2 lost its DRBD connection to hv1: the DRBD resource changed
+		// (its redundancy: 2 Fully Redundant before, 4 Redundancy Lost
+		// now), and a communications alert on it.
+		`<PROPERTY NAME="IndicationFilterName" TYPE="string"><VALUE>storage</VALUE>`,
+		`<PROPERTY NAME="SourceInstanceModelPath" TYPE="string"><VALUE>root/cimv2:MGMTD_DRBDResource.InstanceID="MGMTD:DRBD:r0"</VALUE>`,
+		`<PROPERTY NAME="AlertingManagedElement" TYPE="string"><VALUE>root/cimv2:MGMTD_DRBDResource.InstanceID="MGMTD:DRBD:r0"</VALUE>`,
+		`<PROPERTY NAME="IndicationFilterName" TYPE="string"><VALUE>storage-alerts</VALUE>`,
+		`<PROPERTY NAME="AlertType" TYPE="uint16"><VALUE>2</VALUE>`,
 	}
 	for _, c := range checks {
 		if !strings.Contains(all, c) {
