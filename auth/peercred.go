@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,16 +48,49 @@ type peerResult struct {
 	err  error
 }
 
-// ConnContext is meant for http.Server.ConnContext on a server that
-// listens on a unix socket: it records the peer credentials of each
+// ConnContext is meant for http.Server.ConnContext on every server of
+// mgmtd's. On a unix socket it records the peer credentials of each
 // connection so that [Service.Authenticate] can identify the caller
-// (MethodLocal). Connections that are not unix sockets are left alone.
+// (MethodLocal). On any connection it keeps which certificate identities
+// were recorded as authenticated on it: a client certificate is verified
+// once, at the connection's TLS handshake, so its success is recorded
+// for the first request of the connection only (a fleet hub's senders
+// push every few seconds on one connection; their audit record is the
+// connection, not each push). Failures are always recorded.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	ctx = context.WithValue(ctx, connKey{}, &connRecord{})
 	if _, ok := c.(*net.UnixConn); !ok {
 		return ctx
 	}
 	cred, err := PeerCredentials(c)
 	return context.WithValue(ctx, peerKey{}, peerResult{cred, err})
+}
+
+type connKey struct{}
+
+// connRecord is what a connection's requests have recorded so far.
+type connRecord struct {
+	mu   sync.Mutex
+	cert map[string]bool // identity IDs whose certificate success is recorded
+}
+
+// firstCertSuccess reports whether id's certificate success is the first
+// on the request's connection (true too without ConnContext: record).
+func firstCertSuccess(ctx context.Context, id string) bool {
+	c, ok := ctx.Value(connKey{}).(*connRecord)
+	if !ok {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cert[id] {
+		return false
+	}
+	if c.cert == nil {
+		c.cert = map[string]bool{}
+	}
+	c.cert[id] = true
+	return true
 }
 
 // peerFromContext returns the peer credentials recorded by ConnContext;

@@ -477,6 +477,11 @@ func (s *Service) recordAuthn(r *http.Request, id *Identity, a attempt, err erro
 	}
 	if err == nil {
 		ev.Kind, ev.Method, ev.ActorID, ev.ActorName = EventAuthSuccess, id.Method, id.ID, id.Name
+		if id.Method == MethodCert && !firstCertSuccess(r.Context(), id.ID) {
+			// Verified at this connection's handshake, recorded with
+			// its first request (see ConnContext).
+			return
+		}
 		s.log.Debug("authenticated", "method", id.Method, "actor", id.ID, "source", ev.Source, "request", ev.Request)
 		s.rec.RecordAuth(r.Context(), ev)
 		return

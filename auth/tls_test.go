@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -363,5 +364,96 @@ func TestCheckPlainHTTP(t *testing.T) {
 		if err := CheckPlainHTTP(tc.addr); (err == nil) != tc.ok {
 			t.Errorf("CheckPlainHTTP(%q) = %v, want ok=%v", tc.addr, err, tc.ok)
 		}
+	}
+}
+
+// TestCertSuccessOncePerConnection: a client certificate's success is
+// recorded once per TLS connection (it was verified at the handshake),
+// however many requests the connection carries; a new connection is
+// recorded again, and a token's every request still is.
+func TestCertSuccessOncePerConnection(t *testing.T) {
+	dir := t.TempDir()
+	ca := makeCert(t, "test CA", true, nil, 0)
+	server := makeCert(t, "localhost", false, ca, x509.ExtKeyUsageServerAuth)
+	client := makeCert(t, "nms1", false, ca, x509.ExtKeyUsageClientAuth)
+	certFile, keyFile := server.write(t, dir, "server")
+	caFile, _ := ca.write(t, dir, "ca")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	var mu sync.Mutex
+	var recorded []AuthEvent
+	rec := RecorderFunc(func(_ context.Context, ev AuthEvent) { mu.Lock(); recorded = append(recorded, ev); mu.Unlock() })
+	tokens, err := OpenTokenStore(filepath.Join(dir, TokenFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, _, err := tokens.Create(TokenSpec{Name: "ops", Grants: []Grant{{Role: RoleViewer}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Bindings: []Binding{{Role: RoleViewer, CertSubjects: []string{"nms1"}}}, Recorder: rec, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := NewTLS(TLSConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), TLSConfig: tl.ServerConfig(),
+		ReadHeaderTimeout: 10 * time.Second, ConnContext: ConnContext, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	go func() { _ = srv.ServeTLS(l, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	successes := func(method Method) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, ev := range recorded {
+			if ev.Kind == EventAuthSuccess && ev.Method == method {
+				n++
+			}
+		}
+		return n
+	}
+	get := func(hc *http.Client, token string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://"+l.Addr().String()+"/", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	cc := client.tlsCert()
+	newClient := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
+	}
+	one := newClient(cc)
+	for range 5 {
+		get(one, "")
+	}
+	if n := successes(MethodCert); n != 1 {
+		t.Fatalf("5 requests on one connection: %d certificate successes recorded, want 1", n)
+	}
+	get(newClient(cc), "")
+	if n := successes(MethodCert); n != 2 {
+		t.Fatalf("a second connection: %d certificate successes recorded, want 2", n)
+	}
+	tok := newClient()
+	for range 3 {
+		get(tok, bearer)
+	}
+	if n := successes(MethodToken); n != 3 {
+		t.Fatalf("3 token requests: %d recorded, want 3", n)
 	}
 }

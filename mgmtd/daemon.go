@@ -504,7 +504,6 @@ func (d *Daemon) restUnit() unit.Unit {
 // identified by their peer credentials.
 func (d *Daemon) socketUnit() unit.Unit {
 	srv := d.httpServer()
-	srv.ConnContext = auth.ConnContext
 	d.Socket = d.cfg.Socket
 	if d.Socket == "" {
 		d.Socket = filepath.Join(d.cfg.StateDir, "mgmtd.sock")
@@ -576,7 +575,7 @@ func (d *Daemon) closeAudit() {
 func (d *Daemon) httpServer() *http.Server {
 	return &http.Server{Handler: d.REST, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug), ConnContext: auth.ConnContext}
 }
 
 // watchAgent is the program the Pacemaker source's crm_mon watcher runs
