@@ -115,8 +115,8 @@ func TestReplay(t *testing.T) {
 		t.Errorf("target %+v", tg)
 	}
 	lt := tg.Live[0]
-	if lt.State != "ready" || lt.TID != 1 || len(lt.Sessions) != 2 || lt.Sessions[1].Initiator != "iqn.2026-12.org.example.client:host1" ||
-		strings.Join(lt.Sessions[1].Addresses, ",") != "127.0.0.1" || len(lt.LUNs) != 1 || lt.LUNs[0].SizeMB != 67 || !lt.LUNs[0].Online {
+	if lt.State != "ready" || lt.TID != 1 || len(lt.Sessions) != 2 || lt.Sessions[0].Initiator != "iqn.2026-12.org.example.client:host1" ||
+		strings.Join(lt.Sessions[0].Addresses, ",") != "127.0.0.1" || len(lt.LUNs) != 1 || lt.LUNs[0].SizeMB != 67 || !lt.LUNs[0].Online {
 		t.Errorf("live %+v", lt)
 	}
 	ar, _ := s.Target("iqn.2026-12.org.example.demo:archive")

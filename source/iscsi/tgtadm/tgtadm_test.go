@@ -50,10 +50,10 @@ func captured(sessions bool) []Target {
 	t3.LUNs[0].BackingType = "null"
 	if sessions {
 		t1.Nexuses = []Nexus{
+			{ID: 1, Initiator: "iqn.2026-12.org.example.client:host1", Connections: []Connection{{CID: 0, Address: "127.0.0.1"}}},
 			{ID: 2, Initiator: "iqn.2026-12.org.example.client:host2", Connections: []Connection{{CID: 0, Address: "127.0.0.1"}}},
-			{ID: 3, Initiator: "iqn.2026-12.org.example.client:host1", Connections: []Connection{{CID: 0, Address: "127.0.0.1"}}},
 		}
-		t2.Nexuses = []Nexus{{ID: 1, Initiator: "iqn.2026-12.org.example.client:host2", Connections: []Connection{{CID: 0, Address: "127.0.0.1"}}}}
+		t2.Nexuses = []Nexus{{ID: 3, Initiator: "iqn.2026-12.org.example.client:host2", Connections: []Connection{{CID: 0, Address: "127.0.0.1"}}}}
 	}
 	return []Target{t1, t2, t3}
 }
@@ -102,9 +102,9 @@ func TestTolerated(t *testing.T) {
 		"unknown LUN key": {strings.Replace(base, "            SWP: No\n", "            SWP: No\n            Future: thing\n", 1),
 			func(ts []Target) bool { return len(ts[0].LUNs) == 2 }},
 		"older initiator line without alias": {strings.Replace(base, "host1 alias: none", "host1", 1),
-			func(ts []Target) bool { return ts[0].Nexuses[1].Initiator == "iqn.2026-12.org.example.client:host1" }},
+			func(ts []Target) bool { return ts[0].Nexuses[0].Initiator == "iqn.2026-12.org.example.client:host1" }},
 		"alias": {strings.Replace(base, "host1 alias: none", "host1 alias: db1", 1),
-			func(ts []Target) bool { return ts[0].Nexuses[1].Alias == "db1" }},
+			func(ts []Target) bool { return ts[0].Nexuses[0].Alias == "db1" }},
 		"CRLF and no final newline": {strings.TrimSuffix(strings.ReplaceAll(base, "\n", "\r\n"), "\r\n"),
 			func(ts []Target) bool { return len(ts) == 3 }},
 		"two connections": {strings.Replace(base, "                IP Address: 127.0.0.1\n", "                IP Address: 127.0.0.1\n            Connection: 1\n                IP Address: fe80::1%eth0\n", 1),
