@@ -44,6 +44,9 @@ var rules = []struct {
 	// DRBD: the source runs drbdsetup; its parser imports nothing.
 	{area: "source/drbd/events", alone: true},
 	{area: "source/drbd", may: []string{"model", "toolexec"}},
+	// iSCSI: the source runs tgtadm; its parser imports nothing.
+	{area: "source/iscsi/tgtadm", alone: true},
+	{area: "source/iscsi", may: []string{"model", "toolexec"}},
 	// action is the leaf of action types the front-ends share; the
 	// executor carries actions out.
 	{area: "action", may: []string{"model"}},
@@ -122,7 +125,7 @@ var (
 	// prometheus/client_golang: a scrape renders one immutable snapshot,
 	// which the library's registry of collectors would only wrap), and
 	// notify speaks HTTP, SMTP and syslog with the standard library.
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "metrics", "notify", "hub"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "source/iscsi/tgtadm", "metrics", "notify", "hub"}
 )
 
 type pkgInfo struct {

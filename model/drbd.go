@@ -13,7 +13,9 @@ const (
 	KindDRBD   Kind = "drbd"         // a DRBD resource
 	KindTarget Kind = "iscsi-target" // an iSCSI target (by IQN)
 	KindLUN    Kind = "lun"          // a logical unit of a target
-	KindDevice Kind = "device"       // a block device (/dev/drbd0)
+	// KindInitiator is an iSCSI initiator (by IQN) logged into a target.
+	KindInitiator Kind = "iscsi-initiator"
+	KindDevice    Kind = "device" // a block device (/dev/drbd0)
 )
 
 // DRBD disk states and roles the model reasons about.

@@ -31,6 +31,127 @@ type ISCSITarget struct {
 	Node string     `json:"node,omitempty"`
 	Host string     `json:"host,omitempty"`
 	LUNs []ISCSILUN `json:"luns"`
+	// Unmanaged marks a target only an iSCSI source sees: tgtd (or
+	// another target daemon) exports it and no iSCSITarget primitive has
+	// its IQN. Resource and Top are empty, Node is where it is live, and
+	// LUNs are its live logical units (Resource empty).
+	Unmanaged bool `json:"unmanaged,omitempty"`
+	// Live is the target daemon's own view of the target, one per node
+	// whose iSCSI source exports it; empty when no source sees it (no
+	// source, or the target is not running there).
+	Live []ISCSILiveTarget `json:"live,omitempty"`
+}
+
+// ISCSIPart is an iSCSI source's picture: the targets the target daemon
+// of its node exports, as the daemon itself says (tgtadm for tgtd).
+type ISCSIPart struct {
+	// Node is the node the source runs on.
+	Node string
+	// Implementation is the daemon read (tgt).
+	Implementation string
+	Targets        []ISCSILiveTarget
+}
+
+// ISCSILiveTarget is a target as its daemon exports it on one node.
+type ISCSILiveTarget struct {
+	IQN  string `json:"iqn"`
+	Node string `json:"node"`
+	// Implementation is the daemon (tgt); TID its target id.
+	Implementation string `json:"implementation"`
+	TID            int    `json:"tid"`
+	// State is the daemon's state of the target (tgt: ready, offline).
+	State    string         `json:"state"`
+	Sessions []ISCSISession `json:"sessions"`
+	// LUNs are the logical units with a backing store (tgt's LUN 0, the
+	// controller every target has, is left out).
+	LUNs []ISCSILiveLUN `json:"luns"`
+	// ACL is the initiator addresses and names allowed; Accounts the
+	// CHAP users bound (an outgoing one with " (outgoing)").
+	ACL      []string `json:"acl"`
+	Accounts []string `json:"accounts"`
+}
+
+// ISCSISession is an initiator logged into a target (tgt: an I_T nexus).
+type ISCSISession struct {
+	Initiator string `json:"initiator"`
+	Alias     string `json:"alias,omitempty"`
+	// Addresses are the initiator's addresses, one per connection.
+	Addresses []string `json:"addresses"`
+}
+
+// ISCSILiveLUN is a logical unit as the daemon exports it.
+type ISCSILiveLUN struct {
+	LUN  int    `json:"lun"`
+	Type string `json:"type"`
+	// Path is the backing store (a device or file), BackingType how it
+	// is accessed (tgt: rdwr, aio, ...).
+	Path        string `json:"path"`
+	BackingType string `json:"backing_type,omitempty"`
+	// SizeMB is the size in megabytes (10^6 bytes) as the daemon says.
+	SizeMB   uint64 `json:"size_mb"`
+	Online   bool   `json:"online"`
+	Readonly bool   `json:"readonly"`
+}
+
+// mergeLive adds the iSCSI sources' parts to the targets derived from
+// the configuration: each live target to the target of the same IQN (its
+// Live), and a live target no iSCSITarget manages as an Unmanaged target.
+// parts are in a fixed order (by source name).
+func mergeLive(s *Snapshot, targets []ISCSITarget, parts []*ISCSIPart) []ISCSITarget {
+	byIQN := map[string]int{}
+	for i, t := range targets {
+		byIQN[t.IQN] = i
+	}
+	for _, p := range parts {
+		for _, lt := range p.Targets {
+			i, ok := byIQN[lt.IQN]
+			if !ok {
+				t := ISCSITarget{IQN: lt.IQN, Implementation: lt.Implementation, Node: lt.Node, Unmanaged: true, LUNs: []ISCSILUN{}}
+				if t.Node != "" {
+					t.Host = s.PhysicalNode(t.Node)
+					if h, ok := s.hostOfNode(t.Host); ok {
+						t.Host = h.Name
+					}
+				}
+				for _, l := range lt.LUNs {
+					ml := ISCSILUN{LUN: l.LUN, Path: l.Path, Node: lt.Node}
+					if name, vol, ok := s.drbdDevice(l.Path); ok {
+						ml.DRBD, ml.Volume, ml.Link = name, vol, "device "+l.Path
+					}
+					t.LUNs = append(t.LUNs, ml)
+				}
+				i = len(targets)
+				byIQN[lt.IQN] = i
+				targets = append(targets, t)
+			}
+			targets[i].Live = append(targets[i].Live, lt)
+		}
+	}
+	sort.SliceStable(targets, func(i, j int) bool { return targets[i].IQN < targets[j].IQN })
+	return targets
+}
+
+// Logins returns the targets initiator (an IQN) is logged into, with the
+// sessions, as the iSCSI sources see them.
+func (s *Snapshot) Logins(initiator string) []ISCSILogin {
+	var out []ISCSILogin
+	for _, t := range s.ISCSITargets {
+		for _, lt := range t.Live {
+			for _, se := range lt.Sessions {
+				if se.Initiator == initiator {
+					out = append(out, ISCSILogin{Target: t.IQN, Node: lt.Node, Session: se})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ISCSILogin is an initiator's session with a target on a node.
+type ISCSILogin struct {
+	Target  string       `json:"target"`
+	Node    string       `json:"node"`
+	Session ISCSISession `json:"session"`
 }
 
 // ISCSILUN is a logical unit of a target and the device behind it.

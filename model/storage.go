@@ -75,10 +75,32 @@ func (s *Snapshot) whereStorage(name string, ans *WhereAnswer) {
 			}
 		}
 	}
+	// An initiator: the targets it is logged into, as the target
+	// daemons say.
+	seen := map[string]bool{}
+	for _, lg := range s.Logins(name) {
+		note := "iSCSI initiator logged into " + lg.Target + " on " + lg.Node
+		if len(lg.Session.Addresses) > 0 {
+			note += " from " + strings.Join(lg.Session.Addresses, ", ")
+		}
+		ans.Matches = append(ans.Matches, Match{Kind: KindInitiator, Name: name, Note: note})
+		if seen[lg.Target] {
+			continue
+		}
+		seen[lg.Target] = true
+		if t, ok := s.Target(lg.Target); ok {
+			if len(t.LUNs) == 0 {
+				ans.Storage = append(ans.Storage, s.storageChain(t, nil))
+			}
+			for i := range t.LUNs {
+				ans.Storage = append(ans.Storage, s.storageChain(t, &t.LUNs[i]))
+			}
+		}
+	}
 	for _, t := range s.ISCSITargets {
 		switch {
-		case t.IQN == name || t.Resource == name:
-			ans.Matches = append(ans.Matches, Match{Kind: KindTarget, Name: t.IQN, Note: "iSCSI target " + t.Resource})
+		case t.IQN == name || (t.Resource != "" && t.Resource == name):
+			ans.Matches = append(ans.Matches, Match{Kind: KindTarget, Name: t.IQN, Note: targetNote(t)})
 			if len(t.LUNs) == 0 {
 				ans.Storage = append(ans.Storage, s.storageChain(t, nil))
 			}
@@ -87,8 +109,12 @@ func (s *Snapshot) whereStorage(name string, ans *WhereAnswer) {
 			}
 		default:
 			for i, l := range t.LUNs {
-				if name == l.Resource || name == t.IQN+"/"+strconv.Itoa(l.LUN) {
-					ans.Matches = append(ans.Matches, Match{Kind: KindLUN, Name: t.IQN + "/" + strconv.Itoa(l.LUN), Note: "iSCSI logical unit " + l.Resource})
+				if (l.Resource != "" && name == l.Resource) || name == t.IQN+"/"+strconv.Itoa(l.LUN) {
+					note := "iSCSI logical unit " + l.Resource
+					if l.Resource == "" {
+						note = "iSCSI logical unit not managed by Pacemaker"
+					}
+					ans.Matches = append(ans.Matches, Match{Kind: KindLUN, Name: t.IQN + "/" + strconv.Itoa(l.LUN), Note: note})
 					ans.Storage = append(ans.Storage, s.storageChain(t, &t.LUNs[i]))
 				}
 			}
@@ -119,6 +145,48 @@ func (s *Snapshot) whereStorage(name string, ans *WhereAnswer) {
 	}
 }
 
+// targetNote describes a target: its primitive, or that none manages
+// it, and what its daemon says (state and sessions per node).
+func targetNote(t ISCSITarget) string {
+	note := "iSCSI target " + t.Resource
+	if t.Unmanaged {
+		note = "iSCSI target not managed by Pacemaker"
+	}
+	for _, lt := range t.Live {
+		ini := make([]string, 0, len(lt.Sessions))
+		for _, se := range lt.Sessions {
+			ini = append(ini, se.Initiator)
+		}
+		note += "; " + lt.Implementation + " on " + lt.Node + ": " + lt.State + ", " + strconv.Itoa(len(lt.Sessions)) + " session(s)"
+		if len(ini) > 0 {
+			note += " (" + strings.Join(ini, ", ") + ")"
+		}
+	}
+	return note
+}
+
+// liveLUN describes what the daemons say of LUN n of t ("" when no
+// daemon exports it).
+func liveLUN(t ISCSITarget, n int) string {
+	var parts []string
+	for _, lt := range t.Live {
+		for _, l := range lt.LUNs {
+			if l.LUN != n {
+				continue
+			}
+			d := "live on " + lt.Node + ": " + l.Path + ", " + strconv.FormatUint(l.SizeMB, 10) + " MB"
+			if !l.Online {
+				d += ", offline"
+			}
+			if l.Readonly {
+				d += ", read-only"
+			}
+			parts = append(parts, d)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // storageChain builds the chain of a target and one of its LUNs.
 func (s *Snapshot) storageChain(t ISCSITarget, l *ISCSILUN) StorageChain {
 	c := StorageChain{Target: t.IQN, TargetResource: t.Resource, Address: t.Address}
@@ -126,7 +194,7 @@ func (s *Snapshot) storageChain(t ISCSITarget, l *ISCSILUN) StorageChain {
 	if t.Node != "" {
 		state = "running"
 	}
-	note := "iSCSI target " + t.Resource
+	note := targetNote(t)
 	if len(t.Portals) > 0 {
 		note += ", portals " + strings.Join(t.Portals, " ")
 	}
@@ -145,7 +213,14 @@ func (s *Snapshot) storageChain(t ISCSITarget, l *ISCSILUN) StorageChain {
 	if l.Node != "" {
 		lstate = "running"
 	}
-	hops = append(hops, Hop{Kind: KindLUN, Name: strconv.Itoa(l.LUN), State: lstate, On: l.Node, Note: "logical unit " + l.Resource})
+	lnote := "logical unit " + l.Resource
+	if l.Resource == "" {
+		lnote = "logical unit not managed by Pacemaker"
+	}
+	if live := liveLUN(t, l.LUN); live != "" {
+		lnote += "; " + live
+	}
+	hops = append(hops, Hop{Kind: KindLUN, Name: strconv.Itoa(l.LUN), State: lstate, On: l.Node, Note: lnote})
 	dev := Hop{Kind: KindDevice, Name: l.Path}
 	if l.DRBD == "" {
 		dev.Note = "not on a DRBD resource mgmtd knows"

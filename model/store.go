@@ -29,6 +29,8 @@ type Report struct {
 	Services  *ServicesPart
 	// DRBD is a DRBD source's picture of its node's resources.
 	DRBD *DRBDPart
+	// ISCSI is an iSCSI source's picture of its node's target daemon.
+	ISCSI *ISCSIPart
 	// Check, when set, replaces the source status's Check.
 	Check *SourceCheck
 }
@@ -69,7 +71,8 @@ type Store struct {
 	corosync  *CorosyncPart
 	virt      map[string]*VirtPart
 	services  *ServicesPart
-	drbd      map[string]*DRBDPart // by source
+	drbd      map[string]*DRBDPart  // by source
+	iscsi     map[string]*ISCSIPart // by source
 	sources   map[string]SourceStatus
 	// reported remembers failures already announced (by resource, node,
 	// operation, call and time), so that a failure hidden for a while (its
@@ -95,6 +98,7 @@ func NewStore(opts StoreOptions) *Store {
 		events:        NewEventLogWith(opts.EventBuffer, opts.Events),
 		virt:          map[string]*VirtPart{},
 		drbd:          map[string]*DRBDPart{},
+		iscsi:         map[string]*ISCSIPart{},
 		sources:       map[string]SourceStatus{},
 		reported:      map[string]reportedFailure{},
 		conflictSince: map[string]time.Time{},
@@ -249,6 +253,9 @@ func (s *Store) apply(r Report, now time.Time) {
 		if r.DRBD != nil {
 			s.drbd[r.Source] = r.DRBD
 		}
+		if r.ISCSI != nil {
+			s.iscsi[r.Source] = r.ISCSI
+		}
 	}
 	s.sources[r.Source] = st
 }
@@ -367,7 +374,16 @@ func (s *Store) build(now time.Time) *Snapshot {
 	s.ageConflicts(snap, now)
 	sortAll(snap)
 	snap.buildIndex()
-	snap.ISCSITargets = iscsiTargets(snap)
+	inames := make([]string, 0, len(s.iscsi))
+	for n := range s.iscsi {
+		inames = append(inames, n)
+	}
+	sort.Strings(inames)
+	iparts := make([]*ISCSIPart, 0, len(inames))
+	for _, n := range inames {
+		iparts = append(iparts, s.iscsi[n])
+	}
+	snap.ISCSITargets = mergeLive(snap, iscsiTargets(snap), iparts)
 	serviceTargets(snap)
 	sortAll(snap)
 	snap.buildIndex()
