@@ -29,6 +29,7 @@ var rules = []struct {
 	{area: "internal/unit", alone: true},
 	{area: "internal/testutil", alone: true},
 	{area: "internal/lab", alone: true},
+	{area: "internal/tgttest", alone: true},
 	// The migration mechanism the audit log's and the history's
 	// PostgreSQL stores share.
 	{area: "internal/pgschema", alone: true},
@@ -125,7 +126,7 @@ var (
 	// prometheus/client_golang: a scrape renders one immutable snapshot,
 	// which the library's registry of collectors would only wrap), and
 	// notify speaks HTTP, SMTP and syslog with the standard library.
-	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "source/iscsi/tgtadm", "metrics", "notify", "hub"}
+	stdOnly = []string{"model", "toolexec", "internal/unit", "internal/lab", "internal/tgttest", "source/pacemaker/crmmon", "source/pacemaker/cib", "source/pacemaker/unpack", "source/pacemaker/transition", "source/drbd/events", "source/iscsi/tgtadm", "metrics", "notify", "hub"}
 )
 
 type pkgInfo struct {

@@ -55,6 +55,9 @@ type Config struct {
 	Corosync CorosyncConfig `json:"corosync,omitzero"`
 	// DRBD configures the DRBD source (off by default).
 	DRBD DRBDConfig `json:"drbd,omitzero"`
+	// ISCSI configures the iSCSI target source: tgtd's own view (off by
+	// default).
+	ISCSI ISCSIConfig `json:"iscsi,omitzero"`
 
 	// Services is the service catalog: operator-facing names for sets of
 	// resources, with an address and how it moves when not derivable.
@@ -210,6 +213,24 @@ type DRBDConfig struct {
 	ToolDir string        `json:"tool_dir,omitempty"`
 }
 
+// ISCSIConfig configures the iSCSI target source: `tgtadm --lld iscsi
+// --mode target --op show` every interval on this node (source/iscsi),
+// tgtd's own view of its targets, LUNs and logged-in initiators, merged
+// with what Pacemaker's iSCSITarget/iSCSILogicalUnit resources say. Off
+// by default; tgtadm must reach tgtd's control socket (root). LIO has no
+// such source (its view is in configfs, which needs its kernel modules).
+type ISCSIConfig struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// Interval is the polling interval; default 10s.
+	Interval time.Duration `json:"interval,omitempty"`
+	// Timeout bounds one tgtadm run; default 10s.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// ControlPort is tgtadm's -C (a tgtd started with -C N); 0 is tgtd's
+	// default.
+	ControlPort int    `json:"control_port,omitempty"`
+	ToolDir     string `json:"tool_dir,omitempty"`
+}
+
 // ServiceConfig is one entry of the service catalog.
 type ServiceConfig struct {
 	Name      string   `json:"name,omitempty"`
@@ -349,10 +370,14 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"drbd.refresh_interval", c.DRBD.RefreshInterval}, {"drbd.check_interval", c.DRBD.CheckInterval}, {"drbd.timeout", c.DRBD.Timeout}} {
+	}{{"drbd.refresh_interval", c.DRBD.RefreshInterval}, {"drbd.check_interval", c.DRBD.CheckInterval}, {"drbd.timeout", c.DRBD.Timeout},
+		{"iscsi.interval", c.ISCSI.Interval}, {"iscsi.timeout", c.ISCSI.Timeout}} {
 		if d.v < 0 || (d.v > 0 && d.v < 100*time.Millisecond) {
 			return fmt.Errorf("config key %s: %s is below 100ms", d.key, d.v)
 		}
+	}
+	if c.ISCSI.ControlPort < 0 || c.ISCSI.ControlPort > 65535 {
+		return fmt.Errorf("config key iscsi.control_port: %d is outside 0..65535", c.ISCSI.ControlPort)
 	}
 	if c.Pacemaker.CrossCheckInterval < 0 || (c.Pacemaker.CrossCheckInterval > 0 && c.Pacemaker.CrossCheckInterval < time.Second) {
 		return fmt.Errorf("config key pacemaker.cross_check_interval: %s is below 1s", c.Pacemaker.CrossCheckInterval)

@@ -33,6 +33,7 @@ import (
 	"mgmtd/snmp"
 	"mgmtd/source/corosync"
 	"mgmtd/source/drbd"
+	"mgmtd/source/iscsi"
 	"mgmtd/source/pacemaker"
 	"mgmtd/source/virt"
 	"mgmtd/toolexec"
@@ -215,6 +216,12 @@ func NewDaemon(cfg *Config, log *slog.Logger, o Options) (*Daemon, error) {
 			ds := drbd.New(drbd.Options{Node: cfg.View, ToolDir: cfg.DRBD.ToolDir, RefreshInterval: cfg.DRBD.RefreshInterval,
 				CheckInterval: cfg.DRBD.CheckInterval, Timeout: cfg.DRBD.Timeout, Observe: d.observeTool}, d.Store, srcLog)
 			d.units.Add(unit.Unit{Name: "source " + drbd.Name, Run: ds.Run})
+		}
+		if cfg.ISCSI.Enabled {
+			d.Store.Register(iscsi.Name)
+			is := iscsi.New(iscsi.Options{Node: cfg.View, ToolDir: cfg.ISCSI.ToolDir, ControlPort: cfg.ISCSI.ControlPort,
+				Interval: cfg.ISCSI.Interval, Timeout: cfg.ISCSI.Timeout, Observe: d.observeTool}, d.Store, srcLog)
+			d.units.Add(unit.Unit{Name: "source " + iscsi.Name, Run: is.Run})
 		}
 		if cfg.HealthAttribute != "" && cfg.Pacemaker.CIBFile == "" {
 			tools := toolexec.Runner{Dir: cfg.Pacemaker.ToolDir, Timeout: 10 * time.Second, Observe: d.observeTool}

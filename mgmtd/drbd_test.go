@@ -74,13 +74,17 @@ func drbdSourceChecks(t *testing.T, d *Daemon, hdr map[string]string) {
 	}
 }
 
-// TestDRBDConfig: the drbd keys are checked and named.
+// TestDRBDConfig: the drbd and iscsi keys are checked and named.
 func TestDRBDConfig(t *testing.T) {
 	for _, tc := range []struct{ yaml, key string }{
 		{"drbd:\n  enabled: true\n  refresh_interval: 10ms\n", "drbd.refresh_interval"},
 		{"drbd:\n  check_interval: -1s\n", "drbd.check_interval"},
 		{"drbd:\n  timeout: 1ms\n", "drbd.timeout"},
 		{"drbd:\n  enabled: true\n  refresh_interval: 5s\n  check_interval: 1m\n  timeout: 10s\n  tool_dir: /usr/sbin\n", ""},
+		{"iscsi:\n  enabled: true\n  interval: 10ms\n", "iscsi.interval"},
+		{"iscsi:\n  timeout: -1s\n", "iscsi.timeout"},
+		{"iscsi:\n  control_port: 70000\n", "iscsi.control_port"},
+		{"iscsi:\n  enabled: true\n  interval: 10s\n  timeout: 5s\n  control_port: 7\n  tool_dir: /usr/sbin\n", ""},
 	} {
 		file := filepath.Join(t.TempDir(), "mgmtd.yaml")
 		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
@@ -92,8 +96,8 @@ func TestDRBDConfig(t *testing.T) {
 		}
 	}
 	c, err := LoadConfig("")
-	if err != nil || c.DRBD.Enabled {
-		t.Fatalf("the DRBD source is on by default: %v", err)
+	if err != nil || c.DRBD.Enabled || c.ISCSI.Enabled {
+		t.Fatalf("the DRBD or iSCSI source is on by default: %v", err)
 	}
 }
 
