@@ -11,6 +11,7 @@ import (
 
 	"mgmtd/auth"
 	"mgmtd/internal/testutil"
+	"mgmtd/internal/tgttest"
 	"mgmtd/model"
 	"mgmtd/rest"
 )
@@ -26,8 +27,8 @@ func TestDRBDSource(t *testing.T) {
 }
 
 // drbdDaemon runs a daemon on the drbd fixture's CIB with the DRBD source
-// on the drbdsetup test double, as node1.
-func drbdDaemon(t *testing.T) *Daemon {
+// on the drbdsetup test double, as node1; tweaks change its configuration.
+func drbdDaemon(t *testing.T, tweaks ...func(*Config)) *Daemon {
 	t.Helper()
 	abs := func(p ...string) string {
 		a, err := filepath.Abs(filepath.Join(p...))
@@ -46,6 +47,9 @@ func drbdDaemon(t *testing.T) *Daemon {
 	cfg, _ := cibConfig(t, "drbd")
 	cfg.View = "node1"
 	cfg.DRBD = DRBDConfig{Enabled: true, ToolDir: abs("..", "source", "drbd", "testdata", "bin"), RefreshInterval: time.Second}
+	for _, f := range tweaks {
+		f(cfg)
+	}
 	d, _ := runDaemon(t, cfg, slog.New(slog.DiscardHandler), Options{Passwords: []auth.PasswordChecker{cibUsers(t)}})
 	return d
 }
@@ -103,13 +107,31 @@ func TestDRBDConfig(t *testing.T) {
 
 // TestWebPageStorage: the page's Cluster tab shows the replicated storage
 // the API reports - each DRBD resource with its replicas' roles and disk
-// states and whether they are in sync, each iSCSI target with its LUNs -
-// and axe-core finds nothing serious. A screenshot of the section is left
+// states and whether they are in sync, each iSCSI target with its LUNs
+// and, from a real tgtd, the initiator logged into it - and axe-core finds
+// nothing serious. A screenshot of the section is left
 // in screenshotDir.
 func TestWebPageStorage(t *testing.T) {
-	d := drbdDaemon(t)
+	// tgtd exports the fixture's target with an initiator logged in; the
+	// iscsi source reads it.
+	const iqn, initiator = "iqn.2026-11.com.example:storage.r0", "iqn.2026-12.org.example.client:db1"
+	tgt := tgttest.Start(t)
+	img := filepath.Join(t.TempDir(), "lun1.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", iqn)
+	tgt.Adm(t, "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--backing-store", img)
+	tgt.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "127.0.0.1")
+	tgt.Login(t, initiator, iqn, 1)
+	d := drbdDaemon(t, func(c *Config) {
+		c.ISCSI = ISCSIConfig{Enabled: true, ControlPort: tgt.Control, Interval: 200 * time.Millisecond}
+	})
 	hdr := map[string]string{"Authorization": "Basic " + basic("view", "view-secret-pw")}
 	drbdSourceChecks(t, d, hdr)
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return len(d.Store.Snapshot().Logins(initiator)) == 1
+	}, "the initiator's session never reached the model")
 	var api []model.DRBDResource
 	code, _, body := call(t, "GET", d.URL+"/api/v1/drbd", hdr, "")
 	var env struct{ Data []model.DRBDResource }
@@ -136,7 +158,7 @@ func TestWebPageStorage(t *testing.T) {
 		}
 	}
 	targets, _ := got["targets"].([]any)
-	if len(targets) != 1 || strs(targets[0])[0] != "iqn.2026-11.com.example:storage.r0" {
+	if len(targets) != 1 || strs(targets[0])[0] != iqn || !strings.Contains(strs(targets[0])[4], "tgt on node1: ready, "+initiator+" (127.0.0.1)") {
 		t.Errorf("page targets %v", targets)
 	}
 	// Where is, for the IQN: the chain down to node1, in sync, as the

@@ -22,6 +22,21 @@ function drbdSeverity(d) {
   return "ok";
 }
 
+// liveText is the target daemon's own view (tgtd, with the iscsi source
+// on): its state on each node and the initiators logged in, each a
+// where-is link (where answers an initiator's IQN); a list of nodes and
+// strings for el.
+function liveText(t) {
+  const live = t.live || [];
+  if (live.length === 0) return ["no daemon view"];
+  return live.flatMap((l) => {
+    const sessions = (l.sessions || []).map((s) =>
+      el("a", { href: "#where=" + encodeURIComponent(s.initiator) }, s.initiator + ((s.addresses || []).length ? " (" + s.addresses.join(", ") + ")" : "")));
+    const head = `${l.implementation || "daemon"} on ${l.node}: ${l.state}` + (sessions.length ? ", " : ", no initiator logged in");
+    return [head, ...sessions.flatMap((a, i) => (i ? [", ", a] : [a])), " "];
+  });
+}
+
 async function loadStorage() {
   const [drbd, targets] = await Promise.all([get("drbd"), get("iscsi/targets")]);
   const rows = drbd.data || [];
@@ -43,7 +58,8 @@ async function loadStorage() {
       el("td", null, el("a", { href: "#where=" + encodeURIComponent(t.iqn) }, t.iqn)),
       el("td", null, (t.luns || []).map((l) => `${l.lun}: ${l.path || l.resource || ""}`).join("; ")),
       el("td", null, [t.address, ...(t.portals || [])].filter(Boolean).join(" ")),
-      el("td", null, t.node || ""));
+      el("td", null, t.node || ""),
+      el("td", null, ...liveText(t)));
     tr.dataset.iqn = t.iqn;
     return tr;
   }));
