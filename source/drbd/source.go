@@ -1,9 +1,9 @@
 // Package drbd is mgmtd's DRBD source: the DRBD resources of the node it
 // runs on, their volumes, connections, peer devices and split brains.
 //
-// It keeps one `drbdsetup events2 --full --timestamps --poll` running
-// (toolexec.Runner.FollowInput: its own process group, killed with the
-// daemon) and builds its picture from the initial dump that ends with
+// DRBD 9: it keeps one `drbdsetup events2 --full --timestamps --poll`
+// running (toolexec.Runner.FollowInput: its own process group, killed with
+// the daemon) and builds its picture from the initial dump that ends with
 // "exists -", then from every change line; every RefreshInterval it writes
 // "n" on drbdsetup's standard input, which makes drbdsetup fetch the
 // state again and print what changed (the statistics: out-of-sync bytes,
@@ -17,13 +17,33 @@
 // still disagrees with the stream's picture RecheckDelay later restarts
 // drbdsetup events2.
 //
+// DRBD 8.4 (Debian's own kernel ships it): drbd-utils' drbdsetup for an
+// 8.4 kernel refuses --full, --poll and status --json ("unrecognized
+// option", exit code 20). The source takes 8.4 when the version line of
+// /proc/drbd (Options.ProcDRBD) says 8.x, or at once, without a backoff,
+// when drbdsetup refuses DRBD 9's events2 options; it keeps 8.4 until the
+// daemon restarts and logs the mode it uses ("DRBD mode"; Source.Mode).
+// It then follows `drbdsetup events2 all --timestamps --statistics` (no
+// standard input) the same way, and every RefreshInterval runs `drbdsetup
+// events2 all --now --timestamps --statistics` once (with Timeout), which
+// takes status --json's three places: it is the cross-check (a failure
+// makes the part stale, a disagreement that lasts RecheckDelay restarts
+// events2; CheckInterval is not used), it refreshes the statistics (8.4's
+// events2 prints out-of-sync only with a state change: a dump that agrees
+// with the stream and is not older than its last event gives its
+// out-of-sync, sent, received and I/O counters to the picture,
+// RefreshStatistics), and it is the degraded fallback while events2 is not
+// running. What 8.4 does not give stays empty: no resync percentage or
+// ETA (its events2 never prints done: or eta:), no may_promote or
+// promotion score, no quorum state, no paths.
+//
 // Split brains are seen in events2's "call helper ... helper:split-brain"
 // lines (no custom handler script); the source remembers them across
-// restarts of drbdsetup until the connection is Connected again.
-//
-// DRBD 9 only: drbd-utils' drbdsetup for 8.4 has neither --poll nor
-// --full nor status --json (package events says what it prints), so on
-// 8.4 the part stays in error with drbdsetup's usage message.
+// restarts of drbdsetup until the connection is Connected again. On 8.4,
+// which destroys a connection that goes StandAlone, a remembered split
+// brain whose connection a new dump does not show is kept as a StandAlone
+// connection while its resource exists (a StandAlone connection and none
+// are no difference for the cross-check).
 //
 // The parsers are in package events; this package imports model and
 // toolexec only.
@@ -518,8 +538,9 @@ func RefreshStatistics(dst, src *events.State) {
 
 // Disagreement compares the states that matter (roles, disk states,
 // connection and replication states) of an events2 picture with a
-// status one, and describes the first difference ("" when they agree).
-// Statistics are not compared: they move between the two reads.
+// status (or 8.4 events2 --now) one, and describes the first difference
+// ("" when they agree). Statistics are not compared: they move between the
+// two reads. A StandAlone connection counts as none (8.4 destroys it).
 func Disagreement(a, b *events.State) string {
 	ka, kb := keyStates(a), keyStates(b)
 	keys := make([]string, 0, len(ka)+len(kb))
