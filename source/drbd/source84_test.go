@@ -402,3 +402,30 @@ func TestRefused(t *testing.T) {
 		t.Fatal("a netlink error (DRBD 9's exit 20) taken for a refusal")
 	}
 }
+
+// The version line of /proc/drbd decides the mode, logged once.
+func TestDetect(t *testing.T) {
+	var logged strings.Builder
+	src := New(Options{Node: "node1", ProcDRBD: real84("proc-drbd-final-hv1.txt")}, nil, slog.New(slog.NewTextHandler(&logged, nil)))
+	if m, m2 := src.detect(), src.detect(); m != Mode84 || m2 != Mode84 || src.Mode() != Mode84 {
+		t.Fatalf("real 8.4 /proc/drbd: %q %q", m, m2)
+	}
+	if n := strings.Count(logged.String(), `msg="DRBD mode"`); n != 1 || !strings.Contains(logged.String(), "says version 8.4.11") {
+		t.Fatalf("logged %d times:\n%s", n, logged.String())
+	}
+	p := filepath.Join(t.TempDir(), "drbd")
+	// DRBD 9's first line (drbd-9.2's format, written by hand).
+	if err := os.WriteFile(p, []byte("version: 9.2.12 (api:2/proto:86-122)\nGIT-hash: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src9 := New(Options{Node: "node1", ProcDRBD: p}, nil, slog.New(slog.DiscardHandler))
+	if m := src9.detect(); m != Mode9 {
+		t.Fatalf("DRBD 9 /proc/drbd: %q", m)
+	}
+	if err := os.WriteFile(p, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := procVersion(p); err == nil {
+		t.Fatalf("version %q from garbage", v)
+	}
+}
