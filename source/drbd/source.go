@@ -447,6 +447,12 @@ func (s *Source) follow(ctx context.Context, m string) error {
 			complete = true
 			s.rep.Report(model.Report{Source: Name, DRBD: s.part(st)})
 		case <-check.C:
+			if len(done) > 0 {
+				// drbdsetup ended: let the done case take it rather
+				// than a reference run (which may hang for Timeout)
+				// that select might pick again and again.
+				continue
+			}
 			if complete && recheck == nil {
 				pending = s.check(ctx, m, &mu, &stream, "")
 				if pending != "" {
@@ -457,6 +463,9 @@ func (s *Source) follow(ctx context.Context, m string) error {
 			// A disagreement may be an event still on its way: only one
 			// that is still there a moment later restarts events2.
 			recheck = nil
+			if len(done) > 0 {
+				continue
+			}
 			if d := s.check(ctx, m, &mu, &stream, pending); d != "" && d == pending {
 				s.log.Warn("drbdsetup events2 disagrees with "+refName(m)+"; restarting it", "difference", d)
 				why = fmt.Errorf("%w %s: %s", errRestart, refName(m), d)
