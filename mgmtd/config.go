@@ -197,15 +197,17 @@ type CorosyncConfig struct {
 
 // DRBDConfig configures the DRBD source: one long-lived `drbdsetup
 // events2 --full --timestamps --poll` on this node (source/drbd). Off by
-// default; it needs DRBD 9's drbd-utils and the right to run drbdsetup
+// default; it needs drbd-utils (for DRBD 9, or DRBD 8.4: then `drbdsetup
+// events2 all --timestamps --statistics`) and the right to run drbdsetup
 // (root, or CAP_NET_ADMIN and CAP_SYS_ADMIN for its netlink socket).
 type DRBDConfig struct {
 	Enabled bool `json:"enabled,omitempty"`
 	// RefreshInterval is how often drbdsetup is asked for fresh
-	// statistics ("n" on its standard input); default 10s.
+	// statistics ("n" on its standard input; DRBD 8.4: one `drbdsetup
+	// events2 all --now`, which also checks the stream); default 10s.
 	RefreshInterval time.Duration `json:"refresh_interval,omitempty"`
 	// CheckInterval is how often `drbdsetup status --json` checks the
-	// event stream; default 60s.
+	// event stream (DRBD 9); default 60s.
 	CheckInterval time.Duration `json:"check_interval,omitempty"`
 	// Timeout bounds drbdsetup's initial dump and a status run; default
 	// 10s.

@@ -23,7 +23,8 @@
 // events would be announced as "- skipped N". Its status has no --json.
 // This package parses those lines (the State then has what they carry,
 // and keeps a split-brained connection through its destroy); the drbd
-// source asks for DRBD 9's options.
+// source follows them in its 8.4 mode (`events2 all --timestamps
+// --statistics`, refreshed by `events2 all --now`).
 //
 // events is a pure parser: standard library only, no I/O, every limit
 // enforced (Limits), every input fuzzed.
