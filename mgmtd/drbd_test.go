@@ -116,13 +116,7 @@ func TestWebPageStorage(t *testing.T) {
 	// iscsi source reads it.
 	const iqn, initiator = "iqn.2026-11.com.example:storage.r0", "iqn.2026-12.org.example.client:db1"
 	tgt := tgttest.Start(t)
-	img := filepath.Join(t.TempDir(), "lun1.img")
-	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tgt.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", iqn)
-	tgt.Adm(t, "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--backing-store", img)
-	tgt.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "127.0.0.1")
+	tgt.Target(t, 1, iqn)
 	tgt.Login(t, initiator, iqn, 1)
 	d := drbdDaemon(t, func(c *Config) {
 		c.ISCSI = ISCSIConfig{Enabled: true, ControlPort: tgt.Control, Interval: 200 * time.Millisecond}

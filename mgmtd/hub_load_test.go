@@ -3,7 +3,6 @@ package mgmtd
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -231,15 +230,7 @@ func BenchmarkHubLoad(b *testing.B) {
 			}
 		})
 		procs[name] = p
-		tlsOnly := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
-		testutil.Eventually(b, 60*time.Second, func() bool {
-			resp, err := tlsOnly.Get("https://" + p.addr + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		}, "hub %s answers", name)
+		pki.waitHealthz(b, p.addr, "hub "+name)
 	}
 	ops := pki.client(b, "ops")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -104,6 +104,21 @@ func (p *hubPKI) issue(t testing.TB, cn string, server bool) (certFile, keyFile 
 	return certFile, keyFile
 }
 
+// waitHealthz waits (at most 60 s) until the hub at addr answers
+// /healthz over TLS.
+func (p *hubPKI) waitHealthz(t testing.TB, addr, what string) {
+	t.Helper()
+	tlsOnly := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool}}}
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		resp, err := tlsOnly.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "%s answers", what)
+}
+
 // client is an HTTPS client presenting cn's certificate.
 func (p *hubPKI) client(t testing.TB, cn string) *http.Client {
 	t.Helper()
@@ -275,15 +290,7 @@ func TestHubFleet(t *testing.T) {
 			t.Logf("hub A's output:\n%s", logA.String())
 		}
 	})
-	tlsOnly := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
-	testutil.Eventually(t, 60*time.Second, func() bool {
-		resp, err := tlsOnly.Get("https://" + cfgA.Listen + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "hub A (the binary) answers")
+	pki.waitHealthz(t, cfgA.Listen, "hub A (the binary)")
 	hubB, err := NewHub(hubConfig("hubB"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

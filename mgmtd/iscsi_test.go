@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,16 +28,7 @@ func TestISCSISourceRealTgtd(t *testing.T) {
 		initiator = "iqn.2026-12.org.example.client:db1"
 	)
 	d := tgttest.Start(t)
-	img := filepath.Join(t.TempDir(), "lun1.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 16<<20); err != nil {
-		t.Fatal(err)
-	}
-	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", iqn)
-	d.Adm(t, "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--backing-store", img)
-	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "127.0.0.1")
+	img := d.Target(t, 1, iqn)
 	d.Login(t, initiator, iqn, 1)
 
 	cfg, _ := cibConfig(t, "drbd")

@@ -50,6 +50,24 @@ func (d *Tgtd) Adm(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// Target creates target tid named iqn with LUN 1 on a new 16 MiB file
+// (returned), open to initiators from 127.0.0.1.
+func (d *Tgtd) Target(t testing.TB, tid int, iqn string) (backing string) {
+	t.Helper()
+	backing = filepath.Join(t.TempDir(), fmt.Sprintf("tid%d-lun1.img", tid))
+	if err := os.WriteFile(backing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(backing, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.Itoa(tid)
+	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", id, "--targetname", iqn)
+	d.Adm(t, "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", id, "--lun", "1", "--backing-store", backing)
+	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", id, "--initiator-address", "127.0.0.1")
+	return backing
+}
+
 // Kill stops tgtd at once (SIGKILL to its group: tgtd ignores SIGTERM).
 func (d *Tgtd) Kill() { _ = syscall.Kill(-d.Cmd.Process.Pid, syscall.SIGKILL) }
 

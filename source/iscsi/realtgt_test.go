@@ -3,9 +3,7 @@ package iscsi
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,25 +21,16 @@ func TestRealTgtd(t *testing.T) {
 		iqn       = "iqn.2026-12.org.example.test:real"
 		initiator = "iqn.2026-12.org.example.client:realtest"
 	)
-	img := filepath.Join(t.TempDir(), "lun1.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 32<<20); err != nil {
-		t.Fatal(err)
-	}
-	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", iqn)
-	d.Adm(t, "--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--backing-store", img)
-	d.Adm(t, "--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "127.0.0.1")
+	img := d.Target(t, 1, iqn)
 
 	store := model.NewStore(model.StoreOptions{Cluster: "c"})
 	opts := Options{Node: "node1", ControlPort: d.Control, Interval: 100 * time.Millisecond, Timeout: 5 * time.Second}
 	start(t, opts, store)
 	s := waitFor(t, store, "live target", func(s *model.Snapshot) bool { _, ok := live(s, iqn); return ok })
 	tg, _ := s.Target(iqn)
-	// 32 MiB: tgt prints 34 MB (its rounding of 33.5 10^6 bytes).
+	// 16 MiB: tgt prints 17 MB (its rounding of 16.8 10^6 bytes).
 	if lt := tg.Live[0]; lt.State != "ready" || len(lt.Sessions) != 0 || len(lt.LUNs) != 1 || lt.LUNs[0].Path != img ||
-		lt.LUNs[0].SizeMB != 34 || !lt.LUNs[0].Online || strings.Join(lt.ACL, ",") != "127.0.0.1" {
+		lt.LUNs[0].SizeMB != 17 || !lt.LUNs[0].Online || strings.Join(lt.ACL, ",") != "127.0.0.1" {
 		t.Errorf("live target %+v", lt)
 	}
 
