@@ -49,10 +49,7 @@ func (d *Daemon) renderMetrics(buf *bytes.Buffer, snap *model.Snapshot, internal
 }
 
 func (d *Daemon) internals() metrics.Internals {
-	in := metrics.Internals{Start: d.started, Version: Version, EventsPublished: d.Store.Events().Last(), EventBuffer: d.cfg.EventBuffer, Tools: d.tools}
-	if in.EventBuffer == 0 {
-		in.EventBuffer = 4096 // model.NewStore's default
-	}
+	in := metrics.Internals{Start: d.started, Version: Version, EventsPublished: d.Store.Events().Last(), EventBuffer: d.Store.Events().Cap(), Tools: d.tools}
 	if d.REST != nil {
 		in.EventStreams = d.REST.EventStreams()
 	}

@@ -592,6 +592,14 @@ func (l *EventLog) Oldest() uint64 {
 	return l.buf[l.start].Seq
 }
 
+// Cap returns how many events the log keeps now (its size, grown by a
+// batch larger than it; see Append).
+func (l *EventLog) Cap() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buf)
+}
+
 // Last returns the sequence of the newest event (0 when there is none).
 func (l *EventLog) Last() uint64 {
 	l.mu.Lock()

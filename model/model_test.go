@@ -338,6 +338,9 @@ func TestEventLogGrowsForABatch(t *testing.T) {
 	for range 15 {
 		l.Append([]Event{{Type: EventTask}})
 	}
+	if l.Cap() != 20 {
+		t.Fatalf("capacity %d after a batch of 10, want 20", l.Cap())
+	}
 	if evs, missed = l.Since(0); !missed || len(evs) != 20 || evs[0].Seq != 7 {
 		t.Fatalf("bounded at twice the batch: %d events from %d, missed %v", len(evs), evs[0].Seq, missed)
 	}
