@@ -389,7 +389,7 @@ func virtMetrics(e *Exposition, s *model.Snapshot, cl string) {
 	for _, c := range s.Conflicts {
 		byType[c.Type]++
 	}
-	for _, t := range []string{"misplaced", "duplicate", "ambiguous", "drbd-role"} {
+	for _, t := range []string{"misplaced", "duplicate", "ambiguous", "drbd-role", "iscsi-placement"} {
 		conflicts.Add(float64(byType[t]), "cluster", cl, "type", t)
 	}
 }

@@ -131,6 +131,41 @@ func mergeLive(s *Snapshot, targets []ISCSITarget, parts []*ISCSIPart) []ISCSITa
 	return targets
 }
 
+// iscsiConflicts adds an "iscsi-placement" conflict where a target
+// daemon and Pacemaker disagree on where a managed target runs: a node's
+// daemon exports it where Pacemaker does not run its iSCSITarget, or
+// Pacemaker runs it on a node whose daemon the iSCSI source watches and
+// that does not export it.
+func iscsiConflicts(s *Snapshot, parts []*ISCSIPart) {
+	watched := map[string]bool{}
+	for _, p := range parts {
+		watched[p.Node] = true
+	}
+	for _, t := range s.ISCSITargets {
+		if t.Unmanaged || t.Resource == "" {
+			continue
+		}
+		where := "nowhere"
+		if t.Node != "" {
+			where = "on " + t.Node
+		}
+		exported := false
+		for _, lt := range t.Live {
+			if lt.Node == t.Node {
+				exported = true
+				continue
+			}
+			s.Conflicts = append(s.Conflicts, Conflict{Type: "iscsi-placement", Target: t.IQN, Resource: t.Resource, Hosts: []string{lt.Node},
+				Detail: lt.Implementation + " on " + lt.Node + " exports " + t.IQN + ", but Pacemaker runs " + t.Resource + " " + where})
+		}
+		if t.Node != "" && watched[t.Node] && !exported {
+			s.Conflicts = append(s.Conflicts, Conflict{Type: "iscsi-placement", Target: t.IQN, Resource: t.Resource, Hosts: []string{t.Node},
+				Detail: "Pacemaker runs " + t.Resource + " on " + t.Node + ", but the target daemon there does not export " + t.IQN})
+		}
+	}
+	sort.Slice(s.Conflicts, func(i, j int) bool { return s.Conflicts[i].Key() < s.Conflicts[j].Key() })
+}
+
 // Logins returns the targets initiator (an IQN) is logged into, with the
 // sessions, as the iSCSI sources see them.
 func (s *Snapshot) Logins(initiator string) []ISCSILogin {

@@ -112,3 +112,45 @@ func TestISCSILiveMerge(t *testing.T) {
 		t.Errorf("after tgtd lost its targets: gen %d, %+v", s.Generation, s.ISCSITargets)
 	}
 }
+
+// TestISCSIPlacementConflict: a target daemon exporting a managed target
+// where Pacemaker does not run it, and Pacemaker running it where the
+// watched daemon does not export it, are conflicts on the target; a daemon
+// that agrees is none.
+func TestISCSIPlacementConflict(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "source", "iscsi", "tgtadm", "testdata", "target-show.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := tgtadm.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts[0].Name = iqn // Pacemaker runs it (tgt_r0) on node1
+	conflicts := func(s *model.Snapshot) []string {
+		var out []string
+		for _, c := range s.Conflicts {
+			if k, n := c.Object(); c.Type == "iscsi-placement" && k == model.KindTarget && n == iqn {
+				out = append(out, c.Detail)
+			}
+		}
+		return out
+	}
+	st := model.NewStore(model.StoreOptions{View: "node1"})
+	s := st.ReportAll(model.Report{Source: "pacemaker", Pacemaker: pacemakerPart(t, "drbd")},
+		model.Report{Source: "iscsi-node2", ISCSI: iscsi.Part("node2", ts)})
+	if got := conflicts(s); len(got) != 1 || got[0] != "tgt on node2 exports "+iqn+", but Pacemaker runs tgt_r0 on node1" {
+		t.Fatalf("node2 exports the target: %q", got)
+	}
+	// node1's daemon is watched and does not export it.
+	s = st.Report(model.Report{Source: "iscsi-node1", ISCSI: &model.ISCSIPart{Node: "node1", Implementation: "tgt"}})
+	if got := conflicts(s); len(got) != 2 || !strings.Contains(strings.Join(got, "\n"), "Pacemaker runs tgt_r0 on node1, but the target daemon there does not export "+iqn) {
+		t.Fatalf("node1 does not export it: %q", got)
+	}
+	// Both agree with Pacemaker: none.
+	s = st.ReportAll(model.Report{Source: "iscsi-node1", ISCSI: iscsi.Part("node1", ts)},
+		model.Report{Source: "iscsi-node2", ISCSI: &model.ISCSIPart{Node: "node2", Implementation: "tgt"}})
+	if got := conflicts(s); len(got) != 0 {
+		t.Fatalf("daemons agree with Pacemaker, yet %q", got)
+	}
+}

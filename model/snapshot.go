@@ -40,12 +40,15 @@ type Snapshot struct {
 // Conflict is a disagreement between sources that an operator must see,
 // such as a domain running on a host other than the one Pacemaker reports.
 type Conflict struct {
-	Type     string `json:"type"` // "misplaced", "duplicate", "ambiguous", "drbd-role"
+	Type     string `json:"type"` // "misplaced", "duplicate", "ambiguous", "drbd-role", "iscsi-placement"
 	VM       string `json:"vm,omitempty"`
 	Resource string `json:"resource,omitempty"`
 	// DRBD names the DRBD resource of a "drbd-role" conflict: DRBD's role
 	// on a node is not what Pacemaker has its drbd instance there.
-	DRBD   string   `json:"drbd,omitempty"`
+	DRBD string `json:"drbd,omitempty"`
+	// Target names the IQN of an "iscsi-placement" conflict: a target
+	// daemon exports it where Pacemaker does not run it, or the reverse.
+	Target string   `json:"target,omitempty"`
 	Hosts  []string `json:"hosts,omitempty"`
 	Detail string   `json:"detail"`
 	// Since is when the disagreement was first seen.
@@ -55,16 +58,20 @@ type Conflict struct {
 // Key identifies a conflict for diffing.
 func (c Conflict) Key() string {
 	k := c.Type + "\x00" + c.VM + "\x00" + c.Resource
-	if c.DRBD != "" {
-		k += "\x00" + c.DRBD + "\x00" + strings.Join(c.Hosts, ",")
+	if c.DRBD != "" || c.Target != "" {
+		k += "\x00" + c.DRBD + "\x00" + c.Target + "\x00" + strings.Join(c.Hosts, ",")
 	}
 	return k
 }
 
-// Object is what the conflict is about: the VM, or the DRBD resource.
+// Object is what the conflict is about: the VM, the DRBD resource or the
+// iSCSI target.
 func (c Conflict) Object() (Kind, string) {
-	if c.DRBD != "" {
+	switch {
+	case c.DRBD != "":
 		return KindDRBD, c.DRBD
+	case c.Target != "":
+		return KindTarget, c.Target
 	}
 	return KindVM, c.VM
 }

@@ -371,7 +371,6 @@ func (s *Store) build(now time.Time) *Snapshot {
 	snap.Services = services(snap, s.services)
 	linkDRBD(snap)
 	drbdConflicts(snap)
-	s.ageConflicts(snap, now)
 	sortAll(snap)
 	snap.buildIndex()
 	inames := make([]string, 0, len(s.iscsi))
@@ -384,6 +383,8 @@ func (s *Store) build(now time.Time) *Snapshot {
 		iparts = append(iparts, s.iscsi[n])
 	}
 	snap.ISCSITargets = mergeLive(snap, iscsiTargets(snap), iparts)
+	iscsiConflicts(snap, iparts)
+	s.ageConflicts(snap, now)
 	serviceTargets(snap)
 	sortAll(snap)
 	snap.buildIndex()
