@@ -115,6 +115,12 @@ func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
 // Events returns the log of events produced by successive snapshots.
 func (s *Store) Events() *EventLog { return s.events }
 
+// Reporter takes a source's refresh results; *Store implements it. Every
+// source (package source/...) reports through it.
+type Reporter interface {
+	Report(Report) *Snapshot
+}
+
 // Register announces a source before its first report, so that a source
 // that never succeeds shows as an error instead of being absent.
 func (s *Store) Register(source string) {

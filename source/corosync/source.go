@@ -29,22 +29,17 @@ type Options struct {
 	Observe func(toolexec.Run)
 }
 
-// Reporter takes refresh results; *model.Store implements it.
-type Reporter interface {
-	Report(model.Report) *model.Snapshot
-}
-
 // Source refreshes the Corosync part of the model.
 type Source struct {
 	opts    Options
-	rep     Reporter
+	rep     model.Reporter
 	log     *slog.Logger
 	tools   toolexec.Runner
 	version string
 }
 
 // New returns a source; call Run to start refreshing.
-func New(opts Options, rep Reporter, log *slog.Logger) *Source {
+func New(opts Options, rep model.Reporter, log *slog.Logger) *Source {
 	if opts.Interval <= 0 {
 		opts.Interval = 5 * time.Second
 	}

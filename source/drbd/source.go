@@ -103,15 +103,10 @@ type Options struct {
 	RecheckDelay time.Duration
 }
 
-// Reporter takes refresh results; *model.Store implements it.
-type Reporter interface {
-	Report(model.Report) *model.Snapshot
-}
-
 // Source keeps the DRBD part of the model.
 type Source struct {
 	opts  Options
-	rep   Reporter
+	rep   model.Reporter
 	log   *slog.Logger
 	tools toolexec.Runner
 
@@ -142,7 +137,7 @@ const (
 )
 
 // New returns a source; call Run to start it.
-func New(opts Options, rep Reporter, log *slog.Logger) *Source {
+func New(opts Options, rep model.Reporter, log *slog.Logger) *Source {
 	if opts.RefreshInterval <= 0 {
 		opts.RefreshInterval = 10 * time.Second
 	}

@@ -51,21 +51,16 @@ type Options struct {
 	Observe func(toolexec.Run)
 }
 
-// Reporter takes refresh results; *model.Store implements it.
-type Reporter interface {
-	Report(model.Report) *model.Snapshot
-}
-
 // Source polls tgtd.
 type Source struct {
 	opts  Options
-	rep   Reporter
+	rep   model.Reporter
 	log   *slog.Logger
 	tools toolexec.Runner
 }
 
 // New returns a source; call Run to start it.
-func New(opts Options, rep Reporter, log *slog.Logger) *Source {
+func New(opts Options, rep model.Reporter, log *slog.Logger) *Source {
 	if opts.Interval <= 0 {
 		opts.Interval = 10 * time.Second
 	}

@@ -135,15 +135,10 @@ func (o *Options) defaults() {
 // a tool printing 300 MB took the daemon to 1.3 GB of memory.
 const DefaultMaxOutput = 64 << 20
 
-// Reporter takes refresh results; *model.Store implements it.
-type Reporter interface {
-	Report(model.Report) *model.Snapshot
-}
-
 // Source refreshes the Pacemaker part of the model.
 type Source struct {
 	opts    Options
-	rep     Reporter
+	rep     model.Reporter
 	log     *slog.Logger
 	trigger chan struct{}
 	tools   toolexec.Runner
@@ -168,7 +163,7 @@ type Source struct {
 }
 
 // New returns a source; call Run to start refreshing.
-func New(opts Options, rep Reporter, log *slog.Logger) *Source {
+func New(opts Options, rep model.Reporter, log *slog.Logger) *Source {
 	opts.defaults()
 	log = log.With("source", Name)
 	tools := toolexec.Runner{Dir: opts.ToolDir, Timeout: opts.Timeout, MaxOutput: opts.MaxOutput, Log: log, Observe: opts.Observe}

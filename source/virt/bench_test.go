@@ -144,7 +144,7 @@ func BenchmarkEventToModel(b *testing.B) {
 // (seen) and then times domain changes until seen; wait blocks a little
 // between checks. The loops are not testutil.Poll because the wait between
 // checks is the sub-benchmark's own (a fine sleep or the next report).
-func benchEvents(b *testing.B, hosts []HostConfig, rep Reporter, seen func(host, vm string, want model.VMState) bool, wait func()) {
+func benchEvents(b *testing.B, hosts []HostConfig, rep model.Reporter, seen func(host, vm string, want model.VMState) bool, wait func()) {
 	src := New(Options{Hosts: hosts, RefreshInterval: time.Hour}, rep, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -17,16 +17,11 @@ import (
 // SourceName is the name this source reports under.
 const SourceName = "virt"
 
-// Reporter takes the source's reports; *model.Store implements it.
-type Reporter interface {
-	Report(model.Report) *model.Snapshot
-}
-
 // Source watches the configured hypervisor hosts and reports them to a
-// Reporter. Create it with New and start it with Run.
+// model.Reporter. Create it with New and start it with Run.
 type Source struct {
 	opts      Options
-	store     Reporter
+	store     model.Reporter
 	log       *slog.Logger
 	connector connector
 	hosts     []*hostRunner
@@ -59,12 +54,12 @@ type hostRunner struct {
 // New returns a Source for opts (defaults applied; call opts.Validate
 // first to reject bad configuration with a message naming the key) that
 // reports to store and logs to log.
-func New(opts Options, store Reporter, log *slog.Logger) *Source {
+func New(opts Options, store model.Reporter, log *slog.Logger) *Source {
 	opts = opts.withDefaults()
 	return newSource(opts, store, log, lvConnector{callTimeout: opts.CallTimeout, sshCommand: opts.SSHCommand, parallel: opts.Parallel})
 }
 
-func newSource(opts Options, store Reporter, log *slog.Logger, c connector) *Source {
+func newSource(opts Options, store model.Reporter, log *slog.Logger, c connector) *Source {
 	opts = opts.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

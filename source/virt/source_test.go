@@ -233,7 +233,7 @@ func TestCoalesce(t *testing.T) {
 type recorder struct {
 	mu   sync.Mutex
 	reps []model.Report
-	next Reporter
+	next model.Reporter
 }
 
 func (r *recorder) Report(rep model.Report) *model.Snapshot {
