@@ -17,7 +17,7 @@
 // first transition and print its explanation. MODE "check": run the
 // configuration check from the Cluster tab and print its findings. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
-import { launchBrowser } from "./lib.mjs";
+import { launchBrowser, watchPage } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shot, node] = process.argv.slice(2);
@@ -33,8 +33,7 @@ try {
     ? { ignoreHTTPSErrors: true, extraHTTPHeaders: { Authorization: "Bearer " + password } }
     : { ignoreHTTPSErrors: true, httpCredentials: { username: user, password } });
   page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  watchPage(page, { consoleErrors });
   const texts = (sel) => page.locator(sel).allInnerTexts();
   const visibleTabs = () => page.locator("#tabs button:visible").allInnerTexts();
   await page.goto(base + "/ui/");

@@ -7,7 +7,7 @@
 // table, opens CLUSTER's detail and prints one JSON line: the rows, the
 // detail's link and objects, axe's serious and critical findings. A
 // failure prints {"error": ...} and exits 1.
-import { launchBrowser, axeViolations } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
 
 const [base, token, cluster, shot] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -19,8 +19,7 @@ try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true,
     extraHTTPHeaders: { Authorization: "Bearer " + token }, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  watchPage(page, { consoleErrors });
   await page.goto(base + "/");
   await page.waitForFunction(() => document.querySelectorAll("#clusters tbody tr").length >= 3, null, { timeout: 30000 });
   const rows = await page.locator("#clusters tbody tr").evaluateAll((trs) => trs.map((tr) => ({

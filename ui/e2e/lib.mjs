@@ -1,5 +1,6 @@
 // What the page drivers share: Debian's chromium (headless) launched the
-// same way, and axe-core's serious and critical violations of a page.
+// same way, the page's errors and API calls collected one way, and
+// axe-core's serious and critical violations of a page.
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -26,4 +27,16 @@ export async function axeViolations(page) {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
   });
   return res.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+// watchPage collects the page's console errors and uncaught exceptions
+// into consoleErrors (but those ignore says to leave out) and, when
+// requests is given, each /api/ answer and failed request (relative to
+// base) for an error report.
+export function watchPage(page, { consoleErrors, requests, base = "", ignore = () => false }) {
+  page.on("console", (m) => { if (m.type() === "error" && !ignore(m.text())) consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  if (!requests) return;
+  page.on("response", (r) => { if (r.url().includes("/api/")) requests.push(r.status() + " " + r.url().replace(base, "")); });
+  page.on("requestfailed", (r) => requests.push("failed " + r.url().replace(base, "") + " " + (r.failure() || {}).errorText));
 }

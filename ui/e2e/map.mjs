@@ -21,7 +21,7 @@
 // OBJECT's chip opens its detail page: constraints, history, actions; a
 // move to NODE previewed there, with the prediction's refusal, kept while
 // the page follows a new generation (stdin "go" once the test made one).
-import { launchBrowser, axeViolations } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shotdir, object, toNode] = process.argv.slice(2);
@@ -83,10 +83,7 @@ try {
     ? { ...opts, extraHTTPHeaders: { Authorization: "Bearer " + password } }
     : { ...opts, httpCredentials: { username: user, password } });
   page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("response", (r) => { if (r.url().includes("/api/")) requests.push(r.status() + " " + r.url().replace(base, "")); });
-  page.on("requestfailed", (r) => requests.push("failed " + r.url().replace(base, "") + " " + (r.failure() || {}).errorText));
+  watchPage(page, { consoleErrors, requests, base });
   await page.goto(base + "/ui/#map");
   await page.locator("body[data-ready]").waitFor({ state: "attached", timeout: 60000 });
   await page.locator("#map-canvas [data-key]").first().waitFor();

@@ -17,15 +17,13 @@
 // MODE "safe" (an operator on a CIB file): the leftover constraint with its
 // Clear button, a move the prediction says cannot happen (refused), a move
 // that can, with the destination kept while the page refreshes.
-import { launchBrowser, axeViolations } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shotdir] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-// bypassCSP: only so that the test can inject axe-core; the page keeps its
-// Content-Security-Policy for everything else.
 const browser = await launchBrowser();
 let failed = false;
 let page;
@@ -52,16 +50,14 @@ async function statusView() {
 }
 
 try {
+  // bypassCSP: only so that the test can inject axe-core; the page keeps
+  // its Content-Security-Policy for everything else.
   const context = await browser.newContext(user === "bearer"
     ? { ignoreHTTPSErrors: true, bypassCSP: true, extraHTTPHeaders: { Authorization: "Bearer " + password }, viewport: { width: 1280, height: 900 } }
     : { ignoreHTTPSErrors: true, bypassCSP: true, httpCredentials: { username: user, password }, viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   // The where-is of an unknown name is a 404 on purpose; Chromium logs it.
-  page.on("console", (m) => { if (m.type() === "error" && !m.text().includes("status of 404")) consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  // What the page asked and was answered, for the error report.
-  page.on("response", (r) => { if (r.url().includes("/api/")) requests.push(r.status() + " " + r.url().replace(base, "")); });
-  page.on("requestfailed", (r) => requests.push("failed " + r.url().replace(base, "") + " " + (r.failure() || {}).errorText));
+  watchPage(page, { consoleErrors, requests, base, ignore: (text) => text.includes("status of 404") });
   await page.goto(base + "/ui/");
   // Every request of a Basic caller costs a bcrypt; with -race on a busy
   // machine the first picture can take a while.

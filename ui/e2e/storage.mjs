@@ -8,7 +8,7 @@
 // the Where is answer for the first target's IQN (its storage chains),
 // axe's serious and critical findings on the Cluster tab, console
 // errors. A failure prints {"error": ...} and exits 1.
-import { launchBrowser, axeViolations } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
 
 const [base, user, password, shot] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -19,8 +19,7 @@ try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true,
     httpCredentials: { username: user, password }, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  watchPage(page, { consoleErrors });
   await page.goto(base + "/ui/");
   await page.waitForFunction(() => !document.getElementById("storage").hidden &&
     document.querySelectorAll("#drbd tbody tr").length > 0 && document.querySelectorAll("#targets tbody tr").length > 0, null, { timeout: 30000 });
