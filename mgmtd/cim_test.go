@@ -380,13 +380,20 @@ func TestCIMIndicationsConfig(t *testing.T) {
 		{"cim:\n  indications:\n    max_total: 1000000\n", "cim.indications.max_total"},
 		{"cim:\n  indications:\n    schemes: [http, https]\n    allow: [nms.example, 192.0.2.0/28, \"2001:db8::1\"]\n", ""},
 	} {
-		file := filepath.Join(t.TempDir(), "mgmtd.yaml")
-		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := LoadConfig(file)
-		if (err == nil) != (tc.key == "") || (err != nil && !strings.Contains(err.Error(), "config key "+tc.key+":")) {
-			t.Errorf("%q: %v", tc.yaml, err)
-		}
+		checkConfigKey(t, tc.yaml, tc.key)
+	}
+}
+
+// checkConfigKey loads a configuration file of yaml: it must be refused
+// naming key ("config key KEY:"), or accepted when key is empty.
+func checkConfigKey(t *testing.T, yaml, key string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "mgmtd.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(file)
+	if (err == nil) != (key == "") || (err != nil && !strings.Contains(err.Error(), "config key "+key+":")) {
+		t.Errorf("%q: %v", yaml, err)
 	}
 }

@@ -90,14 +90,7 @@ func TestDRBDConfig(t *testing.T) {
 		{"iscsi:\n  control_port: 70000\n", "iscsi.control_port"},
 		{"iscsi:\n  enabled: true\n  interval: 10s\n  timeout: 5s\n  control_port: 7\n  tool_dir: /usr/sbin\n", ""},
 	} {
-		file := filepath.Join(t.TempDir(), "mgmtd.yaml")
-		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := LoadConfig(file)
-		if (err == nil) != (tc.key == "") || (err != nil && !strings.Contains(err.Error(), "config key "+tc.key+":")) {
-			t.Errorf("%q: %v", tc.yaml, err)
-		}
+		checkConfigKey(t, tc.yaml, tc.key)
 	}
 	c, err := LoadConfig("")
 	if err != nil || c.DRBD.Enabled || c.ISCSI.Enabled {
