@@ -30,6 +30,9 @@ var rules = []struct {
 	{area: "internal/testutil", alone: true},
 	{area: "internal/lab", alone: true},
 	{area: "internal/tgttest", alone: true},
+	// Captured inputs several packages' tests share (imported by _test.go
+	// files): a Pacemaker fixture's part, a node's DRBD part.
+	{area: "internal/fixture", may: []string{"model", "source/pacemaker", "source/drbd"}},
 	// The migration mechanism the audit log's and the history's
 	// PostgreSQL stores share.
 	{area: "internal/pgschema", alone: true},

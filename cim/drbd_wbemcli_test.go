@@ -1,18 +1,12 @@
 package cim_test
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"mgmtd/cim"
+	"mgmtd/internal/fixture"
 	"mgmtd/model"
-	"mgmtd/source/drbd"
-	"mgmtd/source/drbd/events"
-	"mgmtd/source/pacemaker"
-	"mgmtd/source/pacemaker/cib"
-	"mgmtd/source/pacemaker/crmmon"
 	"mgmtd/wbem/wbemtest"
 )
 
@@ -23,32 +17,9 @@ import (
 // runs here, source/drbd/events/testdata/README.md).
 func storageStore(t testing.TB, file string, n int) *model.Store {
 	t.Helper()
-	read := func(p ...string) []byte {
-		b, err := os.ReadFile(filepath.Join(append([]string{"..", "source"}, p...)...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	mon, err := crmmon.Parse(read("pacemaker", "testdata", "drbd-fenced", "crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(read("pacemaker", "testdata", "drbd-fenced", "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(read("drbd", "events", "testdata", file)), "\n")
-	if n > 0 {
-		lines = lines[:n]
-	}
-	var st events.Stream
-	if err := st.Write([]byte(strings.Join(lines, ""))); err != nil {
-		t.Fatal(err)
-	}
 	store := model.NewStore(model.StoreOptions{View: "node1", Cluster: "storage"})
-	store.ReportAll(model.Report{Source: "pacemaker", Pacemaker: pacemaker.Build(mon, doc, nil)},
-		model.Report{Source: "drbd", DRBD: drbd.Part("node1", &st.State)})
+	store.ReportAll(model.Report{Source: "pacemaker", Pacemaker: fixture.Pacemaker(t, filepath.Join("..", "source", "pacemaker", "testdata", "drbd-fenced"))},
+		model.Report{Source: "drbd", DRBD: fixture.DRBD(t, "node1", filepath.Join("..", "source", "drbd", "events", "testdata", file), n)})
 	return store
 }
 

@@ -1,18 +1,13 @@
 package metrics_test
 
 import (
-	"os"
 	"sort"
 	"strings"
 	"testing"
 
+	"mgmtd/internal/fixture"
 	"mgmtd/metrics"
 	"mgmtd/model"
-	"mgmtd/source/drbd"
-	"mgmtd/source/drbd/events"
-	"mgmtd/source/pacemaker"
-	"mgmtd/source/pacemaker/cib"
-	"mgmtd/source/pacemaker/crmmon"
 )
 
 // storageSnapshot is the model of the drbd-fenced fixture (captured with
@@ -22,32 +17,9 @@ import (
 // (source/drbd/events/testdata/README.md).
 func storageSnapshot(t testing.TB, file string, n int) *model.Snapshot {
 	t.Helper()
-	read := func(p string) []byte {
-		b, err := os.ReadFile("../source/" + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	mon, err := crmmon.Parse(read("pacemaker/testdata/drbd-fenced/crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(read("pacemaker/testdata/drbd-fenced/cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(read("drbd/events/testdata/"+file)), "\n")
-	if n > 0 {
-		lines = lines[:n]
-	}
-	var st events.Stream
-	if err := st.Write([]byte(strings.Join(lines, ""))); err != nil {
-		t.Fatal(err)
-	}
 	store := model.NewStore(model.StoreOptions{View: "node1", Cluster: "storage"})
-	return store.ReportAll(model.Report{Source: "pacemaker", Pacemaker: pacemaker.Build(mon, doc, nil)},
-		model.Report{Source: "drbd", DRBD: drbd.Part("node1", &st.State)})
+	return store.ReportAll(model.Report{Source: "pacemaker", Pacemaker: fixture.Pacemaker(t, "../source/pacemaker/testdata/drbd-fenced")},
+		model.Report{Source: "drbd", DRBD: fixture.DRBD(t, "node1", "../source/drbd/events/testdata/"+file, n)})
 }
 
 // ser renders a series as the exposition does: labels sorted by name.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mgmtd/demo"
+	"mgmtd/internal/fixture"
 	"mgmtd/metrics"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker"
@@ -39,23 +40,8 @@ func demoSnapshots(t testing.TB) []*model.Snapshot {
 // (source/pacemaker/testdata/bundle: its CIB and crm_mon's XML).
 func bundleSnapshot(t testing.TB) *model.Snapshot {
 	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile("../source/pacemaker/testdata/bundle/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	mon, err := crmmon.Parse(read("crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(read("cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := model.NewStore(model.StoreOptions{Cluster: "demo"})
-	return st.Report(model.Report{Source: "pacemaker", Pacemaker: pacemaker.Build(mon, doc, nil)})
+	return st.Report(model.Report{Source: "pacemaker", Pacemaker: fixture.Pacemaker(t, "../source/pacemaker/testdata/bundle")})
 }
 
 func render(t testing.TB, snap *model.Snapshot, in metrics.Internals) string {

@@ -2,17 +2,12 @@ package model_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"mgmtd/internal/fixture"
 	"mgmtd/model"
-	"mgmtd/source/drbd"
-	"mgmtd/source/drbd/events"
-	"mgmtd/source/pacemaker"
-	"mgmtd/source/pacemaker/cib"
-	"mgmtd/source/pacemaker/crmmon"
 )
 
 // The storage stack end to end: the Pacemaker side captured with
@@ -21,45 +16,16 @@ import (
 // and drbd-utils' code (source/drbd/events/testdata/README.md: no DRBD
 // runs here).
 
-func pacemakerPart(t *testing.T, fixture string) *model.PacemakerPart {
+func pacemakerPart(t *testing.T, name string) *model.PacemakerPart {
 	t.Helper()
-	dir := filepath.Join("..", "source", "pacemaker", "testdata", fixture)
-	monData, err := os.ReadFile(filepath.Join(dir, "crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cibData, err := os.ReadFile(filepath.Join(dir, "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon, err := crmmon.Parse(monData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(cibData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pacemaker.Build(mon, doc, nil)
+	return fixture.Pacemaker(t, filepath.Join("..", "source", "pacemaker", "testdata", name))
 }
 
 // drbdPart is node1's view after the first n lines of an events2 file (all
 // when n is 0), plus extra lines.
 func drbdPart(t *testing.T, file string, n int, extra ...string) *model.DRBDPart {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "source", "drbd", "events", "testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(b), "\n")
-	if n > 0 {
-		lines = lines[:n]
-	}
-	var st events.Stream
-	if err := st.Write([]byte(strings.Join(append(lines, extra...), ""))); err != nil {
-		t.Fatal(err)
-	}
-	return drbd.Part("node1", &st.State)
+	return fixture.DRBD(t, "node1", filepath.Join("..", "source", "drbd", "events", "testdata", file), n, extra...)
 }
 
 func snap(t *testing.T, fixture string, d *model.DRBDPart) *model.Snapshot {

@@ -8,13 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"mgmtd/internal/fixture"
 	"mgmtd/model"
 	"mgmtd/snmp/agentx"
 	"mgmtd/source/drbd"
 	"mgmtd/source/drbd/events"
-	"mgmtd/source/pacemaker"
-	"mgmtd/source/pacemaker/cib"
-	"mgmtd/source/pacemaker/crmmon"
 )
 
 // DRBD test inputs: the drbd-fenced fixture (captured with Pacemaker's
@@ -24,22 +22,7 @@ import (
 
 func storagePacemaker(t testing.TB) *model.PacemakerPart {
 	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "source", "pacemaker", "testdata", "drbd-fenced", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	mon, err := crmmon.Parse(read("crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(read("cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pacemaker.Build(mon, doc, nil)
+	return fixture.Pacemaker(t, filepath.Join("..", "source", "pacemaker", "testdata", "drbd-fenced"))
 }
 
 // eventLines are the lines of an events2 input.

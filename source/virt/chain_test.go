@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"mgmtd/internal/fixture"
 	"mgmtd/model"
 	"mgmtd/source/pacemaker"
-	"mgmtd/source/pacemaker/cib"
-	"mgmtd/source/pacemaker/crmmon"
 )
 
 // TestWhereChainThroughLibvirt joins the recorded Pacemaker fixture "guest"
@@ -20,24 +19,7 @@ import (
 // domain running where Pacemaker does not place it is a conflict.
 func TestWhereChainThroughLibvirt(t *testing.T) {
 	requireTools(t)
-	fx := filepath.Join("..", "pacemaker", "testdata", "guest")
-	monData, err := os.ReadFile(filepath.Join(fx, "crm_mon.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cibData, err := os.ReadFile(filepath.Join(fx, "cib.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon, err := crmmon.Parse(monData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cib.Parse(cibData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	part := pacemaker.Build(mon, doc, nil)
+	part := fixture.Pacemaker(t, filepath.Join("..", "pacemaker", "testdata", "guest"))
 	// Where crm_mon runs each VirtualDomain resource is where libvirt runs
 	// the domain of the same name; vm-plain's domain is on the wrong host,
 	// and node1 also runs a VM Pacemaker does not manage.
