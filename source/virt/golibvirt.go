@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"sync"
@@ -23,6 +22,7 @@ type lvConnector struct {
 	callTimeout time.Duration
 	sshCommand  string
 	parallel    int
+	linger      time.Duration // how long a cut connection drains; 0: DefaultLinger
 }
 
 // ErrMigrationUnsupported is returned by MigrateDomain when the source
@@ -32,7 +32,8 @@ var ErrMigrationUnsupported = errors.New("live migration is not supported by thi
 // lvConn is one go-libvirt connection.
 type lvConn struct {
 	l           *libvirt.Libvirt
-	nc          net.Conn
+	nc          *cutConn
+	life        context.Context // the host runner's: ends a lingering close
 	callTimeout time.Duration
 	parallel    int
 	evs         chan lifecycleEvent
@@ -60,7 +61,7 @@ type cachedDevices struct {
 // no context, so when the deadline passes first the connection is closed:
 // that fails the call (and every other pending call on the connection)
 // with go-libvirt's ErrInterrupted, and call returns the deadline error.
-func call(ctx context.Context, timeout time.Duration, nc net.Conn, what string, fn func() error) error {
+func call(ctx context.Context, timeout time.Duration, nc *cutConn, what string, fn func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -72,10 +73,11 @@ func call(ctx context.Context, timeout time.Duration, nc net.Conn, what string, 
 		}
 		return nil
 	case <-ctx.Done():
-		// Closing the socket ends go-libvirt's reader, which fails every
-		// pending call with ErrInterrupted; waiting for fn keeps its
+		// Cutting the connection ends go-libvirt's reader, which fails
+		// every pending call with ErrInterrupted; waiting for fn keeps its
 		// writes to the caller's variables ordered before the return.
-		_ = nc.Close()
+		// The socket itself closes later (cutConn.release).
+		nc.abandon()
 		<-done
 		return fmt.Errorf("%s: %w (connection closed)", what, ctx.Err())
 	}
@@ -87,19 +89,20 @@ func (c lvConnector) connect(ctx context.Context, h HostConfig) (conn, error) {
 		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.callTimeout)
-	nc, err := dial(dctx, t, c.sshCommand)
+	raw, err := dial(dctx, t, c.sshCommand)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", redact(h.URI), err)
 	}
+	nc := newCutConn(raw, c.linger)
 	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(nc))
 	if err := call(ctx, c.callTimeout, nc, "open "+t.Remote, func() error {
 		return l.ConnectToURI(libvirt.ConnectURI(t.Remote))
 	}); err != nil {
-		_ = nc.Close()
+		nc.release(ctx, l.Disconnected())
 		return nil, err
 	}
-	lc := &lvConn{l: l, nc: nc, callTimeout: c.callTimeout, parallel: c.parallel, evs: make(chan lifecycleEvent, 64)}
+	lc := &lvConn{l: l, nc: nc, life: ctx, callTimeout: c.callTimeout, parallel: c.parallel, evs: make(chan lifecycleEvent, 64)}
 	evCtx, stop := context.WithCancel(context.Background())
 	lc.stopEvents = stop
 	var ch <-chan libvirt.DomainEventLifecycleMsg
@@ -108,7 +111,7 @@ func (c lvConnector) connect(ctx context.Context, h HostConfig) (conn, error) {
 		return err
 	}); err != nil {
 		stop()
-		_ = nc.Close()
+		nc.release(ctx, l.Disconnected())
 		return nil, err
 	}
 	lc.pump.Add(1)
@@ -504,7 +507,8 @@ func (c *lvConn) migrate(ctx context.Context, domain, destURI string) error {
 }
 
 // close says goodbye to the daemon (bounded by the call timeout), closes
-// the socket and waits for the event pump.
+// the socket (after a linger when a call was cut off: cutConn) and waits
+// for the event pump.
 func (c *lvConn) close() error {
 	var err error
 	c.closeOnce.Do(func() {
@@ -513,7 +517,7 @@ func (c *lvConn) close() error {
 		default:
 			err = c.call(context.Background(), "disconnect", c.l.Disconnect)
 		}
-		_ = c.nc.Close()
+		c.nc.release(c.life, c.l.Disconnected())
 		c.stopEvents()
 		c.pump.Wait()
 	})

@@ -240,8 +240,8 @@ func dialSSH(t Target, sshCommand string) (net.Conn, error) {
 }
 
 // cmdConn is a net.Conn over a child process's stdin and stdout. Deadlines
-// are not supported (go-libvirt sets none; this package times calls out
-// itself and closes the connection).
+// are not supported and say so (go-libvirt sets none; this package times
+// calls out itself, and a cutConn over a cmdConn closes it at once).
 type cmdConn struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
@@ -274,9 +274,9 @@ func (c *cmdConn) Close() error {
 }
 func (c *cmdConn) LocalAddr() net.Addr              { return cmdAddr("local") }
 func (c *cmdConn) RemoteAddr() net.Addr             { return c.addr }
-func (c *cmdConn) SetDeadline(time.Time) error      { return nil }
-func (c *cmdConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *cmdConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *cmdConn) SetDeadline(time.Time) error      { return errors.ErrUnsupported }
+func (c *cmdConn) SetReadDeadline(time.Time) error  { return errors.ErrUnsupported }
+func (c *cmdConn) SetWriteDeadline(time.Time) error { return errors.ErrUnsupported }
 
 type cmdAddr string
 

@@ -128,11 +128,14 @@ func TestFormat(t *testing.T) {
 }
 
 // TestCallTimeout: a go-libvirt call to a peer that never answers returns
-// at the deadline, closes the connection, and its goroutine ends.
+// at the deadline and cuts the connection: nothing more is written, the
+// socket stays open for the linger, then closes, and no goroutine is left.
 func TestCallTimeout(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
+	peerDone := make(chan struct{})
 	go func() { // a peer that reads and never answers
+		defer close(peerDone)
 		buf := make([]byte, 4096)
 		for {
 			if _, err := server.Read(buf); err != nil {
@@ -140,17 +143,24 @@ func TestCallTimeout(t *testing.T) {
 			}
 		}
 	}()
-	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(client))
+	cc := newCutConn(client, 100*time.Millisecond)
+	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(cc))
 	start := time.Now()
-	err := call(context.Background(), 100*time.Millisecond, client, "open", func() error {
+	err := call(context.Background(), 100*time.Millisecond, cc, "open", func() error {
 		return l.ConnectToURI(libvirt.TestDefault)
 	})
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection closed") {
-		t.Fatalf("err = %v, want a deadline error that closed the connection", err)
+		t.Fatalf("err = %v, want a deadline error", err)
 	}
 	t.Logf("call gave up after %.3f s", time.Since(start).Seconds())
-	if _, err := client.Write([]byte{0}); err == nil {
-		t.Error("connection still open after the timeout")
+	if _, err := cc.Write([]byte{0}); err == nil {
+		t.Error("a cut connection still sends")
+	}
+	cc.release(context.Background(), l.Disconnected())
+	select {
+	case <-peerDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cut connection was not closed after its linger")
 	}
 	checkNoLeaks(t)
 }
