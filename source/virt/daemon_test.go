@@ -25,6 +25,9 @@ type libvirtd struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	listen bool
+	// exit is how the daemon last ended (its Wait result), set before
+	// done is closed.
+	exit error
 }
 
 // requireTools fails the test (never skips) when the libvirt tools are
@@ -75,8 +78,35 @@ max_workers = 4
 		t.Fatal(err)
 	}
 	d.start()
-	t.Cleanup(d.kill)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("libvirtd in %s after the failure:%s", dir, d.diagnosis())
+		}
+		d.kill()
+	})
 	return d
+}
+
+// diagnosis says whether the daemon is still running and shows the tail
+// of its logs, so that a failed test tells a daemon that died from a
+// client that did not reconnect.
+func (d *libvirtd) diagnosis() string {
+	var b strings.Builder
+	state := "running"
+	select {
+	case <-d.done:
+		state = fmt.Sprintf("exited (%v)", d.exit)
+	default:
+	}
+	fmt.Fprintf(&b, "\n--- process: %s", state)
+	for _, name := range []string{"stderr.log", "libvirtd.log"} {
+		content, _ := os.ReadFile(filepath.Join(d.dir, name))
+		if len(content) > 4000 {
+			content = content[len(content)-4000:]
+		}
+		fmt.Fprintf(&b, "\n--- %s (tail):\n%s", name, content)
+	}
+	return b.String()
 }
 
 // start (re)starts the daemon and waits until its socket accepts.
@@ -102,7 +132,7 @@ func (d *libvirtd) start() {
 	}
 	d.cmd = cmd
 	d.done = make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(d.done)
+	go func(done chan struct{}) { d.exit = cmd.Wait(); close(done) }(d.done)
 	d.waitAccepting("unix", d.sock)
 }
 

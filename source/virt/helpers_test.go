@@ -130,6 +130,19 @@ func eventSince(store *model.Store, seq uint64, typ model.EventType, name string
 	return model.Event{}, false
 }
 
+// waitEvent is eventSince for a change already seen in a snapshot: the
+// store shows a snapshot before it appends that snapshot's events, so the
+// event may follow a moment later. It waits up to 1 s.
+func waitEvent(store *model.Store, seq uint64, typ model.EventType, name string) (model.Event, bool) {
+	var e model.Event
+	ok := testutil.PollEvery(2*time.Millisecond, time.Second, func() bool {
+		var found bool
+		e, found = eventSince(store, seq, typ, name)
+		return found
+	})
+	return e, ok
+}
+
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -110,7 +110,7 @@ func TestEventTriggersRefresh(t *testing.T) {
 	if v, _ := vmIn(s, "hv1", "vm-db"); v.Reason != "user" {
 		t.Errorf("reason = %q, want user", v.Reason)
 	}
-	e, ok := eventSince(r.store, seq, model.EventVMState, "vm-db")
+	e, ok := waitEvent(r.store, seq, model.EventVMState, "vm-db")
 	if !ok || e.From != "running" || e.To != "paused" || e.Node != "hv1" {
 		t.Errorf("vm.state event = %+v (found %v), want running -> paused on hv1", e, ok)
 	}
@@ -143,7 +143,7 @@ func TestHostLossAndReconnect(t *testing.T) {
 	if !hostIn(s, "hv1").Reachable {
 		t.Error("hv1 became unreachable too")
 	}
-	if _, ok := eventSince(r.store, seq, model.EventHostUnreachable, "hv2"); !ok {
+	if _, ok := waitEvent(r.store, seq, model.EventHostUnreachable, "hv2"); !ok {
 		t.Error("no host.unreachable event for hv2")
 	}
 	seq = r.store.Events().Last()
@@ -152,7 +152,7 @@ func TestHostLossAndReconnect(t *testing.T) {
 	if v, _ := vmIn(s, "hv2", "vm-batch"); v.State != model.VMShutoff {
 		t.Errorf("vm-batch after reconnect: %q, want shutoff", v.State)
 	}
-	if _, ok := eventSince(r.store, seq, model.EventHostReachable, "hv2"); !ok {
+	if _, ok := waitEvent(r.store, seq, model.EventHostReachable, "hv2"); !ok {
 		t.Error("no host.reachable event for hv2")
 	}
 }
