@@ -97,6 +97,14 @@ func (d *libvirtd) diagnosis() string {
 	case <-d.done:
 		state = fmt.Sprintf("exited (%v)", d.exit)
 	default:
+		// The kernel's word: R/S running or sleeping, T stopped, ...
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid)); err == nil {
+			for _, line := range strings.Split(string(st), "\n") {
+				if strings.HasPrefix(line, "State:") {
+					state = "running, " + strings.TrimSpace(line)
+				}
+			}
+		}
 	}
 	fmt.Fprintf(&b, "\n--- process: %s", state)
 	for _, name := range []string{"stderr.log", "libvirtd.log"} {

@@ -66,26 +66,29 @@ func runSource(t testing.TB, src *Source, store *model.Store) *running {
 	return r
 }
 
+// ownGoroutines returns the stacks of the goroutines started by this
+// package (not by its tests) or by go-libvirt.
+func ownGoroutines() []string {
+	var own []string
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		mine := strings.Contains(g, "created by mgmtd/source/virt.") &&
+			!strings.Contains(g, "created by mgmtd/source/virt.Test") && !strings.Contains(g, "created by mgmtd/source/virt.Benchmark") &&
+			!strings.Contains(g, "created by mgmtd/source/virt.(*libvirtd)")
+		if mine || strings.Contains(g, "created by github.com/digitalocean/go-libvirt") {
+			own = append(own, g)
+		}
+	}
+	return own
+}
+
 // checkNoLeaks fails when goroutines started by this package or by
 // go-libvirt are still alive 5 s after their owner stopped.
 func checkNoLeaks(t testing.TB) {
 	t.Helper()
 	var leaked []string
-	gone := testutil.Poll(5*time.Second, func() bool {
-		leaked = leaked[:0]
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			own := strings.Contains(g, "created by mgmtd/source/virt.") &&
-				!strings.Contains(g, "created by mgmtd/source/virt.Test") && !strings.Contains(g, "created by mgmtd/source/virt.Benchmark") &&
-				!strings.Contains(g, "created by mgmtd/source/virt.(*libvirtd)")
-			if own || strings.Contains(g, "created by github.com/digitalocean/go-libvirt") {
-				leaked = append(leaked, g)
-			}
-		}
-		return len(leaked) == 0
-	})
-	if gone {
+	if testutil.Poll(5*time.Second, func() bool { leaked = ownGoroutines(); return len(leaked) == 0 }) {
 		return
 	}
 	t.Errorf("%d goroutines leaked after Run returned:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
@@ -100,6 +103,7 @@ func waitSnapshot(t testing.TB, store *model.Store, limit time.Duration, what st
 	t.Helper()
 	var s *model.Snapshot
 	if !testutil.PollEvery(2*time.Millisecond, limit, func() bool { s = store.Snapshot(); return cond(s) }) {
+		t.Logf("goroutines of the source and go-libvirt at the failure:\n%s", strings.Join(ownGoroutines(), "\n\n"))
 		t.Fatalf("after %s: %s not reached; hosts=%+v vms=%+v", limit, what, s.Hosts, s.VMs)
 	}
 	return s
