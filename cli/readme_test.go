@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,11 @@ func TestReadmeTryBlock(t *testing.T) {
 	}
 	// set -x shows each command of the block before its output, so the
 	// test can tell whose output is whose.
-	setup := "set -e; mount -t tmpfs tmpfs /tmp; ip link set lo up; cd " + repo + "; set +e; PS4='+CMD '; set -x\n"
+	// The checkout is bound to /mnt and back after the new /tmp is
+	// mounted, so that a checkout under /tmp stays where it was (all in
+	// the private mount namespace).
+	setup := fmt.Sprintf("set -e; mkdir -p /mnt; mount --bind %[1]q /mnt; mount -t tmpfs tmpfs /tmp; mkdir -p %[1]q; mount --bind /mnt %[1]q; cd %[1]q; "+
+		"ip link set lo up; set +e; PS4='+CMD '; set -x\n", repo)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--pid", "--fork", "--mount", "--net", "--propagation", "private",
