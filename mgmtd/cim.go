@@ -117,7 +117,8 @@ func (d *Daemon) cimUnit() unit.Unit {
 			}
 			d.CIMURL = "http://" + l.Addr().String() + "/cimom"
 			if !d.cfg.CIM.PlainHTTP && d.TLS != nil {
-				hs.TLSConfig = d.TLS.ServerConfig()
+				hs.TLSConfig = http1Only(d.TLS.ServerConfig())
+				hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 				l = tls.NewListener(l, hs.TLSConfig)
 				d.CIMURL = "https://" + strings.TrimPrefix(d.CIMURL, "http://")
 			}
@@ -134,6 +135,26 @@ func (d *Daemon) cimUnit() unit.Unit {
 			return err
 		},
 	}
+}
+
+// http1Only makes a server TLS configuration offer HTTP/1.1 alone.
+// CIM-XML is specified over HTTP/1.1 (DSP0200) and its clients speak it;
+// wbemcli's libcurl took HTTP/2 when offered and then failed, now and
+// then, on the stream reset that follows an early answer (the 401 to an
+// anonymous request whose body was not read): "Stream error in the
+// HTTP/2 framing layer".
+func http1Only(c *tls.Config) *tls.Config {
+	c.NextProtos = []string{"http/1.1"}
+	if per := c.GetConfigForClient; per != nil {
+		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := per(hello)
+			if cc != nil {
+				cc.NextProtos = []string{"http/1.1"}
+			}
+			return cc, err
+		}
+	}
+	return c
 }
 
 // cimAuthenticate checks a CIM request's credentials with the one auth

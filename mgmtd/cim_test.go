@@ -3,6 +3,7 @@ package mgmtd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -82,6 +83,40 @@ func waitResources(t testing.TB, d *Daemon) {
 func wbemcli(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	return wbemtest.Wbemcli(t, append([]string{"-noverify"}, args...)...)
+}
+
+// TestCIMSpeaksHTTP1: the CIM listener answers HTTP/1.1 to a client that
+// offers HTTP/2 first, as libcurl (wbemcli) does; the REST listener still
+// takes HTTP/2.
+func TestCIMSpeaksHTTP1(t *testing.T) {
+	d, _ := startOnCIB(t, "guest")
+	negotiated := func(url string) string {
+		t.Helper()
+		addr := strings.TrimPrefix(url, "https://")
+		addr, _, _ = strings.Cut(addr, "/")
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().NegotiatedProtocol
+	}
+	if p := negotiated(d.CIMURL); p != "http/1.1" {
+		t.Errorf("CIM listener negotiated %q, want http/1.1", p)
+	}
+	if p := negotiated(d.URL); p != "h2" {
+		t.Errorf("REST listener negotiated %q, want h2", p)
+	}
+	// An anonymous request with a body is answered 401 over HTTP/1.1.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	resp, err := client.Post(d.CIMURL, "application/xml", strings.NewReader(strings.Repeat("<x/>", 100000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.ProtoMajor != 1 {
+		t.Errorf("anonymous POST: %s over %s, want 401 over HTTP/1.1", resp.Status, resp.Proto)
+	}
 }
 
 // TestCIMEndToEnd drives the daemon's CIM server with the real wbemcli over
