@@ -139,10 +139,10 @@ func (d *Daemon) cimUnit() unit.Unit {
 
 // http1Only makes a server TLS configuration offer HTTP/1.1 alone.
 // CIM-XML is specified over HTTP/1.1 (DSP0200) and its clients speak it;
-// wbemcli's libcurl took HTTP/2 when offered and then failed, now and
-// then, on the stream reset that follows an early answer (the 401 to an
-// anonymous request whose body was not read): "Stream error in the
-// HTTP/2 framing layer".
+// wbemcli's libcurl took HTTP/2 when offered, and once failed with
+// "Stream error in the HTTP/2 framing layer" on the 401 to an anonymous
+// request, most likely on the stream reset that follows an answer given
+// before the request's body was read.
 func http1Only(c *tls.Config) *tls.Config {
 	c.NextProtos = []string{"http/1.1"}
 	if per := c.GetConfigForClient; per != nil {
