@@ -17,6 +17,13 @@ import (
 // targets are not the Pacemaker fixture's.
 func iscsiPart(t *testing.T, rename string) *model.ISCSIPart {
 	t.Helper()
+	return iscsi.Part("node1", capturedTargets(t, rename))
+}
+
+// capturedTargets parses the real tgtadm capture, with the first target
+// renamed to rename (when set).
+func capturedTargets(t *testing.T, rename string) []tgtadm.Target {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "source", "iscsi", "tgtadm", "testdata", "target-show.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +35,7 @@ func iscsiPart(t *testing.T, rename string) *model.ISCSIPart {
 	if rename != "" {
 		ts[0].Name = rename
 	}
-	return iscsi.Part("node1", ts)
+	return ts
 }
 
 const (
@@ -118,15 +125,7 @@ func TestISCSILiveMerge(t *testing.T) {
 // watched daemon does not export it, are conflicts on the target; a daemon
 // that agrees is none.
 func TestISCSIPlacementConflict(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "source", "iscsi", "tgtadm", "testdata", "target-show.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := tgtadm.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts[0].Name = iqn // Pacemaker runs it (tgt_r0) on node1
+	ts := capturedTargets(t, iqn) // Pacemaker runs it (tgt_r0) on node1
 	conflicts := func(s *model.Snapshot) []string {
 		var out []string
 		for _, c := range s.Conflicts {

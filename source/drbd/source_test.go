@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,7 +83,7 @@ func start(t *testing.T, opts Options, store *model.Store) *Source {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	src := New(opts, store, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	go func() { done <- src.Run(ctx) }()
 	t.Cleanup(func() {
@@ -104,24 +103,6 @@ func start(t *testing.T, opts Options, store *model.Store) *Source {
 		}
 	})
 	return src
-}
-
-// syncBuffer is a log sink shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func state(s *model.Snapshot) model.SourceStatus {

@@ -107,12 +107,20 @@ func (d *libvirtd) diagnosis() string {
 		}
 	}
 	fmt.Fprintf(&b, "\n--- process: %s", state)
-	for _, name := range []string{"stderr.log", "libvirtd.log"} {
+	b.WriteString(d.logs(4000, "stderr.log", "libvirtd.log"))
+	return b.String()
+}
+
+// logs shows the named files of the daemon's directory, each cut to its
+// last tail bytes when tail > 0.
+func (d *libvirtd) logs(tail int, names ...string) string {
+	var b strings.Builder
+	for _, name := range names {
 		content, _ := os.ReadFile(filepath.Join(d.dir, name))
-		if len(content) > 4000 {
-			content = content[len(content)-4000:]
+		if tail > 0 && len(content) > tail {
+			content = content[len(content)-tail:]
 		}
-		fmt.Fprintf(&b, "\n--- %s (tail):\n%s", name, content)
+		fmt.Fprintf(&b, "\n--- %s:\n%s", name, content)
 	}
 	return b.String()
 }
@@ -168,18 +176,10 @@ func (d *libvirtd) waitAccepting(network, addr string) {
 	if testutil.Poll(limit, accepting) && !exited {
 		return
 	}
-	logs := func(names ...string) string {
-		var b strings.Builder
-		for _, name := range names {
-			content, _ := os.ReadFile(filepath.Join(d.dir, name))
-			fmt.Fprintf(&b, "\n--- %s:\n%s", name, content)
-		}
-		return b.String()
-	}
 	if exited {
-		d.t.Fatalf("libvirtd exited before %s %s accepted connections:%s", network, addr, logs("stderr.log", "libvirtd.log"))
+		d.t.Fatalf("libvirtd exited before %s %s accepted connections:%s", network, addr, d.logs(0, "stderr.log", "libvirtd.log"))
 	}
-	d.t.Fatalf("libvirtd: %s %s not accepting after %s (listen=%v):%s", network, addr, limit, d.listen, logs("libvirtd.conf", "stderr.log", "libvirtd.log"))
+	d.t.Fatalf("libvirtd: %s %s not accepting after %s (listen=%v):%s", network, addr, limit, d.listen, d.logs(0, "libvirtd.conf", "stderr.log", "libvirtd.log"))
 }
 
 // uri returns a test+unix URI served by this daemon; path is
