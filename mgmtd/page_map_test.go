@@ -132,11 +132,12 @@ func keysOf(objs []mapObject) map[string]mapObject {
 // fenced slid to their new place (and nothing slides when the browser asks
 // for reduced motion); a click on vip-db opens its detail page with its
 // constraints, history and (for a viewer) why there are no actions;
-// where-is and impact marked on the map are the API's answers; a deep link
-// marks; the keyboard moves on the map and opens a detail page; axe-core
-// finds no serious or critical violation on the map (light and dark) and
-// on the detail page. Screenshots of the map and the detail page at the
-// three moments are left in screenshotDir.
+// where-is and impact marked on the map are the API's answers (also when
+// the answer of a where-is asked just before the impact arrives late); a
+// deep link marks; the keyboard moves on the map and opens a detail page;
+// axe-core finds no serious or critical violation on the map (light and
+// dark) and on the detail page. Screenshots of the map and the detail page
+// at the three moments are left in screenshotDir.
 func TestWebPageMapStory(t *testing.T) {
 	d := startDemo(t)
 	shots := screenshotDir(t)
@@ -278,7 +279,10 @@ func TestWebPageMapStory(t *testing.T) {
 		t.Errorf("impact of hv2 marked %v, the API's %v", keysSorted(got), keysSorted(want))
 	}
 	if n := end["impact_left"].(float64); n != 0 {
-		t.Errorf("%v where-is marks left under the impact", n)
+		t.Errorf("%v where-is marks left under the impact (or drawn by the late answer of a where-is asked before it)", n)
+	}
+	if note := end["impact_note"].(string); !strings.Contains(note, "what hv2 takes") {
+		t.Errorf("the map's note after the impact of hv2: %q", note)
 	}
 	if got, want := setOf(strs(end["deep"])), impactWant("hv3"); !mapsEqual(got, want) {
 		t.Errorf("#map=impact:hv3 marked %v, the API's %v", keysSorted(got), keysSorted(want))

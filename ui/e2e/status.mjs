@@ -99,18 +99,34 @@ try {
     const focused = await page.evaluate(() => document.activeElement.id);
     await page.keyboard.type("vip-db");
     await page.keyboard.press("Enter");
+    // Its own answer (the Where is view still holds an earlier one).
+    await page.locator("#where-result p", { hasText: "vip-db:" }).waitFor();
     await page.locator("#where-result .chain").first().waitFor();
     const hash = await page.evaluate(() => location.hash);
     // Arrow keys move between the tabs.
     await page.getByRole("tab", { name: "Where is" }).focus();
     await page.keyboard.press("ArrowRight");
     const selected = await page.locator("#tabs [aria-selected=true]").innerText();
-    // An unknown name: the previous answer goes away.
+    // An unknown name: the previous answer goes away, also when the
+    // previous question's answer arrives after the unknown name's (held
+    // back here by 1.5 s).
     await page.getByRole("tab", { name: "Where is" }).click();
+    const isSlow = (u) => u.pathname === "/api/v1/where" && u.searchParams.get("q") === "vip-db";
+    await page.route(isSlow, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    await page.locator("#where-q").fill("vip-db");
+    await page.getByRole("button", { name: "Find" }).click();
     await page.locator("#where-q").fill("no-such-thing");
     await page.getByRole("button", { name: "Find" }).click();
     await page.locator("#where-result", { hasText: "Nothing called no-such-thing" }).or(page.locator("#problem:visible")).first().waitFor();
-    const unknown = { result: await page.locator("#where-result").innerText(), chains: await page.locator("#where-result .chain").count() };
+    await slowDone;
+    await page.unroute(isSlow);
+    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    const unknown = { result: await page.locator("#where-result").innerText(), chains: await page.locator("#where-result .chain").count(),
+      problem: await page.locator("#problem:visible").allInnerTexts() };
     // A VM Pacemaker does not manage runs on its host, not "nowhere".
     await page.locator("#where-q").fill("build01");
     await page.getByRole("button", { name: "Find" }).click();

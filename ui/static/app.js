@@ -362,12 +362,21 @@ function storageChain(c) {
   return div;
 }
 
+// whereSeq and impactSeq number the questions asked in the Where is and
+// Impact views: an answer that arrives after a newer question was asked
+// is dropped, since answers need not arrive in the order they were asked
+// (the previous name's answer must not replace the newer one).
+let whereSeq = 0;
+let impactSeq = 0;
+
 async function where(ev) {
   ev.preventDefault();
   const q = $("where-q").value.trim();
   const out = $("where-result");
+  const seq = ++whereSeq;
   try {
     const r = await get("where?q=" + encodeURIComponent(q));
+    if (seq !== whereSeq) return;
     const d = r.data;
     const vms = (d.vms || []).map((v) => el("div", { className: "vm-where" }, el("b", null, "VM " + v.name), ` ${v.state} on host ${v.host || "?"}` +
       (v.managed ? ` (resource ${v.resource})` : " (not managed by Pacemaker)")));
@@ -384,6 +393,7 @@ async function where(ev) {
       ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
+    if (seq !== whereSeq) return;
     // No answer: the previous one must not stay under the error.
     out.replaceChildren();
     showProblem(err);
@@ -397,8 +407,10 @@ async function impact(ev) {
   const target = $("impact-target").value;
   const out = $("impact-result");
   out.replaceChildren(el("p", null, "Asking Pacemaker's scheduler..."));
+  const seq = ++impactSeq;
   try {
     const d = (await get("impact?node=" + encodeURIComponent(target))).data;
+    if (seq !== impactSeq) return;
     const parts = [el("h2", null, `${target} takes with it`)];
     parts.push(el("p", null, `${(d.instances || []).length} resource instance(s), ` +
       `${(d.vms || []).length} VM(s), services: ${(d.services || []).join(", ") || "none"}` +
@@ -411,6 +423,7 @@ async function impact(ev) {
     out.replaceChildren(...parts);
     showProblem(null);
   } catch (err) {
+    if (seq !== impactSeq) return;
     out.replaceChildren();
     showProblem(err);
   }

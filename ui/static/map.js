@@ -350,13 +350,16 @@ function impactKeys(d) {
 let markAnswer = null; // {mode, name, generation, keys, text}
 
 async function markOnMap(mode, name) {
-  mapMark = name ? { mode, name } : null;
+  const mark = name ? { mode, name } : null;
+  mapMark = mark;
   markAnswer = null;
-  if (mapMark) {
+  if (mark) {
     try {
       await fetchMark();
+      if (mapMark !== mark) return; // another mark was asked for meanwhile: its answer shows
       showProblem(null);
     } catch (err) {
+      if (mapMark !== mark) return;
       mapMark = null;
       showProblem(err);
     }
@@ -364,16 +367,22 @@ async function markOnMap(mode, name) {
   applyMark();
 }
 
+// fetchMark asks for the answer of the mark asked for; an answer that
+// arrives after another mark was asked for is dropped (answers need not
+// arrive in the order they were asked).
 async function fetchMark() {
-  const { mode, name } = mapMark;
+  const mark = mapMark;
+  const { mode, name } = mark;
   const gen = mapModel ? mapModel.generation : 0;
   if (markAnswer && markAnswer.mode === mode && markAnswer.name === name && markAnswer.generation === gen) return;
   if (mode === "where") {
     const d = (await get("where?q=" + encodeURIComponent(name))).data;
+    if (mapMark !== mark) return;
     markAnswer = { mode, name, generation: gen, keys: whereKeys(d), text: `Marked: where ${name} runs, ${(d.instances || []).length} instance(s) with their chains down to the host.` };
   } else {
     // The model's answer only (no simulation): what goes away with it.
     const d = (await get("impact?simulate=false&node=" + encodeURIComponent(name))).data;
+    if (mapMark !== mark) return;
     markAnswer = { mode, name, generation: gen, keys: impactKeys(d),
       text: `Marked: what ${name} takes with it, ${(d.instances || []).length} instance(s), ${(d.vms || []).length} VM(s), ` +
         `${(d.guest_nodes || []).length} guest node(s), services: ${(d.services || []).join(", ") || "none"}.` };
