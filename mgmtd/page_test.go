@@ -236,6 +236,10 @@ func TestWebPage(t *testing.T) {
 	if err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].Records < 3 {
 		t.Errorf("verify the page's export: %v %+v", err, rep)
 	}
+	// A search whose answer arrives after a newer search's is not shown.
+	if filtered := strs(next()["actions"]); len(filtered) == 0 || slices.ContainsFunc(filtered, func(a string) bool { return a != "daemon.start" }) {
+		t.Errorf("the table after searching for daemon.start (an earlier search answered late): %q", filtered)
+	}
 	if errs := strs(next()["console_errors"]); len(errs) > 0 {
 		t.Errorf("browser console errors (auditor): %q", errs)
 	}

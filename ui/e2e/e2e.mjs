@@ -9,8 +9,9 @@
 // MODE "cluster": load the page, print what it shows, then wait for a line
 // "go" on stdin (the test changes the model), wait for the page to follow
 // the change, try where-is and impact, and print again. MODE "audit": load
-// the page as an auditor, print the audit table and download the JSON Lines
-// export (beside SCREENSHOT). MODE "act": as an operator, preview putting
+// the page as an auditor, print the audit table, download the JSON Lines
+// export (beside SCREENSHOT), then search for daemon.start while an
+// earlier search's answer is held back, and print the table. MODE "act": as an operator, preview putting
 // NODE in standby, apply it, and print the preview and the task's outcome. MODE
 // "history": open the History tab, show the events of the object NODE over
 // 6 hours, print the table's objects and the time line's marks, click the
@@ -70,6 +71,15 @@ try {
     await page.locator("#overview").waitFor();
     await page.getByRole("tab", { name: "History" }).click();
     await page.locator("#history-records tbody tr").first().waitFor();
+    // A search for every object (30 days) whose answer is held back by
+    // 1.5 s, then the one object's: the late answer must not replace it.
+    const isSlow = (u) => u.pathname === "/api/v1/history" && !u.searchParams.has("object");
+    await page.route(isSlow, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    await page.getByRole("button", { name: "30 d" }).click();
     await page.locator("#history-object").fill(node);
     await page.getByRole("button", { name: "6 h" }).click();
     await page.locator("#history-zoom button[aria-pressed=true]", { hasText: "6 h" }).waitFor();
@@ -77,6 +87,9 @@ try {
       const cells = [...document.querySelectorAll("#history-records tbody tr td:nth-child(5)")];
       return cells.length > 0 && cells.every((c) => c.innerText.endsWith(" " + name));
     }, node);
+    await slowDone;
+    await page.unroute(isSlow);
+    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
     out({
       step: "history", objects: await texts("#history-records tbody tr td:nth-child(5)"),
       marks: await page.locator("#timeline .mark").count(), why: await texts("#history-records button.why"),
@@ -116,6 +129,25 @@ try {
     const file = shot ? shot.replace(/\.png$/, "") + "-export.jsonl" : "/tmp/mgmtd-export.jsonl";
     await download.saveAs(file);
     out({ step: "export", file, name: download.suggestedFilename() });
+    // A search of everything whose answer is held back by 1.5 s, then
+    // one for daemon.start: the late answer must not replace it.
+    const isSlow = (u) => u.pathname === "/api/v1/audit" && !u.searchParams.has("action");
+    await page.route(isSlow, async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator("#audit-form input[name=action]").fill("daemon.start");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll("#audit-records tbody tr td:nth-child(5)")];
+      return cells.length > 0 && cells.every((c) => c.innerText === "daemon.start");
+    });
+    await slowDone;
+    await page.unroute(isSlow);
+    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    out({ step: "filtered", actions: await texts("#audit-records tbody tr td:nth-child(5)") });
   }
   if (shot) await page.screenshot({ path: shot, fullPage: true });
   out({ step: "done", console_errors: consoleErrors });

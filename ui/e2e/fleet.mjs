@@ -4,7 +4,8 @@
 //   node fleet.mjs BASE_URL TOKEN CLUSTER SHOT
 //
 // Opens BASE_URL/ with TOKEN as a bearer token, waits for the cluster
-// table, opens CLUSTER's detail and prints one JSON line: the rows, the
+// table, opens another cluster's detail (its answer held back) and then
+// CLUSTER's, and prints one JSON line: the rows, the
 // detail's link and objects, axe's serious and critical findings. A
 // failure prints {"error": ...} and exits 1.
 import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
@@ -25,8 +26,22 @@ try {
   const rows = await page.locator("#clusters tbody tr").evaluateAll((trs) => trs.map((tr) => ({
     cluster: tr.dataset.cluster, cells: [...tr.querySelectorAll("td")].map((td) => td.innerText),
   })));
+  // Another cluster picked first, its answer held back by 1.5 s: the late
+  // answer must not replace CLUSTER's detail.
+  const other = rows.map((r) => r.cluster).find((c) => c !== cluster);
+  const isSlow = (u) => u.pathname === "/api/v1/fleet/clusters/" + encodeURIComponent(other);
+  await page.route(isSlow, async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+  await page.getByRole("button", { name: other, exact: true }).click();
   await page.getByRole("button", { name: cluster, exact: true }).click();
+  await page.locator("#detail-title", { hasText: "Cluster " + cluster }).waitFor({ timeout: 30000 });
   await page.waitForFunction(() => document.querySelectorAll("#objects tbody tr").length > 0, null, { timeout: 30000 });
+  await slowDone;
+  await page.unroute(isSlow);
+  await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
   const detail = {
     title: await page.locator("#detail-title").innerText(),
     link: await page.locator("#detail-link").getAttribute("href"),

@@ -180,8 +180,23 @@ try {
     await page.locator("#generation", { hasNotText: new RegExp("^" + gen0 + "$") }).waitFor({ timeout: 15000 });
     const keptTo = await page.locator("#act-to").inputValue();
     const keptObject = await page.locator("#act-object").inputValue();
+    // A preview of the move to node2 held back by 1.5 s, then the one to
+    // node3: the late preview (and its Apply) must not replace node3's.
+    const isMove = (u) => u.pathname.endsWith("/resources/dummy-a/actions/move");
+    const toNode2 = (r) => (r.postData() || "").includes('"node2"');
+    await page.route(isMove, async (route) => {
+      if (toNode2(route.request())) await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    const slowDone = page.waitForEvent("requestfinished", (r) => isMove(new URL(r.url())) && toNode2(r));
+    await page.locator("#act-to").selectOption("node2");
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("#act-to").selectOption(keptTo);
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator("#act-apply").waitFor();
+    await slowDone;
+    await page.unroute(isMove);
+    await page.waitForTimeout(500); // time for the late preview to be drawn, if the page would draw it
     const preview = await page.locator("#act-preview").innerText();
     await page.locator("#act-apply").click();
     await page.locator("#act-status", { hasText: /\b(succeeded|failed|timed_out|refused)\b/ }).waitFor({ timeout: 60000 });

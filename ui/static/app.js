@@ -268,13 +268,20 @@ function serviceSummary(actions) {
     [...touched].map(([n, c]) => `${n} (${c} action${c > 1 ? "s" : ""})`).join(", ") + ".");
 }
 
+// previewSeq numbers the previews asked for: a preview that arrives after
+// a newer one was asked for, or after the form changed, is dropped - its
+// Apply would make a change other than the one the form shows.
+let previewSeq = 0;
+
 async function preview(ev) {
   ev.preventDefault();
   const req = actRequest();
   const out = $("act-preview");
   $("act-status").replaceChildren();
+  const seq = ++previewSeq;
   try {
     const task = await post(req.path, { ...req.body, dry_run: true });
+    if (seq !== previewSeq) return;
     const apply = el("button", { type: "button", id: "act-apply" }, "Apply");
     const cancel = el("button", { type: "button" }, "Cancel");
     const parts = [el("p", null, `To ${req.what}, Pacemaker would:`), predictionList(task.prediction)];
@@ -297,6 +304,7 @@ async function preview(ev) {
     out.replaceChildren(...parts, apply, " ", cancel);
     showProblem(null);
   } catch (err) {
+    if (seq !== previewSeq) return;
     out.replaceChildren();
     showProblem(err);
   }
@@ -432,8 +440,20 @@ async function impact(ev) {
 // ---- audit ----
 
 let auditCursor = "";
+let auditSeq = 0; // a new search drops the answers of earlier ones
 
+// searchAudit shows the newest audit records the form asks for; more
+// appends the next, older page (one at a time: the button is hidden
+// while its page is asked for).
 async function searchAudit(more) {
+  if (more && !auditCursor) return;
+  if (!more) {
+    auditSeq++;
+    auditCursor = "";
+  }
+  const seq = auditSeq;
+  const cursor = auditCursor;
+  $("audit-more").hidden = true;
   const form = $("audit-form");
   const q = new URLSearchParams();
   for (const [k, v] of new FormData(form)) {
@@ -450,9 +470,10 @@ async function searchAudit(more) {
   $("export-verify").textContent = [...q.keys()].length ? "mgmtd audit verify --partial FILE" : "mgmtd audit verify FILE";
   q.set("limit", "50");
   q.set("order", "newest");
-  if (more && auditCursor) q.set("cursor", auditCursor);
+  if (more) q.set("cursor", cursor);
   try {
     const page = await get("audit?" + q.toString());
+    if (seq !== auditSeq) return;
     const rows = page.records.map((r) => [r.time.replace("T", " ").replace("Z", ""), r.seq, r.actor, r.channel,
       r.action, r.object_type + " " + r.object_id,
       el("span", { className: r.outcome === "success" ? "ok" : "bad" }, r.outcome), r.reason]);
@@ -463,6 +484,8 @@ async function searchAudit(more) {
     $("audit-more").hidden = !auditCursor;
     showProblem(null);
   } catch (err) {
+    if (seq !== auditSeq) return;
+    $("audit-more").hidden = !auditCursor; // a failed "more" may be tried again
     showProblem(err);
   }
 }
@@ -470,18 +493,29 @@ async function searchAudit(more) {
 // ---- history: what happened, and why ----
 
 let historyCursor = "";
+let historySeq = 0; // a new search drops the answers of earlier ones
 let historySpan = "24h";
 const spanMs = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "168h": 168 * 3600e3, "720h": 720 * 3600e3 };
 
 // searchHistory shows the stored events of the chosen time range (newest
-// first) as a time line and a table; more appends the next, older page.
+// first) as a time line and a table; more appends the next, older page
+// (one at a time: the button is hidden while its page is asked for). An
+// answer that arrives after a newer search was started is dropped.
 async function searchHistory(more) {
+  if (more && !historyCursor) return;
+  if (!more) {
+    historySeq++;
+    historyCursor = "";
+  }
+  const seq = historySeq;
+  $("history-more").hidden = true;
   const q = new URLSearchParams({ since: historySpan, order: "desc", limit: "200" });
   const object = $("history-object").value.trim();
   if (object) q.set("object", object);
-  if (more && historyCursor) q.set("cursor", historyCursor);
+  if (more) q.set("cursor", historyCursor);
   try {
     const page = await get("history?" + q.toString());
+    if (seq !== historySeq) return;
     const body = $("history-records").tBodies[0];
     if (!more) {
       body.replaceChildren();
@@ -518,6 +552,8 @@ async function searchHistory(more) {
       showProblem(null);
     }
   } catch (err) {
+    if (seq !== historySeq) return;
+    $("history-more").hidden = !historyCursor; // a failed "more" may be tried again
     showProblem(err);
   }
 }
@@ -556,10 +592,34 @@ async function explain(input, number) {
 // ---- live updates ----
 
 let refreshTimer = 0;
+let reloading = false; // a reload of the overview is on its way
+let reloadAgain = false; // and another was asked for meanwhile
 
+// refreshSoon reloads the overview a moment after the last of a burst of
+// events. Reloads run one at a time: one asked for while another is on
+// its way runs after it, so an older answer never replaces a newer one.
 function refreshSoon() {
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => loadOverview().catch(showProblem), 250);
+  refreshTimer = setTimeout(reload, 250);
+}
+
+async function reload() {
+  if (reloading) {
+    reloadAgain = true;
+    return;
+  }
+  reloading = true;
+  try {
+    await loadOverview();
+  } catch (err) {
+    showProblem(err);
+  } finally {
+    reloading = false;
+  }
+  if (reloadAgain) {
+    reloadAgain = false;
+    reload();
+  }
 }
 
 // showGeneration puts the generation the page shows in the live badge.
@@ -633,6 +693,12 @@ async function start() {
     });
   }
   $("act-op").addEventListener("change", fillActObjects);
+  // A preview belongs to the form it was asked for: changing the form
+  // takes it (and its Apply) away.
+  $("act-form").addEventListener("change", () => {
+    previewSeq++;
+    $("act-preview").replaceChildren();
+  });
   $("act-form").addEventListener("submit", preview);
   let session;
   try {
@@ -671,7 +737,7 @@ async function start() {
       if (roles.includes("operator") || roles.includes("admin")) {
         $("act").hidden = !(await get("tasks").then(() => true, () => false));
       }
-      await loadOverview();
+      await reload();
       follow();
     } catch (err) {
       showProblem(err);

@@ -6,7 +6,20 @@
 "use strict";
 
 const api = "/api/v1/fleet";
-let picked = location.hash.slice(1);
+let picked = fromHash(location.hash);
+// refreshSeq and detailSeq number the list and detail requests: an answer
+// that arrives after a newer request was made is dropped (answers need
+// not arrive in the order they were asked).
+let refreshSeq = 0;
+let detailSeq = 0;
+
+function fromHash(hash) {
+  try {
+    return decodeURIComponent(hash.slice(1));
+  } catch (e) {
+    return ""; // not a name pick() wrote
+  }
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -51,8 +64,10 @@ function safeURL(u) {
 }
 
 async function refresh() {
+  const seq = ++refreshSeq;
   try {
     const cs = await get("/clusters");
+    if (seq !== refreshSeq) return;
     const body = document.querySelector("#clusters tbody");
     body.replaceChildren();
     let stale = 0, bad = 0;
@@ -85,6 +100,7 @@ async function refresh() {
     problem(null);
     if (picked) await detail(picked);
   } catch (err) {
+    if (seq !== refreshSeq) return;
     problem(err);
   }
 }
@@ -98,12 +114,14 @@ async function pick(name) {
   try {
     await detail(name);
   } catch (err) {
-    problem(err);
+    if (name === picked) problem(err);
   }
 }
 
 async function detail(name) {
+  const seq = ++detailSeq;
   const [c, objs] = await Promise.all([get("/clusters/" + encodeURIComponent(name)), get("/objects?cluster=" + encodeURIComponent(name))]);
+  if (seq !== detailSeq) return; // another cluster (or a newer answer) was asked for
   document.getElementById("detail").hidden = false;
   document.getElementById("detail-title").textContent = "Cluster " + name;
   const a = document.getElementById("detail-link");
