@@ -79,7 +79,7 @@ try {
       await page.getByRole("tab", { name: "Where is" }).click();
       await page.locator("#where-q").fill("web");
       await page.getByRole("button", { name: "Find" }).click();
-      await page.locator("#where-result .chain").first().waitFor();
+      await page.locator("#where-result:not([aria-busy]) .chain").first().waitFor();
       violations.where = await axe();
       await page.screenshot({ path: `${shotdir}/${name}-where.png`, fullPage: true });
       await page.getByRole("tab", { name: "Impact" }).click();
@@ -100,7 +100,7 @@ try {
     await page.keyboard.type("vip-db");
     await page.keyboard.press("Enter");
     // Its own answer (the Where is view still holds an earlier one).
-    await page.locator("#where-result p", { hasText: "vip-db:" }).waitFor();
+    await page.locator("#where-result:not([aria-busy]) p", { hasText: "vip-db:" }).waitFor();
     await page.locator("#where-result .chain").first().waitFor();
     const hash = await page.evaluate(() => location.hash);
     // Arrow keys move between the tabs.

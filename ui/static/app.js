@@ -382,9 +382,11 @@ async function where(ev) {
   const q = $("where-q").value.trim();
   const out = $("where-result");
   const seq = ++whereSeq;
+  out.setAttribute("aria-busy", "true"); // until its answer is drawn
   try {
     const r = await get("where?q=" + encodeURIComponent(q));
     if (seq !== whereSeq) return;
+    out.removeAttribute("aria-busy");
     const d = r.data;
     const vms = (d.vms || []).map((v) => el("div", { className: "vm-where" }, el("b", null, "VM " + v.name), ` ${v.state} on host ${v.host || "?"}` +
       (v.managed ? ` (resource ${v.resource})` : " (not managed by Pacemaker)")));
@@ -402,6 +404,7 @@ async function where(ev) {
     showProblem(null);
   } catch (err) {
     if (seq !== whereSeq) return;
+    out.removeAttribute("aria-busy");
     // No answer: the previous one must not stay under the error.
     out.replaceChildren();
     showProblem(err);
