@@ -18,7 +18,7 @@
 // first transition and print its explanation. MODE "check": run the
 // configuration check from the Cluster tab and print its findings. Every step prints one
 // JSON line; a failure prints {"error": ...} and exits 1.
-import { launchBrowser, watchPage } from "./lib.mjs";
+import { launchBrowser, watchPage, holdBack } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shot, node] = process.argv.slice(2);
@@ -73,12 +73,7 @@ try {
     await page.locator("#history-records tbody tr").first().waitFor();
     // A search for every object (30 days) whose answer is held back by
     // 1.5 s, then the one object's: the late answer must not replace it.
-    const isSlow = (u) => u.pathname === "/api/v1/history" && !u.searchParams.has("object");
-    await page.route(isSlow, async (route) => {
-      await new Promise((r) => setTimeout(r, 1500));
-      await route.continue();
-    });
-    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    const held = await holdBack(page, (u) => u.pathname === "/api/v1/history" && !u.searchParams.has("object"));
     await page.getByRole("button", { name: "30 d" }).click();
     await page.locator("#history-object").fill(node);
     await page.getByRole("button", { name: "6 h" }).click();
@@ -87,9 +82,7 @@ try {
       const cells = [...document.querySelectorAll("#history-records tbody tr td:nth-child(5)")];
       return cells.length > 0 && cells.every((c) => c.innerText.endsWith(" " + name));
     }, node);
-    await slowDone;
-    await page.unroute(isSlow);
-    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    await held.released();
     out({
       step: "history", objects: await texts("#history-records tbody tr td:nth-child(5)"),
       marks: await page.locator("#timeline .mark").count(), why: await texts("#history-records button.why"),
@@ -131,12 +124,7 @@ try {
     out({ step: "export", file, name: download.suggestedFilename() });
     // A search of everything whose answer is held back by 1.5 s, then
     // one for daemon.start: the late answer must not replace it.
-    const isSlow = (u) => u.pathname === "/api/v1/audit" && !u.searchParams.has("action");
-    await page.route(isSlow, async (route) => {
-      await new Promise((r) => setTimeout(r, 1500));
-      await route.continue();
-    });
-    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    const held = await holdBack(page, (u) => u.pathname === "/api/v1/audit" && !u.searchParams.has("action"));
     await page.getByRole("button", { name: "Search" }).click();
     await page.locator("#audit-form input[name=action]").fill("daemon.start");
     await page.getByRole("button", { name: "Search" }).click();
@@ -144,9 +132,7 @@ try {
       const cells = [...document.querySelectorAll("#audit-records tbody tr td:nth-child(5)")];
       return cells.length > 0 && cells.every((c) => c.innerText === "daemon.start");
     });
-    await slowDone;
-    await page.unroute(isSlow);
-    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    await held.released();
     out({ step: "filtered", actions: await texts("#audit-records tbody tr td:nth-child(5)") });
   }
   if (shot) await page.screenshot({ path: shot, fullPage: true });

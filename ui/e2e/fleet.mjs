@@ -8,7 +8,7 @@
 // CLUSTER's, and prints one JSON line: the rows, the
 // detail's link and objects, axe's serious and critical findings. A
 // failure prints {"error": ...} and exits 1.
-import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage, holdBack } from "./lib.mjs";
 
 const [base, token, cluster, shot] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -29,19 +29,12 @@ try {
   // Another cluster picked first, its answer held back by 1.5 s: the late
   // answer must not replace CLUSTER's detail.
   const other = rows.map((r) => r.cluster).find((c) => c !== cluster);
-  const isSlow = (u) => u.pathname === "/api/v1/fleet/clusters/" + encodeURIComponent(other);
-  await page.route(isSlow, async (route) => {
-    await new Promise((r) => setTimeout(r, 1500));
-    await route.continue();
-  });
-  const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+  const held = await holdBack(page, (u) => u.pathname === "/api/v1/fleet/clusters/" + encodeURIComponent(other));
   await page.getByRole("button", { name: other, exact: true }).click();
   await page.getByRole("button", { name: cluster, exact: true }).click();
   await page.locator("#detail-title", { hasText: "Cluster " + cluster }).waitFor({ timeout: 30000 });
   await page.waitForFunction(() => document.querySelectorAll("#objects tbody tr").length > 0, null, { timeout: 30000 });
-  await slowDone;
-  await page.unroute(isSlow);
-  await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+  await held.released();
   const detail = {
     title: await page.locator("#detail-title").innerText(),
     link: await page.locator("#detail-link").getAttribute("href"),

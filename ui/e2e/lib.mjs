@@ -40,3 +40,25 @@ export function watchPage(page, { consoleErrors, requests, base = "", ignore = (
   page.on("response", (r) => { if (r.url().includes("/api/")) requests.push(r.status() + " " + r.url().replace(base, "")); });
   page.on("requestfailed", (r) => requests.push("failed " + r.url().replace(base, "") + " " + (r.failure() || {}).errorText));
 }
+
+// holdBack delays the answers to the requests matches(url, request) picks
+// by 1.5 s, so that a page can be shown an answer after a newer one (the
+// network does not keep their order). Its released() waits until the
+// held answer has arrived, stops holding, and gives the page half a
+// second to draw the late answer, if it would.
+export async function holdBack(page, matches) {
+  const picks = (r) => matches(new URL(r.url()), r);
+  const handler = async (route) => {
+    if (picks(route.request())) await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  };
+  await page.route("**/api/**", handler);
+  const arrived = page.waitForEvent("requestfinished", picks);
+  return {
+    async released() {
+      await arrived;
+      await page.unroute("**/api/**", handler);
+      await page.waitForTimeout(500);
+    },
+  };
+}

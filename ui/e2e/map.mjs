@@ -21,7 +21,7 @@
 // OBJECT's chip opens its detail page: constraints, history, actions; a
 // move to NODE previewed there, with the prediction's refusal, kept while
 // the page follows a new generation (stdin "go" once the test made one).
-import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage, holdBack } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shotdir, object, toNode] = process.argv.slice(2);
@@ -127,20 +127,13 @@ try {
     // Impact marked on the map, asked while a where-is mark asked just
     // before it is still unanswered (held back here by 1.5 s): the late
     // answer must not replace the impact's marks.
-    const isSlow = (u) => u.pathname === "/api/v1/where" && u.searchParams.get("q") === "vip-db";
-    await page.route(isSlow, async (route) => {
-      await new Promise((r) => setTimeout(r, 1500));
-      await route.continue();
-    });
-    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    const held = await holdBack(page, (u) => u.pathname === "/api/v1/where" && u.searchParams.get("q") === "vip-db");
     await page.locator("#map-where-q").fill("vip-db");
     await page.getByRole("button", { name: "Mark where it runs" }).click();
     await page.locator("#map-impact-target").selectOption("hv2");
     await page.getByRole("button", { name: "Mark what it takes" }).click();
     await page.locator("#map-note", { hasText: "what hv2 takes" }).waitFor();
-    await slowDone;
-    await page.unroute(isSlow);
-    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    await held.released();
     const impact = await marked("mark-impact");
     const impactLeft = (await marked("mark-where")).length;
     const impactNote = await page.locator("#map-note").innerText();

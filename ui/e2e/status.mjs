@@ -17,7 +17,7 @@
 // MODE "safe" (an operator on a CIB file): the leftover constraint with its
 // Clear button, a move the prediction says cannot happen (refused), a move
 // that can, with the destination kept while the page refreshes.
-import { launchBrowser, axeViolations, watchPage } from "./lib.mjs";
+import { launchBrowser, axeViolations, watchPage, holdBack } from "./lib.mjs";
 import { createInterface } from "node:readline";
 
 const [base, user, password, mode, shotdir] = process.argv.slice(2);
@@ -111,20 +111,13 @@ try {
     // previous question's answer arrives after the unknown name's (held
     // back here by 1.5 s).
     await page.getByRole("tab", { name: "Where is" }).click();
-    const isSlow = (u) => u.pathname === "/api/v1/where" && u.searchParams.get("q") === "vip-db";
-    await page.route(isSlow, async (route) => {
-      await new Promise((r) => setTimeout(r, 1500));
-      await route.continue();
-    });
-    const slowDone = page.waitForEvent("requestfinished", (r) => isSlow(new URL(r.url())));
+    const held = await holdBack(page, (u) => u.pathname === "/api/v1/where" && u.searchParams.get("q") === "vip-db");
     await page.locator("#where-q").fill("vip-db");
     await page.getByRole("button", { name: "Find" }).click();
     await page.locator("#where-q").fill("no-such-thing");
     await page.getByRole("button", { name: "Find" }).click();
     await page.locator("#where-result", { hasText: "Nothing called no-such-thing" }).or(page.locator("#problem:visible")).first().waitFor();
-    await slowDone;
-    await page.unroute(isSlow);
-    await page.waitForTimeout(500); // time for the late answer to be drawn, if the page would draw it
+    await held.released();
     const unknown = { result: await page.locator("#where-result").innerText(), chains: await page.locator("#where-result .chain").count(),
       problem: await page.locator("#problem:visible").allInnerTexts() };
     // A VM Pacemaker does not manage runs on its host, not "nowhere".
@@ -182,21 +175,13 @@ try {
     const keptObject = await page.locator("#act-object").inputValue();
     // A preview of the move to node2 held back by 1.5 s, then the one to
     // node3: the late preview (and its Apply) must not replace node3's.
-    const isMove = (u) => u.pathname.endsWith("/resources/dummy-a/actions/move");
-    const toNode2 = (r) => (r.postData() || "").includes('"node2"');
-    await page.route(isMove, async (route) => {
-      if (toNode2(route.request())) await new Promise((r) => setTimeout(r, 1500));
-      await route.continue();
-    });
-    const slowDone = page.waitForEvent("requestfinished", (r) => isMove(new URL(r.url())) && toNode2(r));
+    const held = await holdBack(page, (u, r) => u.pathname.endsWith("/resources/dummy-a/actions/move") && (r.postData() || "").includes('"node2"'));
     await page.locator("#act-to").selectOption("node2");
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator("#act-to").selectOption(keptTo);
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator("#act-apply").waitFor();
-    await slowDone;
-    await page.unroute(isMove);
-    await page.waitForTimeout(500); // time for the late preview to be drawn, if the page would draw it
+    await held.released();
     const preview = await page.locator("#act-preview").innerText();
     await page.locator("#act-apply").click();
     await page.locator("#act-status", { hasText: /\b(succeeded|failed|timed_out|refused)\b/ }).waitFor({ timeout: 60000 });
