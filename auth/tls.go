@@ -256,9 +256,14 @@ func (t *TLS) CertFile() string { return t.certFile }
 // ServerConfig returns a tls.Config for http.Server.TLSConfig (TLS 1.2
 // or newer) that always serves the current certificate and, if a client
 // CA is configured, verifies client certificates: required with
-// RequireClientCert, else verified only when given.
-func (t *TLS) ServerConfig() *tls.Config {
-	base := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites, NextProtos: []string{"h2", "http/1.1"}}
+// RequireClientCert, else verified only when given. It offers the
+// application protocols protos in ALPN, h2 and http/1.1 when none are
+// given.
+func (t *TLS) ServerConfig(protos ...string) *tls.Config {
+	if len(protos) == 0 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites, NextProtos: protos}
 	base.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		t.mu.RLock()
 		defer t.mu.RUnlock()
@@ -272,7 +277,7 @@ func (t *TLS) ServerConfig() *tls.Config {
 			MinVersion:   tls.VersionTLS12,
 			CipherSuites: cipherSuites,
 			Certificates: []tls.Certificate{*cert},
-			NextProtos:   []string{"h2", "http/1.1"},
+			NextProtos:   protos,
 		}
 		if pool != nil {
 			c.ClientCAs = pool

@@ -117,7 +117,14 @@ func (d *Daemon) cimUnit() unit.Unit {
 			}
 			d.CIMURL = "http://" + l.Addr().String() + "/cimom"
 			if !d.cfg.CIM.PlainHTTP && d.TLS != nil {
-				hs.TLSConfig = http1Only(d.TLS.ServerConfig())
+				// HTTP/1.1 alone: CIM-XML is specified over HTTP/1.1
+				// (DSP0200) and its clients speak it; wbemcli's libcurl
+				// took HTTP/2 when offered, and once failed with
+				// "Stream error in the HTTP/2 framing layer" on the 401
+				// to an anonymous request, most likely on the stream
+				// reset that follows an answer given before the
+				// request's body was read.
+				hs.TLSConfig = d.TLS.ServerConfig("http/1.1")
 				hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 				l = tls.NewListener(l, hs.TLSConfig)
 				d.CIMURL = "https://" + strings.TrimPrefix(d.CIMURL, "http://")
@@ -135,26 +142,6 @@ func (d *Daemon) cimUnit() unit.Unit {
 			return err
 		},
 	}
-}
-
-// http1Only makes a server TLS configuration offer HTTP/1.1 alone.
-// CIM-XML is specified over HTTP/1.1 (DSP0200) and its clients speak it;
-// wbemcli's libcurl took HTTP/2 when offered, and once failed with
-// "Stream error in the HTTP/2 framing layer" on the 401 to an anonymous
-// request, most likely on the stream reset that follows an answer given
-// before the request's body was read.
-func http1Only(c *tls.Config) *tls.Config {
-	c.NextProtos = []string{"http/1.1"}
-	if per := c.GetConfigForClient; per != nil {
-		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cc, err := per(hello)
-			if cc != nil {
-				cc.NextProtos = []string{"http/1.1"}
-			}
-			return cc, err
-		}
-	}
-	return c
 }
 
 // cimAuthenticate checks a CIM request's credentials with the one auth

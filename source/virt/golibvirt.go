@@ -58,9 +58,10 @@ type cachedDevices struct {
 }
 
 // call runs one libvirt RPC under ctx and timeout. go-libvirt calls take
-// no context, so when the deadline passes first the connection is closed:
-// that fails the call (and every other pending call on the connection)
-// with go-libvirt's ErrInterrupted, and call returns the deadline error.
+// no context, so when the deadline passes first the connection is cut
+// (cutConn): that fails the call (and every other pending call on the
+// connection) with go-libvirt's ErrInterrupted, and call returns the
+// deadline error.
 func call(ctx context.Context, timeout time.Duration, nc *cutConn, what string, fn func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -79,7 +80,7 @@ func call(ctx context.Context, timeout time.Duration, nc *cutConn, what string, 
 		// The socket itself closes later (cutConn.release).
 		nc.abandon()
 		<-done
-		return fmt.Errorf("%s: %w (connection closed)", what, ctx.Err())
+		return fmt.Errorf("%s: %w (connection cut)", what, ctx.Err())
 	}
 }
 
