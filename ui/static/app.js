@@ -63,6 +63,27 @@ async function get(path) {
   return r.json();
 }
 
+// Questions number the questions one view asks on the user's behalf:
+// answers need not arrive in the order they were asked, and only the
+// newest question's answer may be drawn. ask() starts a question and
+// returns its check (true while no newer question was asked); same()
+// returns the check of the question already asked (a "more" page belongs
+// to its search); drop() makes every answer on its way stale.
+class Questions {
+  #n = 0;
+  ask() {
+    const mine = ++this.#n;
+    return () => mine === this.#n;
+  }
+  same() {
+    const mine = this.#n;
+    return () => mine === this.#n;
+  }
+  drop() {
+    this.#n++;
+  }
+}
+
 function showProblem(err) {
   const p = $("problem");
   if (!err) {
@@ -268,20 +289,20 @@ function serviceSummary(actions) {
     [...touched].map(([n, c]) => `${n} (${c} action${c > 1 ? "s" : ""})`).join(", ") + ".");
 }
 
-// previewSeq numbers the previews asked for: a preview that arrives after
-// a newer one was asked for, or after the form changed, is dropped - its
-// Apply would make a change other than the one the form shows.
-let previewSeq = 0;
+// previews: a preview that arrives after a newer one was asked for, or
+// after the form changed, is dropped - its Apply would make a change
+// other than the one the form shows.
+const previews = new Questions();
 
 async function preview(ev) {
   ev.preventDefault();
   const req = actRequest();
   const out = $("act-preview");
   $("act-status").replaceChildren();
-  const seq = ++previewSeq;
+  const current = previews.ask();
   try {
     const task = await post(req.path, { ...req.body, dry_run: true });
-    if (seq !== previewSeq) return;
+    if (!current()) return;
     const apply = el("button", { type: "button", id: "act-apply" }, "Apply");
     const cancel = el("button", { type: "button" }, "Cancel");
     const parts = [el("p", null, `To ${req.what}, Pacemaker would:`), predictionList(task.prediction)];
@@ -304,7 +325,7 @@ async function preview(ev) {
     out.replaceChildren(...parts, apply, " ", cancel);
     showProblem(null);
   } catch (err) {
-    if (seq !== previewSeq) return;
+    if (!current()) return;
     out.replaceChildren();
     showProblem(err);
   }
@@ -370,22 +391,20 @@ function storageChain(c) {
   return div;
 }
 
-// whereSeq and impactSeq number the questions asked in the Where is and
-// Impact views: an answer that arrives after a newer question was asked
-// is dropped, since answers need not arrive in the order they were asked
-// (the previous name's answer must not replace the newer one).
-let whereSeq = 0;
-let impactSeq = 0;
+// The Where is and Impact views draw their newest question's answer only
+// (the previous name's late answer must not replace the newer one).
+const whereQuestions = new Questions();
+const impactQuestions = new Questions();
 
 async function where(ev) {
   ev.preventDefault();
   const q = $("where-q").value.trim();
   const out = $("where-result");
-  const seq = ++whereSeq;
+  const current = whereQuestions.ask();
   out.setAttribute("aria-busy", "true"); // until its answer is drawn
   try {
     const r = await get("where?q=" + encodeURIComponent(q));
-    if (seq !== whereSeq) return;
+    if (!current()) return;
     out.removeAttribute("aria-busy");
     const d = r.data;
     const vms = (d.vms || []).map((v) => el("div", { className: "vm-where" }, el("b", null, "VM " + v.name), ` ${v.state} on host ${v.host || "?"}` +
@@ -403,7 +422,7 @@ async function where(ev) {
       ...(d.instances || []).map((i) => el("div", null, el("b", null, i.resource), " " + (i.role || ""), chain(i))), ...vms);
     showProblem(null);
   } catch (err) {
-    if (seq !== whereSeq) return;
+    if (!current()) return;
     out.removeAttribute("aria-busy");
     // No answer: the previous one must not stay under the error.
     out.replaceChildren();
@@ -418,10 +437,10 @@ async function impact(ev) {
   const target = $("impact-target").value;
   const out = $("impact-result");
   out.replaceChildren(el("p", null, "Asking Pacemaker's scheduler..."));
-  const seq = ++impactSeq;
+  const current = impactQuestions.ask();
   try {
     const d = (await get("impact?node=" + encodeURIComponent(target))).data;
-    if (seq !== impactSeq) return;
+    if (!current()) return;
     const parts = [el("h2", null, `${target} takes with it`)];
     parts.push(el("p", null, `${(d.instances || []).length} resource instance(s), ` +
       `${(d.vms || []).length} VM(s), services: ${(d.services || []).join(", ") || "none"}` +
@@ -434,7 +453,7 @@ async function impact(ev) {
     out.replaceChildren(...parts);
     showProblem(null);
   } catch (err) {
-    if (seq !== impactSeq) return;
+    if (!current()) return;
     out.replaceChildren();
     showProblem(err);
   }
@@ -443,18 +462,15 @@ async function impact(ev) {
 // ---- audit ----
 
 let auditCursor = "";
-let auditSeq = 0; // a new search drops the answers of earlier ones
+const auditQuestions = new Questions(); // a new search drops the answers of earlier ones
 
 // searchAudit shows the newest audit records the form asks for; more
 // appends the next, older page (one at a time: the button is hidden
 // while its page is asked for).
 async function searchAudit(more) {
   if (more && !auditCursor) return;
-  if (!more) {
-    auditSeq++;
-    auditCursor = "";
-  }
-  const seq = auditSeq;
+  if (!more) auditCursor = "";
+  const current = more ? auditQuestions.same() : auditQuestions.ask();
   const cursor = auditCursor;
   $("audit-more").hidden = true;
   const form = $("audit-form");
@@ -476,7 +492,7 @@ async function searchAudit(more) {
   if (more) q.set("cursor", cursor);
   try {
     const page = await get("audit?" + q.toString());
-    if (seq !== auditSeq) return;
+    if (!current()) return;
     const rows = page.records.map((r) => [r.time.replace("T", " ").replace("Z", ""), r.seq, r.actor, r.channel,
       r.action, r.object_type + " " + r.object_id,
       el("span", { className: r.outcome === "success" ? "ok" : "bad" }, r.outcome), r.reason]);
@@ -487,7 +503,7 @@ async function searchAudit(more) {
     $("audit-more").hidden = !auditCursor;
     showProblem(null);
   } catch (err) {
-    if (seq !== auditSeq) return;
+    if (!current()) return;
     $("audit-more").hidden = !auditCursor; // a failed "more" may be tried again
     showProblem(err);
   }
@@ -496,7 +512,7 @@ async function searchAudit(more) {
 // ---- history: what happened, and why ----
 
 let historyCursor = "";
-let historySeq = 0; // a new search drops the answers of earlier ones
+const historyQuestions = new Questions(); // a new search drops the answers of earlier ones
 let historySpan = "24h";
 const spanMs = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "168h": 168 * 3600e3, "720h": 720 * 3600e3 };
 
@@ -506,11 +522,8 @@ const spanMs = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "168h": 168
 // answer that arrives after a newer search was started is dropped.
 async function searchHistory(more) {
   if (more && !historyCursor) return;
-  if (!more) {
-    historySeq++;
-    historyCursor = "";
-  }
-  const seq = historySeq;
+  if (!more) historyCursor = "";
+  const current = more ? historyQuestions.same() : historyQuestions.ask();
   $("history-more").hidden = true;
   const q = new URLSearchParams({ since: historySpan, order: "desc", limit: "200" });
   const object = $("history-object").value.trim();
@@ -518,7 +531,7 @@ async function searchHistory(more) {
   if (more) q.set("cursor", historyCursor);
   try {
     const page = await get("history?" + q.toString());
-    if (seq !== historySeq) return;
+    if (!current()) return;
     const body = $("history-records").tBodies[0];
     if (!more) {
       body.replaceChildren();
@@ -555,7 +568,7 @@ async function searchHistory(more) {
       showProblem(null);
     }
   } catch (err) {
-    if (seq !== historySeq) return;
+    if (!current()) return;
     $("history-more").hidden = !historyCursor; // a failed "more" may be tried again
     showProblem(err);
   }
@@ -699,7 +712,7 @@ async function start() {
   // A preview belongs to the form it was asked for: changing the form
   // takes it (and its Apply) away.
   $("act-form").addEventListener("change", () => {
-    previewSeq++;
+    previews.drop();
     $("act-preview").replaceChildren();
   });
   $("act-form").addEventListener("submit", preview);

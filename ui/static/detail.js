@@ -10,7 +10,7 @@
 
 const detailKinds = ["node", "resource", "vm", "service", "host"];
 let detailShown = null; // {kind, name}
-let detailSeq = 0; // the newest render wins
+const renders = new Questions(); // the newest render wins
 
 // showDetail opens the detail page of kind name.
 function showDetail(kind, name) {
@@ -236,10 +236,10 @@ const renderers = {
 async function renderDetail() {
   if (!detailShown || $("detail").hidden) return;
   const { kind, name } = detailShown;
-  const seq = ++detailSeq;
+  const current = renders.ask();
   try {
     const [state, parts] = await renderers[kind](name);
-    if (seq !== detailSeq) return;
+    if (!current()) return;
     const act = $("act"); // found by id only while in the document
     keepMenusOpen(() => {
       $("detail-state").replaceChildren(state);
@@ -252,7 +252,7 @@ async function renderDetail() {
     $("detail").dataset.object = kind + "/" + name;
     showProblem(null);
   } catch (err) {
-    if (seq !== detailSeq) return;
+    if (!current()) return;
     if (!$("act-home").contains($("act"))) $("act-home").append($("act"));
     $("detail-state").replaceChildren();
     $("detail-body").replaceChildren(el("p", { className: "bad" }, err.status === 404 ? `No ${kind} called ${name} is known.` : "Could not read it: " + err.message));

@@ -25,7 +25,7 @@ function chooseAction(kind, verb, name) {
   $("act").scrollIntoView({ block: "start" });
   if (verb === "move" || verb === "ban") {
     $("act-to").focus();
-    previewSeq++; // a preview still on its way is for another choice
+    previews.drop(); // a preview still on its way is for another choice
     $("act-preview").replaceChildren(el("p", null, `Choose the node, then Preview.`));
     return;
   }
