@@ -80,7 +80,7 @@ func call(ctx context.Context, timeout time.Duration, nc *cutConn, what string, 
 		// The socket itself closes later (cutConn.release).
 		nc.abandon()
 		<-done
-		return fmt.Errorf("%s: %w (connection cut)", what, ctx.Err())
+		return fmt.Errorf("%s: %w (connection closed)", what, ctx.Err())
 	}
 }
 
